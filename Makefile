@@ -1,0 +1,40 @@
+# jobq: `make run` starts the service on SQLite; `make test` runs every check. Both set themselves up.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint typecheck unit bench clean
+
+help:
+	@echo "make run    start jobq serve on http://$(HOST):$(PORT) with SQLite at ./jobq.db"
+	@echo "make test   lint, type-check and run the whole test suite"
+	@echo "make clean  remove the virtual environment and caches"
+
+# The venv is rebuilt when pyproject.toml or the constraints change.
+$(BIN)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "jobq needs Python 3.11 or newer; this is " + sys.version.split()[0])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "could not create $(VENV): on Debian/Ubuntu install python3-venv (apt install python3-venv)"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/jobq serve --host $(HOST) --port $(PORT) --database-url sqlite:///jobq.db
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
+# pytest exits 5 when it collects nothing; make treats that as the failure it is.
+test: lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

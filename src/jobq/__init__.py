@@ -1,0 +1,67 @@
+"""jobq: a durable background-job queue. ``JobQueue`` to register handlers and enqueue from
+Python; ``Client`` and ``AsyncClient`` to talk to a running ``jobq serve``."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+try:
+    __version__ = metadata.version("jobq")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+from jobq.clock import Clock, FakeClock, SystemClock
+from jobq.context import JobContext
+from jobq.domain.errors import (
+    ConfigError,
+    IdempotencyConflict,
+    IllegalTransition,
+    InvalidJob,
+    JobNotFound,
+    JobqError,
+    NonRetryableError,
+    StoreError,
+    StoreUnavailable,
+    UnknownJobType,
+    UnsupportedStore,
+)
+from jobq.domain.ids import JobId, WorkerId
+from jobq.domain.job import Attempt, Backoff, DeadReason, ErrorInfo, Job, Lease, NewJob, Outcome
+from jobq.domain.states import JobState
+from jobq.jobqueue import JobQueue
+from jobq.registry import Registry
+from jobq.worker.pool import PoolConfig, WorkerPool
+
+__all__ = [
+    "Attempt",
+    "Backoff",
+    "Clock",
+    "ConfigError",
+    "DeadReason",
+    "ErrorInfo",
+    "FakeClock",
+    "IdempotencyConflict",
+    "IllegalTransition",
+    "InvalidJob",
+    "Job",
+    "JobContext",
+    "JobId",
+    "JobNotFound",
+    "JobQueue",
+    "JobState",
+    "JobqError",
+    "Lease",
+    "NewJob",
+    "NonRetryableError",
+    "Outcome",
+    "PoolConfig",
+    "Registry",
+    "StoreError",
+    "StoreUnavailable",
+    "SystemClock",
+    "UnknownJobType",
+    "UnsupportedStore",
+    "WorkerId",
+    "WorkerPool",
+    "__version__",
+]

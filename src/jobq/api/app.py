@@ -1,0 +1,40 @@
+"""The app factory. The caller owns the ``JobQueue`` (and its store) and any worker pool:
+``jobq serve`` opens them before the server starts and closes them after it stops."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from jobq import __version__
+from jobq.api.errors import install_error_handlers
+from jobq.api.limits import BodyLimit
+from jobq.api.routes import router
+from jobq.jobqueue import JobQueue
+from jobq.metrics import Metrics
+from jobq.worker.pool import WorkerPool
+
+DEFAULT_MAX_BODY = 1_048_576
+
+
+def create_app(
+    jq: JobQueue,
+    *,
+    pool: WorkerPool | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+) -> FastAPI:
+    app = FastAPI(
+        title="jobq",
+        version=__version__,
+        description="Submit background jobs and see them through.",
+        docs_url=None,  # the interactive pages load scripts from a CDN; jobq runs offline
+        redoc_url=None,
+    )
+    app.state.jobqueue = jq
+    app.state.pool = pool
+    if jq.metrics is None:
+        jq.metrics = Metrics()
+    app.state.metrics = jq.metrics
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    return app

@@ -1,0 +1,140 @@
+"""Every error leaves the API as ``{"error": {"code", "message", "details"}}``; this module is the
+one place that maps exceptions to status codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jobq.domain.errors import (
+    IdempotencyConflict,
+    IllegalTransition,
+    InvalidJob,
+    JobNotFound,
+    JobqError,
+    StoreError,
+    StoreUnavailable,
+    UnknownJobType,
+)
+
+logger = structlog.get_logger("jobq.api")
+
+RETRY_AFTER_SECONDS = 1
+
+#: most specific first; the first class the error is an instance of decides
+ERROR_STATUS: tuple[tuple[type[JobqError], int, str], ...] = (
+    (JobNotFound, 404, "not_found"),
+    (IllegalTransition, 409, "illegal_transition"),
+    (IdempotencyConflict, 409, "idempotency_conflict"),
+    (UnknownJobType, 422, "unknown_job_type"),
+    (InvalidJob, 422, "invalid_job"),
+    (StoreUnavailable, 503, "store_unavailable"),
+    (StoreError, 500, "store_error"),
+)
+
+
+class UnsupportedMediaType(Exception):
+    """The request body is not JSON."""
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def field_path(loc: Sequence[str | int]) -> str:
+    """``("body", "jobs", 3, "type")`` -> ``jobs[3].type``."""
+    parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or (str(loc[0]) if loc else "request")
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in errors):
+        reason = next(
+            e.get("ctx", {}).get("error", "") for e in errors if e["type"] == "json_invalid"
+        )
+        return error_response(400, "invalid_json", f"the request body is not valid JSON: {reason}")
+    details = [
+        {
+            "field": field_path(error["loc"]),
+            "message": str(error["msg"]).removeprefix("Value error, "),
+        }
+        for error in errors
+    ]
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+    if len(details) > 5:
+        summary += f"; and {len(details) - 5} more"
+    return error_response(422, "validation_error", summary, details)
+
+
+async def _jobq_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, JobqError)
+    status, code = next(
+        ((status, code) for cls, status, code in ERROR_STATUS if isinstance(exc, cls)),
+        (500, "internal_error"),
+    )
+    details: dict[str, Any] | None = None
+    headers = None
+    if isinstance(exc, IllegalTransition) and exc.state is not None:
+        details = {"state": exc.state}
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if status >= 500:
+        logger.error("request_failed", path=request.url.path, error=str(exc), code=code)
+    return error_response(status, code, str(exc), details, headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    message = (
+        exc.detail
+        if isinstance(exc.detail, str) and exc.detail != phrase
+        else {
+            404: f"no route {request.method} {request.url.path}",
+            405: f"{request.method} is not allowed on {request.url.path}",
+        }.get(exc.status_code, phrase)
+    )
+    headers = None if exc.headers is None else dict(exc.headers)
+    return error_response(exc.status_code, code, message, headers=headers)
+
+
+async def _media_type(request: Request, exc: Exception) -> JSONResponse:
+    got = request.headers.get("content-type", "none")
+    return error_response(
+        415,
+        "unsupported_media_type",
+        f"the body must be JSON (Content-Type: application/json), not {got}",
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("request_crashed", path=request.url.path)
+    return error_response(500, "internal_error", "the server failed; see its log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(JobqError, _jobq_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(UnsupportedMediaType, _media_type)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,250 @@
+"""The HTTP endpoints. Each one parses, calls the ``JobQueue``, and shapes the answer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from jobq.api.errors import UnsupportedMediaType, error_response
+from jobq.api.schemas import (
+    AttemptOut,
+    BatchIn,
+    BatchOut,
+    ErrorBody,
+    JobDetailOut,
+    JobIn,
+    JobOut,
+    JobPageOut,
+    StatsOut,
+)
+from jobq.domain.errors import InvalidJob, JobqError, StoreError
+from jobq.domain.ids import JobId, parse_job_id
+from jobq.domain.job import NewJob
+from jobq.domain.states import JobState
+from jobq.jobqueue import JobQueue
+from jobq.metrics import Metrics
+from jobq.store.base import JobFilter
+from jobq.worker.pool import WorkerPool
+
+router = APIRouter()
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (400, "the body is not valid JSON"),
+        (404, "no job has that id"),
+        (409, "the job's state does not allow it, or the idempotency key names another job"),
+        (413, "the body is larger than the limit"),
+        (415, "the body is not JSON"),
+        (422, "a field is missing or not allowed; `details` names each"),
+        (503, "the store is unavailable; try again after Retry-After seconds"),
+    )
+}
+
+
+def _jobqueue(request: Request) -> JobQueue:
+    jq: JobQueue = request.app.state.jobqueue
+    return jq
+
+
+def _require_json(request: Request) -> None:
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType()
+
+
+JQ = Annotated[JobQueue, Depends(_jobqueue)]
+JSON_BODY = [Depends(_require_json)]
+
+
+def _new_job(jq: JobQueue, body: JobIn, key: str | None) -> NewJob:
+    return jq.new_job(
+        body.type,
+        body.payload,
+        queue=body.queue,
+        priority=body.priority,
+        delay=body.delay,
+        run_at=body.run_at,
+        max_attempts=body.max_attempts,
+        timeout=body.timeout,
+        backoff=None if body.backoff is None else body.backoff.to_domain(),
+        idempotency_key=key,
+    )
+
+
+@router.post(
+    "/jobs",
+    status_code=201,
+    dependencies=JSON_BODY,
+    responses={
+        200: {"model": JobOut, "description": "an earlier job with the same idempotency key"},
+        **_ERRORS,
+    },
+)
+async def enqueue(
+    body: JobIn,
+    response: Response,
+    jq: JQ,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> JobOut:
+    """Store a job durably and return it (201). A repeat with the same idempotency key (header
+    or field) returns the first job with 200."""
+    if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
+        raise InvalidJob("the Idempotency-Key header and the idempotency_key field differ")
+    [result] = await jq.enqueue_many([_new_job(jq, body, body.idempotency_key or idempotency_key)])
+    if not result.created:
+        response.status_code = 200
+    return JobOut.of(result.job)
+
+
+@router.post("/jobs/batch", status_code=201, dependencies=JSON_BODY, responses=_ERRORS)
+async def enqueue_batch(body: BatchIn, jq: JQ) -> BatchOut:
+    """Store up to 1,000 jobs in one transaction; one invalid job rejects them all."""
+    jobs = []
+    for index, item in enumerate(body.jobs):
+        try:
+            jobs.append(_new_job(jq, item, item.idempotency_key))
+        except JobqError as exc:
+            raise type(exc)(f"jobs[{index}]: {exc}") from exc
+    results = await jq.enqueue_many(jobs)
+    return BatchOut(
+        jobs=[JobOut.of(r.job) for r in results], created=sum(r.created for r in results)
+    )
+
+
+@router.get("/jobs", responses=_ERRORS)
+async def list_jobs(
+    jq: JQ,
+    status: JobState | None = None,
+    type: str | None = None,
+    queue: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
+) -> JobPageOut:
+    """Jobs, newest first, filtered by status, type and queue."""
+    page = await jq.store.list_jobs(
+        JobFilter(status=status, type=type, queue=queue), limit=limit, after=_decode(cursor)
+    )
+    return JobPageOut(
+        jobs=[JobOut.of(job) for job in page.jobs],
+        next_cursor=None if page.next_after is None else _encode(page.next_after),
+    )
+
+
+@router.get("/jobs/{job_id}", responses=_ERRORS)
+async def get_job(job_id: uuid.UUID, jq: JQ) -> JobDetailOut:
+    """One job with every attempt, the running one included."""
+    job = await jq.get(str(job_id))
+    attempts = await jq.attempts(job.id)
+    return JobDetailOut(
+        **JobOut.of(job).model_dump(), attempts=[AttemptOut.of(a) for a in attempts]
+    )
+
+
+@router.post("/jobs/{job_id}/cancel", responses=_ERRORS)
+async def cancel_job(job_id: uuid.UUID, jq: JQ) -> JobOut:
+    """Cancel a pending or failed job (409 otherwise)."""
+    return JobOut.of(await jq.cancel(str(job_id)))
+
+
+@router.post("/jobs/{job_id}/retry", responses=_ERRORS)
+async def retry_job(job_id: uuid.UUID, jq: JQ) -> JobOut:
+    """Make a dead or cancelled job pending again, with at least one attempt left (409
+    otherwise)."""
+    return JobOut.of(await jq.retry(str(job_id)))
+
+
+@router.get("/stats", responses=_ERRORS)
+async def stats(request: Request, jq: JQ) -> StatsOut:
+    """Jobs by queue and status, and this process's workers."""
+    counts: dict[str, dict[str, int]] = {}
+    totals = {state.value: 0 for state in JobState}
+    for row in await jq.store.counts():
+        counts.setdefault(row.queue, {state.value: 0 for state in JobState})[row.status] = row.count
+        totals[row.status] += row.count
+    pool: WorkerPool | None = request.app.state.pool
+    workers = None
+    if pool is not None:
+        workers = {"count": pool.config.worker_count, "busy": pool.busy, "buffered": pool.buffered}
+    return StatsOut(counts=counts, totals=totals, workers=workers)
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """The process is up (it says nothing of the store: see /ready)."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", responses={503: {"model": ErrorBody, "description": "store unreachable"}})
+async def ready(jq: JQ) -> Any:
+    """The store answers."""
+    try:
+        await jq.store.ping()
+    except StoreError as exc:
+        return error_response(
+            503, "not_ready", f"the store does not answer: {exc}", headers={"Retry-After": "1"}
+        )
+    return {"status": "ready"}
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request, jq: JQ) -> Response:
+    """Prometheus text format; queue depth is read from the store now."""
+    registry: Metrics = request.app.state.metrics
+    # If the store is down the counters still tell their story; depth keeps its last reading.
+    with contextlib.suppress(StoreError):
+        registry.set_depth(await jq.store.counts())
+    return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/")
+async def index() -> JSONResponse:
+    return JSONResponse(
+        {
+            "service": "jobq",
+            "links": {
+                "jobs": "/jobs",
+                "stats": "/stats",
+                "openapi": "/openapi.json",
+                "health": "/health",
+                "ready": "/ready",
+                "metrics": "/metrics",
+            },
+        }
+    )
+
+
+_CURSOR_PREFIX = "v1:"
+
+
+def _encode(job_id: JobId) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{job_id}".encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str | None) -> JobId | None:
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not text.startswith(_CURSOR_PREFIX):
+            raise ValueError(text)
+        return parse_job_id(text.removeprefix(_CURSOR_PREFIX))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "cursor"),
+                    "type": "value_error",
+                    "msg": "not a cursor this server gave out (pass next_cursor of the last page)",
+                }
+            ]
+        ) from None

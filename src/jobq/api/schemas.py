@@ -1,0 +1,183 @@
+"""The JSON the HTTP API takes and gives. Shared with ``jobq.Client``, which reads the same."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from jobq.domain.job import (
+    DEFAULT_QUEUE,
+    MAX_ATTEMPTS_LIMIT,
+    MAX_DELAY,
+    MAX_IDEMPOTENCY_KEY,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    Attempt,
+    Backoff,
+    Job,
+)
+from jobq.names import check_name
+
+MAX_BATCH = 1000
+MAX_TIMEOUT = 7 * 86400.0
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BackoffIn(_Strict):
+    base_seconds: float = Field(2.0, ge=0, le=86400)
+    max_seconds: float = Field(600.0, ge=0, le=30 * 86400)
+    jitter: bool = True
+
+    def to_domain(self) -> Backoff:
+        return Backoff(
+            base_seconds=self.base_seconds, max_seconds=self.max_seconds, jitter=self.jitter
+        )
+
+
+class JobIn(_Strict):
+    """A job to enqueue."""
+
+    type: str = Field(description="the job type; a handler must be registered for it")
+    payload: dict[str, Any] = Field(default_factory=dict, description="a JSON object")
+    queue: str = DEFAULT_QUEUE
+    priority: int = Field(0, ge=PRIORITY_MIN, le=PRIORITY_MAX, description="higher runs first")
+    delay: float | None = Field(None, ge=0, le=MAX_DELAY, description="seconds from now")
+    run_at: AwareDatetime | None = Field(None, description="when it is due (with a timezone)")
+    max_attempts: int | None = Field(None, ge=1, le=MAX_ATTEMPTS_LIMIT)
+    timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT, description="seconds per attempt")
+    backoff: BackoffIn | None = None
+    idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        return check_name(value, what="job type")
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, value: str) -> str:
+        return check_name(value, what="queue")
+
+    @model_validator(mode="after")
+    def _one_time(self) -> Self:
+        if self.delay is not None and self.run_at is not None:
+            raise ValueError("give delay or run_at, not both")
+        return self
+
+
+class BatchIn(_Strict):
+    jobs: list[JobIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ErrorOut(BaseModel):
+    type: str
+    message: str
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    worker_id: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    outcome: str | None = Field(description="null while the attempt runs")
+    error: ErrorOut | None
+    traceback: str | None
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> AttemptOut:
+        return cls(
+            attempt=attempt.attempt,
+            worker_id=attempt.worker_id,
+            started_at=attempt.started_at,
+            finished_at=attempt.finished_at,
+            outcome=None if attempt.outcome is None else attempt.outcome.value,
+            error=None
+            if attempt.error is None
+            else ErrorOut(type=attempt.error.type, message=attempt.error.message),
+            traceback=None if attempt.error is None else attempt.error.traceback,
+        )
+
+
+class JobOut(BaseModel):
+    id: str
+    queue: str
+    type: str
+    payload: dict[str, Any]
+    status: str
+    priority: int
+    run_at: datetime
+    attempt: int
+    max_attempts: int
+    timeout: float | None
+    backoff: dict[str, Any] | None
+    result: Any
+    last_error: ErrorOut | None
+    dead_reason: str | None
+    worker_id: str | None
+    lease_expires_at: datetime | None
+    idempotency_key: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        return cls(
+            id=job.id,
+            queue=job.queue,
+            type=job.type,
+            payload=job.payload,
+            status=job.status.value,
+            priority=job.priority,
+            run_at=job.run_at,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            timeout=job.timeout,
+            backoff=None if job.backoff is None else job.backoff.to_dict(),
+            result=job.result,
+            last_error=None
+            if job.last_error is None
+            else ErrorOut(type=job.last_error.type, message=job.last_error.message),
+            dead_reason=None if job.dead_reason is None else job.dead_reason.value,
+            worker_id=job.worker_id,
+            lease_expires_at=job.lease_expires_at,
+            idempotency_key=job.idempotency_key,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+        )
+
+
+class JobDetailOut(JobOut):
+    attempts: list[AttemptOut]
+
+
+class BatchOut(BaseModel):
+    jobs: list[JobOut]
+    created: int = Field(description="how many are new (the rest were found by idempotency key)")
+
+
+class JobPageOut(BaseModel):
+    jobs: list[JobOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class StatsOut(BaseModel):
+    counts: dict[str, dict[str, int]] = Field(description="queue -> status -> jobs")
+    totals: dict[str, int] = Field(description="status -> jobs, every queue")
+    workers: dict[str, int] | None = Field(description="this process's pool, if it runs one")

@@ -1,0 +1,362 @@
+"""The ``jobq`` command. Each command parses, builds the settings, and calls one function.
+
+Exit status: 0 done; 1 failed (a job that ended badly with --wait, an unknown id, a refused
+state change, a store error); 2 a bad flag, setting or argument.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from jobq import __version__
+from jobq.cli.common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    fail,
+    load_registry,
+    run,
+    setting_option,
+    settings_from,
+    store_options,
+)
+from jobq.cli.output import attempts_json, echo_json, job_detail, job_json, job_rows, table
+from jobq.config import ENV_NAMES, FIELDS, FLAG_NAMES
+from jobq.domain.errors import IdempotencyConflict, InvalidJob, JobqError, UnknownJobType
+from jobq.domain.ids import parse_job_id
+from jobq.domain.states import JobState
+from jobq.jobqueue import JobQueue
+from jobq.service import run_service
+from jobq.store.base import JobFilter
+
+POOL_SETTINGS = (
+    "worker_count",
+    "queue_capacity",
+    "shutdown_timeout",
+    "lease_seconds",
+    "poll_interval",
+    "queues",
+)
+
+
+def pool_options(fn: Any) -> Any:
+    for option in reversed(
+        (
+            setting_option("worker_count", "Concurrent workers (default 10).", metavar="N"),
+            setting_option(
+                "queue_capacity", "Claimed jobs waiting for a worker, at most (100).", metavar="N"
+            ),
+            setting_option(
+                "shutdown_timeout", "Seconds running jobs get to finish (30).", metavar="S"
+            ),
+            setting_option(
+                "lease_seconds", "Seconds a claim lasts without a heartbeat (30).", metavar="S"
+            ),
+            setting_option("poll_interval", "Seconds between claims when idle (1).", metavar="S"),
+            setting_option(
+                "queues", "Comma-separated queues to work on (default: all).", metavar="Q1,Q2"
+            ),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="jobq")
+def cli() -> None:
+    """jobq: a durable background-job queue.
+
+    Settings come from flags, then JOBQ_* environment variables, then defaults;
+    `jobq config` shows the result and where each value came from.
+    """
+
+
+@cli.command()
+@setting_option("host", "Address to bind (default 127.0.0.1).", metavar="HOST")
+@setting_option("port", "Port to bind (default 8080; 0: any free port).", metavar="PORT")
+@pool_options
+@store_options
+def serve(**flags: Any) -> None:
+    """Run the HTTP API and a worker pool in one process (--workers 0: the API alone)."""
+    loaded = settings_from(flags)
+    registry = load_registry(loaded)
+    sys.exit(run(run_service(loaded.settings, registry, http=True)))
+
+
+@cli.command()
+@pool_options
+@store_options
+def worker(**flags: Any) -> None:
+    """Run a worker pool only, claiming jobs from the store."""
+    loaded = settings_from(flags)
+    if loaded.settings.worker_count < 1:
+        fail(
+            f"invalid setting {loaded.sources['worker_count'].split(' ', 1)[-1]}=0: "
+            "jobq worker needs at least one worker; allowed: an integer 1..1000",
+            EXIT_USAGE,
+        )
+    registry = load_registry(loaded)
+    sys.exit(run(run_service(loaded.settings, registry, http=False)))
+
+
+def _open(flags: dict[str, Any]) -> JobQueue:
+    loaded = settings_from(flags)
+    return JobQueue(
+        loaded.settings.database_url,
+        registry=load_registry(loaded),
+        builtins=False,
+        accept_unknown_types=loaded.settings.accept_unknown_types,
+    )
+
+
+def _payload(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    if text == "-":
+        text = sys.stdin.read()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"PAYLOAD is not valid JSON: {exc}", EXIT_USAGE)
+    if not isinstance(value, dict):
+        fail(f"PAYLOAD must be a JSON object, not {type(value).__name__}", EXIT_USAGE)
+    return value
+
+
+@cli.command()
+@click.argument("job_type", metavar="TYPE")
+@click.argument("payload", required=False)
+@click.option("--queue", default="default", show_default=True, help="Queue to put it on.")
+@click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
+@click.option("--delay", type=float, help="Seconds from now until it is due.")
+@click.option("--max-attempts", type=int, help="Attempts before it is dead (type's default).")
+@click.option("--timeout", type=float, help="Seconds one attempt may run (type's default).")
+@click.option("--idempotency-key", help="A repeat with this key returns the first job.")
+@click.option("--wait", is_flag=True, help="Wait until it ends; exit 0 if it succeeded, else 1.")
+@click.option("--wait-timeout", type=float, help="With --wait: give up after S seconds (exit 1).")
+@click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
+@store_options
+def enqueue(
+    job_type: str,
+    payload: str | None,
+    queue: str,
+    priority: int,
+    delay: float | None,
+    max_attempts: int | None,
+    timeout: float | None,
+    idempotency_key: str | None,
+    wait: bool,
+    wait_timeout: float | None,
+    as_json: bool,
+    **flags: Any,
+) -> None:
+    """Enqueue a job of TYPE with a JSON object PAYLOAD ('-' reads it from stdin)."""
+    body = _payload(payload)
+    jq = _open(flags)
+
+    async def go() -> int:
+        async with jq:
+            try:
+                job = await jq.enqueue(
+                    job_type,
+                    body,
+                    queue=queue,
+                    priority=priority,
+                    delay=delay,
+                    max_attempts=max_attempts,
+                    timeout=timeout,
+                    idempotency_key=idempotency_key,
+                )
+            except (InvalidJob, UnknownJobType, IdempotencyConflict) as exc:
+                fail(str(exc), EXIT_USAGE)
+            if not wait:
+                if as_json:
+                    echo_json(job_json(job))
+                else:
+                    click.echo(f"{job.id} {job.status.value} ({job.type} on {job.queue})")
+                return 0
+            click.echo(f"{job.id} enqueued; waiting", err=True)
+            try:
+                job = await jq.wait(job.id, timeout=wait_timeout)
+            except TimeoutError:
+                current = await jq.get(job.id)
+                fail(f"job {job.id} is still {current.status.value} after {wait_timeout} s")
+            if as_json:
+                echo_json(job_json(job))
+            elif job.status is JobState.SUCCEEDED:
+                click.echo(json.dumps(job.result, ensure_ascii=False))
+            else:
+                error = job.last_error
+                detail = "" if error is None else f": {error.type}: {error.message}"
+                click.echo(f"job {job.id} {job.status.value}{detail}", err=True)
+            return 0 if job.status is JobState.SUCCEEDED else EXIT_FAILURE
+
+    sys.exit(_guard(go()))
+
+
+@cli.group()
+def jobs() -> None:
+    """List, show, cancel and retry jobs."""
+
+
+@jobs.command("list")
+@click.option("--status", type=click.Choice([s.value for s in JobState]), help="Only this status.")
+@click.option("--type", "job_type", help="Only this type.")
+@click.option("--queue", help="Only this queue.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--cursor", help="Continue after this job id (printed under a full page).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_options
+def jobs_list(
+    status: str | None,
+    job_type: str | None,
+    queue: str | None,
+    limit: int,
+    cursor: str | None,
+    as_json: bool,
+    **flags: Any,
+) -> None:
+    """Jobs, newest first."""
+    try:
+        after = None if cursor is None else parse_job_id(cursor)
+    except ValueError:
+        fail(f"--cursor {cursor!r} is not a job id", EXIT_USAGE)
+    jq = _open(flags)
+
+    async def go() -> int:
+        async with jq:
+            where = JobFilter(
+                status=None if status is None else JobState(status), type=job_type, queue=queue
+            )
+            page = await jq.store.list_jobs(where, limit=limit, after=after)
+        if as_json:
+            echo_json({"jobs": [job_json(j) for j in page.jobs], "next_cursor": page.next_after})
+        else:
+            job_rows(page.jobs)
+            if page.next_after is not None:
+                click.echo(f"more: jobq jobs list --cursor {page.next_after}", err=True)
+        return 0
+
+    sys.exit(_guard(go()))
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_options
+def jobs_show(job_id: str, as_json: bool, **flags: Any) -> None:
+    """One job with its attempts."""
+    jq = _open(flags)
+
+    async def go() -> int:
+        async with jq:
+            job = await jq.get(job_id)
+            attempts = await jq.attempts(job.id)
+        if as_json:
+            echo_json({**job_json(job), "attempts": attempts_json(attempts)})
+        else:
+            job_detail(job, attempts)
+        return 0
+
+    sys.exit(_guard(go()))
+
+
+def _change(action: str) -> Any:
+    @click.argument("job_id")
+    @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
+    @store_options
+    def command(job_id: str, as_json: bool, **flags: Any) -> None:
+        jq = _open(flags)
+
+        async def go() -> int:
+            async with jq:
+                job = await (jq.cancel(job_id) if action == "cancel" else jq.retry(job_id))
+            if as_json:
+                echo_json(job_json(job))
+            else:
+                click.echo(f"{job.id} {job.status.value}")
+            return 0
+
+        sys.exit(_guard(go()))
+
+    return command
+
+
+jobs.command("cancel", help="Cancel a pending or failed job.")(_change("cancel"))
+jobs.command("retry", help="Run a dead or cancelled job again.")(_change("retry"))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_options
+def stats(as_json: bool, **flags: Any) -> None:
+    """Jobs by queue and status."""
+    jq = _open(flags)
+
+    async def go() -> int:
+        async with jq:
+            counts = await jq.store.counts()
+        by_queue: dict[str, dict[str, int]] = {}
+        for row in counts:
+            by_queue.setdefault(row.queue, {s.value: 0 for s in JobState})[row.status] = row.count
+        if as_json:
+            echo_json(by_queue)
+        else:
+            states = [s.value for s in JobState]
+            table(
+                ("QUEUE", *(s.upper() for s in states)),
+                [(queue, *(row[s] for s in states)) for queue, row in sorted(by_queue.items())],
+            )
+        return 0
+
+    sys.exit(_guard(go()))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@setting_option("host", "Address to bind.", metavar="HOST")
+@setting_option("port", "Port to bind.", metavar="PORT")
+@pool_options
+@store_options
+def config(as_json: bool, **flags: Any) -> None:
+    """Print the effective settings and where each came from."""
+    loaded = settings_from(flags)
+    values = loaded.settings.model_dump(mode="json")
+    if as_json:
+        echo_json(
+            {name: {"value": values[name], "source": loaded.sources[name]} for name in FIELDS}
+        )
+        return
+    table(
+        ("SETTING", "VALUE", "SOURCE", "ENV", "FLAG"),
+        [
+            (
+                name,
+                json.dumps(values[name]),
+                loaded.sources[name],
+                "/".join(ENV_NAMES[name]),
+                FLAG_NAMES.get(name, "-"),
+            )
+            for name in FIELDS
+        ],
+    )
+
+
+def _guard(coro: Any) -> int:
+    """Run a command's coroutine; known failures become a message and exit status 1."""
+    try:
+        status: int = run(coro)
+    except JobqError as exc:  # an unknown id, a refused state change, a store error
+        fail(str(exc))
+    return status
+
+
+def main() -> None:
+    cli(prog_name="jobq")
+
+
+__all__ = ["cli", "main"]

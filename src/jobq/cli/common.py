@@ -1,0 +1,116 @@
+"""What every command shares: settings from flags and environment, the user's handlers, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from jobq.builtin_jobs import builtin_registry
+from jobq.config import FLAG_NAMES, LoadedSettings, load_settings
+from jobq.domain.errors import ConfigError
+from jobq.jobqueue import JobQueue
+from jobq.logs import configure_logging
+from jobq.registry import Registry
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAILURE, EXIT_USAGE = 1, 2
+
+
+def fail(message: str, status: int = EXIT_FAILURE) -> NoReturn:
+    click.echo(f"jobq: error: {message}", err=True)
+    sys.exit(status)
+
+
+def setting_option(name: str, help: str, **extra: Any) -> Callable[[F], F]:
+    """A flag for setting ``name``, taken as text: the settings loader checks every value, from
+    a flag or the environment, the same way."""
+    flag = FLAG_NAMES[name]
+    env = f"JOBQ_{name.upper()}"
+    return click.option(flag, name, default=None, help=f"{help} [env: {env}]", **extra)
+
+
+def store_options(fn: F) -> F:
+    for option in reversed(
+        (
+            setting_option("database_url", "Database URL, e.g. sqlite:///jobq.db.", metavar="URL"),
+            setting_option(
+                "app",
+                "Your handlers: module:attribute of a JobQueue or Registry.",
+                metavar="MODULE:ATTR",
+            ),
+            setting_option("log_level", "DEBUG, INFO, WARNING or ERROR.", metavar="LEVEL"),
+            setting_option("log_format", "auto, json or console.", metavar="FORMAT"),
+            setting_option(
+                "accept_unknown_types",
+                "Accept job types no handler here knows.",
+                is_flag=True,
+                flag_value="true",
+            ),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+def settings_from(flags: dict[str, Any]) -> LoadedSettings:
+    try:
+        loaded = load_settings(os.environ, flags)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    configure_logging(loaded.settings.log_level, loaded.settings.log_format)
+    return loaded
+
+
+def load_registry(loaded: LoadedSettings) -> Registry:
+    """The built-in job types plus the handlers that the ``app`` setting names."""
+    app = loaded.settings.app
+    if app is None:
+        return builtin_registry()
+    label = loaded.sources["app"].split(" ", 1)[-1]
+    module_name, _, attribute = app.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` would: your modules are found here
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except Exception as exc:  # the user's module failed to import, or lacks the attribute
+        fail(f"invalid setting {label}={app!r}: {type(exc).__name__}: {exc}", EXIT_USAGE)
+    if isinstance(target, JobQueue):
+        return target.registry
+    if isinstance(target, Registry):
+        registry = builtin_registry()
+        for job_type in target:
+            if job_type.name in registry:
+                registry = _without(registry, job_type.name)
+            registry.add(job_type)
+        return registry
+    fail(
+        f"invalid setting {label}={app!r}: that is a {type(target).__name__}, "
+        "not a jobq.JobQueue or jobq.Registry",
+        EXIT_USAGE,
+    )
+
+
+def _without(registry: Registry, name: str) -> Registry:
+    kept = Registry()
+    for job_type in registry:
+        if job_type.name != name:
+            kept.add(job_type)
+    return kept
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def flags_of(kwargs: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: kwargs.pop(name) for name in names if name in kwargs}

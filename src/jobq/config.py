@@ -1,0 +1,197 @@
+"""Settings: defaults, overridden by the environment, overridden by command-line flags.
+
+Every setting is read from ``JOBQ_<NAME>``; a few also from the plain names older deployments
+use (``PORT``, ``WORKER_COUNT``, ``JOB_QUEUE_CAPACITY``), the ``JOBQ_`` name winning. A value
+that is not allowed is an error that names the setting, the value and what is allowed: jobq
+never falls back to a default in silence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from jobq.domain.errors import ConfigError
+from jobq.names import check_name
+from jobq.store.url import parse_database_url
+
+_APP = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["auto", "json", "console"]
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one jobq process."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    database_url: str = Field(
+        "sqlite:///jobq.db",
+        description="where jobs live: sqlite:///relative.db or sqlite:////absolute/path.db",
+    )
+    host: str = Field("127.0.0.1", min_length=1, description="address the HTTP API binds")
+    port: int = Field(8080, ge=0, le=65535, description="an integer 0..65535 (0: any free port)")
+    worker_count: int = Field(
+        10, ge=0, le=1000, description="an integer 0..1000 (0: serve the API only)"
+    )
+    queue_capacity: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="an integer 1..100000: claimed jobs waiting for a free worker, at most",
+    )
+    shutdown_timeout: float = Field(
+        30.0,
+        ge=0,
+        le=86_400,
+        description="seconds 0..86400 that running jobs get to finish at shutdown",
+    )
+    lease_seconds: float = Field(
+        30.0,
+        ge=0.1,
+        le=86_400,
+        description="seconds 0.1..86400 a claim holds a job without a heartbeat",
+    )
+    poll_interval: float = Field(
+        1.0, gt=0, le=3600, description="seconds (0, 3600] between claims when idle"
+    )
+    log_level: LogLevel = Field("INFO", description="one of DEBUG, INFO, WARNING, ERROR")
+    log_format: LogFormat = Field(
+        "auto", description="one of auto (JSON unless a terminal), json, console"
+    )
+    app: str | None = Field(
+        None, description="module:attribute of a JobQueue or Registry with your handlers"
+    )
+    queues: tuple[str, ...] | None = Field(
+        None, description="comma-separated queue names to work on (default: every queue)"
+    )
+    accept_unknown_types: bool = Field(
+        False, description="true or false: accept job types no handler here knows"
+    )
+    max_body_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        le=256 * 1_048_576,
+        description="an integer 1024..268435456: the largest request body, in bytes",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # ``load_settings`` reads the environment it is given and records where each value came
+        # from; ``Settings(...)`` itself only validates what it is handed.
+        return (init_settings,)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        parse_database_url(value)
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("app", mode="before")
+    @classmethod
+    def _app(cls, value: Any) -> Any:
+        if value in ("", None):
+            return None
+        if not isinstance(value, str) or not _APP.match(value):
+            raise ValueError("must look like package.module:attribute")
+        return value
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _queues(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if value is None or len(value) == 0:
+            return None
+        for name in value:
+            check_name(name, what="queue")
+        return tuple(value)
+
+
+FIELDS: tuple[str, ...] = tuple(Settings.model_fields)
+
+#: the environment variables each setting is read from, the first found winning
+ENV_NAMES: dict[str, tuple[str, ...]] = {name: (f"JOBQ_{name.upper()}",) for name in FIELDS}
+ENV_NAMES["port"] += ("PORT",)
+ENV_NAMES["worker_count"] += ("WORKER_COUNT",)
+ENV_NAMES["queue_capacity"] += ("JOB_QUEUE_CAPACITY",)
+
+#: the command-line flag of each setting, where it has one
+FLAG_NAMES: dict[str, str] = {
+    "database_url": "--database-url",
+    "host": "--host",
+    "port": "--port",
+    "worker_count": "--workers",
+    "queue_capacity": "--queue-capacity",
+    "shutdown_timeout": "--shutdown-timeout",
+    "lease_seconds": "--lease-seconds",
+    "poll_interval": "--poll-interval",
+    "log_level": "--log-level",
+    "log_format": "--log-format",
+    "app": "--app",
+    "queues": "--queues",
+    "accept_unknown_types": "--accept-unknown-types",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSettings:
+    settings: Settings
+    #: setting name -> "default", "env JOBQ_PORT" or "flag --port"
+    sources: dict[str, str]
+
+
+def load_settings(
+    environ: Mapping[str, str], flags: Mapping[str, Any] | None = None
+) -> LoadedSettings:
+    """Build the settings from ``environ`` and ``flags`` (setting name -> value; None: not
+    given). Raise ``ConfigError`` with one line per bad value."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name in FIELDS:
+        flag_value = (flags or {}).get(name)
+        if flag_value is not None:
+            values[name] = flag_value
+            sources[name] = f"flag {FLAG_NAMES.get(name, name)}"
+            continue
+        for env_name in ENV_NAMES[name]:
+            if env_name in environ:
+                values[name] = environ[env_name]
+                sources[name] = f"env {env_name}"
+                break
+        else:
+            sources[name] = "default"
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        lines = [_describe(error, values, sources) for error in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
+    return LoadedSettings(settings, sources)
+
+
+def _describe(error: Any, values: Mapping[str, Any], sources: Mapping[str, str]) -> str:
+    name = str(error["loc"][0]) if error["loc"] else "?"
+    source = sources.get(name, "default")
+    label = source.split(" ", 1)[1] if " " in source else name
+    message = str(error["msg"]).removeprefix("Value error, ")
+    field = Settings.model_fields.get(name)
+    allowed = field.description if field is not None and field.description else ""
+    return f"invalid setting {label}={values.get(name)!r}: {message}; allowed: {allowed}"

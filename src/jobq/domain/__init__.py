@@ -1,0 +1,1 @@
+"""Pure domain model: jobs, their states and errors. No I/O, no imports from other layers."""

@@ -1,0 +1,56 @@
+"""Time-sortable job ids (UUIDv7, RFC 9562) and worker ids."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import NewType
+
+JobId = NewType("JobId", str)
+WorkerId = NewType("WorkerId", str)
+
+_lock = threading.Lock()
+_last_ms = 0
+_counter = 0
+
+
+def new_job_id() -> JobId:
+    """Return a new UUIDv7 as its canonical string.
+
+    Ids made in one process sort in creation order: within one millisecond a 12-bit counter
+    (``rand_a`` in RFC 9562, method 1) rises, so the canonical strings compare like their times.
+    """
+    global _last_ms, _counter
+    with _lock:
+        ms = time.time_ns() // 1_000_000
+        if ms > _last_ms:
+            _last_ms = ms
+            _counter = int.from_bytes(os.urandom(2)) & 0x3FF  # leave room to count up
+        else:
+            _counter += 1
+            if _counter > 0xFFF:  # counter exhausted: borrow the next millisecond
+                _last_ms += 1
+                _counter = 0
+            ms = _last_ms
+    rand_b = int.from_bytes(os.urandom(8)) & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | _counter << 64 | 0b10 << 62 | rand_b
+    return JobId(str(uuid.UUID(int=value)))
+
+
+def parse_job_id(text: str) -> JobId:
+    """Return ``text`` as a canonical job id, or raise ``ValueError`` if it is not a UUID."""
+    return JobId(str(uuid.UUID(text)))
+
+
+def new_owner_id() -> WorkerId:
+    """An id for one worker pool: host, process id and a random suffix (pids are reused)."""
+    host = socket.gethostname().split(".")[0] or "host"
+    return WorkerId(f"{host}:{os.getpid()}:{os.urandom(3).hex()}")
+
+
+def slot_id(owner: WorkerId, index: int) -> WorkerId:
+    """The id of worker ``index`` inside the pool ``owner``: it names both in every log line."""
+    return WorkerId(f"{owner}/w{index}")

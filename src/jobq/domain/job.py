@@ -1,0 +1,161 @@
+"""Job records. Frozen and slotted: change them with ``dataclasses.replace``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeAlias
+
+from jobq.domain.ids import JobId, WorkerId
+from jobq.domain.states import JobState
+
+JSONValue: TypeAlias = Any
+"""Anything ``json.dumps(..., allow_nan=False)`` accepts."""
+
+DEFAULT_QUEUE = "default"
+PRIORITY_MIN, PRIORITY_MAX = -32768, 32767
+DEFAULT_MAX_ATTEMPTS = 3
+MAX_ATTEMPTS_LIMIT = 1000
+MAX_IDEMPOTENCY_KEY = 255  # characters
+MAX_DELAY = 10 * 365 * 86400.0  # seconds: ten years
+
+
+class DeadReason(StrEnum):
+    #: every allowed attempt failed
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    #: the handler raised an error that must not be retried
+    NON_RETRYABLE = "non_retryable"
+    #: the worker holding the last attempt vanished (its lease expired)
+    WORKER_LOST = "worker_lost"
+    #: no worker that claimed it has a handler for its type
+    UNKNOWN_TYPE = "unknown_type"
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    #: the lease expired: the worker died or stalled
+    LOST = "lost"
+    #: handed back at shutdown before it finished; the attempt was given back
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorInfo:
+    type: str
+    message: str
+    traceback: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"type": self.type, "message": self.message, "traceback": self.traceback}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backoff:
+    """Retry delay after attempt n: ``min(max_seconds, base_seconds * 2 ** (n - 1))``, jittered."""
+
+    base_seconds: float = 2.0
+    max_seconds: float = 600.0
+    jitter: bool = True
+
+    def to_dict(self) -> dict[str, float | bool]:
+        return {
+            "base_seconds": self.base_seconds,
+            "max_seconds": self.max_seconds,
+            "jitter": self.jitter,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The fencing token: every write after a claim carries it and changes the job only if the
+    token still owns it."""
+
+    job_id: JobId
+    worker_id: WorkerId
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewJob:
+    """A job as a client asks for it, before the store gives it an id and a state."""
+
+    type: str
+    payload: dict[str, JSONValue] = field(default_factory=dict)
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    run_at: datetime | None = None  # None: due at once
+    max_attempts: int = 3
+    timeout: float | None = None  # seconds; None: the type's or the worker's default
+    backoff: Backoff | None = None  # None: the type's or the default
+    idempotency_key: str | None = None
+
+    def differences(self, existing: Job) -> list[str]:
+        """The fields in which ``existing`` (found by this job's idempotency key) is another
+        request: a repeat must ask for the same type, queue and payload."""
+        return [
+            name
+            for name, mine, theirs in (
+                ("type", self.type, existing.type),
+                ("queue", self.queue, existing.queue),
+                ("payload", self.payload, existing.payload),
+            )
+            if mine != theirs
+        ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    id: JobId
+    queue: str
+    type: str
+    payload: dict[str, JSONValue]
+    status: JobState
+    priority: int
+    run_at: datetime
+    attempt: int
+    max_attempts: int
+    timeout: float | None
+    backoff: Backoff | None
+    result: JSONValue
+    last_error: ErrorInfo | None
+    dead_reason: DeadReason | None
+    worker_id: WorkerId | None
+    lease_expires_at: datetime | None
+    idempotency_key: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def lease(self) -> Lease:
+        """The lease this job is held under; only meaningful while it is running."""
+        if self.worker_id is None:
+            raise ValueError(f"job {self.id} is not held by any worker")
+        return Lease(self.id, self.worker_id, self.attempt)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attempt:
+    job_id: JobId
+    attempt: int
+    worker_id: WorkerId | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    outcome: Outcome | None  # None: still running
+    error: ErrorInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    job: Job
+    #: False when the idempotency key already named a job; ``job`` is then that job
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCount:
+    queue: str
+    status: JobState
+    count: int

@@ -1,0 +1,272 @@
+"""``JobQueue``: the Python API. Register handlers, enqueue jobs, run a worker pool.
+
+jq = JobQueue("sqlite:///jobq.db")
+
+@jq.job("email.send", max_attempts=5, timeout=30)
+async def send(payload): ...
+
+async with jq:
+    job = await jq.enqueue("email.send", {"to": "a@example.com"})
+    await jq.run(until_idle=True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from jobq.builtin_jobs import builtin_registry
+from jobq.clock import Clock, SystemClock
+from jobq.domain.errors import (
+    InvalidJob,
+    JobNotFound,
+    StoreError,
+    UnknownJobType,
+)
+from jobq.domain.ids import JobId
+from jobq.domain.job import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_QUEUE,
+    MAX_ATTEMPTS_LIMIT,
+    MAX_DELAY,
+    MAX_IDEMPOTENCY_KEY,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    Attempt,
+    Backoff,
+    EnqueueResult,
+    Job,
+    JSONValue,
+    NewJob,
+)
+from jobq.domain.states import TERMINAL
+from jobq.metrics import Metrics
+from jobq.names import check_name
+from jobq.registry import Registry
+from jobq.store import Store, open_store
+from jobq.worker.pool import PoolConfig, WorkerPool
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+DEFAULT_DATABASE_URL = "sqlite:///jobq.db"
+
+
+class JobQueue:
+    """Handlers, a store, and (while ``run`` runs) a worker pool in this process."""
+
+    def __init__(
+        self,
+        database_url: str = DEFAULT_DATABASE_URL,
+        *,
+        registry: Registry | None = None,
+        builtins: bool = True,
+        accept_unknown_types: bool = False,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        """
+        Args:
+            database_url: where jobs live: ``sqlite:///relative.db`` or ``sqlite:////abs.db``.
+            registry: handlers to start from; a new empty one by default.
+            builtins: also register the built-in types (``sleep``, ``echo``, ``http.request``).
+            accept_unknown_types: enqueue types no handler here knows (another process runs
+                them); by default such an enqueue raises ``UnknownJobType``.
+        """
+        self.database_url = database_url
+        self.registry = registry if registry is not None else Registry()
+        if builtins:
+            for job_type in builtin_registry():
+                if job_type.name not in self.registry:
+                    self.registry.add(job_type)
+        self.accept_unknown_types = accept_unknown_types
+        self.clock: Clock = clock or SystemClock()
+        self.metrics = metrics
+        self._store: Store | None = None
+        self._pools: list[WorkerPool] = []
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def job(self, name: str | None = None, **options: Any) -> Callable[[H], H]:
+        """Decorator registering a handler: ``async def`` runs on the loop, ``def`` in a thread.
+
+        Options: ``max_attempts`` (default 3), ``timeout`` (seconds, default 300; None for
+        none), ``backoff`` (a ``Backoff``), ``non_retryable`` (exception classes).
+        """
+        return self.registry.job(name, **options)
+
+    # -- store ------------------------------------------------------------------------------
+
+    async def open(self) -> Self:
+        """Open the store (creating and migrating it if needed)."""
+        if self._store is None:
+            self._store = await open_store(self.database_url, clock=self.clock)
+        return self
+
+    async def close(self) -> None:
+        if self._store is not None:
+            store, self._store = self._store, None
+            await store.close()
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise StoreError("the JobQueue is not open: use `async with jq:` or `await jq.open()`")
+        return self._store
+
+    # -- enqueue ----------------------------------------------------------------------------
+
+    def new_job(
+        self,
+        type: str,
+        payload: Mapping[str, JSONValue] | None = None,
+        *,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        delay: float | None = None,
+        run_at: datetime | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        backoff: Backoff | None = None,
+        idempotency_key: str | None = None,
+    ) -> NewJob:
+        """Check the fields, fill in defaults; raise ``InvalidJob`` or ``UnknownJobType``."""
+        try:
+            check_name(type, what="job type")
+            check_name(queue, what="queue")
+        except ValueError as exc:
+            raise InvalidJob(str(exc)) from exc
+        job_type = self.registry.get(type)
+        if job_type is None and not self.accept_unknown_types:
+            known = ", ".join(self.registry.names())
+            raise UnknownJobType(f"unknown job type {type!r}; this process knows: {known}")
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, Mapping):
+            raise InvalidJob(f"payload must be a JSON object, not {payload.__class__.__name__}")
+        if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            raise InvalidJob(f"priority must be {PRIORITY_MIN}..{PRIORITY_MAX}, not {priority}")
+        if delay is not None and run_at is not None:
+            raise InvalidJob("give delay or run_at, not both")
+        if delay is not None:
+            if not (math.isfinite(delay) and 0 <= delay <= MAX_DELAY):
+                raise InvalidJob(f"delay must be 0..{MAX_DELAY:.0f} seconds, not {delay}")
+            run_at = self.clock.now() + timedelta(seconds=delay)
+        if run_at is not None and run_at.tzinfo is None:
+            raise InvalidJob("run_at must carry a timezone (e.g. 2030-01-01T00:00:00Z)")
+        if max_attempts is None:
+            max_attempts = job_type.max_attempts if job_type else DEFAULT_MAX_ATTEMPTS
+        if not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+            raise InvalidJob(f"max_attempts must be 1..{MAX_ATTEMPTS_LIMIT}, not {max_attempts}")
+        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+            raise InvalidJob(f"timeout must be a positive number of seconds, not {timeout}")
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise InvalidJob(f"idempotency_key must be 1..{MAX_IDEMPOTENCY_KEY} characters")
+        return NewJob(
+            type=type,
+            payload=dict(payload),
+            queue=queue,
+            priority=priority,
+            run_at=None if run_at is None else run_at.astimezone(UTC),
+            max_attempts=max_attempts,
+            timeout=timeout,
+            backoff=backoff,
+            idempotency_key=idempotency_key,
+        )
+
+    async def enqueue(
+        self, type: str, payload: Mapping[str, JSONValue] | None = None, **options: Any
+    ) -> Job:
+        """Store one job durably and return it. Options as for ``new_job``.
+
+        With an ``idempotency_key`` that names a job already, that job is returned unchanged
+        (``IdempotencyConflict`` if it differs in type, queue or payload).
+        """
+        return (await self.enqueue_many([self.new_job(type, payload, **options)]))[0].job
+
+    async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
+        """Store ``jobs`` in one transaction: all of them or, on any error, none."""
+        results = await self.store.enqueue(jobs)
+        created = [r.job for r in results if r.created]
+        if created:
+            if self.metrics is not None:
+                for job in created:
+                    self.metrics.job_enqueued(job.queue, job.type)
+            for pool in self._pools:
+                pool.notify()
+        return results
+
+    # -- reading and managing ---------------------------------------------------------------
+
+    async def get(self, job_id: JobId | str) -> Job:
+        job = await self.store.get(JobId(job_id))
+        if job is None:
+            raise JobNotFound(f"no job has the id {job_id}")
+        return job
+
+    async def attempts(self, job_id: JobId | str) -> list[Attempt]:
+        return await self.store.attempts(JobId(job_id))
+
+    async def cancel(self, job_id: JobId | str) -> Job:
+        return await self.store.cancel(JobId(job_id))
+
+    async def retry(self, job_id: JobId | str) -> Job:
+        job = await self.store.retry(JobId(job_id))
+        for pool in self._pools:
+            pool.notify()
+        return job
+
+    async def wait(
+        self, job_id: JobId | str, *, timeout: float | None = None, interval: float = 0.1
+    ) -> Job:
+        """Poll until the job is succeeded, dead or cancelled; ``TimeoutError`` after
+        ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            while True:
+                job = await self.get(job_id)
+                if job.status in TERMINAL:
+                    return job
+                await asyncio.sleep(interval)
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def worker_pool(self, config: PoolConfig | None = None) -> WorkerPool:
+        """A pool on this queue's store; enqueues through this queue wake it at once."""
+        pool = WorkerPool(self.store, self.registry, config, clock=self.clock, metrics=self.metrics)
+        self._pools.append(pool)
+        return pool
+
+    def detach(self, pool: WorkerPool) -> None:
+        if pool in self._pools:
+            self._pools.remove(pool)
+
+    async def run(self, config: PoolConfig | None = None, *, until_idle: bool = False) -> None:
+        """Run a worker pool until cancelled, or with ``until_idle`` until nothing is due.
+
+        On cancellation the pool shuts down in order (see ``WorkerPool.stop``).
+        """
+        pool = self.worker_pool(config)
+        await pool.start()
+        try:
+            if until_idle:
+                await pool.wait_until_idle()
+            else:
+                await pool.failed.wait()
+                raise StoreError(f"the worker pool failed: {pool.failure!r}")
+        finally:
+            await asyncio.shield(pool.stop())
+            self.detach(pool)

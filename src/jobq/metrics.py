@@ -1,0 +1,83 @@
+"""Prometheus metrics. Takes its own ``CollectorRegistry`` so tests and embedders stay apart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from jobq.domain.job import QueueCount
+from jobq.domain.states import JobState
+
+RUN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.enqueued = Counter(
+            "jobq_jobs_enqueued", "Jobs accepted into the store.", ["queue", "type"], registry=r
+        )
+        self.finished = Counter(
+            "jobq_jobs_finished",
+            "Attempts that ended, by outcome: succeeded, failed (will retry), dead, "
+            "lease_lost (another worker owned the job), not_written (store unavailable).",
+            ["queue", "type", "outcome"],
+            registry=r,
+        )
+        self.run_seconds = Histogram(
+            "jobq_job_run_seconds",
+            "Handler run time.",
+            ["queue", "type"],
+            buckets=RUN_BUCKETS,
+            registry=r,
+        )
+        self.leases_expired = Counter(
+            "jobq_leases_expired",
+            "Jobs whose lease ran out, requeued or made dead by this process.",
+            registry=r,
+        )
+        self.leases_lost = Counter(
+            "jobq_leases_lost", "Leases this process found taken by another worker.", registry=r
+        )
+        self.workers = Gauge("jobq_workers", "Workers in this process's pool.", registry=r)
+        self.busy = Gauge("jobq_workers_busy", "Workers running a job now.", registry=r)
+        self.buffered = Gauge(
+            "jobq_buffer_jobs",
+            "Claimed jobs waiting in this process for a free worker.",
+            registry=r,
+        )
+        self.depth = Gauge(
+            "jobq_jobs",
+            "Jobs in the store by queue and status, read at scrape time.",
+            ["queue", "status"],
+            registry=r,
+        )
+
+    def job_enqueued(self, queue: str, job_type: str) -> None:
+        self.enqueued.labels(queue, job_type).inc()
+
+    def job_finished(self, queue: str, job_type: str, outcome: str, seconds: float) -> None:
+        self.finished.labels(queue, job_type, outcome).inc()
+        if outcome == "lease_lost":
+            self.leases_lost.inc()
+        self.run_seconds.labels(queue, job_type).observe(seconds)
+
+    def watch_pool(
+        self, workers: int, busy: Callable[[], float], buffered: Callable[[], float]
+    ) -> None:
+        self.workers.set(workers)
+        self.busy.set_function(busy)
+        self.buffered.set_function(buffered)
+
+    def set_depth(self, counts: Iterable[QueueCount]) -> None:
+        """Replace the depth gauge with the store's counts (every state, zeros included)."""
+        seen = {(c.queue, c.status): c.count for c in counts}
+        self.depth.clear()
+        for queue in {q for q, _ in seen} or {"default"}:
+            for state in JobState:
+                self.depth.labels(queue, state.value).set(seen.get((queue, state), 0))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

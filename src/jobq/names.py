@@ -1,0 +1,17 @@
+"""What a job type and a queue may be called: short, printable, safe in URLs, logs and labels."""
+
+from __future__ import annotations
+
+import re
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
+MAX_NAME = 200
+
+NAME_RULE = "1-200 characters: letters, digits and _ . : - (starting with a letter or digit)"
+
+
+def check_name(value: str, *, what: str) -> str:
+    """Return ``value`` or raise ``ValueError`` saying what a ``what`` may be called."""
+    if not (0 < len(value) <= MAX_NAME and _NAME.match(value)):
+        raise ValueError(f"{what} {value!r} is not allowed: {NAME_RULE}")
+    return value

@@ -1,0 +1,122 @@
+"""Job types: a name, the handler that runs it, and how it may fail."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from jobq.domain.job import DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT, Backoff
+from jobq.names import check_name
+
+DEFAULT_TIMEOUT = 300.0  # seconds
+
+Handler = Callable[..., Any]
+H = TypeVar("H", bound=Handler)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobType:
+    name: str
+    handler: Handler
+    is_async: bool
+    #: the handler takes ``(payload, ctx)`` rather than ``(payload)``
+    takes_context: bool
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    #: seconds one attempt may run; None: no limit
+    timeout: float | None = DEFAULT_TIMEOUT
+    backoff: Backoff = field(default_factory=Backoff)
+    #: exceptions that make the job dead at once, besides ``NonRetryableError``
+    non_retryable: tuple[type[BaseException], ...] = ()
+
+
+def _positional_count(handler: Handler) -> int:
+    params = inspect.signature(handler).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return 2
+    return sum(
+        p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        for p in params
+    )
+
+
+def _is_async(handler: Handler) -> bool:
+    call = getattr(handler, "__call__", None)  # noqa: B004 - async callable objects count too
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
+
+
+def make_job_type(
+    name: str,
+    handler: Handler,
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    backoff: Backoff | None = None,
+    non_retryable: tuple[type[BaseException], ...] = (),
+) -> JobType:
+    """Check the options and the handler's shape; raise ``ValueError`` or ``TypeError``."""
+    check_name(name, what="job type")
+    if not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+        raise ValueError(f"max_attempts must be 1..{MAX_ATTEMPTS_LIMIT}, not {max_attempts}")
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout}")
+    if not callable(handler):
+        raise TypeError(f"the handler for {name!r} is not callable")
+    count = _positional_count(handler)
+    if count not in (1, 2):
+        raise TypeError(
+            f"the handler for {name!r} must take (payload) or (payload, ctx); it takes {count} "
+            "positional arguments"
+        )
+    return JobType(
+        name=name,
+        handler=handler,
+        is_async=_is_async(handler),
+        takes_context=count == 2,
+        max_attempts=max_attempts,
+        timeout=timeout,
+        backoff=backoff or Backoff(),
+        non_retryable=non_retryable,
+    )
+
+
+class Registry:
+    """Handlers by job type."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, JobType] = {}
+
+    def add(self, job_type: JobType) -> None:
+        if job_type.name in self._types:
+            raise ValueError(f"a handler for job type {job_type.name!r} is registered already")
+        self._types[job_type.name] = job_type
+
+    def job(self, name: str | None = None, **options: Any) -> Callable[[H], H]:
+        """Decorator: register the function as the handler of ``name`` (default: its name)."""
+
+        def register(handler: H) -> H:
+            self.add(make_job_type(name or handler.__name__, handler, **options))
+            return handler
+
+        return register
+
+    def get(self, name: str) -> JobType | None:
+        return self._types.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def __iter__(self) -> Iterator[JobType]:
+        return iter(self._types.values())
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+    def include(self, other: Registry) -> None:
+        """Add every type of ``other``; a name registered in both is an error."""
+        for job_type in other:
+            self.add(job_type)

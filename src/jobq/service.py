@@ -1,0 +1,165 @@
+"""Run ``jobq serve`` (HTTP API and worker pool) or ``jobq worker`` (pool only) until a signal.
+
+Shutdown, on the first SIGINT or SIGTERM:
+  1. stop the HTTP server: close the listener, finish requests in flight;
+  2. stop claiming; hand buffered jobs that no worker started back to pending (attempt kept);
+  3. wait up to ``shutdown_timeout`` for running jobs, then interrupt the rest and hand them
+     back too (attempt kept);
+  4. close the store; exit 0.
+A second signal exits at once (status 128 + signal number); leases bring the jobs back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import structlog
+import uvicorn
+from structlog.typing import FilteringBoundLogger
+
+from jobq.api.app import create_app
+from jobq.config import Settings
+from jobq.domain.errors import JobqError
+from jobq.jobqueue import JobQueue
+from jobq.metrics import Metrics
+from jobq.registry import Registry
+from jobq.worker.pool import PoolConfig, WorkerPool
+
+logger: FilteringBoundLogger = structlog.get_logger("jobq.service")
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: this module decides the shutdown order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def pool_config(settings: Settings) -> PoolConfig:
+    return PoolConfig(
+        worker_count=settings.worker_count,
+        capacity=settings.queue_capacity,
+        lease_seconds=settings.lease_seconds,
+        poll_interval=settings.poll_interval,
+        queues=settings.queues,
+        shutdown_timeout=settings.shutdown_timeout,
+    )
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind before anything starts, so a taken port is a clear error and port 0 works."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=2048)
+
+
+@contextlib.contextmanager
+def _signals(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+
+    def first(signum: int) -> None:
+        if stop.is_set():
+            logger.warning("shutdown_forced", signal=signal.Signals(signum).name)
+            os._exit(128 + signum)
+        logger.info("shutdown_requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, first, signum)
+    try:
+        yield
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _wait_first(
+    stop: asyncio.Event, serving: asyncio.Task[None] | None, pool: WorkerPool | None
+) -> None:
+    """Wait for a stop request, the HTTP server ending on its own, or the pool failing."""
+    waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+    if pool is not None:
+        waiters.append(asyncio.create_task(pool.failed.wait()))
+    watched = [*waiters]
+    if serving is not None:
+        watched.append(serving)
+    try:
+        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def run_service(
+    settings: Settings, registry: Registry, *, http: bool, stop: asyncio.Event | None = None
+) -> int:
+    """Run until ``stop`` is set or a signal arrives; return the exit status."""
+    stop = stop or asyncio.Event()
+    metrics = Metrics()
+    jq = JobQueue(
+        settings.database_url,
+        registry=registry,
+        builtins=False,
+        accept_unknown_types=settings.accept_unknown_types,
+        metrics=metrics,
+    )
+    sock = listen(settings.host, settings.port) if http else None
+    try:
+        await jq.open()
+    except JobqError as exc:
+        logger.error("startup_failed", error=str(exc), database_url=settings.database_url)
+        if sock is not None:
+            sock.close()
+        return EXIT_FAILED
+    logger.info("store_opened", database_url=settings.database_url, job_types=registry.names())
+
+    pool: WorkerPool | None = None
+    if settings.worker_count > 0:
+        pool = jq.worker_pool(pool_config(settings))
+        await pool.start()
+
+    server: _Server | None = None
+    serving: asyncio.Task[None] | None = None
+    if sock is not None:
+        app = create_app(jq, pool=pool, max_body_bytes=settings.max_body_bytes)
+        server = _Server(
+            uvicorn.Config(
+                app,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)),
+                server_header=False,
+            )
+        )
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        host, port = sock.getsockname()[:2]
+        logger.info("http_listening", host=host, port=port, url=f"http://{host}:{port}")
+
+    status = EXIT_OK
+    with _signals(stop):
+        await _wait_first(stop, serving, pool)
+        logger.info("shutdown_started", grace_seconds=settings.shutdown_timeout)
+        if pool is not None and pool.failed.is_set():
+            status = EXIT_FAILED
+        if server is not None and serving is not None:
+            if serving.done() and serving.exception() is not None:
+                logger.error("http_failed", error=repr(serving.exception()))
+                status = EXIT_FAILED
+            server.should_exit = True
+            with contextlib.suppress(Exception, SystemExit):
+                await serving
+        if pool is not None:
+            await pool.stop()
+            jq.detach(pool)
+        await jq.close()
+    logger.info("shutdown_finished", exit_status=status)
+    return status

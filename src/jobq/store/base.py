@@ -1,0 +1,133 @@
+"""The store seams. ``JobStore`` is what workers need; ``JobReader`` and ``JobAdmin`` serve the
+API, the CLI and the dashboard. ``Store`` is all three: what a backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from jobq.domain.ids import JobId, WorkerId
+from jobq.domain.job import (
+    Attempt,
+    DeadReason,
+    EnqueueResult,
+    ErrorInfo,
+    Job,
+    JSONValue,
+    Lease,
+    NewJob,
+    QueueCount,
+)
+from jobq.domain.states import JobState
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A job whose lease ran out, as ``requeue_expired`` left it."""
+
+    job_id: JobId
+    worker_id: WorkerId
+    attempt: int
+    status: JobState  # pending again, or dead when that was the last attempt
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobFilter:
+    status: JobState | None = None
+    type: str | None = None
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    jobs: list[Job]
+    #: pass back as ``after`` for the next page; None on the last page
+    next_after: JobId | None
+
+
+class JobStore(Protocol):
+    async def enqueue(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
+        """Store ``jobs`` in one durable transaction: all or none."""
+        ...
+
+    async def claim(
+        self, owner: WorkerId, *, queues: Sequence[str] | None, limit: int, lease_seconds: float
+    ) -> list[Job]:
+        """Atomically take up to ``limit`` due jobs (all queues when ``queues`` is None), by
+        priority (highest first), then run_at, then id; each gets a lease and its next attempt."""
+        ...
+
+    async def heartbeat(self, leases: Sequence[Lease], *, lease_seconds: float) -> set[JobId]:
+        """Extend the leases still owned; return the ids of those jobs."""
+        ...
+
+    async def complete(
+        self, lease: Lease, result: JSONValue, *, worker_id: WorkerId, started_at: datetime
+    ) -> bool:
+        """Mark succeeded if ``lease`` still owns the job; False means the lease was lost."""
+        ...
+
+    async def fail(
+        self,
+        lease: Lease,
+        error: ErrorInfo,
+        *,
+        worker_id: WorkerId,
+        started_at: datetime,
+        retry_at: datetime | None,
+        dead_reason: DeadReason | None = None,
+    ) -> bool:
+        """Record a failed attempt: due again at ``retry_at``, or dead when it is None.
+        False means the lease was lost."""
+        ...
+
+    async def release(
+        self,
+        lease: Lease,
+        *,
+        worker_id: WorkerId | None = None,
+        started_at: datetime | None = None,
+    ) -> bool:
+        """Hand a job back to pending without using an attempt. With ``started_at`` the attempt
+        had begun and is recorded as interrupted."""
+        ...
+
+    async def requeue_expired(self) -> list[Expired]:
+        """Give jobs whose lease ran out another attempt, or make them dead (``worker_lost``)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class JobReader(Protocol):
+    async def get(self, job_id: JobId) -> Job | None: ...
+
+    async def attempts(self, job_id: JobId) -> list[Attempt]:
+        """Every attempt of the job, oldest first, the one running now included."""
+        ...
+
+    async def list_jobs(self, where: JobFilter, *, limit: int, after: JobId | None = None) -> Page:
+        """Jobs newest first; ``after`` is the ``next_after`` of the page before."""
+        ...
+
+    async def counts(self) -> list[QueueCount]: ...
+
+
+class JobAdmin(Protocol):
+    async def cancel(self, job_id: JobId) -> Job:
+        """Cancel a pending or failed job. Raises ``JobNotFound`` or ``IllegalTransition``."""
+        ...
+
+    async def retry(self, job_id: JobId) -> Job:
+        """Make a dead or cancelled job pending again, with at least one attempt left."""
+        ...
+
+
+class Store(JobStore, JobReader, JobAdmin, Protocol):
+    """A complete backend."""

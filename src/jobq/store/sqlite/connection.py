@@ -1,0 +1,104 @@
+"""One SQLite connection owned by one thread, so the event loop never waits on SQLite.
+
+Writes run under ``BEGIN IMMEDIATE``: the write lock is taken at the start, so a transaction
+never fails half-way to upgrade a read lock, and the busy timeout covers the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from jobq.domain.errors import StoreError, StoreUnavailable
+
+T = TypeVar("T")
+
+MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
+
+# Errors that pass: the database is busy, locked, full, or its disk failed. The caller may
+# try again later; the API answers 503 rather than 500.
+_TRANSIENT = ("locked", "busy", "disk", "full", "i/o", "unable to open")
+
+
+def check_sqlite_version(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+    if version < MIN_SQLITE:
+        have = ".".join(map(str, version))
+        raise StoreError(
+            f"jobq needs SQLite 3.35 or newer (for UPDATE ... RETURNING); this Python uses "
+            f"SQLite {have}. Install a newer Python, or a Python linked to a newer SQLite."
+        )
+
+
+def translate(exc: sqlite3.Error) -> StoreError:
+    message = f"SQLite: {exc}"
+    if isinstance(exc, sqlite3.OperationalError) and any(
+        word in str(exc).lower() for word in _TRANSIENT
+    ):
+        return StoreUnavailable(message)
+    return StoreError(message)
+
+
+class ThreadConnection:
+    """A connection made, used and closed in one dedicated thread."""
+
+    def __init__(self, path: str, *, name: str, busy_timeout: float, synchronous: str) -> None:
+        self._path = path
+        self._busy_timeout = busy_timeout
+        self._synchronous = synchronous
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._conn: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path,
+            timeout=self._busy_timeout,
+            isolation_level=None,  # we issue BEGIN and COMMIT ourselves
+            check_same_thread=False,  # closed from the same thread, but by a helper frame
+            cached_statements=256,
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk when COMMIT returns, so an accepted job survives power loss.
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            conn = self._conn
+            if not write:
+                return fn(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, fn, False)
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction, committed before this returns."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, fn, True)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=True)

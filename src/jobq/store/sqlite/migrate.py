@@ -1,0 +1,63 @@
+"""Versioned schema: ``migrations/NNNN_name.sql`` applied in order; ``PRAGMA user_version``
+records how far a database has come."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from importlib import resources
+
+from jobq.domain.errors import StoreError
+
+_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
+
+
+def migrations() -> list[tuple[int, str]]:
+    """(version, SQL) for every migration that ships with jobq, in order."""
+    found = []
+    for entry in resources.files(__package__).joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
+    found.sort()
+    if [v for v, _ in found] != list(range(1, len(found) + 1)):
+        raise StoreError(f"migration files are not numbered 1..n: {[v for v, _ in found]}")
+    return found
+
+
+def latest_version() -> int:
+    return len(migrations())
+
+
+def statements(script: str) -> list[str]:
+    """Split a script into complete statements (``executescript`` would commit our transaction)."""
+    found, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                found.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not buffer.strip().startswith("--"):
+        raise StoreError(f"incomplete SQL statement at the end of a migration: {buffer[:80]!r}")
+    return found
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to date inside the caller's write transaction; return the version.
+
+    The caller holds ``BEGIN IMMEDIATE``, so processes that start together apply each migration
+    once: the second one sees the first one's version.
+    """
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    known = migrations()
+    if current > len(known):
+        raise StoreError(
+            f"the database's schema is version {current}, newer than this jobq knows "
+            f"({len(known)}); upgrade jobq"
+        )
+    for version, script in known[current:]:
+        for statement in statements(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {version}")
+    return len(known)

@@ -1,0 +1,519 @@
+"""The SQLite store: the embedded default, one file, no set-up.
+
+Every write is one ``BEGIN IMMEDIATE`` transaction on the writer thread, committed with
+``synchronous=FULL`` before the call returns. Reads go through a second connection on a second
+thread, so listing jobs never waits behind a write (WAL lets readers and a writer overlap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jobq.clock import Clock, SystemClock
+from jobq.domain.errors import IdempotencyConflict, JobNotFound, StoreError
+from jobq.domain.ids import JobId, WorkerId, new_job_id
+from jobq.domain.job import (
+    Attempt,
+    DeadReason,
+    EnqueueResult,
+    ErrorInfo,
+    Job,
+    JSONValue,
+    Lease,
+    NewJob,
+    Outcome,
+    QueueCount,
+)
+from jobq.domain.states import Event, JobState, sources, sql_in, target, transition
+from jobq.store.base import Expired, JobFilter, Page
+from jobq.store.codec import dumps
+from jobq.store.sqlite.connection import ThreadConnection, check_sqlite_version
+from jobq.store.sqlite.migrate import migrate
+from jobq.store.sqlite.rows import (
+    JOB_COLUMNS,
+    attempt_from_row,
+    from_us,
+    job_from_row,
+    to_us,
+)
+
+RUNNING = JobState.RUNNING.value
+CLAIMABLE = sql_in(sources(Event.CLAIM))  # "('failed', 'pending')", as in the partial index
+
+# The statement that guarantees a job is claimed once: the inner SELECT picks due jobs in order
+# and the UPDATE marks them in the same statement, under the write lock of BEGIN IMMEDIATE.
+_CLAIM = f"""
+UPDATE jobs
+SET status = '{RUNNING}', attempt = attempt + 1, worker_id = :owner,
+    lease_expires_at = :lease_until, started_at = :now
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE status IN {CLAIMABLE} AND run_at <= :now {{queue_filter}}
+    ORDER BY priority DESC, run_at, id
+    LIMIT :limit
+)
+RETURNING {JOB_COLUMNS}
+"""
+
+# The fence: a write after a claim changes the row only for the lease that owns it.
+_FENCE = f"id = :job_id AND worker_id = :worker_id AND attempt = :attempt AND status = '{RUNNING}'"
+
+_COMPLETE = f"""
+UPDATE jobs
+SET status = '{target(Event.SUCCEED).value}', result = :result, started_at = :started_at,
+    finished_at = :now, lease_expires_at = NULL
+WHERE {_FENCE}
+"""
+
+_FAIL = f"""
+UPDATE jobs
+SET status = :status, run_at = COALESCE(:retry_at, run_at), last_error = :error,
+    dead_reason = :dead_reason, started_at = :started_at, lease_expires_at = NULL,
+    finished_at = CASE WHEN :status = '{JobState.DEAD.value}' THEN :now END
+WHERE {_FENCE}
+"""
+
+_RELEASE = f"""
+UPDATE jobs
+SET status = '{target(Event.RELEASE).value}', attempt = attempt - 1, worker_id = NULL,
+    lease_expires_at = NULL
+WHERE {_FENCE}
+"""
+
+_HEARTBEAT = f"""
+UPDATE jobs SET lease_expires_at = :lease_until
+WHERE status = '{RUNNING}' AND (id, worker_id, attempt) IN (
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+    FROM json_each(:leases)
+)
+RETURNING id
+"""
+
+_INSERT_ATTEMPT = """
+INSERT INTO attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+VALUES (:job_id, :attempt, :worker_id, :started_at, :now, :outcome, :error)
+"""
+
+_INSERT_JOB = f"""
+INSERT INTO jobs (id, queue, type, payload, status, priority, run_at, attempt, max_attempts,
+                  timeout, backoff, idempotency_key, created_at)
+VALUES (:id, :queue, :type, :payload, '{JobState.PENDING.value}', :priority, :run_at, 0,
+        :max_attempts, :timeout, :backoff, :idempotency_key, :now)
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING {JOB_COLUMNS}
+"""
+
+_WORKER_LOST = "WorkerLost"
+
+
+class SQLiteStore:
+    """A ``Store`` on one SQLite file. Open it with ``await SQLiteStore.open(path)``."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        clock: Clock | None = None,
+        busy_timeout: float = 10.0,
+        synchronous: str = "FULL",
+    ) -> None:
+        check_sqlite_version()
+        self.path = path
+        self.clock: Clock = clock or SystemClock()
+        self.schema_version = 0
+        self._writer, self._reader = (
+            ThreadConnection(path, name=name, busy_timeout=busy_timeout, synchronous=synchronous)
+            for name in ("jobq-sqlite-w", "jobq-sqlite-r")
+        )
+
+    @classmethod
+    async def open(cls, path: str, **options: Any) -> SQLiteStore:
+        """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
+        await asyncio.to_thread(_check_directory, path)
+        store = cls(path, **options)
+        try:
+            store.schema_version = await store._writer.write(migrate)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    def _now(self) -> int:
+        return to_us(self.clock.now())
+
+    # -- JobStore -------------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
+        now = self._now()
+        rows = [
+            {
+                "id": new_job_id(),
+                "queue": job.queue,
+                "type": job.type,
+                "payload": dumps(job.payload, what="payload"),
+                "priority": job.priority,
+                "run_at": now if job.run_at is None else to_us(job.run_at),
+                "max_attempts": job.max_attempts,
+                "timeout": job.timeout,
+                "backoff": None
+                if job.backoff is None
+                else dumps(job.backoff.to_dict(), what="backoff"),
+                "idempotency_key": job.idempotency_key,
+                "now": now,
+            }
+            for job in jobs
+        ]
+
+        def insert(conn: sqlite3.Connection) -> list[EnqueueResult]:
+            results = []
+            for new, row in zip(jobs, rows, strict=True):
+                inserted = conn.execute(_INSERT_JOB, row).fetchone()
+                if inserted is not None:
+                    results.append(EnqueueResult(job_from_row(inserted), created=True))
+                    continue
+                existing = job_from_row(
+                    conn.execute(
+                        f"SELECT {JOB_COLUMNS} FROM jobs WHERE idempotency_key = ?",
+                        (row["idempotency_key"],),
+                    ).fetchone()
+                )
+                differs = new.differences(existing)
+                if differs:  # raising rolls back the whole batch
+                    raise IdempotencyConflict(
+                        f"idempotency key {new.idempotency_key!r} already names job "
+                        f"{existing.id}, which differs in {', '.join(differs)}"
+                    )
+                results.append(EnqueueResult(existing, created=False))
+            return results
+
+        if not rows:
+            return []
+        return await self._writer.write(insert)
+
+    async def claim(
+        self, owner: WorkerId, *, queues: Sequence[str] | None, limit: int, lease_seconds: float
+    ) -> list[Job]:
+        if limit <= 0 or (queues is not None and not queues):
+            return []
+        moment = self.clock.now()
+        params: dict[str, Any] = {
+            "owner": owner,
+            "now": to_us(moment),
+            "lease_until": to_us(moment + timedelta(seconds=lease_seconds)),
+            "limit": limit,
+        }
+        queue_filter = ""
+        if queues is not None:
+            names = [f":q{i}" for i in range(len(queues))]
+            queue_filter = f"AND queue IN ({', '.join(names)})"
+            params.update({f"q{i}": q for i, q in enumerate(queues)})
+        sql = _CLAIM.format(queue_filter=queue_filter)
+
+        def run(conn: sqlite3.Connection) -> list[Job]:
+            return [job_from_row(row) for row in conn.execute(sql, params).fetchall()]
+
+        jobs = await self._writer.write(run)
+        # RETURNING gives rows in no promised order; hand them out in claim order.
+        jobs.sort(key=lambda job: (-job.priority, job.run_at, job.id))
+        return jobs
+
+    async def heartbeat(self, leases: Sequence[Lease], *, lease_seconds: float) -> set[JobId]:
+        if not leases:
+            return set()
+        params = {
+            "lease_until": to_us(self.clock.now() + timedelta(seconds=lease_seconds)),
+            "leases": dumps(
+                [[lease.job_id, lease.worker_id, lease.attempt] for lease in leases], what="leases"
+            ),
+        }
+
+        def run(conn: sqlite3.Connection) -> set[JobId]:
+            return {JobId(row[0]) for row in conn.execute(_HEARTBEAT, params)}
+
+        return await self._writer.write(run)
+
+    async def complete(
+        self, lease: Lease, result: JSONValue, *, worker_id: WorkerId, started_at: datetime
+    ) -> bool:
+        now = self._now()
+        params = {
+            **_fence(lease),
+            "result": dumps(result, what="the handler's result"),
+            "started_at": to_us(started_at),
+            "now": now,
+        }
+        attempt = _attempt_row(lease, worker_id, started_at, now, Outcome.SUCCEEDED, None)
+
+        def run(conn: sqlite3.Connection) -> bool:
+            if conn.execute(_COMPLETE, params).rowcount != 1:
+                return False
+            conn.execute(_INSERT_ATTEMPT, attempt)
+            return True
+
+        return await self._writer.write(run)
+
+    async def fail(
+        self,
+        lease: Lease,
+        error: ErrorInfo,
+        *,
+        worker_id: WorkerId,
+        started_at: datetime,
+        retry_at: datetime | None,
+        dead_reason: DeadReason | None = None,
+    ) -> bool:
+        now = self._now()
+        dead = retry_at is None
+        status = target(Event.DIE if dead else Event.FAIL)
+        params = {
+            **_fence(lease),
+            "status": status.value,
+            "retry_at": None if retry_at is None else to_us(retry_at),
+            "error": dumps(error.to_dict(), what="error"),
+            "dead_reason": (dead_reason or DeadReason.ATTEMPTS_EXHAUSTED).value if dead else None,
+            "started_at": to_us(started_at),
+            "now": now,
+        }
+        attempt = _attempt_row(lease, worker_id, started_at, now, Outcome.FAILED, error)
+
+        def run(conn: sqlite3.Connection) -> bool:
+            if conn.execute(_FAIL, params).rowcount != 1:
+                return False
+            conn.execute(_INSERT_ATTEMPT, attempt)
+            return True
+
+        return await self._writer.write(run)
+
+    async def release(
+        self,
+        lease: Lease,
+        *,
+        worker_id: WorkerId | None = None,
+        started_at: datetime | None = None,
+    ) -> bool:
+        now = self._now()
+        attempt = None
+        if started_at is not None:
+            attempt = _attempt_row(
+                lease, worker_id or lease.worker_id, started_at, now, Outcome.INTERRUPTED, None
+            )
+
+        def run(conn: sqlite3.Connection) -> bool:
+            if conn.execute(_RELEASE, _fence(lease)).rowcount != 1:
+                return False
+            if attempt is not None:
+                conn.execute(_INSERT_ATTEMPT, attempt)
+            return True
+
+        return await self._writer.write(run)
+
+    async def requeue_expired(self) -> list[Expired]:
+        now = self._now()
+        error = ErrorInfo(
+            type=_WORKER_LOST,
+            message="the worker's lease expired before the attempt finished "
+            "(the worker process died, stalled, or lost its store connection)",
+        )
+        error_json = dumps(error.to_dict(), what="error")
+
+        def run(conn: sqlite3.Connection) -> list[Expired]:
+            expired = conn.execute(
+                f"SELECT id, worker_id, attempt, max_attempts, started_at FROM jobs "
+                f"WHERE status = '{RUNNING}' AND lease_expires_at < ?",
+                (now,),
+            ).fetchall()
+            found = []
+            for job_id, worker_id, attempt, max_attempts, started_at in expired:
+                last = attempt >= max_attempts
+                status = target(Event.EXPIRE_DEAD if last else Event.EXPIRE)
+                conn.execute(
+                    f"""UPDATE jobs SET status = :status, worker_id = NULL,
+                           lease_expires_at = NULL, last_error = :error,
+                           dead_reason = :dead_reason,
+                           run_at = CASE WHEN :last THEN run_at ELSE :now END,
+                           finished_at = CASE WHEN :last THEN :now END
+                        WHERE {_FENCE}""",
+                    {
+                        "job_id": job_id,
+                        "worker_id": worker_id,
+                        "attempt": attempt,
+                        "status": status.value,
+                        "error": error_json,
+                        "last": last,
+                        "now": now,
+                        "dead_reason": DeadReason.WORKER_LOST.value if last else None,
+                    },
+                )
+                conn.execute(
+                    _INSERT_ATTEMPT,
+                    {
+                        "job_id": job_id,
+                        "attempt": attempt,
+                        "worker_id": worker_id,
+                        "started_at": started_at,
+                        "now": now,
+                        "outcome": Outcome.LOST.value,
+                        "error": error_json,
+                    },
+                )
+                found.append(Expired(JobId(job_id), WorkerId(worker_id), attempt, status))
+            return found
+
+        return await self._writer.write(run)
+
+    async def ping(self) -> None:
+        await self._reader.read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._reader.close()
+
+    # -- JobReader ------------------------------------------------------------------------
+
+    async def get(self, job_id: JobId) -> Job | None:
+        def run(conn: sqlite3.Connection) -> Job | None:
+            row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            return None if row is None else job_from_row(row)
+
+        return await self._reader.read(run)
+
+    async def attempts(self, job_id: JobId) -> list[Attempt]:
+        def run(conn: sqlite3.Connection) -> list[Attempt]:
+            # One snapshot for both reads, so a running attempt is not counted twice.
+            conn.execute("BEGIN")
+            try:
+                rows = conn.execute(
+                    "SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error "
+                    "FROM attempts WHERE job_id = ? ORDER BY seq",
+                    (job_id,),
+                ).fetchall()
+                current = conn.execute(
+                    f"SELECT attempt, worker_id, started_at FROM jobs "
+                    f"WHERE id = ? AND status = '{RUNNING}'",
+                    (job_id,),
+                ).fetchone()
+            finally:
+                conn.execute("COMMIT")
+            found = [attempt_from_row(row) for row in rows]
+            if current is not None:
+                attempt, worker_id, started_at = current
+                found.append(
+                    Attempt(
+                        job_id=job_id,
+                        attempt=attempt,
+                        worker_id=WorkerId(worker_id),
+                        started_at=None if started_at is None else from_us(started_at),
+                        finished_at=None,
+                        outcome=None,
+                        error=None,
+                    )
+                )
+            return found
+
+        return await self._reader.read(run)
+
+    async def list_jobs(self, where: JobFilter, *, limit: int, after: JobId | None = None) -> Page:
+        conditions: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("status", None if where.status is None else where.status.value),
+            ("type", where.type),
+            ("queue", where.queue),
+        ):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                params.append(value)
+        if after is not None:
+            conditions.append("id < ?")
+            params.append(after)
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs"
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit + 1)
+
+        def run(conn: sqlite3.Connection) -> Page:
+            jobs = [job_from_row(row) for row in conn.execute(sql, params)]
+            if len(jobs) > limit:
+                return Page(jobs[:limit], jobs[limit - 1].id)
+            return Page(jobs, None)
+
+        return await self._reader.read(run)
+
+    async def counts(self) -> list[QueueCount]:
+        def run(conn: sqlite3.Connection) -> list[QueueCount]:
+            rows = conn.execute(
+                "SELECT queue, status, count(*) FROM jobs GROUP BY queue, status ORDER BY 1, 2"
+            )
+            return [QueueCount(queue, JobState(status), n) for queue, status, n in rows]
+
+        return await self._reader.read(run)
+
+    # -- JobAdmin -------------------------------------------------------------------------
+
+    async def cancel(self, job_id: JobId) -> Job:
+        sql = f"""
+            UPDATE jobs SET status = '{target(Event.CANCEL).value}', finished_at = :now,
+                            lease_expires_at = NULL
+            WHERE id = :id AND status IN {sql_in(sources(Event.CANCEL))}
+            RETURNING {JOB_COLUMNS}"""
+        return await self._admin_update(job_id, Event.CANCEL, sql)
+
+    async def retry(self, job_id: JobId) -> Job:
+        # Give a job that used up its attempts one more; keep its history in `attempts`.
+        sql = f"""
+            UPDATE jobs SET status = '{target(Event.RETRY).value}', run_at = :now,
+                            max_attempts = MAX(max_attempts, attempt + 1), dead_reason = NULL,
+                            finished_at = NULL, worker_id = NULL, lease_expires_at = NULL
+            WHERE id = :id AND status IN {sql_in(sources(Event.RETRY))}
+            RETURNING {JOB_COLUMNS}"""
+        return await self._admin_update(job_id, Event.RETRY, sql)
+
+    async def _admin_update(self, job_id: JobId, event: Event, sql: str) -> Job:
+        params = {"id": job_id, "now": self._now()}
+
+        def run(conn: sqlite3.Connection) -> Job:
+            row = conn.execute(sql, params).fetchone()
+            if row is not None:
+                return job_from_row(row)
+            state = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if state is None:
+                raise JobNotFound(f"no job has the id {job_id}")
+            transition(JobState(state[0]), event)  # raises IllegalTransition with the reason
+            raise AssertionError("unreachable: the update matched no row, yet the state allows it")
+
+        return await self._writer.write(run)
+
+
+def _check_directory(path: str) -> None:
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise StoreError(f"cannot create the SQLite database {path}: {parent} is not a directory")
+
+
+def _fence(lease: Lease) -> dict[str, Any]:
+    return {"job_id": lease.job_id, "worker_id": lease.worker_id, "attempt": lease.attempt}
+
+
+def _attempt_row(
+    lease: Lease,
+    worker_id: WorkerId,
+    started_at: datetime,
+    now: int,
+    outcome: Outcome,
+    error: ErrorInfo | None,
+) -> dict[str, Any]:
+    return {
+        "job_id": lease.job_id,
+        "attempt": lease.attempt,
+        "worker_id": worker_id,
+        "started_at": to_us(started_at),
+        "now": now,
+        "outcome": outcome.value,
+        "error": None if error is None else dumps(error.to_dict(), what="error"),
+    }

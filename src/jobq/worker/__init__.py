@@ -1,0 +1,7 @@
+"""The worker pool: claims jobs from the store and runs them."""
+
+from __future__ import annotations
+
+from jobq.worker.pool import PoolConfig, WorkerPool
+
+__all__ = ["PoolConfig", "WorkerPool"]

@@ -1,0 +1,335 @@
+"""The worker pool: one dispatcher, one shared bounded buffer, N workers.
+
+    store ──claim(limit = room)──▶ dispatcher ──▶ [ buffer: JOB_QUEUE_CAPACITY ] ──▶ worker 1..N
+                                                                                    │
+    store ◀──────── complete / fail / release (under the job's lease) ─────────────┘
+
+Fan-out: every worker takes the next job from the one buffer; the first free worker wins.
+Side tasks: the heartbeat extends the leases of held jobs; the reaper requeues expired ones.
+If a side task dies of a bug, ``failed`` is set and the service shuts the pool down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from structlog.typing import FilteringBoundLogger
+
+from jobq.clock import Clock, SystemClock
+from jobq.domain.errors import StoreError
+from jobq.domain.ids import JobId, WorkerId, new_owner_id, slot_id
+from jobq.domain.job import Job
+from jobq.metrics import Metrics
+from jobq.registry import Registry
+from jobq.store.base import JobStore
+from jobq.worker.heartbeat import heartbeat_loop
+from jobq.worker.reaper import reaper_loop
+from jobq.worker.runner import JobRunner
+from jobq.worker.threads import HandlerThreads
+
+logger: FilteringBoundLogger = structlog.get_logger("jobq.worker")
+
+MAX_STORE_BACKOFF = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolConfig:
+    worker_count: int = 10
+    #: claimed jobs waiting for a free worker, at most
+    capacity: int = 100
+    lease_seconds: float = 30.0
+    poll_interval: float = 1.0
+    #: None: every queue
+    queues: tuple[str, ...] | None = None
+    shutdown_timeout: float = 30.0
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self.lease_seconds / 3
+
+    @property
+    def reap_interval(self) -> float:
+        return max(0.05, min(self.lease_seconds / 2, 5.0))
+
+
+@dataclass(frozen=True, slots=True)
+class StopReport:
+    released_unstarted: int
+    finished_in_grace: int
+    interrupted: int
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        store: JobStore,
+        registry: Registry,
+        config: PoolConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+        owner_id: WorkerId | None = None,
+    ) -> None:
+        self.config = config or PoolConfig()
+        self.owner_id = owner_id or new_owner_id()
+        self._store = store
+        self._clock = clock or SystemClock()
+        self._metrics = metrics
+        self._threads = HandlerThreads()
+        self._runner = JobRunner(
+            store,
+            registry,
+            clock=self._clock,
+            threads=self._threads,
+            metrics=metrics,
+            on_retry_scheduled=self._wake_at,
+        )
+        self._log = logger.bind(owner_id=self.owner_id)
+        self._buffer: asyncio.Queue[Job] = asyncio.Queue(maxsize=self.config.capacity)
+        self._held: dict[JobId, Job] = {}
+        self._lost: set[JobId] = set()
+        self._wake = asyncio.Event()  # new work may be due
+        self._room = asyncio.Event()  # the buffer has room again
+        self._idle_now = asyncio.Event()  # a claim found nothing due and nothing is held
+        self._watch_idle = False
+        self._stopping = False
+        self._busy = 0
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._side_tasks: list[asyncio.Task[None]] = []
+        self._workers: list[asyncio.Task[None]] = []
+        self._idle_workers: set[asyncio.Task[None]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self.failed = asyncio.Event()
+        self.failure: BaseException | None = None
+
+    # -- what others may read ---------------------------------------------------------------
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    @property
+    def buffered(self) -> int:
+        return self._buffer.qsize()
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    @property
+    def worker_ids(self) -> list[WorkerId]:
+        return [slot_id(self.owner_id, i) for i in range(1, self.config.worker_count + 1)]
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = self.config
+        self._log.info(
+            "pool_started",
+            worker_count=config.worker_count,
+            capacity=config.capacity,
+            lease_seconds=config.lease_seconds,
+            queues=config.queues,
+        )
+        if self._metrics is not None:
+            self._metrics.watch_pool(config.worker_count, lambda: self._busy, lambda: self.buffered)
+        self._dispatcher = self._supervised(self._dispatch(), "dispatcher")
+        self._side_tasks = [
+            self._supervised(
+                heartbeat_loop(
+                    self._store,
+                    lambda: list(self._held.values()),
+                    self._lease_lost,
+                    interval=config.heartbeat_interval,
+                    lease_seconds=config.lease_seconds,
+                    log=self._log,
+                ),
+                "heartbeat",
+            ),
+            self._supervised(
+                reaper_loop(
+                    self._store,
+                    interval=config.reap_interval,
+                    log=self._log,
+                    metrics=self._metrics,
+                    on_requeued=self.notify,
+                ),
+                "reaper",
+            ),
+        ]
+        self._workers = [
+            asyncio.create_task(self._work(worker_id), name=f"jobq-{worker_id}")
+            for worker_id in self.worker_ids
+        ]
+
+    def notify(self) -> None:
+        """New jobs may be due: claim now instead of at the next poll."""
+        self._wake.set()
+
+    async def wait_until_idle(self) -> None:
+        """Return once a claim finds nothing due and no job is held (for scripts and tests)."""
+        self._watch_idle = True
+        self._idle_now.clear()
+        self.notify()
+        await self._idle_now.wait()
+
+    async def stop(self, grace: float | None = None) -> StopReport:
+        """Stop claiming, hand back unstarted jobs, let running ones finish for ``grace`` seconds
+        (default: ``shutdown_timeout``), then interrupt and hand back the rest."""
+        grace = self.config.shutdown_timeout if grace is None else grace
+        self._stopping = True
+        self._log.info("pool_stopping", running=self._busy, buffered=self.buffered, grace=grace)
+        self._wake.set()
+        self._room.set()
+        if self._dispatcher is not None:
+            await asyncio.gather(self._dispatcher, return_exceptions=True)  # ends its claim first
+        for task in list(self._idle_workers):
+            task.cancel()
+        released = 0
+        while not self._buffer.empty():
+            job = self._buffer.get_nowait()
+            await self._runner.hand_back(job, self._log)
+            self._held.pop(job.id, None)
+            released += 1
+        running = [task for task in self._workers if not task.done()]
+        finished: set[asyncio.Task[None]] = set()
+        late: set[asyncio.Task[None]] = set()
+        if running:
+            finished, late = await asyncio.wait(running, timeout=grace)
+        for task in late:
+            task.cancel()  # the runner hands the job back, then re-raises
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        for task in self._side_tasks:
+            task.cancel()
+        await asyncio.gather(*self._side_tasks, return_exceptions=True)
+        for timer in self._timers:
+            timer.cancel()
+        self._threads.close()
+        report = StopReport(
+            released_unstarted=released,
+            finished_in_grace=sum(1 for t in finished if not t.cancelled()),
+            interrupted=len(late),
+        )
+        self._log.info(
+            "pool_stopped",
+            released_unstarted=report.released_unstarted,
+            interrupted=report.interrupted,
+        )
+        return report
+
+    # -- the parts --------------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        config = self.config
+        backoff = config.poll_interval
+        while not self._stopping:
+            room = config.capacity - self._buffer.qsize()
+            if room <= 0:
+                self._room.clear()
+                if self._buffer.qsize() >= config.capacity:
+                    await self._room.wait()
+                continue
+            self._wake.clear()  # before the claim: a notify during it is not lost
+            try:
+                jobs = await self._store.claim(
+                    self.owner_id,
+                    queues=config.queues,
+                    limit=room,
+                    lease_seconds=config.lease_seconds,
+                )
+            except StoreError as exc:
+                self._log.warning("claim_failed", error=str(exc), retry_in=backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, MAX_STORE_BACKOFF)
+                continue
+            backoff = config.poll_interval
+            for job in jobs:
+                self._held[job.id] = job
+                self._buffer.put_nowait(job)
+                self._log.debug(
+                    "job_claimed",
+                    job_id=job.id,
+                    job_type=job.type,
+                    queue=job.queue,
+                    attempt=job.attempt,
+                )
+            if len(jobs) < room:  # nothing more is due now
+                if self._watch_idle and not self._held:
+                    self._idle_now.set()
+                await self._sleep(config.poll_interval)
+
+    async def _work(self, worker_id: WorkerId) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        log = self._log.bind(worker_id=worker_id)
+        log.debug("worker_started")
+        try:
+            while not self._stopping:
+                self._idle_workers.add(task)
+                try:
+                    job = await self._buffer.get()
+                finally:
+                    self._idle_workers.discard(task)
+                self._room.set()
+                self._busy += 1
+                try:
+                    if job.id in self._lost:
+                        log.warning("job_skipped", job_id=job.id, reason="lease_lost")
+                    else:
+                        await self._runner.run(job, worker_id)
+                except Exception:  # a bug in jobq itself; the worker goes on
+                    log.exception("worker_error", job_id=job.id)
+                finally:
+                    self._busy -= 1
+                    self._held.pop(job.id, None)
+                    self._lost.discard(job.id)
+                    if self._watch_idle and not self._held:
+                        self._wake.set()
+        finally:
+            log.debug("worker_stopped")
+
+    def _lease_lost(self, job: Job) -> None:
+        if job.id in self._held and job.id not in self._lost:
+            self._lost.add(job.id)
+            self._log.warning("lease_lost", job_id=job.id, job_type=job.type, attempt=job.attempt)
+            if self._metrics is not None:
+                self._metrics.leases_lost.inc()
+
+    def _wake_at(self, when: datetime) -> None:
+        """Claim again when a retry this pool scheduled falls due, not at the next poll."""
+        delay = (when - self._clock.now()).total_seconds()
+        if delay > 3600 or self._stopping:
+            return
+        loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            self._wake.set()
+
+        timer = loop.call_later(max(delay, 0.0), fire)
+        self._timers.add(timer)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    def _supervised(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=f"jobq-{name}")
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if finished.cancelled() or self._stopping:
+                return
+            error = finished.exception()
+            self.failure = error or RuntimeError(f"the {name} task ended")
+            self._log.error("pool_failed", task=name, error=repr(self.failure))
+            self.failed.set()
+
+        task.add_done_callback(done)
+        return task

@@ -1,0 +1,289 @@
+"""Run one claimed job: call its handler under its timeout, then record the outcome under the
+job's lease. A ``False`` from the store means the lease was lost and nothing was written."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+import structlog
+from structlog.typing import FilteringBoundLogger
+
+from jobq.clock import Clock
+from jobq.context import JobContext
+from jobq.domain.errors import InvalidJob, NonRetryableError, StoreError
+from jobq.domain.ids import WorkerId
+from jobq.domain.job import DeadReason, ErrorInfo, Job
+from jobq.domain.retry import backoff_delay
+from jobq.metrics import Metrics
+from jobq.registry import JobType, Registry
+from jobq.store.base import JobStore
+from jobq.worker.threads import HandlerThreads
+
+logger: FilteringBoundLogger = structlog.get_logger("jobq.worker")
+
+# Acknowledgements are retried when the store is briefly unavailable; after that the lease
+# expires and the job runs again (at-least-once), which is better than blocking the worker.
+ACK_TRIES = 5
+ACK_FIRST_DELAY = 0.2
+
+
+class Ack(Enum):
+    WRITTEN = "written"
+    LEASE_LOST = "lease_lost"  # another worker owns the job now; nothing was written
+    NOT_WRITTEN = "not_written"  # the store stayed unavailable; the lease will expire
+
+
+class JobTimeout(Exception):
+    """The handler ran longer than the job's timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    error: ErrorInfo
+    retryable: bool
+
+
+def error_info(exc: BaseException) -> ErrorInfo:
+    return ErrorInfo(
+        type=type(exc).__qualname__,
+        message=str(exc) or type(exc).__qualname__,
+        traceback="".join(traceback.format_exception(exc)),
+    )
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: JobStore,
+        registry: Registry,
+        *,
+        clock: Clock,
+        threads: HandlerThreads,
+        metrics: Metrics | None = None,
+        on_retry_scheduled: Callable[[datetime], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._clock = clock
+        self._threads = threads
+        self._metrics = metrics
+        self._on_retry_scheduled = on_retry_scheduled
+
+    async def run(self, job: Job, worker_id: WorkerId) -> None:
+        log = logger.bind(
+            job_id=job.id,
+            job_type=job.type,
+            queue=job.queue,
+            worker_id=worker_id,
+            attempt=job.attempt,
+        )
+        started_at = self._clock.now()
+        job_type = self._registry.get(job.type)
+        if job_type is None:
+            known = ", ".join(self._registry.names()) or "none"
+            error = ErrorInfo(
+                type="UnknownJobType",
+                message=f"no handler for job type {job.type!r} in worker {worker_id} "
+                f"(it knows: {known})",
+            )
+            await self._fail(job, worker_id, started_at, 0.0, error, DeadReason.UNKNOWN_TYPE, log)
+            return
+
+        timeout = job.timeout if job.timeout is not None else job_type.timeout
+        log.info("job_started")
+        began = time.monotonic()
+        try:
+            result = await self._call(job_type, job, worker_id, log, limit=timeout)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling() == 0:
+                # The handler raised CancelledError itself: an ordinary failure.
+                failure = _Failure(
+                    ErrorInfo(type="CancelledError", message="handler cancelled"), retryable=True
+                )
+            else:
+                # Shutdown ran out of grace: hand the job back without using the attempt.
+                await asyncio.shield(self._release(job, worker_id, started_at, log))
+                raise
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SystemExit: not the handler's failure to record
+            failure = self._classify(exc, job_type)
+        else:
+            duration = time.monotonic() - began
+            try:
+                await self._complete(job, worker_id, started_at, duration, result, log)
+                return
+            except InvalidJob as exc:  # the result cannot be stored: the same next time
+                failure = _Failure(ErrorInfo(type="InvalidResult", message=str(exc)), False)
+        duration = time.monotonic() - began
+        if failure.retryable and job.attempt < job.max_attempts:
+            delay = backoff_delay(job.backoff or job_type.backoff, job.attempt)
+            retry_at = self._clock.now() + timedelta(seconds=delay)
+            await self._retry(job, worker_id, started_at, duration, failure.error, retry_at, log)
+            return
+        reason = DeadReason.ATTEMPTS_EXHAUSTED if failure.retryable else DeadReason.NON_RETRYABLE
+        await self._fail(job, worker_id, started_at, duration, failure.error, reason, log)
+
+    async def _call(
+        self,
+        job_type: JobType,
+        job: Job,
+        worker_id: WorkerId,
+        log: FilteringBoundLogger,
+        *,
+        limit: float | None,
+    ) -> Any:
+        args: tuple[Any, ...] = (job.payload,)
+        if job_type.takes_context:
+            args += (JobContext(job=job, worker_id=worker_id, log=log),)
+        deadline = asyncio.timeout(limit)
+        try:
+            async with deadline:
+                if job_type.is_async:
+                    return await job_type.handler(*args)
+                return await self._threads.run(job_type.handler, *args)
+        except TimeoutError as exc:
+            if deadline.expired():
+                raise JobTimeout(f"the handler ran longer than its timeout of {limit} s") from exc
+            raise
+
+    @staticmethod
+    def _classify(exc: Exception, job_type: JobType) -> _Failure:
+        retryable = not isinstance(exc, NonRetryableError) and not (
+            job_type.non_retryable and isinstance(exc, job_type.non_retryable)
+        )
+        return _Failure(error_info(exc), retryable)
+
+    async def _complete(
+        self,
+        job: Job,
+        worker_id: WorkerId,
+        started_at: datetime,
+        duration: float,
+        result: Any,
+        log: FilteringBoundLogger,
+    ) -> None:
+        ack = await _acknowledge(
+            lambda: self._store.complete(
+                job.lease, result, worker_id=worker_id, started_at=started_at
+            ),
+            log,
+        )
+        if ack is Ack.WRITTEN:
+            log.info("job_succeeded", duration_ms=round(duration * 1000, 3))
+        self._observe(job, "succeeded", duration, ack, log)
+
+    async def _retry(
+        self,
+        job: Job,
+        worker_id: WorkerId,
+        started_at: datetime,
+        duration: float,
+        error: ErrorInfo,
+        retry_at: datetime,
+        log: FilteringBoundLogger,
+    ) -> None:
+        ack = await _acknowledge(
+            lambda: self._store.fail(
+                job.lease, error, worker_id=worker_id, started_at=started_at, retry_at=retry_at
+            ),
+            log,
+        )
+        if ack is Ack.WRITTEN:
+            log.warning(
+                "job_retry_scheduled",
+                error_type=error.type,
+                error=error.message,
+                retry_at=retry_at.isoformat(),
+                duration_ms=round(duration * 1000, 3),
+            )
+            if self._on_retry_scheduled is not None:
+                self._on_retry_scheduled(retry_at)
+        self._observe(job, "failed", duration, ack, log)
+
+    async def _fail(
+        self,
+        job: Job,
+        worker_id: WorkerId,
+        started_at: datetime,
+        duration: float,
+        error: ErrorInfo,
+        reason: DeadReason,
+        log: FilteringBoundLogger,
+    ) -> None:
+        ack = await _acknowledge(
+            lambda: self._store.fail(
+                job.lease,
+                error,
+                worker_id=worker_id,
+                started_at=started_at,
+                retry_at=None,
+                dead_reason=reason,
+            ),
+            log,
+        )
+        if ack is Ack.WRITTEN:
+            log.error(
+                "job_dead",
+                reason=reason.value,
+                error_type=error.type,
+                error=error.message,
+                duration_ms=round(duration * 1000, 3),
+            )
+        self._observe(job, "dead", duration, ack, log)
+
+    async def hand_back(self, job: Job, log: FilteringBoundLogger) -> None:
+        """Give back a claimed job that no worker started, without using its attempt."""
+        ack = await _acknowledge(lambda: self._store.release(job.lease), log)
+        if ack is Ack.WRITTEN:
+            log.info(
+                "job_released",
+                job_id=job.id,
+                job_type=job.type,
+                reason="shutdown",
+                interrupted=False,
+            )
+
+    async def _release(
+        self, job: Job, worker_id: WorkerId, started_at: datetime, log: FilteringBoundLogger
+    ) -> None:
+        ack = await _acknowledge(
+            lambda: self._store.release(job.lease, worker_id=worker_id, started_at=started_at),
+            log,
+        )
+        if ack is Ack.WRITTEN:
+            log.warning("job_released", reason="shutdown", interrupted=True)
+
+    def _observe(
+        self, job: Job, outcome: str, duration: float, ack: Ack, log: FilteringBoundLogger
+    ) -> None:
+        if ack is Ack.LEASE_LOST:
+            log.warning("lease_lost", outcome_discarded=outcome)
+        if self._metrics is not None:
+            self._metrics.job_finished(
+                job.queue, job.type, outcome if ack is Ack.WRITTEN else ack.value, duration
+            )
+
+
+async def _acknowledge(write: Callable[[], Awaitable[bool]], log: FilteringBoundLogger) -> Ack:
+    """Run a store write after a job, trying again while the store is unavailable."""
+    delay = ACK_FIRST_DELAY
+    for attempt in range(1, ACK_TRIES + 1):
+        try:
+            return Ack.WRITTEN if await write() else Ack.LEASE_LOST
+        except StoreError as exc:
+            if attempt == ACK_TRIES:
+                log.error("ack_failed", error=str(exc), tries=attempt)
+                break
+            log.warning("ack_retry", error=str(exc), try_number=attempt)
+            await asyncio.sleep(delay)
+            delay *= 2
+    return Ack.NOT_WRITTEN
