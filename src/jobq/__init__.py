@@ -10,6 +10,7 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
+from jobq.client import AsyncClient, Client, ClientError
 from jobq.clock import Clock, FakeClock, SystemClock
 from jobq.context import JobContext
 from jobq.domain.errors import (
@@ -33,8 +34,11 @@ from jobq.registry import Registry
 from jobq.worker.pool import PoolConfig, WorkerPool
 
 __all__ = [
+    "AsyncClient",
     "Attempt",
     "Backoff",
+    "Client",
+    "ClientError",
     "Clock",
     "ConfigError",
     "DeadReason",

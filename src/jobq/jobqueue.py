@@ -158,6 +158,8 @@ class JobQueue:
             payload = {}
         if not isinstance(payload, Mapping):
             raise InvalidJob(f"payload must be a JSON object, not {payload.__class__.__name__}")
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise InvalidJob(f"priority must be an integer, not {priority!r}")
         if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
             raise InvalidJob(f"priority must be {PRIORITY_MIN}..{PRIORITY_MAX}, not {priority}")
         if delay is not None and run_at is not None:

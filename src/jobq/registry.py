@@ -96,7 +96,10 @@ class Registry:
         """Decorator: register the function as the handler of ``name`` (default: its name)."""
 
         def register(handler: H) -> H:
-            self.add(make_job_type(name or handler.__name__, handler, **options))
+            type_name = name or getattr(handler, "__name__", None)
+            if not type_name:
+                raise TypeError(f"give the job type a name: {handler!r} has no __name__")
+            self.add(make_job_type(type_name, handler, **options))
             return handler
 
         return register

@@ -15,7 +15,9 @@ def backoff_delay(backoff: Backoff, attempt: int, rng: random.Random | None = No
     """
     if attempt < 1:
         raise ValueError("attempt is 1-based")
-    exponent = min(attempt - 1, 62)  # 2**62 seconds is past any cap; avoid float overflow
+    # 2.0**1023 is the largest power of two a float holds; a product past that is inf, and the
+    # cap still applies. (A smaller ceiling would strand a tiny base below its cap.)
+    exponent = min(attempt - 1, 1023)
     delay = min(backoff.max_seconds, backoff.base_seconds * (2.0**exponent))
     if backoff.jitter and delay > 0:
         draw = (rng or random).random()

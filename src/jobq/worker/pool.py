@@ -90,7 +90,8 @@ class WorkerPool:
             metrics=metrics,
             on_retry_scheduled=self._wake_at,
         )
-        self._log = logger.bind(owner_id=self.owner_id)
+        # Pool-level lines (claims, hand-backs) name the lease owner; workers bind their own id.
+        self._log = logger.bind(worker_id=self.owner_id)
         self._buffer: asyncio.Queue[Job] = asyncio.Queue(maxsize=self.config.capacity)
         self._held: dict[JobId, Job] = {}
         self._lost: set[JobId] = set()

@@ -19,8 +19,12 @@ T = TypeVar("T")
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 
 # Errors that pass: the database is busy, locked, full, or its disk failed. The caller may
-# try again later; the API answers 503 rather than 500.
-_TRANSIENT = ("locked", "busy", "disk", "full", "i/o", "unable to open")
+# try again later; the API answers 503 rather than 500. SQLite's result code decides; the
+# message is read only when an error carries no code.
+_TRANSIENT_CODES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_IOERR",
+                    "SQLITE_CANTOPEN", "SQLITE_PROTOCOL")
+_TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "disk i/o error",
+                       "database or disk is full", "unable to open database file")
 
 
 def check_sqlite_version(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
@@ -34,10 +38,14 @@ def check_sqlite_version(version: tuple[int, int, int] = sqlite3.sqlite_version_
 
 def translate(exc: sqlite3.Error) -> StoreError:
     message = f"SQLite: {exc}"
-    if isinstance(exc, sqlite3.OperationalError) and any(
-        word in str(exc).lower() for word in _TRANSIENT
-    ):
-        return StoreUnavailable(message)
+    if isinstance(exc, sqlite3.OperationalError):
+        code = getattr(exc, "sqlite_errorname", None)
+        if code is not None:
+            transient = code.startswith(_TRANSIENT_CODES)
+        else:
+            transient = any(text in str(exc).lower() for text in _TRANSIENT_MESSAGES)
+        if transient:
+            return StoreUnavailable(message)
     return StoreError(message)
 
 

@@ -1,0 +1,146 @@
+"""Store contract: enqueue (one, many, idempotent), and the reads (get, list, counts)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from jobq.clock import FakeClock
+from jobq.domain.errors import IdempotencyConflict, InvalidJob
+from jobq.domain.job import Backoff
+from jobq.domain.states import JobState
+from jobq.store import JobFilter, Store
+from tests.contract.support import add, new
+
+
+async def test_enqueue_stores_every_field(store: Store, clock: FakeClock) -> None:
+    run_at = clock.now() + timedelta(minutes=5)
+    backoff = Backoff(base_seconds=1.5, max_seconds=90, jitter=False)
+    [job] = await add(
+        store,
+        new(
+            "mail.send",
+            payload={"to": "a@example.com", "n": [1, 2.5, None]},
+            queue="mail",
+            priority=7,
+            run_at=run_at,
+            max_attempts=9,
+            timeout=12.5,
+            backoff=backoff,
+            idempotency_key="k-1",
+        ),
+    )
+    stored = await store.get(job.id)
+    assert stored == job
+    assert (stored.type, stored.queue, stored.priority, stored.max_attempts) == (
+        "mail.send",
+        "mail",
+        7,
+        9,
+    )
+    assert stored.payload == {"to": "a@example.com", "n": [1, 2.5, None]}
+    assert stored.status is JobState.PENDING
+    assert stored.attempt == 0
+    assert stored.run_at == run_at
+    assert stored.timeout == 12.5
+    assert stored.backoff == backoff
+    assert stored.idempotency_key == "k-1"
+    assert stored.created_at == clock.now()
+    assert stored.worker_id is None and stored.lease_expires_at is None
+    assert stored.started_at is None and stored.finished_at is None
+
+
+async def test_enqueue_without_run_at_is_due_now(store: Store, clock: FakeClock) -> None:
+    [job] = await add(store, new())
+    assert job.run_at == clock.now()
+
+
+async def test_enqueue_many_keeps_order_and_gives_sortable_ids(store: Store) -> None:
+    jobs = await add(store, *(new(payload={"i": i}) for i in range(50)))
+    assert [j.payload["i"] for j in jobs] == list(range(50))
+    assert [j.id for j in jobs] == sorted(j.id for j in jobs)
+    assert len({j.id for j in jobs}) == 50
+
+
+async def test_batch_with_a_bad_job_stores_none(store: Store) -> None:
+    with pytest.raises(InvalidJob, match="payload"):
+        await store.enqueue([new(payload={"ok": 1}), new(payload={"x": float("nan")})])
+    assert await store.counts() == []
+
+
+async def test_unserialisable_payload_is_refused(store: Store) -> None:
+    with pytest.raises(InvalidJob, match="not JSON-serializable"):
+        await store.enqueue([new(payload={"when": object()})])
+    assert await store.counts() == []
+
+
+async def test_idempotency_key_returns_the_first_job(store: Store) -> None:
+    [first] = await store.enqueue([new(payload={"a": 1}, idempotency_key="same")])
+    [again] = await store.enqueue([new(payload={"a": 1}, idempotency_key="same")])
+    assert first.created and not again.created
+    assert again.job.id == first.job.id
+    assert sum(c.count for c in await store.counts()) == 1
+
+
+async def test_idempotency_key_reused_for_another_job_is_a_conflict(store: Store) -> None:
+    await store.enqueue([new(payload={"a": 1}, idempotency_key="k")])
+    with pytest.raises(IdempotencyConflict, match="payload"):
+        await store.enqueue([new(payload={"a": 2}, idempotency_key="k")])
+    with pytest.raises(IdempotencyConflict, match="type"):
+        await store.enqueue([new("sleep", payload={"a": 1}, idempotency_key="k")])
+
+
+async def test_conflict_in_a_batch_rolls_back_the_batch(store: Store) -> None:
+    await store.enqueue([new(payload={"a": 1}, idempotency_key="k")])
+    with pytest.raises(IdempotencyConflict):
+        await store.enqueue(
+            [new(payload={"fresh": True}), new(payload={"a": 2}, idempotency_key="k")]
+        )
+    assert sum(c.count for c in await store.counts()) == 1
+
+
+async def test_jobs_without_keys_never_collide(store: Store) -> None:
+    results = await store.enqueue([new(), new(), new()])
+    assert all(r.created for r in results)
+
+
+async def test_get_unknown_id_is_none(store: Store) -> None:
+    assert await store.get("01900000-0000-7000-8000-000000000000") is None  # type: ignore[arg-type]
+
+
+async def test_list_filters_and_pages_newest_first(store: Store) -> None:
+    jobs = await add(store, *(new("a" if i % 2 else "b", queue=f"q{i % 3}") for i in range(25)))
+    seen, after = [], None
+    while True:
+        page = await store.list_jobs(JobFilter(), limit=7, after=after)
+        seen.extend(page.jobs)
+        if page.next_after is None:
+            break
+        after = page.next_after
+    assert [j.id for j in seen] == [j.id for j in reversed(jobs)]
+
+    only_a = await store.list_jobs(JobFilter(type="a"), limit=100)
+    assert {j.id for j in only_a.jobs} == {j.id for j in jobs if j.type == "a"}
+    q1 = await store.list_jobs(JobFilter(queue="q1"), limit=100)
+    assert {j.id for j in q1.jobs} == {j.id for j in jobs if j.queue == "q1"}
+    none_running = await store.list_jobs(JobFilter(status=JobState.RUNNING), limit=100)
+    assert none_running.jobs == [] and none_running.next_after is None
+
+
+async def test_a_full_last_page_says_there_is_no_next(store: Store) -> None:
+    await add(store, *(new() for _ in range(4)))
+    page = await store.list_jobs(JobFilter(), limit=4)
+    assert len(page.jobs) == 4 and page.next_after is None
+
+
+async def test_counts_by_queue_and_status(store: Store) -> None:
+    await add(store, new(queue="a"), new(queue="a"), new(queue="b"))
+    [cancel_me] = await add(store, new(queue="b"))
+    await store.cancel(cancel_me.id)
+    counts = {(c.queue, c.status): c.count for c in await store.counts()}
+    assert counts == {
+        ("a", JobState.PENDING): 2,
+        ("b", JobState.PENDING): 1,
+        ("b", JobState.CANCELLED): 1,
+    }

@@ -1,0 +1,187 @@
+"""The worker pool on a real SQLite file: fan-out over one bounded buffer, wake-ups, heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from jobq import JobContext, JobQueue, PoolConfig
+from jobq.domain.states import JobState
+from jobq.store import JobFilter
+from tests.helpers import wait_for
+
+
+async def _all_done(jq: JobQueue, count: int) -> bool:
+    counts = {c.status: c.count for c in await jq.store.counts()}
+    return counts.get(JobState.SUCCEEDED, 0) == count
+
+
+async def test_ten_workers_share_one_queue(jq: JobQueue) -> None:
+    """100 jobs of 100 ms on 10 workers: well under 0.35 of the serial time, on many workers."""
+    ran_on: list[str] = []
+
+    @jq.job("nap")
+    async def nap(payload: dict[str, Any], ctx: JobContext) -> None:
+        ran_on.append(ctx.worker_id)
+        await asyncio.sleep(0.1)
+
+    await jq.enqueue_many([jq.new_job("nap") for _ in range(100)])
+    pool = jq.worker_pool(PoolConfig(worker_count=10, poll_interval=0.05))
+    started = time.monotonic()
+    await pool.start()
+    try:
+        await wait_for(lambda: _all_done(jq, 100), timeout=30, what="100 jobs")
+        elapsed = time.monotonic() - started
+    finally:
+        await pool.stop()
+    serial = 100 * 0.1
+    assert elapsed / serial < 0.35, f"{elapsed:.2f} s is {elapsed / serial:.2f} of serial"
+    assert len(ran_on) == 100
+    assert len(set(ran_on)) == 10, "every worker should have taken jobs from the shared buffer"
+    assert all(w.startswith(pool.owner_id + "/w") for w in ran_on)
+
+
+async def test_an_enqueue_in_the_same_process_wakes_the_dispatcher(jq: JobQueue) -> None:
+    """With a 30 s poll interval, only the in-process wake-up can start the job quickly."""
+    started = asyncio.Event()
+
+    @jq.job("ping")
+    async def ping(payload: dict[str, Any]) -> None:
+        started.set()
+
+    pool = jq.worker_pool(PoolConfig(worker_count=1, poll_interval=30))
+    await pool.start()
+    try:
+        await asyncio.sleep(0.1)  # the dispatcher found nothing and sleeps for 30 s
+        enqueued = time.monotonic()
+        await jq.enqueue("ping")
+        await asyncio.wait_for(started.wait(), timeout=5)
+        assert time.monotonic() - enqueued < 1.0
+    finally:
+        await pool.stop()
+
+
+async def test_the_buffer_never_holds_more_than_its_capacity(jq: JobQueue) -> None:
+    release = asyncio.Event()
+
+    @jq.job("hold")
+    async def hold(payload: dict[str, Any]) -> None:
+        await release.wait()
+
+    await jq.enqueue_many([jq.new_job("hold") for _ in range(40)])
+    pool = jq.worker_pool(PoolConfig(worker_count=3, capacity=5, poll_interval=0.02))
+    await pool.start()
+    try:
+        await wait_for(
+            lambda: pool.busy == 3 and pool.buffered == 5,
+            timeout=5,
+            what="3 busy workers and a full buffer",
+        )
+        await asyncio.sleep(0.2)  # several poll intervals: it must not claim more
+        counts = {c.status: c.count for c in await jq.store.counts()}
+        assert counts == {JobState.RUNNING: 8, JobState.PENDING: 32}
+        assert pool.held == 8
+        release.set()
+        await wait_for(lambda: _all_done(jq, 40), timeout=10, what="all 40 jobs")
+    finally:
+        release.set()
+        await pool.stop()
+
+
+async def test_plain_def_handlers_run_in_threads_without_blocking_the_loop(jq: JobQueue) -> None:
+    threads: set[str] = set()
+
+    @jq.job("block")
+    def block(payload: dict[str, Any]) -> str:
+        threads.add(threading.current_thread().name)
+        time.sleep(0.3)
+        return "done"
+
+    await jq.enqueue_many([jq.new_job("block") for _ in range(4)])
+    pool = jq.worker_pool(PoolConfig(worker_count=4, poll_interval=0.05))
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    started = time.monotonic()
+    await pool.start()
+    try:
+        await wait_for(lambda: _all_done(jq, 4), timeout=10, what="4 blocking jobs")
+        elapsed = time.monotonic() - started
+    finally:
+        ticker.cancel()
+        await pool.stop()
+    assert elapsed < 1.0, "four 0.3 s blocking jobs on 4 workers should overlap"
+    assert len(threads) == 4 and all(t.startswith("jobq-handler") for t in threads)
+    assert ticks >= elapsed / 0.01 * 0.5, "the event loop was blocked by a plain def handler"
+    job = (await jq.store.list_jobs(JobFilter(), limit=1)).jobs[0]
+    assert job.result == "done"
+
+
+async def test_heartbeats_keep_a_long_job_past_its_lease(jq: JobQueue) -> None:
+    """A 1.5 s job under a 0.4 s lease: heartbeats every ~0.13 s keep it; no second attempt."""
+
+    @jq.job("long")
+    async def long(payload: dict[str, Any]) -> str:
+        await asyncio.sleep(1.5)
+        return "finished"
+
+    job = await jq.enqueue("long")
+    pool = jq.worker_pool(PoolConfig(worker_count=1, lease_seconds=0.4, poll_interval=0.05))
+    await pool.start()
+    try:
+        done = await jq.wait(job.id, timeout=10)
+    finally:
+        await pool.stop()
+    assert done.status is JobState.SUCCEEDED and done.attempt == 1
+    assert [a.outcome.value for a in await jq.attempts(job.id)] == ["succeeded"]  # type: ignore[union-attr]
+
+
+async def test_every_log_line_about_a_job_names_its_worker(jq: JobQueue) -> None:
+    job = await jq.enqueue("echo", {"secret": "s3cr3t-value"})
+    pool = jq.worker_pool(PoolConfig(worker_count=2, poll_interval=0.05))
+    with capture_logs() as logs:
+        await pool.start()
+        try:
+            await jq.wait(job.id, timeout=10)
+        finally:
+            await pool.stop()
+    about_job = [e for e in logs if e.get("job_id") == job.id]
+    assert {e["event"] for e in about_job} >= {"job_started", "job_succeeded"}
+    for entry in about_job:
+        assert entry.get("worker_id", "").startswith(pool.owner_id), entry
+    assert "s3cr3t-value" not in repr(logs), "payloads must never be logged"
+
+
+@pytest.mark.parametrize("queues", [("a",), ("a", "c")])
+async def test_a_pool_works_only_its_queues(jq: JobQueue, queues: tuple[str, ...]) -> None:
+    jobs = {q: await jq.enqueue("echo", {}, queue=q) for q in ("a", "b", "c")}
+    pool = jq.worker_pool(PoolConfig(worker_count=2, poll_interval=0.02, queues=queues))
+    await pool.start()
+    try:
+        for q in queues:
+            await jq.wait(jobs[q].id, timeout=10)
+        await asyncio.sleep(0.2)
+    finally:
+        await pool.stop()
+    for q, job in jobs.items():
+        expected = JobState.SUCCEEDED if q in queues else JobState.PENDING
+        assert (await jq.get(job.id)).status is expected
+
+
+async def test_run_until_idle_drains_and_returns(jq: JobQueue) -> None:
+    await jq.enqueue_many([jq.new_job("echo", {"i": i}) for i in range(30)])
+    await asyncio.wait_for(
+        jq.run(PoolConfig(worker_count=3, poll_interval=0.05), until_idle=True), timeout=20
+    )
+    assert await _all_done(jq, 30)

@@ -1,0 +1,140 @@
+"""The SQLite store's own promises: durable settings, versioned schema, indexed claim, and an
+event loop that never waits on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from jobq.clock import FakeClock
+from jobq.domain.errors import StoreError
+from jobq.store import open_store
+from jobq.store.sqlite import SQLiteStore
+from jobq.store.sqlite.migrate import latest_version, statements
+from tests.contract.support import LEASE, OWNER, add, new
+
+
+async def test_pragmas_are_durable(db_path: Path) -> None:
+    store = await SQLiteStore.open(str(db_path))
+    try:
+
+        def read(conn: sqlite3.Connection) -> tuple[str, int, int]:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            sync = conn.execute("PRAGMA synchronous").fetchone()[0]
+            keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+            return mode, sync, keys
+
+        for connection in (store._writer, store._reader):
+            assert await connection.read(read) == ("wal", 2, 1)  # 2 = FULL
+    finally:
+        await store.close()
+
+
+async def test_jobs_survive_closing_and_reopening(db_path: Path) -> None:
+    store = await SQLiteStore.open(str(db_path))
+    jobs = await add(store, *(new(payload={"i": i}) for i in range(20)))
+    await store.close()
+    # Read with a plain sqlite3 connection: the rows are on disk, not in our process.
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 20
+    reopened = await SQLiteStore.open(str(db_path))
+    try:
+        assert [await reopened.get(j.id) for j in jobs] == jobs
+    finally:
+        await reopened.close()
+
+
+async def test_schema_version_is_recorded_and_migrations_apply_once(db_path: Path) -> None:
+    first = await SQLiteStore.open(str(db_path))
+    await first.close()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == latest_version() >= 1
+    # Opening again (ten at once, as processes starting together would) changes nothing.
+    stores = await asyncio.gather(*(SQLiteStore.open(str(db_path)) for _ in range(10)))
+    for store in stores:
+        assert store.schema_version == latest_version()
+        await store.close()
+
+
+async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "fresh.db")
+    stores = await asyncio.gather(*(SQLiteStore.open(path) for _ in range(8)))
+    for store in stores:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    assert sorted(tables) == ["attempts", "jobs"]
+
+
+async def test_a_newer_schema_is_refused(db_path: Path) -> None:
+    await (await SQLiteStore.open(str(db_path))).close()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(f"PRAGMA user_version = {latest_version() + 1}")
+    with pytest.raises(StoreError, match="newer than this jobq knows"):
+        await SQLiteStore.open(str(db_path))
+
+
+async def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="is not a directory"):
+        await open_store(f"sqlite:///{tmp_path}/no/such/dir/jobq.db")
+
+
+def test_migration_scripts_split_into_statements() -> None:
+    found = statements("-- a comment\nCREATE TABLE a (x);\n\nCREATE INDEX i ON a (x);\n")
+    assert [s.splitlines()[-1] for s in found] == [
+        "CREATE TABLE a (x);",
+        "CREATE INDEX i ON a (x);",
+    ]
+
+
+async def test_claim_reads_the_partial_due_index(db_path: Path) -> None:
+    """The claim must walk the due-jobs index, not scan the table or sort: its cost must not
+    grow with finished jobs."""
+    store = await SQLiteStore.open(str(db_path))
+    await add(store, *(new(queue=f"q{i % 3}") for i in range(300)))
+    await store.close()
+    from jobq.store.sqlite.store import _claim_sql
+
+    params = {"owner": "o", "now": 0, "lease_until": 1, "limit": 10, "q0": "q0", "q1": "q1"}
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("ANALYZE")  # with statistics too, the plan must not change
+        for queues, index in ((None, "jobs_due"), (1, "jobs_queue_due"), (2, "jobs_due")):
+            sql = "EXPLAIN QUERY PLAN " + _claim_sql(queues)
+            plan = " | ".join(row[3] for row in conn.execute(sql, params))
+            assert f"USING INDEX {index}" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan
+
+
+async def test_the_event_loop_keeps_running_while_sqlite_waits(db_path: Path) -> None:
+    """Another connection holds the write lock for 0.5 s; our claim waits in its thread while
+    the loop goes on ticking."""
+    store = await SQLiteStore.open(str(db_path), clock=FakeClock())
+    try:
+        await add(store, new())
+        blocker = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+        blocker.execute("BEGIN IMMEDIATE")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.5, blocker.execute, "COMMIT")
+        started = time.monotonic()
+        claimed = await store.claim(OWNER, queues=None, limit=1, lease_seconds=LEASE)
+        waited = time.monotonic() - started
+        ticker.cancel()
+        blocker.close()
+        assert len(claimed) == 1
+        assert waited >= 0.4  # it really waited for the lock ...
+        assert ticks >= 20  # ... and the loop ran meanwhile (50 ticks if never blocked)
+    finally:
+        await store.close()

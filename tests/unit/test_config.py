@@ -1,0 +1,347 @@
+"""Settings: defaults, environment (JOBQ_ and plain names), flags, and the errors they give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from jobq.config import FIELDS, Settings, load_settings
+from jobq.domain.errors import ConfigError
+
+DEFAULTS: dict[str, Any] = {
+    "database_url": "sqlite:///jobq.db",
+    "host": "127.0.0.1",
+    "port": 8080,
+    "worker_count": 10,
+    "queue_capacity": 100,
+    "shutdown_timeout": 30.0,
+    "lease_seconds": 30.0,
+    "poll_interval": 1.0,
+    "log_level": "INFO",
+    "log_format": "auto",
+    "app": None,
+    "queues": None,
+    "accept_unknown_types": False,
+    "max_body_bytes": 1_048_576,
+}
+
+
+def test_fields_are_pinned() -> None:
+    assert set(FIELDS) == set(DEFAULTS)
+
+
+def test_defaults() -> None:
+    loaded = load_settings({})
+    for name, value in DEFAULTS.items():
+        assert getattr(loaded.settings, name) == value, name
+    assert loaded.sources == dict.fromkeys(DEFAULTS, "default")
+
+
+def test_flags_none_means_not_given() -> None:
+    loaded = load_settings({}, dict.fromkeys(DEFAULTS))
+    assert loaded.settings.port == 8080
+    assert set(loaded.sources.values()) == {"default"}
+
+
+def test_unrelated_environment_is_ignored() -> None:
+    loaded = load_settings({"HOME": "/root", "JOBQ": "x", "jobq_port": "1"})
+    assert loaded.settings.port == 8080
+    assert loaded.sources["port"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "name", "value"),
+    [
+        ("JOBQ_DATABASE_URL", "sqlite:////var/lib/jobq/jobs.db", "database_url",
+         "sqlite:////var/lib/jobq/jobs.db"),
+        ("JOBQ_HOST", "0.0.0.0", "host", "0.0.0.0"),
+        ("JOBQ_PORT", "9000", "port", 9000),
+        ("JOBQ_WORKER_COUNT", "0", "worker_count", 0),
+        ("JOBQ_QUEUE_CAPACITY", "7", "queue_capacity", 7),
+        ("JOBQ_SHUTDOWN_TIMEOUT", "2.5", "shutdown_timeout", 2.5),
+        ("JOBQ_LEASE_SECONDS", "0.1", "lease_seconds", 0.1),
+        ("JOBQ_POLL_INTERVAL", "0.05", "poll_interval", 0.05),
+        ("JOBQ_LOG_LEVEL", "DEBUG", "log_level", "DEBUG"),
+        ("JOBQ_LOG_FORMAT", "json", "log_format", "json"),
+        ("JOBQ_APP", "myapp.jobs:jq", "app", "myapp.jobs:jq"),
+        ("JOBQ_QUEUES", "mail", "queues", ("mail",)),
+        ("JOBQ_ACCEPT_UNKNOWN_TYPES", "true", "accept_unknown_types", True),
+        ("JOBQ_MAX_BODY_BYTES", "2048", "max_body_bytes", 2048),
+    ],
+)  # fmt: skip
+def test_each_jobq_variable_is_read(variable: str, text: str, name: str, value: Any) -> None:
+    loaded = load_settings({variable: text})
+    assert getattr(loaded.settings, name) == value
+    assert loaded.sources[name] == f"env {variable}"
+    others = {k: v for k, v in loaded.sources.items() if k != name}
+    assert set(others.values()) == {"default"}
+
+
+@pytest.mark.parametrize(
+    ("plain", "jobq_name", "name"),
+    [
+        ("PORT", "JOBQ_PORT", "port"),
+        ("WORKER_COUNT", "JOBQ_WORKER_COUNT", "worker_count"),
+        ("JOB_QUEUE_CAPACITY", "JOBQ_QUEUE_CAPACITY", "queue_capacity"),
+    ],
+)
+def test_plain_names(plain: str, jobq_name: str, name: str) -> None:
+    loaded = load_settings({plain: "5"})
+    assert getattr(loaded.settings, name) == 5
+    assert loaded.sources[name] == f"env {plain}"
+
+    both = load_settings({plain: "5", jobq_name: "6"})
+    assert getattr(both.settings, name) == 6
+    assert both.sources[name] == f"env {jobq_name}"
+
+    # the JOBQ_ name wins even when it comes first or last in the mapping
+    reordered = load_settings({jobq_name: "6", plain: "5"})
+    assert getattr(reordered.settings, name) == 6
+    assert reordered.sources[name] == f"env {jobq_name}"
+
+
+def test_plain_name_only_for_three_settings() -> None:
+    loaded = load_settings({"HOST": "0.0.0.0", "LOG_LEVEL": "DEBUG", "DATABASE_URL": "x"})
+    assert loaded.settings.host == "127.0.0.1"
+    assert loaded.settings.log_level == "INFO"
+    assert loaded.sources["host"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("name", "flag", "value"),
+    [
+        ("database_url", "--database-url", "sqlite:///other.db"),
+        ("host", "--host", "::1"),
+        ("port", "--port", 1234),
+        ("worker_count", "--workers", 3),
+        ("queue_capacity", "--queue-capacity", 9),
+        ("shutdown_timeout", "--shutdown-timeout", 1.0),
+        ("lease_seconds", "--lease-seconds", 5.0),
+        ("poll_interval", "--poll-interval", 0.5),
+        ("log_level", "--log-level", "ERROR"),
+        ("log_format", "--log-format", "console"),
+        ("app", "--app", "pkg.mod:queue"),
+        ("queues", "--queues", ("a", "b")),
+        ("accept_unknown_types", "--accept-unknown-types", True),
+    ],
+)
+def test_flags_win_over_env(name: str, flag: str, value: Any) -> None:
+    env = {
+        "JOBQ_DATABASE_URL": "sqlite:///env.db",
+        "JOBQ_HOST": "10.0.0.1",
+        "JOBQ_PORT": "1111",
+        "JOBQ_WORKER_COUNT": "1",
+        "JOBQ_QUEUE_CAPACITY": "1",
+        "JOBQ_SHUTDOWN_TIMEOUT": "9",
+        "JOBQ_LEASE_SECONDS": "9",
+        "JOBQ_POLL_INTERVAL": "9",
+        "JOBQ_LOG_LEVEL": "WARNING",
+        "JOBQ_LOG_FORMAT": "json",
+        "JOBQ_APP": "env.mod:jq",
+        "JOBQ_QUEUES": "envq",
+        "JOBQ_ACCEPT_UNKNOWN_TYPES": "false",
+    }
+    loaded = load_settings(env, {name: value})
+    assert getattr(loaded.settings, name) == value
+    assert loaded.sources[name] == f"flag {flag}"
+    assert loaded.sources["max_body_bytes"] == "default"
+    for other in DEFAULTS:
+        if other not in (name, "max_body_bytes"):
+            assert loaded.sources[other].startswith("env JOBQ_"), other
+
+
+def test_flag_false_is_given() -> None:
+    loaded = load_settings({"JOBQ_ACCEPT_UNKNOWN_TYPES": "true"}, {"accept_unknown_types": False})
+    assert loaded.settings.accept_unknown_types is False
+    assert loaded.sources["accept_unknown_types"] == "flag --accept-unknown-types"
+
+
+def test_flag_zero_is_given() -> None:
+    loaded = load_settings({"PORT": "80"}, {"port": 0, "worker_count": 0})
+    assert loaded.settings.port == 0
+    assert loaded.settings.worker_count == 0
+    assert loaded.sources["port"] == "flag --port"
+    assert loaded.sources["worker_count"] == "flag --workers"
+
+
+@pytest.mark.parametrize("text", ["debug", "Debug", "warning", "eRRoR", "INFO"])
+def test_log_level_case_insensitive(text: str) -> None:
+    assert load_settings({"JOBQ_LOG_LEVEL": text}).settings.log_level == text.upper()
+    assert load_settings({}, {"log_level": text}).settings.log_level == text.upper()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a, b", ("a", "b")),
+        ("a,b", ("a", "b")),
+        (" mail ,  reports.daily ", ("mail", "reports.daily")),
+        ("a,,b,", ("a", "b")),
+        ("single", ("single",)),
+        ("", None),
+        (" , ", None),
+    ],
+)
+def test_queues_parsed(text: str, expected: tuple[str, ...] | None) -> None:
+    assert load_settings({"JOBQ_QUEUES": text}).settings.queues == expected
+
+
+@pytest.mark.parametrize("text", ["", None])
+def test_empty_app_is_none(text: str | None) -> None:
+    env = {} if text is None else {"JOBQ_APP": text}
+    assert load_settings(env).settings.app is None
+
+
+@pytest.mark.parametrize("text", ["true", "1", "yes", "on", "TRUE"])
+def test_accept_unknown_types_truthy(text: str) -> None:
+    assert load_settings({"JOBQ_ACCEPT_UNKNOWN_TYPES": text}).settings.accept_unknown_types
+
+
+@pytest.mark.parametrize("text", ["false", "0", "no", "off"])
+def test_accept_unknown_types_falsy(text: str) -> None:
+    loaded = load_settings({"JOBQ_ACCEPT_UNKNOWN_TYPES": text})
+    assert loaded.settings.accept_unknown_types is False
+
+
+@pytest.mark.parametrize(
+    ("env", "flags", "label", "bad"),
+    [
+        # port
+        ({"JOBQ_PORT": "-1"}, None, "JOBQ_PORT", "-1"),
+        ({"JOBQ_PORT": "70000"}, None, "JOBQ_PORT", "70000"),
+        ({"JOBQ_PORT": "abc"}, None, "JOBQ_PORT", "abc"),
+        ({"PORT": "-1"}, None, "PORT", "-1"),
+        ({"PORT": "abc"}, None, "PORT", "abc"),
+        ({}, {"port": 70000}, "--port", "70000"),
+        ({}, {"port": -1}, "--port", "-1"),
+        # worker_count
+        ({"JOBQ_WORKER_COUNT": "-1"}, None, "JOBQ_WORKER_COUNT", "-1"),
+        ({"JOBQ_WORKER_COUNT": "1001"}, None, "JOBQ_WORKER_COUNT", "1001"),
+        ({"JOBQ_WORKER_COUNT": "x"}, None, "JOBQ_WORKER_COUNT", "x"),
+        ({"WORKER_COUNT": "1001"}, None, "WORKER_COUNT", "1001"),
+        ({}, {"worker_count": 1001}, "--workers", "1001"),
+        # queue_capacity
+        ({"JOBQ_QUEUE_CAPACITY": "0"}, None, "JOBQ_QUEUE_CAPACITY", "0"),
+        ({"JOB_QUEUE_CAPACITY": "0"}, None, "JOB_QUEUE_CAPACITY", "0"),
+        ({}, {"queue_capacity": 0}, "--queue-capacity", "0"),
+        # shutdown_timeout
+        ({"JOBQ_SHUTDOWN_TIMEOUT": "-1"}, None, "JOBQ_SHUTDOWN_TIMEOUT", "-1"),
+        ({}, {"shutdown_timeout": -1.0}, "--shutdown-timeout", "-1.0"),
+        # lease_seconds
+        ({"JOBQ_LEASE_SECONDS": "0"}, None, "JOBQ_LEASE_SECONDS", "0"),
+        ({}, {"lease_seconds": 0}, "--lease-seconds", "0"),
+        # poll_interval
+        ({"JOBQ_POLL_INTERVAL": "0"}, None, "JOBQ_POLL_INTERVAL", "0"),
+        ({}, {"poll_interval": 0}, "--poll-interval", "0"),
+        # log_level
+        ({"JOBQ_LOG_LEVEL": "LOUD"}, None, "JOBQ_LOG_LEVEL", "LOUD"),
+        ({}, {"log_level": "LOUD"}, "--log-level", "LOUD"),
+        # log_format
+        ({"JOBQ_LOG_FORMAT": "xml"}, None, "JOBQ_LOG_FORMAT", "xml"),
+        ({}, {"log_format": "xml"}, "--log-format", "xml"),
+        # app
+        ({"JOBQ_APP": "nocolon"}, None, "JOBQ_APP", "nocolon"),
+        ({}, {"app": "nocolon"}, "--app", "nocolon"),
+        # queues
+        ({"JOBQ_QUEUES": "bad name"}, None, "JOBQ_QUEUES", "bad name"),
+        ({"JOBQ_QUEUES": "ok, bad name"}, None, "JOBQ_QUEUES", "bad name"),
+        # accept_unknown_types
+        ({"JOBQ_ACCEPT_UNKNOWN_TYPES": "maybe"}, None, "JOBQ_ACCEPT_UNKNOWN_TYPES", "maybe"),
+        # max_body_bytes
+        ({"JOBQ_MAX_BODY_BYTES": "10"}, None, "JOBQ_MAX_BODY_BYTES", "10"),
+        # database_url
+        ({"JOBQ_DATABASE_URL": "postgresql://h/db"}, None, "JOBQ_DATABASE_URL",
+         "postgresql://h/db"),
+        ({"JOBQ_DATABASE_URL": "mysql://x"}, None, "JOBQ_DATABASE_URL", "mysql://x"),
+        ({"JOBQ_DATABASE_URL": "sqlite://relative.db"}, None, "JOBQ_DATABASE_URL",
+         "sqlite://relative.db"),
+        ({"JOBQ_DATABASE_URL": "sqlite:///:memory:"}, None, "JOBQ_DATABASE_URL",
+         "sqlite:///:memory:"),
+        ({"JOBQ_DATABASE_URL": "jobq.db"}, None, "JOBQ_DATABASE_URL", "jobq.db"),
+        ({}, {"database_url": "mysql://x"}, "--database-url", "mysql://x"),
+    ],
+)  # fmt: skip
+def test_invalid_values(
+    env: dict[str, str], flags: dict[str, Any] | None, label: str, bad: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env, flags)
+    message = str(info.value)
+    lines = message.splitlines()
+    assert len(lines) == 1, message
+    line = lines[0]
+    # the name exactly as given, followed by "=" (so PORT is not found inside JOBQ_PORT)
+    assert f" {label}=" in line, line
+    assert bad in line
+    assert "allowed" in line
+
+
+def test_invalid_port_message_names_allowed_range() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"JOBQ_PORT": "abc"})
+    assert str(info.value).startswith("invalid setting JOBQ_PORT='abc': ")
+    assert str(info.value).endswith("allowed: an integer 0..65535 (0: any free port)")
+
+
+def test_postgres_message_says_not_available() -> None:
+    with pytest.raises(ConfigError, match=r"not available .* yet"):
+        load_settings({"JOBQ_DATABASE_URL": "postgresql://h/db"})
+
+
+def test_two_bad_values_give_two_lines() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"JOBQ_PORT": "abc", "JOBQ_LOG_FORMAT": "xml"})
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2
+    assert any("JOBQ_PORT=" in line and "abc" in line for line in lines)
+    assert any("JOBQ_LOG_FORMAT=" in line and "xml" in line for line in lines)
+    assert all("allowed" in line for line in lines)
+
+
+def test_bad_env_and_bad_flag_give_two_lines() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"WORKER_COUNT": "x"}, {"port": 70000})
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2
+    assert any(" WORKER_COUNT='x'" in line for line in lines)
+    assert any(" --port=70000" in line for line in lines)
+
+
+def test_good_flag_overrides_bad_env() -> None:
+    loaded = load_settings({"JOBQ_PORT": "abc"}, {"port": 81})
+    assert loaded.settings.port == 81
+
+
+def test_boundaries_accepted() -> None:
+    env = {
+        "JOBQ_PORT": "65535",
+        "JOBQ_WORKER_COUNT": "1000",
+        "JOBQ_QUEUE_CAPACITY": "100000",
+        "JOBQ_SHUTDOWN_TIMEOUT": "0",
+        "JOBQ_MAX_BODY_BYTES": "1024",
+    }
+    s = load_settings(env).settings
+    assert (s.port, s.worker_count, s.queue_capacity) == (65535, 1000, 100_000)
+    assert s.shutdown_timeout == 0
+    assert s.max_body_bytes == 1024
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings({}).settings
+    with pytest.raises(ValidationError):
+        settings.port = 1  # type: ignore[misc]
+    assert settings.port == 8080
+
+
+def test_settings_forbid_unknown_fields() -> None:
+    with pytest.raises(ValidationError):
+        Settings(nonsense=1)  # type: ignore[call-arg]
+
+
+def test_settings_do_not_read_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOBQ_PORT", "4321")
+    monkeypatch.setenv("PORT", "4321")
+    assert load_settings({}).settings.port == 8080
+    assert Settings().port == 8080
