@@ -45,8 +45,13 @@ def _parse(model: type[_Payload], payload: dict[str, Any], job_type: str) -> Any
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        # The same payload would fail the same way on every attempt.
-        raise NonRetryableError(f"invalid payload for {job_type}: {exc}") from exc
+        # The same payload would fail the same way on every attempt. The message names the
+        # fields and the rule, never the values: errors are logged and payloads must not be.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'payload'}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+        raise NonRetryableError(f"invalid payload for {job_type}: {problems}") from None
 
 
 async def sleep(payload: dict[str, Any]) -> dict[str, float]:

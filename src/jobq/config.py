@@ -8,6 +8,7 @@ never falls back to a default in silence.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from jobq.names import check_name
 from jobq.store.url import parse_database_url
 
 _APP = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["auto", "json", "console"]
@@ -35,7 +38,9 @@ class Settings(BaseSettings):
         "sqlite:///jobq.db",
         description="where jobs live: sqlite:///relative.db or sqlite:////absolute/path.db",
     )
-    host: str = Field("127.0.0.1", min_length=1, description="address the HTTP API binds")
+    host: str = Field(
+        "127.0.0.1", description="an IP address or host name to bind, e.g. 127.0.0.1 or ::1"
+    )
     port: int = Field(8080, ge=0, le=65535, description="an integer 0..65535 (0: any free port)")
     worker_count: int = Field(
         10, ge=0, le=1000, description="an integer 0..1000 (0: serve the API only)"
@@ -59,7 +64,7 @@ class Settings(BaseSettings):
         description="seconds 0.1..86400 a claim holds a job without a heartbeat",
     )
     poll_interval: float = Field(
-        1.0, gt=0, le=3600, description="seconds (0, 3600] between claims when idle"
+        1.0, gt=0, le=3600, allow_inf_nan=False, description="seconds (0, 3600] between claims when idle"
     )
     log_level: LogLevel = Field("INFO", description="one of DEBUG, INFO, WARNING, ERROR")
     log_format: LogFormat = Field(
@@ -98,6 +103,16 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url(cls, value: str) -> str:
         parse_database_url(value)
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if not _HOSTNAME.match(value):
+                raise ValueError("not an IP address or a host name") from None
         return value
 
     @field_validator("log_level", mode="before")

@@ -23,6 +23,7 @@ from jobq.builtin_jobs import builtin_registry
 from jobq.clock import Clock, SystemClock
 from jobq.domain.errors import (
     InvalidJob,
+    JobqError,
     JobNotFound,
     StoreError,
     UnknownJobType,
@@ -268,7 +269,7 @@ class JobQueue:
                 await pool.wait_until_idle()
             else:
                 await pool.failed.wait()
-                raise StoreError(f"the worker pool failed: {pool.failure!r}")
+                raise JobqError(f"the worker pool failed: {pool.failure!r}")
         finally:
             await asyncio.shield(pool.stop())
             self.detach(pool)

@@ -111,7 +111,14 @@ async def run_service(
         accept_unknown_types=settings.accept_unknown_types,
         metrics=metrics,
     )
-    sock = listen(settings.host, settings.port) if http else None
+    sock = None
+    if http:
+        try:
+            sock = listen(settings.host, settings.port)
+        except OSError as exc:
+            logger.error("startup_failed", error=f"cannot listen on {settings.host}:"
+                         f"{settings.port} (JOBQ_HOST, JOBQ_PORT): {exc}")
+            return EXIT_FAILED
     try:
         await jq.open()
     except JobqError as exc:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobq.clock import FakeClock
-from jobq.domain.errors import StoreError
+from jobq.domain.errors import StoreError, StoreUnavailable
 from jobq.store import open_store
 from jobq.store.sqlite import SQLiteStore
 from jobq.store.sqlite.migrate import latest_version, statements
@@ -138,3 +138,13 @@ async def test_the_event_loop_keeps_running_while_sqlite_waits(db_path: Path) ->
         assert ticks >= 20  # ... and the loop ran meanwhile (50 ticks if never blocked)
     finally:
         await store.close()
+
+
+async def test_a_closed_store_says_so(db_path: Path) -> None:
+    store = await SQLiteStore.open(str(db_path))
+    await store.close()
+    await store.close()  # closing twice is harmless
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.ping()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.enqueue([new()])

@@ -25,7 +25,8 @@ EXIT_FAILURE, EXIT_USAGE = 1, 2
 
 
 def fail(message: str, status: int = EXIT_FAILURE) -> NoReturn:
-    click.echo(f"jobq: error: {message}", err=True)
+    for line in message.splitlines() or [""]:
+        click.echo(f"jobq: error: {line}", err=True)
     sys.exit(status)
 
 
