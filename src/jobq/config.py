@@ -22,8 +22,10 @@ from jobq.names import check_name
 from jobq.store.url import parse_database_url
 
 _APP = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["auto", "json", "console"]
@@ -64,7 +66,11 @@ class Settings(BaseSettings):
         description="seconds 0.1..86400 a claim holds a job without a heartbeat",
     )
     poll_interval: float = Field(
-        1.0, gt=0, le=3600, allow_inf_nan=False, description="seconds (0, 3600] between claims when idle"
+        1.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="seconds (0, 3600] between claims when idle",
     )
     log_level: LogLevel = Field("INFO", description="one of DEBUG, INFO, WARNING, ERROR")
     log_format: LogFormat = Field(

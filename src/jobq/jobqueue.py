@@ -23,8 +23,8 @@ from jobq.builtin_jobs import builtin_registry
 from jobq.clock import Clock, SystemClock
 from jobq.domain.errors import (
     InvalidJob,
-    JobqError,
     JobNotFound,
+    JobqError,
     StoreError,
     UnknownJobType,
 )

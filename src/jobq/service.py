@@ -116,8 +116,11 @@ async def run_service(
         try:
             sock = listen(settings.host, settings.port)
         except OSError as exc:
-            logger.error("startup_failed", error=f"cannot listen on {settings.host}:"
-                         f"{settings.port} (JOBQ_HOST, JOBQ_PORT): {exc}")
+            logger.error(
+                "startup_failed",
+                error=f"cannot listen on {settings.host}:"
+                f"{settings.port} (JOBQ_HOST, JOBQ_PORT): {exc}",
+            )
             return EXIT_FAILED
     try:
         await jq.open()

@@ -14,8 +14,11 @@ async def test_a_port_in_use_is_a_clear_error(
     taken = socket.create_server(("127.0.0.1", 0))
     port = taken.getsockname()[1]
     try:
-        serve = JobqProcess(["serve", "--port", str(port)], env={"JOBQ_DATABASE_URL": db_url},
-                            log_path=tmp_path / "serve.log")
+        serve = JobqProcess(
+            ["serve", "--port", str(port)],
+            env={"JOBQ_DATABASE_URL": db_url},
+            log_path=tmp_path / "serve.log",
+        )
         processes.append(serve)
         assert await serve.wait_exit(20) == 1
     finally:
@@ -30,8 +33,9 @@ async def test_a_database_in_a_missing_directory_is_a_clear_error(
     processes: list[JobqProcess], tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path}/missing/dir/jobq.db"
-    worker = JobqProcess(["worker"], env={"JOBQ_DATABASE_URL": url},
-                         log_path=tmp_path / "worker.log")
+    worker = JobqProcess(
+        ["worker"], env={"JOBQ_DATABASE_URL": url}, log_path=tmp_path / "worker.log"
+    )
     processes.append(worker)
     assert await worker.wait_exit(20) == 1
     [failed] = worker.find("startup_failed")

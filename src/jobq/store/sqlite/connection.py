@@ -21,10 +21,21 @@ MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 # Errors that pass: the database is busy, locked, full, or its disk failed. The caller may
 # try again later; the API answers 503 rather than 500. SQLite's result code decides; the
 # message is read only when an error carries no code.
-_TRANSIENT_CODES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_IOERR",
-                    "SQLITE_CANTOPEN", "SQLITE_PROTOCOL")
-_TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "disk i/o error",
-                       "database or disk is full", "unable to open database file")
+_TRANSIENT_CODES = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_FULL",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_PROTOCOL",
+)
+_TRANSIENT_MESSAGES = (
+    "database is locked",
+    "database table is locked",
+    "disk i/o error",
+    "database or disk is full",
+    "unable to open database file",
+)
 
 
 def check_sqlite_version(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
