@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel
 
 from jobq.api.schemas import BatchOut, JobDetailOut, JobOut, JobPageOut, StatsOut
 from jobq.domain.errors import JobqError
+from jobq.domain.job import Backoff
 from jobq.domain.states import TERMINAL, JobState
 
 M = TypeVar("M", bound=BaseModel)
@@ -64,8 +66,14 @@ class _Call(Generic[M]):
 def _job_body(
     job_type: str, payload: dict[str, Any] | None, options: dict[str, Any]
 ) -> dict[str, Any]:
-    body = {"type": job_type, "payload": payload or {}}
-    body.update({key: value for key, value in options.items() if value is not None})
+    body: dict[str, Any] = {"type": job_type, "payload": payload or {}}
+    for key, value in options.items():
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, Backoff):
+            value = value.to_dict()
+        if value is not None:
+            body[key] = value
     return body
 
 

@@ -25,7 +25,7 @@ from jobq.domain.errors import (
     InvalidJob,
     JobNotFound,
     JobqError,
-    StoreError,
+    StoreUnavailable,
     UnknownJobType,
 )
 from jobq.domain.ids import JobId
@@ -126,7 +126,9 @@ class JobQueue:
     @property
     def store(self) -> Store:
         if self._store is None:
-            raise StoreError("the JobQueue is not open: use `async with jq:` or `await jq.open()`")
+            raise StoreUnavailable(
+                "the JobQueue is not open: use `async with jq:` or `await jq.open()`"
+            )
         return self._store
 
     # -- enqueue ----------------------------------------------------------------------------
@@ -169,8 +171,13 @@ class JobQueue:
             if not (math.isfinite(delay) and 0 <= delay <= MAX_DELAY):
                 raise InvalidJob(f"delay must be 0..{MAX_DELAY:.0f} seconds, not {delay}")
             run_at = self.clock.now() + timedelta(seconds=delay)
-        if run_at is not None and run_at.tzinfo is None:
-            raise InvalidJob("run_at must carry a timezone (e.g. 2030-01-01T00:00:00Z)")
+        if run_at is not None:
+            if run_at.tzinfo is None:
+                raise InvalidJob("run_at must carry a timezone (e.g. 2030-01-01T00:00:00Z)")
+            try:
+                run_at = run_at.astimezone(UTC)
+            except OverflowError:
+                raise InvalidJob(f"run_at {run_at.isoformat()} is out of range") from None
         if max_attempts is None:
             max_attempts = job_type.max_attempts if job_type else DEFAULT_MAX_ATTEMPTS
         if not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
@@ -184,7 +191,7 @@ class JobQueue:
             payload=dict(payload),
             queue=queue,
             priority=priority,
-            run_at=None if run_at is None else run_at.astimezone(UTC),
+            run_at=run_at,
             max_attempts=max_attempts,
             timeout=timeout,
             backoff=backoff,
