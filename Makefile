@@ -25,9 +25,11 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 run: $(BIN)/.installed
 	$(BIN)/jobq serve --host $(HOST) --port $(PORT) --database-url sqlite:///jobq.db
 
+LINTED := src tests $(wildcard bench)
+
 lint: $(BIN)/.installed
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
