@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import socket
 from pathlib import Path
+
+import httpx
 
 from tests.helpers import JobqProcess
 
@@ -41,3 +45,25 @@ async def test_a_database_in_a_missing_directory_is_a_clear_error(
     [failed] = worker.find("startup_failed")
     assert "is not a directory" in failed["error"]
     assert "Traceback" not in worker.log_text()
+
+
+async def test_serve_with_no_workers_answers_but_runs_nothing(
+    processes: list[JobqProcess], tmp_path: Path, db_url: str
+) -> None:
+    serve = JobqProcess(
+        ["serve", "--port", "0", "--workers", "0"],
+        env={"JOBQ_DATABASE_URL": db_url},
+        log_path=tmp_path / "serve.log",
+    )
+    processes.append(serve)
+    port = await serve.port()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        created = await http.post("/jobs", json={"type": "echo", "payload": {"n": 1}})
+        assert created.status_code == 201
+        await asyncio.sleep(1.5)  # longer than a poll interval: a pool would have run it
+        job = (await http.get(f"/jobs/{created.json()['id']}")).json()
+        assert job["status"] == "pending"
+        assert (await http.get("/stats")).json()["workers"] is None
+    assert not serve.find("pool_started")
+    serve.signal(signal.SIGTERM)
+    assert await serve.wait_exit(20) == 0
