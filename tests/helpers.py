@@ -44,6 +44,29 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
+class LoopTicks:
+    """Counts 10 ms ticks of the event loop: a loop blocked by I/O or a handler ticks less."""
+
+    interval = 0.01
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            self.count += 1
+
+    async def __aenter__(self) -> LoopTicks:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
 class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Any:

@@ -51,6 +51,13 @@ def start(
     return process
 
 
+async def post_sleep(http: httpx.AsyncClient, seconds: float, *, priority: int = 0) -> str:
+    job = {"type": "ledger.sleep", "priority": priority, "payload": {"seconds": seconds}}
+    answer = await http.post("/jobs", json=job)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
 async def statuses(jq: JobQueue) -> dict[JobState, int]:
     return {c.status: c.count for c in await jq.store.counts()}
 
@@ -142,30 +149,9 @@ async def test_sigterm_stops_http_then_drains_the_pool_in_order(
     )
     port = await serve.port()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-        short = [
-            (
-                await http.post(
-                    "/jobs",
-                    json={"type": "ledger.sleep", "priority": 10, "payload": {"seconds": 0.8}},
-                )
-            ).json()["id"]
-            for _ in range(2)
-        ]
-        long = [
-            (
-                await http.post(
-                    "/jobs",
-                    json={"type": "ledger.sleep", "priority": 10, "payload": {"seconds": 60}},
-                )
-            ).json()["id"]
-            for _ in range(2)
-        ]
-        waiting = [
-            (
-                await http.post("/jobs", json={"type": "ledger.sleep", "payload": {"seconds": 60}})
-            ).json()["id"]
-            for _ in range(3)
-        ]
+        short = [await post_sleep(http, 0.8, priority=10) for _ in range(2)]
+        long = [await post_sleep(http, 60, priority=10) for _ in range(2)]
+        waiting = [await post_sleep(http, 60) for _ in range(3)]
     await wait_for(lambda: len(read_ledger(ledger)) == 4, timeout=20, what="4 jobs started")
     await wait_for(
         lambda: statuses_are(producer, {JobState.RUNNING: 7}),

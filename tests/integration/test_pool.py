@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from jobq import JobContext, JobQueue, PoolConfig
 from jobq.domain.states import JobState
 from jobq.store import JobFilter
-from tests.helpers import wait_for
+from tests.helpers import LoopTicks, wait_for
 
 
 async def _all_done(jq: JobQueue, count: int) -> bool:
@@ -104,26 +104,19 @@ async def test_plain_def_handlers_run_in_threads_without_blocking_the_loop(jq: J
 
     await jq.enqueue_many([jq.new_job("block") for _ in range(4)])
     pool = jq.worker_pool(PoolConfig(worker_count=4, poll_interval=0.05))
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
     started = time.monotonic()
-    await pool.start()
-    try:
-        await wait_for(lambda: _all_done(jq, 4), timeout=10, what="4 blocking jobs")
-        elapsed = time.monotonic() - started
-    finally:
-        ticker.cancel()
-        await pool.stop()
+    async with LoopTicks() as ticks:
+        await pool.start()
+        try:
+            await wait_for(lambda: _all_done(jq, 4), timeout=10, what="4 blocking jobs")
+            elapsed = time.monotonic() - started
+        finally:
+            await pool.stop()
     assert elapsed < 1.0, "four 0.3 s blocking jobs on 4 workers should overlap"
     assert len(threads) == 4 and all(t.startswith("jobq-handler") for t in threads)
-    assert ticks >= elapsed / 0.01 * 0.5, "the event loop was blocked by a plain def handler"
+    assert ticks.count >= elapsed / LoopTicks.interval * 0.5, (
+        "the event loop was blocked by a plain def handler"
+    )
     job = (await jq.store.list_jobs(JobFilter(), limit=1)).jobs[0]
     assert job.result == "done"
 

@@ -16,6 +16,7 @@ from jobq.store import open_store
 from jobq.store.sqlite import SQLiteStore
 from jobq.store.sqlite.migrate import latest_version, statements
 from tests.contract.support import LEASE, OWNER, add, new
+from tests.helpers import LoopTicks
 
 
 async def test_pragmas_are_durable(db_path: Path) -> None:
@@ -117,25 +118,16 @@ async def test_the_event_loop_keeps_running_while_sqlite_waits(db_path: Path) ->
         await add(store, new())
         blocker = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
         blocker.execute("BEGIN IMMEDIATE")
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        ticker = asyncio.create_task(tick())
         loop = asyncio.get_running_loop()
         loop.call_later(0.5, blocker.execute, "COMMIT")
-        started = time.monotonic()
-        claimed = await store.claim(OWNER, queues=None, limit=1, lease_seconds=LEASE)
-        waited = time.monotonic() - started
-        ticker.cancel()
+        async with LoopTicks() as ticks:
+            started = time.monotonic()
+            claimed = await store.claim(OWNER, queues=None, limit=1, lease_seconds=LEASE)
+            waited = time.monotonic() - started
         blocker.close()
         assert len(claimed) == 1
         assert waited >= 0.4  # it really waited for the lock ...
-        assert ticks >= 20  # ... and the loop ran meanwhile (50 ticks if never blocked)
+        assert ticks.count >= 20  # ... and the loop ran meanwhile (50 ticks if never blocked)
     finally:
         await store.close()
 

@@ -32,15 +32,6 @@ from jobq.jobqueue import JobQueue
 from jobq.service import run_service
 from jobq.store.base import JobFilter
 
-POOL_SETTINGS = (
-    "worker_count",
-    "queue_capacity",
-    "shutdown_timeout",
-    "lease_seconds",
-    "poll_interval",
-    "queues",
-)
-
 
 def pool_options(fn: Any) -> Any:
     for option in reversed(
