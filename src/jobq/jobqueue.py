@@ -272,10 +272,15 @@ class JobQueue:
         pool = self.worker_pool(config)
         await pool.start()
         try:
+            waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(pool.failed.wait())]
             if until_idle:
-                await pool.wait_until_idle()
-            else:
-                await pool.failed.wait()
+                waits.append(asyncio.ensure_future(pool.wait_until_idle()))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waits:
+                    waiter.cancel()
+            if pool.failed.is_set():
                 raise JobqError(f"the worker pool failed: {pool.failure!r}")
         finally:
             await asyncio.shield(pool.stop())

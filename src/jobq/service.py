@@ -101,8 +101,19 @@ async def _wait_first(
 async def run_service(
     settings: Settings, registry: Registry, *, http: bool, stop: asyncio.Event | None = None
 ) -> int:
-    """Run until ``stop`` is set or a signal arrives; return the exit status."""
+    """Run until ``stop`` is set or a signal arrives; return the exit status.
+
+    The signal handlers go in first: a SIGTERM during start-up becomes an orderly stop as soon
+    as start-up ends, instead of killing a process that may hold claimed jobs.
+    """
     stop = stop or asyncio.Event()
+    with _signals(stop):
+        status = await _run(settings, registry, http=http, stop=stop)
+    logger.info("shutdown_finished", exit_status=status)
+    return status
+
+
+async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyncio.Event) -> int:
     metrics = Metrics()
     jq = JobQueue(
         settings.database_url,
@@ -154,22 +165,23 @@ async def run_service(
         host, port = sock.getsockname()[:2]
         logger.info("http_listening", host=host, port=port, url=f"http://{host}:{port}")
 
+    await _wait_first(stop, serving, pool)
+    # One deadline for the whole stop: requests in flight and running jobs share the grace.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.shutdown_timeout
+    logger.info("shutdown_started", grace_seconds=settings.shutdown_timeout)
     status = EXIT_OK
-    with _signals(stop):
-        await _wait_first(stop, serving, pool)
-        logger.info("shutdown_started", grace_seconds=settings.shutdown_timeout)
-        if pool is not None and pool.failed.is_set():
+    if pool is not None and pool.failed.is_set():
+        status = EXIT_FAILED
+    if server is not None and serving is not None:
+        if serving.done() and serving.exception() is not None:
+            logger.error("http_failed", error=repr(serving.exception()))
             status = EXIT_FAILED
-        if server is not None and serving is not None:
-            if serving.done() and serving.exception() is not None:
-                logger.error("http_failed", error=repr(serving.exception()))
-                status = EXIT_FAILED
-            server.should_exit = True
-            with contextlib.suppress(Exception, SystemExit):
-                await serving
-        if pool is not None:
-            await pool.stop()
-            jq.detach(pool)
-        await jq.close()
-    logger.info("shutdown_finished", exit_status=status)
+        server.should_exit = True
+        with contextlib.suppress(Exception, SystemExit):
+            await serving
+    if pool is not None:
+        await pool.stop(grace=max(0.0, deadline - loop.time()))
+        jq.detach(pool)
+    await jq.close()
     return status

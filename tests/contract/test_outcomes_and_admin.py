@@ -9,7 +9,7 @@ import pytest
 from jobq.clock import FakeClock
 from jobq.domain.errors import IllegalTransition, InvalidJob, JobNotFound
 from jobq.domain.ids import JobId
-from jobq.domain.job import DeadReason, Outcome
+from jobq.domain.job import DeadReason, Lease, Outcome
 from jobq.domain.states import JobState
 from jobq.store import Store
 from tests.contract.support import LEASE, OWNER, add, boom, claim_one, later, new
@@ -188,3 +188,20 @@ async def test_times_keep_microseconds(store: Store, clock: FakeClock) -> None:
     assert stored is not None
     assert stored.created_at == clock.now()
     assert stored.run_at == clock.now() + timedelta(microseconds=7)
+
+
+async def test_release_unstarted_hands_back_only_what_the_leases_hold(
+    store: Store, clock: FakeClock
+) -> None:
+    await add(store, new(), new(), new())
+    a, b, c = await claim_one(store), await claim_one(store), await claim_one(store)
+    await store.complete(c.lease, None, worker_id=WORKER, started_at=clock.now())
+    stale = Lease(b.id, OWNER, b.attempt + 1)
+    released = await store.release_unstarted([a.lease, stale, c.lease])
+    assert released == {a.id}
+    back = await store.get(a.id)
+    assert back is not None and back.status is JobState.PENDING and back.attempt == 0
+    assert back.started_at is None and back.worker_id is None
+    assert (await store.get(b.id)).status is JobState.RUNNING  # type: ignore[union-attr]
+    assert await store.attempts(a.id) == []
+    assert await store.release_unstarted([]) == set()

@@ -12,7 +12,7 @@ from jobq import JobQueue, PoolConfig, StoreUnavailable, WorkerPool
 from jobq.domain.job import Outcome
 from jobq.domain.states import JobState
 from jobq.registry import Registry
-from jobq.store import Store
+from jobq.store import JobFilter, Store
 from tests.helpers import wait_for
 
 
@@ -158,3 +158,140 @@ async def test_run_raises_when_its_pool_fails(jq: JobQueue) -> None:
             await asyncio.wait_for(jq.run(PoolConfig(worker_count=1, lease_seconds=0.2)), 10)
     finally:
         jq._store = real
+
+
+class SlowStore:
+    """Wraps a real store; chosen methods wait ``delay`` seconds before they run."""
+
+    def __init__(self, inner: Store, delays: dict[str, float]) -> None:
+        self._inner = inner
+        self.delays = delays
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if name not in self.delays:
+            return target
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(self.delays[name])
+            return await target(*args, **kwargs)
+
+        return call
+
+
+async def test_a_completion_under_way_when_the_grace_ends_is_still_written(jq: JobQueue) -> None:
+    """The handler returns inside the grace; its write is slow and outlasts it. Cutting the
+    write short would leave a finished job running, to be re-run when its lease expired."""
+
+    @jq.job("quick")
+    async def quick(payload: dict[str, Any]) -> str:
+        await asyncio.sleep(0.2)
+        return "done"
+
+    slow = SlowStore(jq.store, {"complete": 0.6})
+    pool = WorkerPool(slow, jq.registry, PoolConfig(worker_count=1, poll_interval=0.02))  # type: ignore[arg-type]
+    job = await jq.enqueue("quick")
+    await pool.start()
+    await wait_for(lambda: pool.busy == 1, what="the job to start")
+    report = await pool.stop(grace=0.3)
+    done = await jq.get(job.id)
+    assert done.status is JobState.SUCCEEDED and done.result == "done"
+    assert report.interrupted == 0
+    assert [a.outcome for a in await jq.attempts(job.id)] == [Outcome.SUCCEEDED]
+
+
+async def test_jobs_claimed_as_the_stop_begins_are_handed_back_not_started(jq: JobQueue) -> None:
+    started: list[int] = []
+
+    @jq.job("mark")
+    async def mark(payload: dict[str, Any]) -> None:
+        started.append(payload["n"])
+
+    for n in range(3):
+        await jq.enqueue("mark", {"n": n})
+    slow = SlowStore(jq.store, {"claim": 0.3})
+    pool = WorkerPool(slow, jq.registry, PoolConfig(worker_count=3, poll_interval=0.02))  # type: ignore[arg-type]
+    await pool.start()
+    await asyncio.sleep(0.1)  # the first claim is under way
+    report = await pool.stop(grace=2)
+    assert started == [], "no job may start once the stop has begun"
+    assert report.released_unstarted == 3
+    assert await _statuses(jq) == {JobState.PENDING: 3}
+    for page_job in (await jq.store.list_jobs(JobFilter(), limit=10)).jobs:
+        assert page_job.attempt == 0 and page_job.started_at is None
+
+
+class OutageStore(FlakyStore):
+    """Heartbeats fail until ``until`` (loop time)."""
+
+    def __init__(self, inner: Store, until: float) -> None:
+        super().__init__(inner, {})
+        self.until = until
+
+    async def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
+        if asyncio.get_running_loop().time() < self.until:
+            raise StoreUnavailable("injected: heartbeat outage")
+        return await self._inner.heartbeat(*args, **kwargs)
+
+
+async def test_a_stale_attempt_ending_does_not_orphan_the_pools_newer_claim(jq: JobQueue) -> None:
+    """Heartbeats fail past the lease, so the reaper requeues the job and this same pool claims
+    it again (attempt 2) while attempt 1 still runs. When attempt 1 ends, attempt 2 must keep
+    its heartbeats; otherwise it expires too and a third attempt starts beside it."""
+    starts: list[int] = []
+
+    @jq.job("long", max_attempts=5)
+    async def long(payload: dict[str, Any], ctx: Any) -> None:
+        starts.append(ctx.attempt)
+        await asyncio.sleep(1.5)
+
+    store = OutageStore(jq.store, until=asyncio.get_running_loop().time() + 1.3)
+    config = PoolConfig(worker_count=3, lease_seconds=0.6, poll_interval=0.05)
+    pool = WorkerPool(store, jq.registry, config)  # type: ignore[arg-type]
+    job = await jq.enqueue("long")
+    await pool.start()
+    try:
+        done = await jq.wait(job.id, timeout=15)
+        await asyncio.sleep(0.8)  # time for a wrongful third claim to show itself
+    finally:
+        await pool.stop(grace=3)
+    assert starts == [1, 2]
+    assert done.status is JobState.SUCCEEDED and done.attempt == 2
+
+
+class BrokenHeartbeat(FlakyStore):
+    async def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the heartbeat")
+
+
+async def test_run_until_idle_raises_when_its_pool_fails(jq: JobQueue) -> None:
+    @jq.job("nap")
+    async def nap(payload: dict[str, Any]) -> None:
+        await asyncio.sleep(float(payload["s"]))
+
+    await jq.enqueue("nap", {"s": 1})
+    real = jq._store
+    jq._store = BrokenHeartbeat(real, {})  # type: ignore[assignment,arg-type]
+    try:
+        config = PoolConfig(worker_count=2, lease_seconds=0.3, poll_interval=0.02)
+        with pytest.raises(Exception, match="worker pool failed"):
+            await asyncio.wait_for(jq.run(config, until_idle=True), timeout=10)
+    finally:
+        jq._store = real
+
+
+async def test_a_failed_pool_claims_no_more(jq: JobQueue) -> None:
+    pool = WorkerPool(
+        BrokenHeartbeat(jq.store, {}),
+        jq.registry,  # type: ignore[arg-type]
+        PoolConfig(worker_count=2, lease_seconds=0.3, poll_interval=0.02),
+    )
+    await jq.enqueue("sleep", {"seconds": 1})  # held jobs make the heartbeat call the store
+    await pool.start()
+    try:
+        await asyncio.wait_for(pool.failed.wait(), timeout=5)
+        job = await jq.enqueue("echo")
+        await asyncio.sleep(0.3)  # fifteen poll intervals
+        assert (await jq.get(job.id)).status is JobState.PENDING
+    finally:
+        await pool.stop()

@@ -94,6 +94,11 @@ class JobStore(Protocol):
         had begun and is recorded as interrupted."""
         ...
 
+    async def release_unstarted(self, leases: Sequence[Lease]) -> set[JobId]:
+        """Hand back claimed jobs no worker started, in one transaction, without using their
+        attempts; return the ids of those still held (and now released)."""
+        ...
+
     async def requeue_expired(self) -> list[Expired]:
         """Give jobs whose lease ran out another attempt, or make them dead (``worker_lost``)."""
         ...

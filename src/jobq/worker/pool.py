@@ -24,7 +24,7 @@ from structlog.typing import FilteringBoundLogger
 from jobq.clock import Clock, SystemClock
 from jobq.domain.errors import StoreError
 from jobq.domain.ids import JobId, WorkerId, new_owner_id, slot_id
-from jobq.domain.job import Job
+from jobq.domain.job import Job, Lease
 from jobq.metrics import Metrics
 from jobq.registry import Registry
 from jobq.store.base import JobStore
@@ -60,8 +60,11 @@ class PoolConfig:
 
 @dataclass(frozen=True, slots=True)
 class StopReport:
+    #: claimed jobs no worker had started, handed back with their attempt
     released_unstarted: int
+    #: jobs running when the stop began that finished within the grace
     finished_in_grace: int
+    #: jobs still running at the end of the grace, interrupted and handed back
     interrupted: int
 
 
@@ -93,8 +96,12 @@ class WorkerPool:
         # Pool-level lines (claims, hand-backs) name the lease owner; workers bind their own id.
         self._log = logger.bind(worker_id=self.owner_id)
         self._buffer: asyncio.Queue[Job] = asyncio.Queue(maxsize=self.config.capacity)
+        # Claimed and not yet finished (buffered or running). Keyed by job id, but a job is
+        # removed only by the claim that put it there: a stale attempt of a job this pool has
+        # claimed again must not take the new claim's place.
         self._held: dict[JobId, Job] = {}
-        self._lost: set[JobId] = set()
+        self._lost: set[Lease] = set()
+        self._released = 0
         self._wake = asyncio.Event()  # new work may be due
         self._room = asyncio.Event()  # the buffer has room again
         self._idle_now = asyncio.Event()  # a claim found nothing due and nothing is held
@@ -182,8 +189,10 @@ class WorkerPool:
 
     async def stop(self, grace: float | None = None) -> StopReport:
         """Stop claiming, hand back unstarted jobs, let running ones finish for ``grace`` seconds
-        (default: ``shutdown_timeout``), then interrupt and hand back the rest."""
+        (default: ``shutdown_timeout``, counted from now), then interrupt and hand back the rest."""
         grace = self.config.shutdown_timeout if grace is None else grace
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         self._stopping = True
         self._log.info("pool_stopping", running=self._busy, buffered=self.buffered, grace=grace)
         self._wake.set()
@@ -192,17 +201,18 @@ class WorkerPool:
             await asyncio.gather(self._dispatcher, return_exceptions=True)  # ends its claim first
         for task in list(self._idle_workers):
             task.cancel()
-        released = 0
+        unstarted = []
         while not self._buffer.empty():
-            job = self._buffer.get_nowait()
-            await self._runner.hand_back(job, self._log)
-            self._held.pop(job.id, None)
-            released += 1
+            unstarted.append(self._buffer.get_nowait())
+        released = await self._runner.hand_back(unstarted, self._log)
+        self._released += released  # (`x += await ...` would read x before the await)
+        for job in unstarted:
+            self._forget(job)
         running = [task for task in self._workers if not task.done()]
         finished: set[asyncio.Task[None]] = set()
         late: set[asyncio.Task[None]] = set()
         if running:
-            finished, late = await asyncio.wait(running, timeout=grace)
+            finished, late = await asyncio.wait(running, timeout=max(0.0, deadline - loop.time()))
         for task in late:
             task.cancel()  # the runner hands the job back, then re-raises
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -213,9 +223,9 @@ class WorkerPool:
             timer.cancel()
         self._threads.close()
         report = StopReport(
-            released_unstarted=released,
+            released_unstarted=self._released,
             finished_in_grace=sum(1 for t in finished if not t.cancelled()),
-            interrupted=len(late),
+            interrupted=self._runner.interrupted,
         )
         self._log.info(
             "pool_stopped",
@@ -229,7 +239,7 @@ class WorkerPool:
     async def _dispatch(self) -> None:
         config = self.config
         backoff = config.poll_interval
-        while not self._stopping:
+        while not self._stopping and not self.failed.is_set():
             room = config.capacity - self._buffer.qsize()
             if room <= 0:
                 self._room.clear()
@@ -278,9 +288,14 @@ class WorkerPool:
                 finally:
                     self._idle_workers.discard(task)
                 self._room.set()
+                if self._stop_requested():  # claimed as the stop began: it must not start now
+                    released = await self._runner.hand_back([job], log)
+                    self._released += released
+                    self._forget(job)
+                    break
                 self._busy += 1
                 try:
-                    if job.id in self._lost:
+                    if job.lease in self._lost:
                         log.warning("job_skipped", job_id=job.id, reason="lease_lost")
                     else:
                         await self._runner.run(job, worker_id)
@@ -288,16 +303,24 @@ class WorkerPool:
                     log.exception("worker_error", job_id=job.id)
                 finally:
                     self._busy -= 1
-                    self._held.pop(job.id, None)
-                    self._lost.discard(job.id)
+                    self._forget(job)
                     if self._watch_idle and not self._held:
                         self._wake.set()
         finally:
             log.debug("worker_stopped")
 
+    def _stop_requested(self) -> bool:
+        return self._stopping  # a call, so type checkers re-read it after an await
+
+    def _forget(self, job: Job) -> None:
+        """This claim is over: stop heartbeating it (unless the job was claimed again since)."""
+        if self._held.get(job.id) is job:
+            del self._held[job.id]
+        self._lost.discard(job.lease)
+
     def _lease_lost(self, job: Job) -> None:
-        if job.id in self._held and job.id not in self._lost:
-            self._lost.add(job.id)
+        if self._held.get(job.id) is job and job.lease not in self._lost:
+            self._lost.add(job.lease)
             self._log.warning("lease_lost", job_id=job.id, job_type=job.type, attempt=job.attempt)
             if self._metrics is not None:
                 self._metrics.leases_lost.inc()
@@ -331,6 +354,8 @@ class WorkerPool:
             self.failure = error or RuntimeError(f"the {name} task ended")
             self._log.error("pool_failed", task=name, error=repr(self.failure))
             self.failed.set()
+            self._wake.set()  # the dispatcher stops claiming: nothing would extend new leases
+            self._room.set()
 
         task.add_done_callback(done)
         return task

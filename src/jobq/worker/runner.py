@@ -1,16 +1,21 @@
 """Run one claimed job: call its handler under its timeout, then record the outcome under the
-job's lease. A ``False`` from the store means the lease was lost and nothing was written."""
+job's lease. A ``False`` from the store means the lease was lost and nothing was written.
+
+Once the handler has returned, its outcome is written even if the worker is cancelled
+meanwhile (the end of the shutdown grace): cutting that write short would leave a finished job
+``running`` until its lease expired, and then run it again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from structlog.typing import FilteringBoundLogger
@@ -28,10 +33,12 @@ from jobq.worker.threads import HandlerThreads
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.worker")
 
-# Acknowledgements are retried when the store is briefly unavailable; after that the lease
+T = TypeVar("T")
+
+# Writes after a job are retried while the store is briefly unavailable; after that the lease
 # expires and the job runs again (at-least-once), which is better than blocking the worker.
-ACK_TRIES = 5
-ACK_FIRST_DELAY = 0.2
+WRITE_TRIES = 5
+WRITE_FIRST_DELAY = 0.2
 
 
 class Ack(Enum):
@@ -75,6 +82,8 @@ class JobRunner:
         self._threads = threads
         self._metrics = metrics
         self._on_retry_scheduled = on_retry_scheduled
+        #: jobs whose handler was interrupted at shutdown and that were handed back
+        self.interrupted = 0
 
     async def run(self, job: Job, worker_id: WorkerId) -> None:
         log = logger.bind(
@@ -93,7 +102,9 @@ class JobRunner:
                 message=f"no handler for job type {job.type!r} in worker {worker_id} "
                 f"(it knows: {known})",
             )
-            await self._fail(job, worker_id, started_at, 0.0, error, DeadReason.UNKNOWN_TYPE, log)
+            await uninterrupted(
+                self._fail(job, worker_id, started_at, 0.0, error, DeadReason.UNKNOWN_TYPE, log)
+            )
             return
 
         timeout = job.timeout if job.timeout is not None else job_type.timeout
@@ -110,19 +121,33 @@ class JobRunner:
                 )
             else:
                 # Shutdown ran out of grace: hand the job back without using the attempt.
-                await asyncio.shield(self._release(job, worker_id, started_at, log))
+                await uninterrupted(self._release(job, worker_id, started_at, log))
                 raise
-        except BaseException as exc:
-            if not isinstance(exc, Exception):
-                raise  # KeyboardInterrupt, SystemExit: not the handler's failure to record
+        except Exception as exc:
             failure = self._classify(exc, job_type)
         else:
             duration = time.monotonic() - began
             try:
-                await self._complete(job, worker_id, started_at, duration, result, log)
+                await uninterrupted(
+                    self._complete(job, worker_id, started_at, duration, result, log)
+                )
                 return
             except InvalidJob as exc:  # the result cannot be stored: the same next time
                 failure = _Failure(ErrorInfo(type="InvalidResult", message=str(exc)), False)
+        await uninterrupted(
+            self._after_failure(job, job_type, worker_id, started_at, began, failure, log)
+        )
+
+    async def _after_failure(
+        self,
+        job: Job,
+        job_type: JobType,
+        worker_id: WorkerId,
+        started_at: datetime,
+        began: float,
+        failure: _Failure,
+        log: FilteringBoundLogger,
+    ) -> None:
         duration = time.monotonic() - began
         if failure.retryable and job.attempt < job.max_attempts:
             delay = backoff_delay(job.backoff or job_type.backoff, job.attempt)
@@ -171,11 +196,13 @@ class JobRunner:
         result: Any,
         log: FilteringBoundLogger,
     ) -> None:
-        ack = await _acknowledge(
-            lambda: self._store.complete(
-                job.lease, result, worker_id=worker_id, started_at=started_at
-            ),
-            log,
+        ack = _ack(
+            await with_retries(
+                lambda: self._store.complete(
+                    job.lease, result, worker_id=worker_id, started_at=started_at
+                ),
+                log,
+            )
         )
         if ack is Ack.WRITTEN:
             log.info("job_succeeded", duration_ms=round(duration * 1000, 3))
@@ -191,11 +218,17 @@ class JobRunner:
         retry_at: datetime,
         log: FilteringBoundLogger,
     ) -> None:
-        ack = await _acknowledge(
-            lambda: self._store.fail(
-                job.lease, error, worker_id=worker_id, started_at=started_at, retry_at=retry_at
-            ),
-            log,
+        ack = _ack(
+            await with_retries(
+                lambda: self._store.fail(
+                    job.lease,
+                    error,
+                    worker_id=worker_id,
+                    started_at=started_at,
+                    retry_at=retry_at,
+                ),
+                log,
+            )
         )
         if ack is Ack.WRITTEN:
             log.warning(
@@ -219,16 +252,18 @@ class JobRunner:
         reason: DeadReason,
         log: FilteringBoundLogger,
     ) -> None:
-        ack = await _acknowledge(
-            lambda: self._store.fail(
-                job.lease,
-                error,
-                worker_id=worker_id,
-                started_at=started_at,
-                retry_at=None,
-                dead_reason=reason,
-            ),
-            log,
+        ack = _ack(
+            await with_retries(
+                lambda: self._store.fail(
+                    job.lease,
+                    error,
+                    worker_id=worker_id,
+                    started_at=started_at,
+                    retry_at=None,
+                    dead_reason=reason,
+                ),
+                log,
+            )
         )
         if ack is Ack.WRITTEN:
             log.error(
@@ -240,26 +275,37 @@ class JobRunner:
             )
         self._observe(job, "dead", duration, ack, log)
 
-    async def hand_back(self, job: Job, log: FilteringBoundLogger) -> None:
-        """Give back a claimed job that no worker started, without using its attempt."""
-        ack = await _acknowledge(lambda: self._store.release(job.lease), log)
-        if ack is Ack.WRITTEN:
-            log.info(
-                "job_released",
-                job_id=job.id,
-                job_type=job.type,
-                reason="shutdown",
-                interrupted=False,
-            )
+    async def hand_back(self, jobs: list[Job], log: FilteringBoundLogger) -> int:
+        """Give back claimed jobs that no worker started, without using their attempts."""
+        if not jobs:
+            return 0
+        released = await with_retries(
+            lambda: self._store.release_unstarted([job.lease for job in jobs]), log
+        )
+        for job in jobs:
+            if released is not None and job.id in released:
+                log.info(
+                    "job_released",
+                    job_id=job.id,
+                    job_type=job.type,
+                    queue=job.queue,
+                    attempt=job.attempt,
+                    reason="shutdown",
+                    interrupted=False,
+                )
+        return 0 if released is None else len(released)
 
     async def _release(
         self, job: Job, worker_id: WorkerId, started_at: datetime, log: FilteringBoundLogger
     ) -> None:
-        ack = await _acknowledge(
-            lambda: self._store.release(job.lease, worker_id=worker_id, started_at=started_at),
-            log,
+        ack = _ack(
+            await with_retries(
+                lambda: self._store.release(job.lease, worker_id=worker_id, started_at=started_at),
+                log,
+            )
         )
         if ack is Ack.WRITTEN:
+            self.interrupted += 1
             log.warning("job_released", reason="shutdown", interrupted=True)
 
     def _observe(
@@ -273,17 +319,43 @@ class JobRunner:
             )
 
 
-async def _acknowledge(write: Callable[[], Awaitable[bool]], log: FilteringBoundLogger) -> Ack:
-    """Run a store write after a job, trying again while the store is unavailable."""
-    delay = ACK_FIRST_DELAY
-    for attempt in range(1, ACK_TRIES + 1):
+def _ack(result: bool | None) -> Ack:
+    if result is None:
+        return Ack.NOT_WRITTEN
+    return Ack.WRITTEN if result else Ack.LEASE_LOST
+
+
+async def with_retries(write: Callable[[], Awaitable[T]], log: FilteringBoundLogger) -> T | None:
+    """Run a store write, trying again while the store is unavailable; None if it never
+    got through."""
+    delay = WRITE_FIRST_DELAY
+    for attempt in range(1, WRITE_TRIES + 1):
         try:
-            return Ack.WRITTEN if await write() else Ack.LEASE_LOST
+            return await write()
         except StoreError as exc:
-            if attempt == ACK_TRIES:
+            if attempt == WRITE_TRIES:
                 log.error("ack_failed", error=str(exc), tries=attempt)
                 break
             log.warning("ack_retry", error=str(exc), try_number=attempt)
             await asyncio.sleep(delay)
             delay *= 2
-    return Ack.NOT_WRITTEN
+    return None
+
+
+async def uninterrupted(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end even if the caller is cancelled meanwhile; then re-raise the
+    cancellation. For writes that must not be cut in half."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():  # the work itself was cancelled, or failed while we were
+                raise
+            cancelled = True
+            continue
+        break
+    if cancelled:
+        raise asyncio.CancelledError
+    return result

@@ -91,7 +91,11 @@ class ThreadConnection:
                 self._conn = self._connect()
             conn = self._conn
             if not write:
-                return fn(conn)
+                try:
+                    return fn(conn)
+                finally:
+                    if conn.in_transaction:  # a read that failed inside its own BEGIN
+                        conn.execute("ROLLBACK")
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn)

@@ -82,19 +82,27 @@ SET status = :status, run_at = COALESCE(:retry_at, run_at), last_error = :error,
 WHERE {_FENCE}
 """
 
-_RELEASE = f"""
-UPDATE jobs
+_RELEASE_SET = f"""
 SET status = '{target(Event.RELEASE).value}', attempt = attempt - 1, worker_id = NULL,
-    lease_expires_at = NULL
-WHERE {_FENCE}
+    lease_expires_at = NULL, started_at = NULL"""
+
+_RELEASE = f"UPDATE jobs {_RELEASE_SET} WHERE {_FENCE}"
+
+# The lease triples arrive as one JSON array: one statement however many jobs are handed back.
+_LEASES_IN = """(id, worker_id, attempt) IN (
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+    FROM json_each(:leases)
+)"""
+
+_RELEASE_MANY = f"""
+UPDATE jobs {_RELEASE_SET}
+WHERE status = '{RUNNING}' AND {_LEASES_IN}
+RETURNING id
 """
 
 _HEARTBEAT = f"""
 UPDATE jobs SET lease_expires_at = :lease_until
-WHERE status = '{RUNNING}' AND (id, worker_id, attempt) IN (
-    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
-    FROM json_each(:leases)
-)
+WHERE status = '{RUNNING}' AND {_LEASES_IN}
 RETURNING id
 """
 
@@ -228,13 +236,21 @@ class SQLiteStore:
             return set()
         params = {
             "lease_until": to_us(self.clock.now() + timedelta(seconds=lease_seconds)),
-            "leases": dumps(
-                [[lease.job_id, lease.worker_id, lease.attempt] for lease in leases], what="leases"
-            ),
+            "leases": _leases_json(leases),
         }
 
         def run(conn: sqlite3.Connection) -> set[JobId]:
             return {JobId(row[0]) for row in conn.execute(_HEARTBEAT, params)}
+
+        return await self._writer.write(run)
+
+    async def release_unstarted(self, leases: Sequence[Lease]) -> set[JobId]:
+        if not leases:
+            return set()
+        params = {"leases": _leases_json(leases)}
+
+        def run(conn: sqlite3.Connection) -> set[JobId]:
+            return {JobId(row[0]) for row in conn.execute(_RELEASE_MANY, params)}
 
         return await self._writer.write(run)
 
@@ -385,21 +401,20 @@ class SQLiteStore:
 
     async def attempts(self, job_id: JobId) -> list[Attempt]:
         def run(conn: sqlite3.Connection) -> list[Attempt]:
-            # One snapshot for both reads, so a running attempt is not counted twice.
+            # One snapshot for both reads, so an attempt that ends between them is not lost.
+            # (The connection rolls back a read transaction an error leaves open.)
             conn.execute("BEGIN")
-            try:
-                rows = conn.execute(
-                    "SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error "
-                    "FROM attempts WHERE job_id = ? ORDER BY seq",
-                    (job_id,),
-                ).fetchall()
-                current = conn.execute(
-                    f"SELECT attempt, worker_id, started_at FROM jobs "
-                    f"WHERE id = ? AND status = '{RUNNING}'",
-                    (job_id,),
-                ).fetchone()
-            finally:
-                conn.execute("COMMIT")
+            rows = conn.execute(
+                "SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error "
+                "FROM attempts WHERE job_id = ? ORDER BY seq",
+                (job_id,),
+            ).fetchall()
+            current = conn.execute(
+                f"SELECT attempt, worker_id, started_at FROM jobs "
+                f"WHERE id = ? AND status = '{RUNNING}'",
+                (job_id,),
+            ).fetchone()
+            conn.execute("COMMIT")
             found = [attempt_from_row(row) for row in rows]
             if current is not None:
                 attempt, worker_id, started_at = current
@@ -505,6 +520,12 @@ def _check_directory(path: str) -> None:
     parent = Path(path).resolve().parent
     if not parent.is_dir():
         raise StoreError(f"cannot create the SQLite database {path}: {parent} is not a directory")
+
+
+def _leases_json(leases: Sequence[Lease]) -> str:
+    return dumps(
+        [[lease.job_id, lease.worker_id, lease.attempt] for lease in leases], what="leases"
+    )
 
 
 def _fence(lease: Lease) -> dict[str, Any]:
