@@ -222,14 +222,20 @@ async def test_jobs_claimed_as_the_stop_begins_are_handed_back_not_started(jq: J
 
 
 class OutageStore(FlakyStore):
-    """Heartbeats fail until ``until`` (loop time)."""
+    """Heartbeats fail until the job is claimed a second time (its first lease expired)."""
 
-    def __init__(self, inner: Store, until: float) -> None:
+    def __init__(self, inner: Store) -> None:
         super().__init__(inner, {})
-        self.until = until
+        self.outage = True
+
+    async def claim(self, *args: Any, **kwargs: Any) -> Any:
+        jobs = await self._inner.claim(*args, **kwargs)
+        if any(job.attempt >= 2 for job in jobs):
+            self.outage = False
+        return jobs
 
     async def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
-        if asyncio.get_running_loop().time() < self.until:
+        if self.outage:
             raise StoreUnavailable("injected: heartbeat outage")
         return await self._inner.heartbeat(*args, **kwargs)
 
@@ -238,24 +244,28 @@ async def test_a_stale_attempt_ending_does_not_orphan_the_pools_newer_claim(jq: 
     """Heartbeats fail past the lease, so the reaper requeues the job and this same pool claims
     it again (attempt 2) while attempt 1 still runs. When attempt 1 ends, attempt 2 must keep
     its heartbeats; otherwise it expires too and a third attempt starts beside it."""
-    starts: list[int] = []
+    runs: dict[int, list[float]] = {}
+    loop = asyncio.get_running_loop()
 
     @jq.job("long", max_attempts=5)
     async def long(payload: dict[str, Any], ctx: Any) -> None:
-        starts.append(ctx.attempt)
-        await asyncio.sleep(1.5)
+        runs[ctx.attempt] = [loop.time()]
+        # Attempt 1 ends well before attempt 2, leaving attempt 2 seconds in which only its
+        # heartbeats keep it alive.
+        await asyncio.sleep(2.0 if ctx.attempt == 1 else 4.0)
+        runs[ctx.attempt].append(loop.time())
 
-    store = OutageStore(jq.store, until=asyncio.get_running_loop().time() + 1.3)
+    store = OutageStore(jq.store)
     config = PoolConfig(worker_count=3, lease_seconds=0.6, poll_interval=0.05)
     pool = WorkerPool(store, jq.registry, config)  # type: ignore[arg-type]
     job = await jq.enqueue("long")
     await pool.start()
     try:
-        done = await jq.wait(job.id, timeout=15)
-        await asyncio.sleep(0.8)  # time for a wrongful third claim to show itself
+        done = await jq.wait(job.id, timeout=20)
     finally:
-        await pool.stop(grace=3)
-    assert starts == [1, 2]
+        await pool.stop(grace=5)
+    assert runs[2][0] < runs[1][1], "the scenario needs attempt 2 to start while 1 runs"
+    assert sorted(runs) == [1, 2], f"attempts started: {sorted(runs)}"
     assert done.status is JobState.SUCCEEDED and done.attempt == 2
 
 
