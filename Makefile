@@ -16,8 +16,10 @@ help:
 # The venv is rebuilt when pyproject.toml or the constraints change.
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "jobq needs Python 3.11 or newer; this is " + sys.version.split()[0])'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
-	  echo "could not create $(VENV): on Debian/Ubuntu install python3-venv (apt install python3-venv)"; exit 1; }
+	@test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "python3 has no ensurepip (Debian/Ubuntu without python3-venv): fetching pip from PyPI"; \
+	  $(PYTHON) -m venv --clear --without-pip $(VENV) && $(PYTHON) scripts/bootstrap_pip.py $(BIN)/python; } || { \
+	  echo "could not create $(VENV); on Debian/Ubuntu: apt install python3-venv"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
@@ -25,7 +27,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 run: $(BIN)/.installed
 	$(BIN)/jobq serve --host $(HOST) --port $(PORT) --database-url sqlite:///jobq.db
 
-LINTED := src tests $(wildcard bench)
+LINTED := src tests scripts $(wildcard bench)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check $(LINTED)
