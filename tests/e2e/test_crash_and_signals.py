@@ -8,7 +8,7 @@ import os
 import signal
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -24,6 +24,7 @@ from tests.helpers import JobqProcess, wait_for
 pytestmark = pytest.mark.slow
 
 APP = "tests.apps.ledger:jq"
+Launch = Callable[[str, str], JobqProcess]
 
 
 @pytest.fixture
@@ -39,16 +40,23 @@ def ledger(tmp_path: Path) -> Path:
     return tmp_path / "ledger.jsonl"
 
 
-def start(
-    processes: list[JobqProcess], tmp_path: Path, db_url: str, ledger: Path, name: str, *args: str
-) -> JobqProcess:
-    process = JobqProcess(
-        [*args, "--app", APP],
-        env={"JOBQ_DATABASE_URL": db_url, "JOBQ_TEST_LEDGER": str(ledger)},
-        log_path=tmp_path / f"{name}.log",
-    )
-    processes.append(process)
-    return process
+@pytest.fixture
+def launch(
+    processes: list[JobqProcess], tmp_path: Path, db_url: str, ledger: Path
+) -> Callable[[str, str], JobqProcess]:
+    """``launch(name, "worker --workers 4")`` starts ``jobq worker --workers 4`` with the ledger
+    handlers on the test's database; its log goes to ``<name>.log``."""
+
+    def start(name: str, command: str) -> JobqProcess:
+        process = JobqProcess(
+            [*command.split(), "--app", APP],
+            env={"JOBQ_DATABASE_URL": db_url, "JOBQ_TEST_LEDGER": str(ledger)},
+            log_path=tmp_path / f"{name}.log",
+        )
+        processes.append(process)
+        return process
+
+    return start
 
 
 async def post_sleep(http: httpx.AsyncClient, seconds: float, *, priority: int = 0) -> str:
@@ -63,43 +71,17 @@ async def statuses(jq: JobQueue) -> dict[JobState, int]:
 
 
 async def test_a_worker_killed_mid_job_loses_nothing(
-    producer: JobQueue, processes: list[JobqProcess], tmp_path: Path, db_url: str, ledger: Path
+    producer: JobQueue, launch: Launch, ledger: Path
 ) -> None:
     jobs = [await producer.enqueue("ledger.sleep", {"seconds": 1.5}) for _ in range(4)]
-    first = start(
-        processes,
-        tmp_path,
-        db_url,
-        ledger,
-        "first",
-        "worker",
-        "--workers",
-        "4",
-        "--lease-seconds",
-        "2",
-        "--poll-interval",
-        "0.1",
-    )
+    first = launch("first", "worker --workers 4 --lease-seconds 2 --poll-interval 0.1")
     await wait_for(lambda: len(read_ledger(ledger)) == 4, timeout=20, what="4 jobs started")
     os.kill(first.pid, signal.SIGKILL)
     assert await first.wait_exit(10) == -signal.SIGKILL
     running = await statuses(producer)
     assert running == {JobState.RUNNING: 4}, "the dead worker's jobs still hold their leases"
 
-    second = start(
-        processes,
-        tmp_path,
-        db_url,
-        ledger,
-        "second",
-        "worker",
-        "--workers",
-        "4",
-        "--lease-seconds",
-        "2",
-        "--poll-interval",
-        "0.1",
-    )
+    second = launch("second", "worker --workers 4 --lease-seconds 2 --poll-interval 0.1")
     for job in jobs:
         done = await producer.wait(job.id, timeout=30)
         assert done.status is JobState.SUCCEEDED and done.attempt == 2
@@ -127,25 +109,11 @@ async def test_a_worker_killed_mid_job_loses_nothing(
 
 
 async def test_sigterm_stops_http_then_drains_the_pool_in_order(
-    producer: JobQueue, processes: list[JobqProcess], tmp_path: Path, db_url: str, ledger: Path
+    producer: JobQueue, launch: Launch, ledger: Path
 ) -> None:
-    serve = start(
-        processes,
-        tmp_path,
-        db_url,
-        ledger,
+    serve = launch(
         "serve",
-        "serve",
-        "--port",
-        "0",
-        "--workers",
-        "4",
-        "--queue-capacity",
-        "10",
-        "--shutdown-timeout",
-        "2",
-        "--poll-interval",
-        "0.1",
+        "serve --port 0 --workers 4 --queue-capacity 10 --shutdown-timeout 2 --poll-interval 0.1",
     )
     port = await serve.port()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
@@ -187,23 +155,10 @@ async def statuses_are(jq: JobQueue, expected: dict[JobState, int]) -> bool:
 
 
 async def test_a_second_signal_exits_at_once(
-    producer: JobQueue, processes: list[JobqProcess], tmp_path: Path, db_url: str, ledger: Path
+    producer: JobQueue, launch: Launch, ledger: Path
 ) -> None:
     job = await producer.enqueue("ledger.sleep", {"seconds": 60})
-    worker = start(
-        processes,
-        tmp_path,
-        db_url,
-        ledger,
-        "worker",
-        "worker",
-        "--workers",
-        "1",
-        "--shutdown-timeout",
-        "60",
-        "--poll-interval",
-        "0.1",
-    )
+    worker = launch("worker", "worker --workers 1 --shutdown-timeout 60 --poll-interval 0.1")
     await wait_for(lambda: len(read_ledger(ledger)) == 1, timeout=20, what="the job to start")
     worker.signal(signal.SIGTERM)
     await worker.wait_event("pool_stopping", timeout=10)
@@ -215,22 +170,9 @@ async def test_a_second_signal_exits_at_once(
 
 
 async def test_stop_and_start_again_loses_nothing(
-    producer: JobQueue, processes: list[JobqProcess], tmp_path: Path, db_url: str, ledger: Path
+    producer: JobQueue, launch: Launch, ledger: Path
 ) -> None:
-    first = start(
-        processes,
-        tmp_path,
-        db_url,
-        ledger,
-        "first",
-        "serve",
-        "--port",
-        "0",
-        "--workers",
-        "4",
-        "--poll-interval",
-        "0.1",
-    )
+    first = launch("first", "serve --port 0 --workers 4 --poll-interval 0.1")
     port = await first.port()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
         answer = await http.post(
@@ -252,20 +194,7 @@ async def test_stop_and_start_again_loses_nothing(
     assert JobState.RUNNING not in after_stop
     assert after_stop.get(JobState.PENDING, 0) > 0, "stopped mid-way: some work remains"
 
-    second = start(
-        processes,
-        tmp_path,
-        db_url,
-        ledger,
-        "second",
-        "serve",
-        "--port",
-        "0",
-        "--workers",
-        "4",
-        "--poll-interval",
-        "0.1",
-    )
+    second = launch("second", "serve --port 0 --workers 4 --poll-interval 0.1")
     port = await second.port()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
 
