@@ -62,13 +62,19 @@ async def test_schema_version_is_recorded_and_migrations_apply_once(db_path: Pat
 
 
 async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
-    path = str(tmp_path / "fresh.db")
-    stores = await asyncio.gather(*(SQLiteStore.open(path) for _ in range(8)))
-    for store in stores:
-        await store.close()
-    with sqlite3.connect(path) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-    assert sorted(tables) == ["attempts", "jobs"]
+    """Processes starting together on a new file: each open switches it to WAL and migrates it,
+    and none may fail for the lock the others hold (20 new files, 8 opens at once on each)."""
+    for round_ in range(20):
+        path = str(tmp_path / f"fresh-{round_}.db")
+        stores = await asyncio.gather(*(SQLiteStore.open(path) for _ in range(8)))
+        for store in stores:
+            await store.close()
+        with sqlite3.connect(path) as conn:
+            tables = [
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            ]
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert sorted(tables) == ["attempts", "jobs"]
 
 
 async def test_a_newer_schema_is_refused(db_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -47,6 +48,13 @@ def check_sqlite_version(version: tuple[int, int, int] = sqlite3.sqlite_version_
         )
 
 
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorname", None)
+    if code is not None:
+        return bool(code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")))
+    return "locked" in str(exc).lower()
+
+
 def translate(exc: sqlite3.Error) -> StoreError:
     message = f"SQLite: {exc}"
     if isinstance(exc, sqlite3.OperationalError):
@@ -79,11 +87,35 @@ class ThreadConnection:
             check_same_thread=False,  # closed from the same thread, but by a helper frame
             cached_statements=256,
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        self._use_wal(conn)
         # FULL: a commit is on disk when COMMIT returns, so an accepted job survives power loss.
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the database to WAL (once per file; it persists).
+
+        The switch needs an exclusive lock, and SQLite may answer BUSY for it without waiting
+        on the busy timeout when several processes open a new file at once, so it is retried
+        here for as long as the busy timeout allows.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.002
+        while True:
+            try:
+                mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+                break
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+        if mode != "wal":
+            raise StoreError(
+                f"SQLite kept {self._path} in {mode!r} journal mode instead of WAL (a network "
+                "or read-only filesystem?); jobq needs WAL: put the database on a local disk"
+            )
 
     def _call(self, fn: Callable[[sqlite3.Connection], T], write: bool) -> T:
         try:
