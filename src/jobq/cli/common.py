@@ -111,7 +111,3 @@ def _without(registry: Registry, name: str) -> Registry:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
-
-
-def flags_of(kwargs: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: kwargs.pop(name) for name in names if name in kwargs}

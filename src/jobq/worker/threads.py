@@ -44,10 +44,6 @@ class HandlerThreads:
         self._waiting = 0
         self._started = 0
 
-    @property
-    def thread_count(self) -> int:
-        return self._started
-
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` in a thread; cancelling the await does not stop the thread."""
         loop = asyncio.get_running_loop()
