@@ -103,7 +103,9 @@ class JobRunner:
                 f"(it knows: {known})",
             )
             await uninterrupted(
-                self._fail(job, worker_id, started_at, 0.0, error, DeadReason.UNKNOWN_TYPE, log)
+                self._fail(
+                    job, worker_id, started_at, 0.0, error, log, reason=DeadReason.UNKNOWN_TYPE
+                )
             )
             return
 
@@ -152,10 +154,12 @@ class JobRunner:
         if failure.retryable and job.attempt < job.max_attempts:
             delay = backoff_delay(job.backoff or job_type.backoff, job.attempt)
             retry_at = self._clock.now() + timedelta(seconds=delay)
-            await self._retry(job, worker_id, started_at, duration, failure.error, retry_at, log)
+            await self._fail(
+                job, worker_id, started_at, duration, failure.error, log, retry_at=retry_at
+            )
             return
         reason = DeadReason.ATTEMPTS_EXHAUSTED if failure.retryable else DeadReason.NON_RETRYABLE
-        await self._fail(job, worker_id, started_at, duration, failure.error, reason, log)
+        await self._fail(job, worker_id, started_at, duration, failure.error, log, reason=reason)
 
     async def _call(
         self,
@@ -208,16 +212,19 @@ class JobRunner:
             log.info("job_succeeded", duration_ms=round(duration * 1000, 3))
         self._observe(job, "succeeded", duration, ack, log)
 
-    async def _retry(
+    async def _fail(
         self,
         job: Job,
         worker_id: WorkerId,
         started_at: datetime,
         duration: float,
         error: ErrorInfo,
-        retry_at: datetime,
         log: FilteringBoundLogger,
+        *,
+        retry_at: datetime | None = None,
+        reason: DeadReason | None = None,
     ) -> None:
+        """Record a failed attempt: due again at ``retry_at``, or dead for ``reason``."""
         ack = _ack(
             await with_retries(
                 lambda: self._store.fail(
@@ -226,54 +233,23 @@ class JobRunner:
                     worker_id=worker_id,
                     started_at=started_at,
                     retry_at=retry_at,
-                ),
-                log,
-            )
-        )
-        if ack is Ack.WRITTEN:
-            log.warning(
-                "job_retry_scheduled",
-                error_type=error.type,
-                error=error.message,
-                retry_at=retry_at.isoformat(),
-                duration_ms=round(duration * 1000, 3),
-            )
-            if self._on_retry_scheduled is not None:
-                self._on_retry_scheduled(retry_at)
-        self._observe(job, "failed", duration, ack, log)
-
-    async def _fail(
-        self,
-        job: Job,
-        worker_id: WorkerId,
-        started_at: datetime,
-        duration: float,
-        error: ErrorInfo,
-        reason: DeadReason,
-        log: FilteringBoundLogger,
-    ) -> None:
-        ack = _ack(
-            await with_retries(
-                lambda: self._store.fail(
-                    job.lease,
-                    error,
-                    worker_id=worker_id,
-                    started_at=started_at,
-                    retry_at=None,
                     dead_reason=reason,
                 ),
                 log,
             )
         )
-        if ack is Ack.WRITTEN:
-            log.error(
-                "job_dead",
-                reason=reason.value,
-                error_type=error.type,
-                error=error.message,
-                duration_ms=round(duration * 1000, 3),
-            )
-        self._observe(job, "dead", duration, ack, log)
+        facts = {
+            "error_type": error.type,
+            "error": error.message,
+            "duration_ms": round(duration * 1000, 3),
+        }
+        if ack is Ack.WRITTEN and retry_at is not None:
+            log.warning("job_retry_scheduled", retry_at=retry_at.isoformat(), **facts)
+            if self._on_retry_scheduled is not None:
+                self._on_retry_scheduled(retry_at)
+        elif ack is Ack.WRITTEN:
+            log.error("job_dead", reason=(reason or DeadReason.ATTEMPTS_EXHAUSTED).value, **facts)
+        self._observe(job, "failed" if retry_at is not None else "dead", duration, ack, log)
 
     async def hand_back(self, jobs: list[Job], log: FilteringBoundLogger) -> int:
         """Give back claimed jobs that no worker started, without using their attempts."""
