@@ -55,7 +55,8 @@ async def test_stale_worker_cannot_fail_or_kill(store: Store, clock: FakeClock) 
 
 async def test_stale_worker_cannot_release_or_heartbeat(store: Store, clock: FakeClock) -> None:
     stale, fresh = await _expire_and_reclaim(store, clock)
-    assert not await store.release(stale)
+    assert not await store.release(stale, worker_id=OWNER, started_at=clock.now())
+    assert await store.release_unstarted([stale]) == set()
     assert await store.heartbeat([stale, fresh], lease_seconds=LEASE) == {fresh.job_id}
     job = await store.get(fresh.job_id)
     assert job is not None and job.attempt == fresh.attempt

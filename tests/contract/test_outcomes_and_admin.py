@@ -88,7 +88,7 @@ async def test_release_of_an_unstarted_job_gives_the_attempt_back(
 ) -> None:
     [queued] = await add(store, new())
     job = await claim_one(store)
-    assert await store.release(job.lease)
+    assert await store.release_unstarted([job.lease]) == {job.id}
     back = await store.get(job.id)
     assert back is not None
     assert back.status is JobState.PENDING and back.attempt == 0

@@ -83,15 +83,10 @@ class JobStore(Protocol):
         False means the lease was lost."""
         ...
 
-    async def release(
-        self,
-        lease: Lease,
-        *,
-        worker_id: WorkerId | None = None,
-        started_at: datetime | None = None,
-    ) -> bool:
-        """Hand a job back to pending without using an attempt. With ``started_at`` the attempt
-        had begun and is recorded as interrupted."""
+    async def release(self, lease: Lease, *, worker_id: WorkerId, started_at: datetime) -> bool:
+        """Hand back a job whose handler was interrupted (at shutdown): pending again without
+        using the attempt, which is recorded as interrupted. False means the lease was lost.
+        Jobs no worker started go back through ``release_unstarted``."""
         ...
 
     async def release_unstarted(self, leases: Sequence[Lease]) -> set[JobId]:

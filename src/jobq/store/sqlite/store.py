@@ -306,25 +306,13 @@ class SQLiteStore:
 
         return await self._writer.write(run)
 
-    async def release(
-        self,
-        lease: Lease,
-        *,
-        worker_id: WorkerId | None = None,
-        started_at: datetime | None = None,
-    ) -> bool:
-        now = self._now()
-        attempt = None
-        if started_at is not None:
-            attempt = _attempt_row(
-                lease, worker_id or lease.worker_id, started_at, now, Outcome.INTERRUPTED, None
-            )
+    async def release(self, lease: Lease, *, worker_id: WorkerId, started_at: datetime) -> bool:
+        attempt = _attempt_row(lease, worker_id, started_at, self._now(), Outcome.INTERRUPTED, None)
 
         def run(conn: sqlite3.Connection) -> bool:
             if conn.execute(_RELEASE, _fence(lease)).rowcount != 1:
                 return False
-            if attempt is not None:
-                conn.execute(_INSERT_ATTEMPT, attempt)
+            conn.execute(_INSERT_ATTEMPT, attempt)
             return True
 
         return await self._writer.write(run)
