@@ -39,7 +39,10 @@ class Metrics:
             registry=r,
         )
         self.leases_lost = Counter(
-            "jobq_leases_lost", "Leases this process found taken by another worker.", registry=r
+            "jobq_leases_lost",
+            "Claims this process found taken by another worker: a refused write, or a "
+            "buffered job not started.",
+            registry=r,
         )
         self.workers = Gauge("jobq_workers", "Workers in this process's pool.", registry=r)
         self.busy = Gauge("jobq_workers_busy", "Workers running a job now.", registry=r)

@@ -7,10 +7,12 @@ import time
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from jobq import JobQueue, PoolConfig, StoreUnavailable, WorkerPool
 from jobq.domain.job import Outcome
 from jobq.domain.states import JobState
+from jobq.metrics import Metrics
 from jobq.registry import Registry
 from jobq.store import JobFilter, Store
 from tests.helpers import wait_for
@@ -305,3 +307,48 @@ async def test_a_failed_pool_claims_no_more(jq: JobQueue) -> None:
         assert (await jq.get(job.id)).status is JobState.PENDING
     finally:
         await pool.stop()
+
+
+async def test_a_lost_lease_is_counted_once(jq: JobQueue) -> None:
+    """Pool A's heartbeats fail, its lease runs out, pool B claims the job. A's heartbeat then
+    finds the lease gone and A's late write is refused: one lost lease, counted once."""
+    gate = asyncio.Event()
+
+    @jq.job("hold", max_attempts=3)
+    async def hold(payload: dict[str, Any]) -> str:
+        await gate.wait()
+        return "done"
+
+    outage = FlakyStore(jq.store, {"heartbeat": 10**6, "claim": 0})  # heartbeats fail
+    metrics = Metrics()
+    config = PoolConfig(worker_count=1, lease_seconds=0.3, poll_interval=0.02)
+    pool_a = WorkerPool(outage, jq.registry, config, metrics=metrics)  # type: ignore[arg-type]
+    job = await jq.enqueue("hold")
+    await pool_a.start()
+    await wait_for(lambda: pool_a.busy == 1, what="A to start the job")
+    outage.failures["claim"] = 10**6  # A claims no more: only B can take the job back
+    pool_b = WorkerPool(jq.store, jq.registry, config)
+    await pool_b.start()
+    try:
+
+        async def b_holds_it() -> bool:
+            current = await jq.get(job.id)
+            return current.attempt >= 2 and current.worker_id == pool_b.owner_id
+
+        await wait_for(b_holds_it, timeout=10, what="B to claim the job")
+        with capture_logs() as logs:
+            outage.failures["heartbeat"] = 0  # A's heartbeats work again and find the loss
+            await wait_for(
+                lambda: any(e["event"] == "lease_lost" for e in logs),
+                timeout=5,
+                what="A's heartbeat to notice",
+            )
+            gate.set()
+            done = await jq.wait(job.id, timeout=10)
+            await wait_for(lambda: pool_a.busy == 0, what="A to finish")
+    finally:
+        gate.set()
+        await pool_a.stop(grace=2)
+        await pool_b.stop(grace=2)
+    assert done.status is JobState.SUCCEEDED and done.worker_id == pool_b.owner_id
+    assert metrics.registry.get_sample_value("jobq_leases_lost_total") == 1

@@ -297,6 +297,8 @@ class WorkerPool:
                 try:
                     if job.lease in self._lost:
                         log.warning("job_skipped", job_id=job.id, reason="lease_lost")
+                        if self._metrics is not None:
+                            self._metrics.leases_lost.inc()
                     else:
                         await self._runner.run(job, worker_id)
                 except Exception:  # a bug in jobq itself; the worker goes on
@@ -321,9 +323,8 @@ class WorkerPool:
     def _lease_lost(self, job: Job) -> None:
         if self._held.get(job.id) is job and job.lease not in self._lost:
             self._lost.add(job.lease)
+            # Counted in the metric once, where it ends: the refused write, or the skipped start.
             self._log.warning("lease_lost", job_id=job.id, job_type=job.type, attempt=job.attempt)
-            if self._metrics is not None:
-                self._metrics.leases_lost.inc()
 
     def _wake_at(self, when: datetime) -> None:
         """Claim again when a retry this pool scheduled falls due, not at the next poll."""
