@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from jobq.domain.job import QueueCount
+from jobq.domain.job import QueueCount, counts_by_queue
 from jobq.domain.states import JobState
 
 RUN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
@@ -76,11 +76,11 @@ class Metrics:
 
     def set_depth(self, counts: Iterable[QueueCount]) -> None:
         """Replace the depth gauge with the store's counts (every state, zeros included)."""
-        seen = {(c.queue, c.status): c.count for c in counts}
+        table = counts_by_queue(counts) or {"default": {s.value: 0 for s in JobState}}
         self.depth.clear()
-        for queue in {q for q, _ in seen} or {"default"}:
-            for state in JobState:
-                self.depth.labels(queue, state.value).set(seen.get((queue, state), 0))
+        for queue, row in table.items():
+            for status, count in row.items():
+                self.depth.labels(queue, status).set(count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -27,7 +27,7 @@ from jobq.api.schemas import (
 )
 from jobq.domain.errors import InvalidJob, JobqError, StoreError
 from jobq.domain.ids import JobId, parse_job_id
-from jobq.domain.job import NewJob
+from jobq.domain.job import NewJob, counts_by_queue
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from jobq.metrics import Metrics
@@ -166,11 +166,8 @@ async def retry_job(job_id: uuid.UUID, jq: JQ) -> JobOut:
 @router.get("/stats", responses=_ERRORS)
 async def stats(request: Request, jq: JQ) -> StatsOut:
     """Jobs by queue and status, and this process's workers."""
-    counts: dict[str, dict[str, int]] = {}
-    totals = {state.value: 0 for state in JobState}
-    for row in await jq.store.counts():
-        counts.setdefault(row.queue, {state.value: 0 for state in JobState})[row.status] = row.count
-        totals[row.status] += row.count
+    counts = counts_by_queue(await jq.store.counts())
+    totals = {state.value: sum(row[state.value] for row in counts.values()) for state in JobState}
     pool: WorkerPool | None = request.app.state.pool
     workers = None
     if pool is not None:

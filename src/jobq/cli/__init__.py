@@ -27,6 +27,7 @@ from jobq.cli.output import attempts_json, echo_json, job_detail, job_json, job_
 from jobq.config import ENV_NAMES, FIELDS, FLAG_NAMES
 from jobq.domain.errors import IdempotencyConflict, InvalidJob, JobqError, UnknownJobType
 from jobq.domain.ids import parse_job_id
+from jobq.domain.job import counts_by_queue
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from jobq.service import run_service
@@ -290,10 +291,7 @@ def stats(as_json: bool, **flags: Any) -> None:
 
     async def go() -> int:
         async with jq:
-            counts = await jq.store.counts()
-        by_queue: dict[str, dict[str, int]] = {}
-        for row in counts:
-            by_queue.setdefault(row.queue, {s.value: 0 for s in JobState})[row.status] = row.count
+            by_queue = counts_by_queue(await jq.store.counts())
         if as_json:
             echo_json(by_queue)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -159,3 +160,11 @@ class QueueCount:
     queue: str
     status: JobState
     count: int
+
+
+def counts_by_queue(counts: Iterable[QueueCount]) -> dict[str, dict[str, int]]:
+    """queue -> status -> jobs, every status present (zero where there are none)."""
+    table: dict[str, dict[JobState, int]] = {}
+    for row in counts:
+        table.setdefault(row.queue, dict.fromkeys(JobState, 0))[row.status] = row.count
+    return {queue: {state.value: n for state, n in row.items()} for queue, row in table.items()}
