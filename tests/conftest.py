@@ -3,6 +3,8 @@ parametrised by backend so one suite holds every store to the same behaviour."""
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,11 +12,12 @@ import pytest
 
 from jobq.clock import FakeClock
 from jobq.jobqueue import JobQueue
-from jobq.store import Store
-from jobq.store.sqlite import SQLiteStore
+from jobq.store import PostgresOptions, Store, open_store
 from tests.helpers import JobqProcess
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
+
+POSTGRES_DSN_VARIABLE = "JOBQ_TEST_POSTGRES_DSN"
 
 
 @pytest.fixture
@@ -32,13 +35,51 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def postgres_dsn() -> str:
+    """The test server's URL; skips the test, saying how to enable it, when none is set."""
+    dsn = os.environ.get(POSTGRES_DSN_VARIABLE)
+    if not dsn:
+        pytest.skip(
+            f"PostgreSQL tests need a server: set {POSTGRES_DSN_VARIABLE}="
+            f"postgresql://user@127.0.0.1:5432/dbname (.ci/run sets it)"
+        )
+    return dsn
+
+
+def with_schema(dsn: str, schema: str) -> str:
+    """``dsn`` with ``schema`` as the search_path: where jobq creates and finds its tables."""
+    return f"{dsn}{'&' if '?' in dsn else '?'}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A URL on a schema of its own, created for this test and dropped after it."""
+    import psycopg  # only where PostgreSQL is wanted
+
+    dsn = postgres_dsn()
+    schema = f"jobq_test_{secrets.token_hex(6)}"
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield with_schema(dsn, schema)
+    finally:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.fixture(params=BACKENDS)
-async def store(
-    request: pytest.FixtureRequest, db_path: Path, clock: FakeClock
-) -> AsyncIterator[Store]:
-    """A fresh, migrated store on a fake clock: tests move time instead of sleeping."""
-    assert request.param == "sqlite"
-    opened = await SQLiteStore.open(str(db_path), clock=clock)
+def store_url(request: pytest.FixtureRequest, db_path: Path) -> str:
+    """A fresh database of each backend: a SQLite file, or a PostgreSQL schema."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return f"sqlite:///{db_path}"
+
+
+@pytest.fixture
+async def store(store_url: str, clock: FakeClock) -> AsyncIterator[Store]:
+    """A fresh, migrated store of each backend on a fake clock: tests move time instead of
+    sleeping."""
+    opened = await open_store(store_url, clock=clock, postgres=PostgresOptions(pool_size=4))
     try:
         yield opened
     finally:

@@ -19,7 +19,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from jobq.domain.errors import ConfigError
 from jobq.names import check_name
-from jobq.store.url import parse_database_url
+from jobq.store.options import PostgresOptions
+from jobq.store.url import parse_database_url, redact
 
 _APP = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _HOSTNAME = re.compile(
@@ -38,7 +39,28 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         "sqlite:///jobq.db",
-        description="where jobs live: sqlite:///relative.db or sqlite:////absolute/path.db",
+        description="where jobs live: sqlite:///relative.db, sqlite:////absolute/path.db or "
+        "postgresql://user:password@host:5432/dbname",
+    )
+    db_pool_size: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="an integer 1..1000: PostgreSQL connections this process opens at most",
+    )
+    db_connect_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        allow_inf_nan=False,
+        description="seconds (0, 300] to wait for a PostgreSQL connection",
+    )
+    db_statement_timeout: float = Field(
+        30.0,
+        ge=0.01,
+        le=86_400,
+        allow_inf_nan=False,
+        description="seconds 0.01..86400 one PostgreSQL statement may run",
     )
     host: str = Field(
         "127.0.0.1", description="an IP address or host name to bind, e.g. 127.0.0.1 or ::1"
@@ -105,6 +127,13 @@ class Settings(BaseSettings):
         # from; ``Settings(...)`` itself only validates what it is handed.
         return (init_settings,)
 
+    def postgres_options(self) -> PostgresOptions:
+        return PostgresOptions(
+            pool_size=self.db_pool_size,
+            connect_timeout=self.db_connect_timeout,
+            statement_timeout=self.db_statement_timeout,
+        )
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -158,6 +187,9 @@ ENV_NAMES["queue_capacity"] += ("JOB_QUEUE_CAPACITY",)
 #: the command-line flag of each setting, where it has one
 FLAG_NAMES: dict[str, str] = {
     "database_url": "--database-url",
+    "db_pool_size": "--db-pool-size",
+    "db_connect_timeout": "--db-connect-timeout",
+    "db_statement_timeout": "--db-statement-timeout",
     "host": "--host",
     "port": "--port",
     "worker_count": "--workers",
@@ -215,4 +247,7 @@ def _describe(error: Any, values: Mapping[str, Any], sources: Mapping[str, str])
     message = str(error["msg"]).removeprefix("Value error, ")
     field = Settings.model_fields.get(name)
     allowed = field.description if field is not None and field.description else ""
-    return f"invalid setting {label}={values.get(name)!r}: {message}; allowed: {allowed}"
+    value = values.get(name)
+    if name == "database_url" and isinstance(value, str):
+        value = redact(value)
+    return f"invalid setting {label}={value!r}: {message}; allowed: {allowed}"

@@ -48,7 +48,7 @@ from jobq.domain.states import TERMINAL
 from jobq.metrics import Metrics
 from jobq.names import check_name
 from jobq.registry import Registry
-from jobq.store import Store, open_store
+from jobq.store import PostgresOptions, Store, open_store
 from jobq.worker.pool import PoolConfig, WorkerPool
 
 H = TypeVar("H", bound=Callable[..., Any])
@@ -68,14 +68,18 @@ class JobQueue:
         accept_unknown_types: bool = False,
         clock: Clock | None = None,
         metrics: Metrics | None = None,
+        postgres: PostgresOptions | None = None,
     ) -> None:
         """
         Args:
-            database_url: where jobs live: ``sqlite:///relative.db`` or ``sqlite:////abs.db``.
+            database_url: where jobs live: ``sqlite:///relative.db``, ``sqlite:////abs.db``,
+                or ``postgresql://user@host:5432/dbname``.
             registry: handlers to start from; a new empty one by default.
             builtins: also register the built-in types (``sleep``, ``echo``, ``http.request``).
             accept_unknown_types: enqueue types no handler here knows (another process runs
                 them); by default such an enqueue raises ``UnknownJobType``.
+            clock: for tests; by default the real time (on PostgreSQL, the server's clock).
+            postgres: pool size and timeouts of the PostgreSQL store.
         """
         self.database_url = database_url
         self.registry = registry if registry is not None else Registry()
@@ -85,6 +89,8 @@ class JobQueue:
                     self.registry.add(job_type)
         self.accept_unknown_types = accept_unknown_types
         self.clock: Clock = clock or SystemClock()
+        self._store_clock = clock  # None: the store keeps its own time
+        self.postgres = postgres
         self.metrics = metrics
         self._store: Store | None = None
         self._pools: list[WorkerPool] = []
@@ -104,7 +110,9 @@ class JobQueue:
     async def open(self) -> Self:
         """Open the store (creating and migrating it if needed)."""
         if self._store is None:
-            self._store = await open_store(self.database_url, clock=self.clock)
+            self._store = await open_store(
+                self.database_url, clock=self._store_clock, postgres=self.postgres
+            )
         return self
 
     async def close(self) -> None:
@@ -186,6 +194,8 @@ class JobQueue:
             raise InvalidJob(f"timeout must be a positive number of seconds, not {timeout}")
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             raise InvalidJob(f"idempotency_key must be 1..{MAX_IDEMPOTENCY_KEY} characters")
+        if idempotency_key is not None and "\x00" in idempotency_key:
+            raise InvalidJob("idempotency_key must not contain NUL characters")
         return NewJob(
             type=type,
             payload=dict(payload),
@@ -199,18 +209,31 @@ class JobQueue:
         )
 
     async def enqueue(
-        self, type: str, payload: Mapping[str, JSONValue] | None = None, **options: Any
+        self,
+        type: str,
+        payload: Mapping[str, JSONValue] | None = None,
+        *,
+        connection: object | None = None,
+        **options: Any,
     ) -> Job:
         """Store one job durably and return it. Options as for ``new_job``.
 
         With an ``idempotency_key`` that names a job already, that job is returned unchanged
         (``IdempotencyConflict`` if it differs in type, queue or payload).
-        """
-        return (await self.enqueue_many([self.new_job(type, payload, **options)]))[0].job
 
-    async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
-        """Store ``jobs`` in one transaction: all of them or, on any error, none."""
-        results = await self.store.enqueue(jobs)
+        ``connection`` (PostgreSQL): your own psycopg ``AsyncConnection``; the job joins its
+        open transaction, so it exists only if that transaction commits, and workers hear of
+        it only then.
+        """
+        new = self.new_job(type, payload, **options)
+        return (await self.enqueue_many([new], connection=connection))[0].job
+
+    async def enqueue_many(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> list[EnqueueResult]:
+        """Store ``jobs`` in one transaction: all of them or, on any error, none.
+        ``connection`` as for ``enqueue``."""
+        results = await self.store.enqueue(jobs, connection=connection)
         created = [r.job for r in results if r.created]
         if created:
             if self.metrics is not None:

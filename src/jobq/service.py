@@ -29,6 +29,7 @@ from jobq.domain.errors import JobqError
 from jobq.jobqueue import JobQueue
 from jobq.metrics import Metrics
 from jobq.registry import Registry
+from jobq.store.url import redact
 from jobq.worker.pool import PoolConfig, WorkerPool
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.service")
@@ -121,6 +122,7 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
         builtins=False,
         accept_unknown_types=settings.accept_unknown_types,
         metrics=metrics,
+        postgres=settings.postgres_options(),
     )
     sock = None
     if http:
@@ -136,11 +138,16 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
     try:
         await jq.open()
     except JobqError as exc:
-        logger.error("startup_failed", error=str(exc), database_url=settings.database_url)
+        logger.error("startup_failed", error=str(exc), database_url=redact(settings.database_url))
         if sock is not None:
             sock.close()
         return EXIT_FAILED
-    logger.info("store_opened", database_url=settings.database_url, job_types=registry.names())
+    logger.info(
+        "store_opened",
+        database_url=redact(settings.database_url),
+        schema_version=getattr(jq.store, "schema_version", None),
+        job_types=registry.names(),
+    )
 
     pool: WorkerPool | None = None
     if settings.worker_count > 0:

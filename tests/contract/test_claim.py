@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
 from jobq.clock import FakeClock
 from jobq.domain.states import JobState
-from jobq.store import Store
-from jobq.store.sqlite import SQLiteStore
+from jobq.store import PostgresOptions, Store, open_store
 from tests.contract.support import LEASE, OTHER, OWNER, add, boom, claim_one, later, new
 
 
@@ -104,11 +102,11 @@ async def test_finished_and_cancelled_jobs_are_never_claimed(
 
 
 async def test_concurrent_claimers_on_separate_connections_claim_each_job_once(
-    tmp_path: Path, clock: FakeClock
+    store_url: str, clock: FakeClock
 ) -> None:
-    """20 stores (each its own connections and threads) race over 500 jobs."""
-    path = str(tmp_path / "race.db")
-    stores = [await SQLiteStore.open(path, clock=clock) for _ in range(20)]
+    """20 stores (each its own connections) race over 500 jobs."""
+    options = PostgresOptions(pool_size=2)
+    stores = [await open_store(store_url, clock=clock, postgres=options) for _ in range(20)]
     try:
         jobs = await add(stores[0], *(new(payload={"i": i}) for i in range(500)))
 

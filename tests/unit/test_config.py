@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from jobq.config import FIELDS, Settings, load_settings
 from jobq.domain.errors import ConfigError
+from jobq.store import PostgresOptions
 
 DEFAULTS: dict[str, Any] = {
     "database_url": "sqlite:///jobq.db",
@@ -252,8 +253,15 @@ def test_accept_unknown_types_falsy(text: str) -> None:
         # max_body_bytes
         ({"JOBQ_MAX_BODY_BYTES": "10"}, None, "JOBQ_MAX_BODY_BYTES", "10"),
         # database_url
-        ({"JOBQ_DATABASE_URL": "postgresql://h/db"}, None, "JOBQ_DATABASE_URL",
-         "postgresql://h/db"),
+        ({"JOBQ_DATABASE_URL": "postgresql://"}, None, "JOBQ_DATABASE_URL", "postgresql://"),
+        # PostgreSQL pool
+        ({"JOBQ_DB_POOL_SIZE": "0"}, None, "JOBQ_DB_POOL_SIZE", "0"),
+        ({"JOBQ_DB_POOL_SIZE": "many"}, None, "JOBQ_DB_POOL_SIZE", "many"),
+        ({}, {"db_pool_size": 5000}, "--db-pool-size", "5000"),
+        ({"JOBQ_DB_CONNECT_TIMEOUT": "0"}, None, "JOBQ_DB_CONNECT_TIMEOUT", "0"),
+        ({"JOBQ_DB_CONNECT_TIMEOUT": "nan"}, None, "JOBQ_DB_CONNECT_TIMEOUT", "nan"),
+        ({"JOBQ_DB_STATEMENT_TIMEOUT": "-1"}, None, "JOBQ_DB_STATEMENT_TIMEOUT", "-1"),
+        ({}, {"db_statement_timeout": 0.0001}, "--db-statement-timeout", "0.0001"),
         ({"JOBQ_DATABASE_URL": "mysql://x"}, None, "JOBQ_DATABASE_URL", "mysql://x"),
         ({"JOBQ_DATABASE_URL": "sqlite://relative.db"}, None, "JOBQ_DATABASE_URL",
          "sqlite://relative.db"),
@@ -285,9 +293,29 @@ def test_invalid_port_message_names_allowed_range() -> None:
     assert str(info.value).endswith("allowed: an integer 0..65535 (0: any free port)")
 
 
-def test_postgres_message_says_not_available() -> None:
-    with pytest.raises(ConfigError, match=r"not available .* yet"):
-        load_settings({"JOBQ_DATABASE_URL": "postgresql://h/db"})
+def test_postgres_url_and_pool_settings_are_read() -> None:
+    loaded = load_settings(
+        {
+            "JOBQ_DATABASE_URL": "postgresql://jobq@db.internal:5432/jobs",
+            "JOBQ_DB_POOL_SIZE": "25",
+            "JOBQ_DB_CONNECT_TIMEOUT": "2.5",
+        },
+        {"db_statement_timeout": 12.0},
+    )
+    settings = loaded.settings
+    assert settings.database_url == "postgresql://jobq@db.internal:5432/jobs"
+    assert settings.postgres_options() == PostgresOptions(
+        pool_size=25, connect_timeout=2.5, statement_timeout=12.0
+    )
+    assert loaded.sources["db_pool_size"] == "env JOBQ_DB_POOL_SIZE"
+    assert loaded.sources["db_statement_timeout"] == "flag --db-statement-timeout"
+
+
+def test_a_bad_database_url_never_shows_its_password() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"JOBQ_DATABASE_URL": "mysql://admin:hunter2@db/jobs"})
+    assert "hunter2" not in str(info.value)
+    assert "mysql://admin:***@db/jobs" in str(info.value)
 
 
 def test_two_bad_values_give_two_lines() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobq.store.url import DatabaseURL, parse_database_url
+from jobq.store.url import DatabaseURL, parse_database_url, redact
 
 
 @pytest.mark.parametrize(
@@ -36,10 +36,9 @@ def test_sqlite_urls(url: str, path: str) -> None:
         ("sqlite:///:memory:", ["in-memory", "name a file"]),
         ("sqlite:///:memory:?cache=shared", ["in-memory"]),
         ("sqlite:///file::memory:?cache=shared", ["in-memory"]),
-        ("postgresql://h/db", ["postgresql", "not available", "yet", "sqlite:///"]),
-        ("postgres://u:p@h:5432/db", ["postgres", "not available", "yet"]),
-        ("postgresql+psycopg://h/db", ["postgresql+psycopg", "not available", "yet"]),
-        ("mysql://x", ["unknown database scheme", "'mysql'", "sqlite:///"]),
+        ("postgresql://", ["postgresql://user@host:5432/dbname"]),
+        ("postgres://?sslmode=require", ["names at least a host or a database"]),
+        ("mysql://x", ["unknown database scheme", "'mysql'", "sqlite:///", "postgresql://"]),
         ("http://example.com/db", ["unknown database scheme", "'http'"]),
     ],
 )
@@ -51,9 +50,32 @@ def test_refused_urls(url: str, words: list[str]) -> None:
         assert word in message, (word, message)
 
 
-def test_postgres_message_says_not_available_yet() -> None:
-    with pytest.raises(ValueError, match=r"postgresql store is not available .*yet"):
-        parse_database_url("postgresql://h/db")
+@pytest.mark.parametrize(
+    ("url", "conninfo"),
+    [
+        ("postgresql://h/db", "postgresql://h/db"),
+        ("postgres://u:p@h:5432/db", "postgresql://u:p@h:5432/db"),
+        ("postgresql+psycopg://h/db?sslmode=require", "postgresql://h/db?sslmode=require"),
+        ("postgresql:///db", "postgresql:///db"),  # a local socket
+    ],
+)
+def test_postgres_urls_become_libpq_urls(url: str, conninfo: str) -> None:
+    assert parse_database_url(url) == DatabaseURL("postgresql", conninfo)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:secret@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("postgresql://u:se:cr@et@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("postgresql://h/db", "postgresql://h/db"),
+        ("sqlite:///jobq.db", "sqlite:///jobq.db"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_redact_hides_the_password(url: str, shown: str) -> None:
+    assert redact(url) == shown
 
 
 def test_url_is_frozen_value() -> None:

@@ -31,7 +31,9 @@ from jobq.domain.job import counts_by_queue
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from jobq.service import run_service
+from jobq.store import run_migrations, schema_status
 from jobq.store.base import JobFilter
+from jobq.store.url import redact
 
 
 def pool_options(fn: Any) -> Any:
@@ -102,6 +104,7 @@ def _open(flags: dict[str, Any]) -> JobQueue:
         registry=load_registry(loaded),
         builtins=False,
         accept_unknown_types=loaded.settings.accept_unknown_types,
+        postgres=loaded.settings.postgres_options(),
     )
 
 
@@ -315,6 +318,7 @@ def config(as_json: bool, **flags: Any) -> None:
     """Print the effective settings and where each came from."""
     loaded = settings_from(flags)
     values = loaded.settings.model_dump(mode="json")
+    values["database_url"] = redact(values["database_url"])
     if as_json:
         echo_json(
             {name: {"value": values[name], "source": loaded.sources[name]} for name in FIELDS}
@@ -333,6 +337,44 @@ def config(as_json: bool, **flags: Any) -> None:
             for name in FIELDS
         ],
     )
+
+
+@cli.command()
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if the schema is behind.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_options
+def migrate(check: bool, as_json: bool, **flags: Any) -> None:
+    """Bring the database schema up to date (serve and worker also do this at start-up).
+
+    With --check, only report: exit 0 if the schema is current, 1 if it is behind.
+    """
+    loaded = settings_from(flags)
+    settings = loaded.settings
+
+    async def go() -> int:
+        status = await (schema_status if check else run_migrations)(
+            settings.database_url, postgres=settings.postgres_options()
+        )
+        if as_json:
+            echo_json(
+                {
+                    "store": status.store,
+                    "current": status.current,
+                    "latest": status.latest,
+                    "behind": status.behind,
+                }
+            )
+        elif status.behind:
+            click.echo(
+                f"schema is behind: version {status.current}, this jobq has {status.latest}; "
+                f"run `jobq migrate`"
+            )
+        else:
+            verb = "is" if check else "now"
+            click.echo(f"schema {verb} current: version {status.current} ({status.store})")
+        return EXIT_FAILURE if status.behind else 0
+
+    sys.exit(_guard(go()))
 
 
 def _guard(coro: Any) -> int:

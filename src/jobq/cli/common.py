@@ -41,7 +41,22 @@ def setting_option(name: str, help: str, **extra: Any) -> Callable[[F], F]:
 def store_options(fn: F) -> F:
     for option in reversed(
         (
-            setting_option("database_url", "Database URL, e.g. sqlite:///jobq.db.", metavar="URL"),
+            setting_option(
+                "database_url",
+                "Database URL: sqlite:///jobq.db or postgresql://user@host/db.",
+                metavar="URL",
+            ),
+            setting_option("db_pool_size", "PostgreSQL: connections at most (10).", metavar="N"),
+            setting_option(
+                "db_connect_timeout",
+                "PostgreSQL: seconds to wait for a connection (5).",
+                metavar="S",
+            ),
+            setting_option(
+                "db_statement_timeout",
+                "PostgreSQL: seconds one statement may run (30).",
+                metavar="S",
+            ),
             setting_option(
                 "app",
                 "Your handlers: module:attribute of a JobQueue or Registry.",

@@ -3,10 +3,10 @@ API, the CLI and the dashboard. ``Store`` is all three: what a backend implement
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from jobq.domain.ids import JobId, WorkerId
 from jobq.domain.job import (
@@ -33,6 +33,19 @@ class Expired:
     status: JobState  # pending again, or dead when that was the last attempt
 
 
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    """How far a database's schema has come."""
+
+    store: str  # which database: "SQLite file jobq.db", "PostgreSQL schema public"
+    current: int  # 0: no jobq tables yet
+    latest: int  # the newest version this jobq ships
+
+    @property
+    def behind(self) -> bool:
+        return self.current < self.latest
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobFilter:
     status: JobState | None = None
@@ -48,8 +61,11 @@ class Page:
 
 
 class JobStore(Protocol):
-    async def enqueue(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
-        """Store ``jobs`` in one durable transaction: all or none."""
+    async def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> list[EnqueueResult]:
+        """Store ``jobs`` in one durable transaction: all or none. ``connection``: a database
+        connection of the caller's whose transaction the jobs join (PostgreSQL only)."""
         ...
 
     async def claim(
@@ -126,6 +142,18 @@ class JobAdmin(Protocol):
 
     async def retry(self, job_id: JobId) -> Job:
         """Make a dead or cancelled job pending again, with at least one attempt left."""
+        ...
+
+
+@runtime_checkable
+class Listens(Protocol):
+    """A store that can tell a worker pool at once when jobs become due (PostgreSQL's
+    LISTEN/NOTIFY). Pools on other stores poll."""
+
+    async def listen(self, wake: Callable[[str | None], None]) -> None:
+        """Call ``wake(queue)`` whenever jobs of ``queue`` may have become due (``None``: of
+        any queue), until cancelled. Never returns on its own: a lost connection is made
+        again."""
         ...
 
 

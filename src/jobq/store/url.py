@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SQLITE_PREFIX = "sqlite:///"
-_PLANNED = {"postgresql", "postgres", "postgresql+psycopg"}
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
 
 @dataclass(frozen=True, slots=True)
 class DatabaseURL:
     scheme: str
-    path: str  # for sqlite: the file path
+    #: sqlite: the file path; postgresql: the libpq connection URL (``postgresql://...``)
+    path: str
 
 
 def parse_database_url(url: str) -> DatabaseURL:
@@ -19,10 +20,14 @@ def parse_database_url(url: str) -> DatabaseURL:
 
     ``sqlite:///relative.db`` names a file relative to the working directory and
     ``sqlite:////absolute/path.db`` an absolute one (the fourth slash starts the path).
+    ``postgresql://user:password@host:5432/dbname?options=-csearch_path%3Dname`` (also spelled
+    ``postgres://`` or ``postgresql+psycopg://``) is passed to libpq as it is.
     """
     scheme, sep, _ = url.partition("://")
     if not sep:
-        raise ValueError("must look like sqlite:///path/to/jobq.db")
+        raise ValueError(
+            "must look like sqlite:///path/to/jobq.db or postgresql://user@host:5432/dbname"
+        )
     if scheme == "sqlite":
         if not url.startswith(SQLITE_PREFIX):
             raise ValueError("a SQLite URL has three slashes then the path: sqlite:///jobq.db")
@@ -32,8 +37,28 @@ def parse_database_url(url: str) -> DatabaseURL:
         if path == ":memory:" or path.startswith("file::memory:"):
             raise ValueError("an in-memory database would lose every job; name a file")
         return DatabaseURL("sqlite", path)
-    if scheme in _PLANNED:
-        raise ValueError(
-            f"the {scheme} store is not available in this version of jobq yet; use sqlite:///"
-        )
-    raise ValueError(f"unknown database scheme {scheme!r}; use sqlite:///path/to/jobq.db")
+    if scheme in POSTGRES_SCHEMES:
+        rest = url.partition("://")[2]
+        if not rest or rest.startswith("?"):
+            raise ValueError(
+                "a PostgreSQL URL names at least a host or a database: "
+                "postgresql://user@host:5432/dbname"
+            )
+        return DatabaseURL("postgresql", f"postgresql://{rest}")
+    raise ValueError(
+        f"unknown database scheme {scheme!r}; use sqlite:///path/to/jobq.db or "
+        f"postgresql://user@host:5432/dbname"
+    )
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for logs and error messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{tail}"

@@ -5,7 +5,8 @@
     store ◀──────── complete / fail / release (under the job's lease) ─────────────┘
 
 Fan-out: every worker takes the next job from the one buffer; the first free worker wins.
-Side tasks: the heartbeat extends the leases of held jobs; the reaper requeues expired ones.
+Side tasks: the heartbeat extends the leases of held jobs; the reaper requeues expired ones;
+on PostgreSQL a listener wakes the dispatcher when any process enqueues.
 If a side task dies of a bug, ``failed`` is set and the service shuts the pool down.
 """
 
@@ -27,7 +28,7 @@ from jobq.domain.ids import JobId, WorkerId, new_owner_id, slot_id
 from jobq.domain.job import Job, Lease
 from jobq.metrics import Metrics
 from jobq.registry import Registry
-from jobq.store.base import JobStore
+from jobq.store.base import JobStore, Listens
 from jobq.worker.heartbeat import heartbeat_loop
 from jobq.worker.reaper import reaper_loop
 from jobq.worker.runner import JobRunner
@@ -171,6 +172,8 @@ class WorkerPool:
                 "reaper",
             ),
         ]
+        if isinstance(self._store, Listens):  # claim as soon as another process enqueues
+            self._side_tasks.append(self._supervised(self._store.listen(self._heard), "listener"))
         self._workers = [
             asyncio.create_task(self._work(worker_id), name=f"jobq-{worker_id}")
             for worker_id in self.worker_ids
@@ -179,6 +182,11 @@ class WorkerPool:
     def notify(self) -> None:
         """New jobs may be due: claim now instead of at the next poll."""
         self._wake.set()
+
+    def _heard(self, queue: str | None) -> None:
+        """The store says jobs of ``queue`` (None: of any queue) may be due."""
+        if queue is None or self.config.queues is None or queue in self.config.queues:
+            self._wake.set()
 
     async def wait_until_idle(self) -> None:
         """Return once a claim finds nothing due and no job is held (for scripts and tests)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from importlib import resources
+from pathlib import Path
 
 from jobq.domain.errors import StoreError
 
@@ -61,3 +62,15 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {version}")
     return len(known)
+
+
+def read_version(path: str) -> int:
+    """The schema version of the database file at ``path`` (0 if there is none), read without
+    creating or changing anything."""
+    if not Path(path).exists():
+        return 0
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()

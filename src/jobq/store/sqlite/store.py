@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jobq.clock import Clock, SystemClock
-from jobq.domain.errors import IdempotencyConflict, JobNotFound, StoreError
+from jobq.domain.errors import IdempotencyConflict, InvalidJob, JobNotFound, StoreError
 from jobq.domain.ids import JobId, WorkerId, new_job_id
 from jobq.domain.job import (
     Attempt,
@@ -160,7 +160,14 @@ class SQLiteStore:
 
     # -- JobStore -------------------------------------------------------------------------
 
-    async def enqueue(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
+    async def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> list[EnqueueResult]:
+        if connection is not None:
+            raise InvalidJob(
+                "enqueue inside your own transaction (connection=) needs the PostgreSQL store; "
+                "on SQLite, jobq's own transaction already makes each enqueue durable"
+            )
         now = self._now()
         rows = [
             {

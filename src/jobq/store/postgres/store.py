@@ -1,0 +1,616 @@
+"""The PostgreSQL store: the same contract as SQLite, for many processes on many machines.
+
+Every call is one transaction on a pooled connection, committed (``synchronous_commit`` as the
+server has it, ``on`` by default) before it returns. Claims take rows with
+``FOR UPDATE SKIP LOCKED``, so concurrent claimers pass each other's rows instead of waiting.
+Enqueues, hand-backs and requeues NOTIFY; ``listen`` lets a worker pool claim at once.
+
+Time: with no clock given, every statement reads the database server's clock, so leases and
+due times mean the same on every machine whatever their own clocks say. Tests pass a clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+import structlog
+from psycopg.rows import tuple_row
+from structlog.typing import FilteringBoundLogger
+
+from jobq.clock import Clock
+from jobq.domain.errors import IdempotencyConflict, InvalidJob, JobNotFound, StoreError
+from jobq.domain.ids import JobId, WorkerId, new_job_id
+from jobq.domain.job import (
+    Attempt,
+    DeadReason,
+    EnqueueResult,
+    ErrorInfo,
+    Job,
+    JSONValue,
+    Lease,
+    NewJob,
+    Outcome,
+    QueueCount,
+)
+from jobq.domain.states import Event, JobState, sources, sql_in, target, transition
+from jobq.store.base import Expired, JobFilter, Page
+from jobq.store.codec import dumps
+from jobq.store.options import PostgresOptions
+from jobq.store.postgres import migrate as schema
+from jobq.store.postgres.connection import Database, connect, translate
+from jobq.store.postgres.rows import as_uuid, attempt_from_record, columns, job_from_record
+
+logger: FilteringBoundLogger = structlog.get_logger("jobq.store")
+
+#: the NOTIFY channel; the payload is the queue whose jobs may be due
+CHANNEL = "jobq"
+LISTEN_CHECK_SECONDS = 15.0  # how often an idle LISTEN connection is checked for life
+LISTEN_MAX_BACKOFF = 10.0
+
+RUNNING = JobState.RUNNING.value
+CLAIMABLE = sql_in(sources(Event.CLAIM))  # "('failed', 'pending')", as in the partial index
+# The injected clock's time, or the server's when the store has no clock.
+NOW = "COALESCE(%(now)s::timestamptz, now())"
+FENCE = (
+    f"id = %(job_id)s AND worker_id = %(owner)s AND attempt = %(attempt)s AND status = '{RUNNING}'"
+)
+# The lease triples arrive as three arrays: one statement however many jobs there are.
+LEASES = (
+    "(id, worker_id, attempt) IN "
+    "(SELECT * FROM unnest(%(ids)s::uuid[], %(owners)s::text[], %(attempts)s::int[]))"
+)
+_WORKER_LOST = "WorkerLost"
+
+
+class _Statements:
+    """Every statement, its tables qualified with the schema jobq migrated, so they mean the
+    same on a caller's own connection (transactional enqueue) whatever its search_path."""
+
+    def __init__(self, schema_name: str) -> None:
+        quoted = '"' + schema_name.replace('"', '""') + '"'
+        jobs, attempts = f"{quoted}.jobs", f"{quoted}.attempts"
+        self.jobs, self.attempts = jobs, attempts
+        cols = columns(jobs)
+        # The one statement that guarantees a job is claimed once: the CTE locks due rows in
+        # claim order, skipping rows another claimer holds, and the UPDATE marks them.
+        claim = f"""
+            WITH picked AS (
+                SELECT id FROM {jobs}
+                WHERE status IN {CLAIMABLE} AND run_at <= {NOW} {{queue_filter}}
+                ORDER BY priority DESC, run_at, id
+                LIMIT %(limit)s
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE {jobs}
+            SET status = '{RUNNING}', attempt = {jobs}.attempt + 1, worker_id = %(owner)s,
+                lease_expires_at = {NOW} + %(lease)s::float8 * interval '1 second',
+                started_at = {NOW}
+            FROM picked WHERE {jobs}.id = picked.id
+            RETURNING {cols}"""
+        self.claim_all = claim.format(queue_filter="")
+        self.claim_one_queue = claim.format(queue_filter="AND queue = %(queue)s")
+        self.claim_queues = claim.format(queue_filter="AND queue = ANY(%(queues)s::text[])")
+
+        record_attempt = f"""
+            INSERT INTO {attempts} (job_id, attempt, worker_id, started_at, finished_at, outcome,
+                                    error)
+            SELECT id, %(attempt)s, %(slot)s, %(started_at)s, {NOW}, %(outcome)s,
+                   %(error)s::json
+            FROM changed"""
+        # Each outcome is one statement: the fenced update, and the attempt's record only if
+        # the update matched. The INSERT's row count says whether the lease still held.
+        self.complete = f"""
+            WITH changed AS (
+                UPDATE {jobs}
+                SET status = '{target(Event.SUCCEED).value}', result = %(result)s::json,
+                    started_at = %(started_at)s, finished_at = {NOW}, lease_expires_at = NULL
+                WHERE {FENCE}
+                RETURNING id
+            ) {record_attempt}"""
+        self.fail = f"""
+            WITH changed AS (
+                UPDATE {jobs}
+                SET status = %(status)s::text, run_at = COALESCE(%(retry_at)s::timestamptz, run_at),
+                    last_error = %(error)s::json, dead_reason = %(dead_reason)s::text,
+                    started_at = %(started_at)s, lease_expires_at = NULL,
+                    finished_at = CASE WHEN %(status)s::text = '{JobState.DEAD.value}'
+                                       THEN {NOW} END
+                WHERE {FENCE}
+                RETURNING id
+            ) {record_attempt}"""
+        release_set = f"""
+            SET status = '{target(Event.RELEASE).value}', attempt = attempt - 1,
+                worker_id = NULL, lease_expires_at = NULL, started_at = NULL"""
+        self.release = f"""
+            WITH changed AS (
+                UPDATE {jobs} {release_set} WHERE {FENCE} RETURNING id, queue
+            ), recorded AS ({record_attempt} RETURNING 1)
+            SELECT queue FROM changed"""
+        self.release_many = f"""
+            UPDATE {jobs} {release_set}
+            WHERE status = '{RUNNING}' AND {LEASES}
+            RETURNING id, queue"""
+        self.heartbeat = f"""
+            UPDATE {jobs} SET lease_expires_at = {NOW} + %(lease)s::float8 * interval '1 second'
+            WHERE status = '{RUNNING}' AND {LEASES}
+            RETURNING id"""
+        last = "expired.attempt >= expired.max_attempts"
+        self.requeue_expired = f"""
+            WITH expired AS (
+                SELECT id, worker_id, attempt, max_attempts, started_at FROM {jobs}
+                WHERE status = '{RUNNING}' AND lease_expires_at < {NOW}
+                FOR UPDATE SKIP LOCKED
+            ), moved AS (
+                UPDATE {jobs}
+                SET status = CASE WHEN {last} THEN '{target(Event.EXPIRE_DEAD).value}'
+                                  ELSE '{target(Event.EXPIRE).value}' END,
+                    worker_id = NULL, lease_expires_at = NULL, last_error = %(error)s::json,
+                    dead_reason = CASE WHEN {last} THEN '{DeadReason.WORKER_LOST.value}' END,
+                    run_at = CASE WHEN {last} THEN {jobs}.run_at ELSE {NOW} END,
+                    finished_at = CASE WHEN {last} THEN {NOW} END
+                FROM expired WHERE {jobs}.id = expired.id
+                RETURNING {jobs}.id, expired.worker_id, expired.attempt, {jobs}.status,
+                          {jobs}.queue, expired.started_at
+            ), recorded AS (
+                INSERT INTO {attempts} (job_id, attempt, worker_id, started_at, finished_at,
+                                        outcome, error)
+                SELECT id, attempt, worker_id, started_at, {NOW}, '{Outcome.LOST.value}',
+                       %(error)s::json
+                FROM moved
+            )
+            SELECT id, worker_id, attempt, status, queue FROM moved"""
+        self.insert = f"""
+            INSERT INTO {jobs} (id, queue, type, payload, status, priority, run_at, attempt,
+                                max_attempts, timeout, backoff, idempotency_key, created_at)
+            SELECT id, queue, type, payload::json, '{JobState.PENDING.value}', priority,
+                   COALESCE(run_at, {NOW}), 0, max_attempts, timeout, backoff::json,
+                   idempotency_key, {NOW}
+            FROM unnest(%(ids)s::uuid[], %(queues)s::text[], %(types)s::text[],
+                        %(payloads)s::text[], %(priorities)s::smallint[],
+                        %(run_ats)s::timestamptz[], %(max_attempts)s::int[],
+                        %(timeouts)s::float8[], %(backoffs)s::text[], %(keys)s::text[])
+                 WITH ORDINALITY
+                 AS new (id, queue, type, payload, priority, run_at, max_attempts, timeout,
+                         backoff, idempotency_key, position)
+            ORDER BY position
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING {cols}, run_at <= {NOW}"""
+        self.by_keys = f"SELECT {cols} FROM {jobs} WHERE idempotency_key = ANY(%(keys)s::text[])"
+        self.get = f"SELECT {cols} FROM {jobs} WHERE id = %(id)s"
+        # One statement, one snapshot: an attempt that ends meanwhile is in one half or the other.
+        self.attempts_of = f"""
+            SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error, seq
+            FROM {attempts} WHERE job_id = %(id)s
+            UNION ALL
+            SELECT id, attempt, worker_id, started_at, NULL, NULL, NULL, NULL
+            FROM {jobs} WHERE id = %(id)s AND status = '{RUNNING}'
+            ORDER BY seq NULLS LAST"""
+        self.counts = (
+            f"SELECT queue, status, count(*) FROM {jobs} GROUP BY queue, status ORDER BY 1, 2"
+        )
+        self.cancel = f"""
+            UPDATE {jobs} SET status = '{target(Event.CANCEL).value}', finished_at = {NOW},
+                              lease_expires_at = NULL
+            WHERE id = %(id)s AND status IN {sql_in(sources(Event.CANCEL))}
+            RETURNING {cols}"""
+        # Give a job that used up its attempts one more; keep its history in `attempts`.
+        self.retry = f"""
+            UPDATE {jobs} SET status = '{target(Event.RETRY).value}', run_at = {NOW},
+                              max_attempts = GREATEST(max_attempts, attempt + 1),
+                              dead_reason = NULL, finished_at = NULL, worker_id = NULL,
+                              lease_expires_at = NULL
+            WHERE id = %(id)s AND status IN {sql_in(sources(Event.RETRY))}
+            RETURNING {cols}"""
+        self.status_of = f"SELECT status FROM {jobs} WHERE id = %(id)s"
+
+    def list_jobs(self, conditions: list[str]) -> str:
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return (
+            f"SELECT {columns(self.jobs)} FROM {self.jobs}{where} ORDER BY id DESC LIMIT %(limit)s"
+        )
+
+
+class PostgresStore:
+    """A ``Store`` on PostgreSQL. Open it with ``await PostgresStore.open(url)``."""
+
+    def __init__(
+        self, url: str, *, clock: Clock | None = None, options: PostgresOptions | None = None
+    ) -> None:
+        self.url = url
+        self.clock = clock
+        self.options = options or PostgresOptions()
+        self.schema_version = 0
+        self._db = Database(url, self.options)
+        self._sql = _Statements("public")
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        options: PostgresOptions | None = None,
+        migrate: bool = True,
+    ) -> PostgresStore:
+        """Connect, bring the schema up to date (unless ``migrate`` is False) and open the pool."""
+        store = cls(url, clock=clock, options=options)
+        status = await (
+            run_migrations(url, store.options) if migrate else schema_status(url, store.options)
+        )
+        if status.current == 0:
+            raise StoreError(
+                f"schema {status.schema!r} has no jobq tables; run `jobq migrate` first"
+            )
+        store.schema_version = status.current
+        store._sql = _Statements(status.schema)
+        await store._db.open()
+        return store
+
+    def _now(self) -> datetime | None:
+        return None if self.clock is None else self.clock.now()
+
+    async def _fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        async def run(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+            cursor = conn.cursor(row_factory=tuple_row)
+            await cursor.execute(sql, params)
+            return await cursor.fetchall()
+
+        return await self._db.run(run)
+
+    async def _notify(self, conn: psycopg.AsyncConnection[Any], queues: set[str]) -> None:
+        if queues:
+            await conn.execute(
+                "SELECT pg_notify(%(channel)s, q) FROM unnest(%(queues)s::text[]) AS q",
+                {"channel": CHANNEL, "queues": sorted(queues)},
+            )
+
+    # -- JobStore -------------------------------------------------------------------------
+
+    async def enqueue(
+        self, jobs: Sequence[NewJob], *, connection: object | None = None
+    ) -> list[EnqueueResult]:
+        """Store ``jobs``: in a transaction of their own, or, given ``connection`` (a psycopg
+        ``AsyncConnection``), inside the caller's transaction, committed or rolled back with it."""
+        if not jobs:
+            return []
+        ids = [uuid.UUID(new_job_id()) for _ in jobs]
+        params: dict[str, Any] = {
+            "ids": ids,
+            "queues": [job.queue for job in jobs],
+            "types": [job.type for job in jobs],
+            "payloads": [dumps(job.payload, what="payload") for job in jobs],
+            "priorities": [job.priority for job in jobs],
+            "run_ats": [job.run_at for job in jobs],
+            "max_attempts": [job.max_attempts for job in jobs],
+            "timeouts": [job.timeout for job in jobs],
+            "backoffs": [
+                None if job.backoff is None else dumps(job.backoff.to_dict(), what="backoff")
+                for job in jobs
+            ],
+            "keys": [job.idempotency_key for job in jobs],
+            "now": self._now(),
+        }
+
+        async def insert(conn: psycopg.AsyncConnection[Any]) -> list[EnqueueResult]:
+            cursor = conn.cursor(row_factory=tuple_row)
+            await cursor.execute(self._sql.insert, params)
+            inserted = {}
+            due_queues = set()
+            for row in await cursor.fetchall():
+                job = job_from_record(row[:-1])
+                inserted[job.id] = job
+                if row[-1]:
+                    due_queues.add(job.queue)
+            existing: dict[str | None, Job] = {}
+            if len(inserted) < len(jobs):  # idempotency keys that name jobs already
+                await cursor.execute(self._sql.by_keys, {"keys": params["keys"]})
+                existing = {
+                    job.idempotency_key: job
+                    for job in map(job_from_record, await cursor.fetchall())
+                }
+            results = []
+            for new, job_id in zip(jobs, ids, strict=True):
+                created = inserted.get(JobId(str(job_id)))
+                if created is not None:
+                    results.append(EnqueueResult(created, created=True))
+                    continue
+                found = existing[new.idempotency_key]
+                differs = new.differences(found)
+                if differs:  # raising rolls back the whole batch
+                    raise IdempotencyConflict(
+                        f"idempotency key {new.idempotency_key!r} already names job "
+                        f"{found.id}, which differs in {', '.join(differs)}"
+                    )
+                results.append(EnqueueResult(found, created=False))
+            await self._notify(conn, due_queues)  # delivered at commit; a rollback drops it
+            return results
+
+        if connection is None:
+            return await self._db.run(insert)
+        if not isinstance(connection, psycopg.AsyncConnection):
+            raise InvalidJob(
+                f"connection must be a psycopg AsyncConnection, not {type(connection).__name__}"
+            )
+        try:
+            # A savepoint inside the caller's transaction (or a transaction of its own if
+            # there is none): an error here undoes only this enqueue.
+            async with connection.transaction():
+                return await insert(connection)
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+    async def claim(
+        self, owner: WorkerId, *, queues: Sequence[str] | None, limit: int, lease_seconds: float
+    ) -> list[Job]:
+        if limit <= 0 or (queues is not None and not queues):
+            return []
+        params: dict[str, Any] = {
+            "owner": owner,
+            "now": self._now(),
+            "lease": lease_seconds,
+            "limit": limit,
+        }
+        if queues is None:
+            sql = self._sql.claim_all
+        elif len(queues) == 1:
+            sql, params["queue"] = self._sql.claim_one_queue, queues[0]
+        else:
+            sql, params["queues"] = self._sql.claim_queues, list(queues)
+        jobs = [job_from_record(row) for row in await self._fetch(sql, params)]
+        # RETURNING gives rows in no promised order; hand them out in claim order.
+        jobs.sort(key=lambda job: (-job.priority, job.run_at, job.id))
+        return jobs
+
+    async def heartbeat(self, leases: Sequence[Lease], *, lease_seconds: float) -> set[JobId]:
+        if not leases:
+            return set()
+        params = {**_leases(leases), "lease": lease_seconds, "now": self._now()}
+        return {JobId(str(row[0])) for row in await self._fetch(self._sql.heartbeat, params)}
+
+    async def release_unstarted(self, leases: Sequence[Lease]) -> set[JobId]:
+        if not leases:
+            return set()
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> set[JobId]:
+            cursor = await conn.execute(self._sql.release_many, _leases(leases))
+            rows = await cursor.fetchall()
+            await self._notify(conn, {row[1] for row in rows})
+            return {JobId(str(row[0])) for row in rows}
+
+        return await self._db.run(run)
+
+    async def complete(
+        self, lease: Lease, result: JSONValue, *, worker_id: WorkerId, started_at: datetime
+    ) -> bool:
+        params = {
+            **_attempt(lease, worker_id, started_at, Outcome.SUCCEEDED, None),
+            "result": dumps(result, what="the handler's result"),
+            "now": self._now(),
+        }
+        return await self._changed(self._sql.complete, params)
+
+    async def fail(
+        self,
+        lease: Lease,
+        error: ErrorInfo,
+        *,
+        worker_id: WorkerId,
+        started_at: datetime,
+        retry_at: datetime | None,
+        dead_reason: DeadReason | None = None,
+    ) -> bool:
+        dead = retry_at is None
+        params = {
+            **_attempt(lease, worker_id, started_at, Outcome.FAILED, error),
+            "status": target(Event.DIE if dead else Event.FAIL).value,
+            "retry_at": retry_at,
+            "dead_reason": (dead_reason or DeadReason.ATTEMPTS_EXHAUSTED).value if dead else None,
+            "now": self._now(),
+        }
+        return await self._changed(self._sql.fail, params)
+
+    async def release(self, lease: Lease, *, worker_id: WorkerId, started_at: datetime) -> bool:
+        params = {
+            **_attempt(lease, worker_id, started_at, Outcome.INTERRUPTED, None),
+            "now": self._now(),
+        }
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> bool:
+            rows = await (await conn.execute(self._sql.release, params)).fetchall()
+            await self._notify(conn, {row[0] for row in rows})
+            return bool(rows)
+
+        return await self._db.run(run)
+
+    async def _changed(self, sql: str, params: dict[str, Any]) -> bool:
+        async def run(conn: psycopg.AsyncConnection[Any]) -> bool:
+            return (await conn.execute(sql, params)).rowcount == 1
+
+        return await self._db.run(run)
+
+    async def requeue_expired(self) -> list[Expired]:
+        error = ErrorInfo(
+            type=_WORKER_LOST,
+            message="the worker's lease expired before the attempt finished "
+            "(the worker process died, stalled, or lost its store connection)",
+        )
+        params = {"error": dumps(error.to_dict(), what="error"), "now": self._now()}
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> list[Expired]:
+            rows = await (await conn.execute(self._sql.requeue_expired, params)).fetchall()
+            pending = JobState.PENDING.value
+            await self._notify(conn, {row[4] for row in rows if row[3] == pending})
+            return [
+                Expired(JobId(str(job_id)), WorkerId(owner), attempt, JobState(status))
+                for job_id, owner, attempt, status, _queue in rows
+            ]
+
+        return await self._db.run(run)
+
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1", {})
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def listen(self, wake: Callable[[str | None], None]) -> None:
+        """Call ``wake(queue)`` for every NOTIFY of due jobs, until cancelled. A lost connection
+        is made again (with capped backoff), then ``wake(None)``: anything sent meanwhile."""
+        log = logger.bind(channel=CHANNEL)
+        delay = 0.1
+        while True:
+            try:
+                conn = await connect(
+                    self.url,
+                    self.options,
+                    autocommit=True,
+                )
+            except StoreError as exc:
+                log.warning("listen_failed", error=str(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LISTEN_MAX_BACKOFF)
+                continue
+            try:
+                await conn.execute(f"LISTEN {CHANNEL}")
+                log.info("listen_started")
+                delay = 0.1
+                wake(None)
+                while True:
+                    async for note in conn.notifies(timeout=LISTEN_CHECK_SECONDS):
+                        wake(note.payload)
+                    await conn.execute("SELECT 1")  # quiet for a while: is the server there?
+            except psycopg.Error as exc:
+                log.warning("listen_lost", error=str(exc).strip(), retry_in=delay)
+                await asyncio.sleep(delay)
+            finally:
+                await conn.close()
+
+    # -- JobReader ------------------------------------------------------------------------
+
+    async def get(self, job_id: JobId) -> Job | None:
+        key = as_uuid(job_id)
+        if key is None:
+            return None
+        rows = await self._fetch(self._sql.get, {"id": key})
+        return job_from_record(rows[0]) if rows else None
+
+    async def attempts(self, job_id: JobId) -> list[Attempt]:
+        key = as_uuid(job_id)
+        if key is None:
+            return []
+        return [
+            attempt_from_record(row[:7])
+            for row in await self._fetch(self._sql.attempts_of, {"id": key})
+        ]
+
+    async def list_jobs(self, where: JobFilter, *, limit: int, after: JobId | None = None) -> Page:
+        conditions: list[str] = []
+        params: dict[str, Any] = {"limit": limit + 1}
+        for column, value in (
+            ("status", None if where.status is None else where.status.value),
+            ("type", where.type),
+            ("queue", where.queue),
+        ):
+            if value is not None:
+                conditions.append(f"{column} = %({column})s")
+                params[column] = value
+        if after is not None:
+            key = as_uuid(after)
+            if key is None:
+                raise InvalidJob(f"not a job id: {after!r}")
+            conditions.append("id < %(after)s")
+            params["after"] = key
+        jobs = [
+            job_from_record(row)
+            for row in await self._fetch(self._sql.list_jobs(conditions), params)
+        ]
+        if len(jobs) > limit:
+            return Page(jobs[:limit], jobs[limit - 1].id)
+        return Page(jobs, None)
+
+    async def counts(self) -> list[QueueCount]:
+        rows = await self._fetch(self._sql.counts, {})
+        return [QueueCount(queue, JobState(status), n) for queue, status, n in rows]
+
+    # -- JobAdmin -------------------------------------------------------------------------
+
+    async def cancel(self, job_id: JobId) -> Job:
+        return await self._admin_update(job_id, Event.CANCEL, self._sql.cancel)
+
+    async def retry(self, job_id: JobId) -> Job:
+        return await self._admin_update(job_id, Event.RETRY, self._sql.retry)
+
+    async def _admin_update(self, job_id: JobId, event: Event, sql: str) -> Job:
+        key = as_uuid(job_id)
+        if key is None:
+            raise JobNotFound(f"no job has the id {job_id}")
+        params = {"id": key, "now": self._now()}
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> Job:
+            cursor = conn.cursor(row_factory=tuple_row)
+            row = await (await cursor.execute(sql, params)).fetchone()
+            if row is not None:
+                job = job_from_record(row)
+                if job.status is JobState.PENDING:
+                    await self._notify(conn, {job.queue})
+                return job
+            state = await (await cursor.execute(self._sql.status_of, params)).fetchone()
+            if state is None:
+                raise JobNotFound(f"no job has the id {job_id}")
+            transition(JobState(state[0]), event)  # raises IllegalTransition with the reason
+            raise AssertionError("unreachable: the update matched no row, yet the state allows it")
+
+        return await self._db.run(run)
+
+
+async def run_migrations(url: str, options: PostgresOptions | None = None) -> schema.SchemaStatus:
+    """Bring the schema at ``url`` up to date (what ``jobq migrate`` does)."""
+    conn = await connect(url, options or PostgresOptions())
+    try:
+        return await schema.migrate(conn)
+    except psycopg.Error as exc:
+        raise translate(exc) from exc
+    finally:
+        await conn.close()
+
+
+async def schema_status(url: str, options: PostgresOptions | None = None) -> schema.SchemaStatus:
+    conn = await connect(url, options or PostgresOptions(), autocommit=True)
+    try:
+        return await schema.status(conn)
+    except psycopg.Error as exc:
+        raise translate(exc) from exc
+    finally:
+        await conn.close()
+
+
+def _leases(leases: Sequence[Lease]) -> dict[str, Any]:
+    return {
+        "ids": [uuid.UUID(lease.job_id) for lease in leases],
+        "owners": [lease.worker_id for lease in leases],
+        "attempts": [lease.attempt for lease in leases],
+    }
+
+
+def _attempt(
+    lease: Lease,
+    slot: WorkerId,
+    started_at: datetime,
+    outcome: Outcome,
+    error: ErrorInfo | None,
+) -> dict[str, Any]:
+    """The fence (the lease's job, owner and attempt) and the attempt's record."""
+    return {
+        "job_id": uuid.UUID(lease.job_id),
+        "owner": lease.worker_id,
+        "attempt": lease.attempt,
+        "slot": slot,
+        "started_at": started_at,
+        "outcome": outcome.value,
+        "error": None if error is None else dumps(error.to_dict(), what="error"),
+    }
