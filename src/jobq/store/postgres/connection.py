@@ -59,6 +59,8 @@ async def connect(
     """One connection outside the pool (for migrations and LISTEN)."""
     try:
         return await psycopg.AsyncConnection.connect(conninfo(url, options), **kwargs)
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
     except psycopg.Error as exc:
         raise translate(exc) from exc
 

@@ -17,7 +17,7 @@ from jobq.store import base
 _NAME = re.compile(r"^(\d{4})_\w+\.sql$")
 
 # One lock per schema: jobq fleets in two schemas of one database do not wait for each other.
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('jobq.migrate.' || current_schema(), 0))"
+LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('jobq.migrate.' || current_schema(), 0))"
 
 _VERSIONS = """
 CREATE TABLE IF NOT EXISTS jobq_migrations (
@@ -83,7 +83,7 @@ async def migrate(conn: psycopg.AsyncConnection[Any]) -> SchemaStatus:
     """
     async with conn.transaction():
         schema = await _schema(conn)
-        await conn.execute(_LOCK)
+        await conn.execute(LOCK)
         await conn.execute(_VERSIONS)
         current = await _current(conn)
         known = migrations()

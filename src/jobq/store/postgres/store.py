@@ -51,6 +51,7 @@ logger: FilteringBoundLogger = structlog.get_logger("jobq.store")
 CHANNEL = "jobq"
 LISTEN_CHECK_SECONDS = 15.0  # how often an idle LISTEN connection is checked for life
 LISTEN_MAX_BACKOFF = 10.0
+LISTEN_APPLICATION = "jobq-listen"
 
 RUNNING = JobState.RUNNING.value
 CLAIMABLE = sql_in(sources(Event.CLAIM))  # "('failed', 'pending')", as in the partial index
@@ -227,6 +228,9 @@ class PostgresStore:
         self.schema_version = 0
         self._db = Database(url, self.options)
         self._sql = _Statements("public")
+        #: the server process of the LISTEN connection while one is up (for operators: it is
+        #: the row of pg_stat_activity with application_name jobq-listen)
+        self.listen_backend_pid: int | None = None
 
     @classmethod
     async def open(
@@ -466,9 +470,7 @@ class PostgresStore:
         while True:
             try:
                 conn = await connect(
-                    self.url,
-                    self.options,
-                    autocommit=True,
+                    self.url, self.options, autocommit=True, application_name=LISTEN_APPLICATION
                 )
             except StoreError as exc:
                 log.warning("listen_failed", error=str(exc), retry_in=delay)
@@ -477,7 +479,8 @@ class PostgresStore:
                 continue
             try:
                 await conn.execute(f"LISTEN {CHANNEL}")
-                log.info("listen_started")
+                self.listen_backend_pid = conn.info.backend_pid
+                log.info("listen_started", backend_pid=self.listen_backend_pid)
                 delay = 0.1
                 wake(None)
                 while True:
@@ -488,6 +491,7 @@ class PostgresStore:
                 log.warning("listen_lost", error=str(exc).strip(), retry_in=delay)
                 await asyncio.sleep(delay)
             finally:
+                self.listen_backend_pid = None
                 await conn.close()
 
     # -- JobReader ------------------------------------------------------------------------

@@ -1,0 +1,520 @@
+"""What only the PostgreSQL store does: migrations under an advisory lock, enqueue inside the
+caller's transaction, LISTEN/NOTIFY wake-ups, outages (through a proxy the test cuts), the
+plans of the hot statements, and its settings. The shared behaviour is in tests/contract."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+import pytest
+
+from jobq.domain.errors import (
+    IdempotencyConflict,
+    InvalidJob,
+    JobNotFound,
+    StoreError,
+    StoreUnavailable,
+)
+from jobq.domain.ids import WorkerId
+from jobq.domain.states import JobState
+from jobq.jobqueue import JobQueue
+from jobq.store import PostgresOptions, open_store
+from jobq.store.postgres import PostgresStore
+from jobq.store.postgres import migrate as migrations
+from jobq.worker.pool import PoolConfig
+from tests.helpers import REPO, live_server, wait_for
+from tests.tcp_proxy import TcpProxy
+
+
+@pytest.fixture
+async def pg_jq(pg_url: str) -> AsyncIterator[JobQueue]:
+    queue = JobQueue(pg_url, postgres=PostgresOptions(pool_size=4))
+    async with queue:
+        yield queue
+
+
+@pytest.fixture
+async def proxy(pg_url: str) -> AsyncIterator[TcpProxy]:
+    target = urlsplit(pg_url)
+    started = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.close()
+
+
+def through(proxy: TcpProxy, url: str) -> str:
+    """``url`` with its host and port replaced by the proxy's."""
+    parts = urlsplit(url)
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{proxy.port}"))
+
+
+async def sql(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cursor = await conn.execute(statement, params or None)
+        return await cursor.fetchall() if cursor.description else []
+
+
+def jobq_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "jobq", *args]
+
+
+# -- migrations -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_ten_processes_starting_together_migrate_once(pg_url: str) -> None:
+    """The test holds the migration lock while ten `jobq migrate` processes start: all ten
+    must queue on it (none migrates meanwhile); released, one migrates and nine find it done."""
+    env = {**os.environ, "JOBQ_DATABASE_URL": pg_url, "JOBQ_LOG_FORMAT": "json"}
+    async with await psycopg.AsyncConnection.connect(pg_url) as holder:
+        await holder.execute(migrations.LOCK)
+        started = [
+            await asyncio.create_subprocess_exec(
+                *jobq_command("migrate", "--json"),
+                env=env,
+                cwd=REPO,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for _ in range(10)
+        ]
+        try:
+            waiting = (
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND wait_event = 'advisory' AND pid <> pg_backend_pid()"
+            )
+            await wait_for(
+                lambda: _count_is(pg_url, waiting, 10),
+                timeout=60,
+                what="ten processes waiting on the migration lock",
+            )
+            assert await sql(pg_url, "SELECT to_regclass('jobs')") == [(None,)]
+        finally:
+            await holder.commit()  # releases the lock
+        outputs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in started)), 60)
+    assert [p.returncode for p in started] == [0] * 10, [err.decode() for _, err in outputs]
+    rows = await sql(pg_url, "SELECT version, count(*) FROM jobq_migrations GROUP BY version")
+    assert rows == [(1, 1)]
+    assert await sql(pg_url, "SELECT count(*) FROM jobs") == [(0,)]
+
+
+async def _count_is(url: str, statement: str, expected: int) -> bool:
+    return await sql(url, statement) == [(expected,)]
+
+
+async def test_migrate_check_exits_1_while_the_schema_is_behind(pg_url: str) -> None:
+    env = {**os.environ, "JOBQ_DATABASE_URL": pg_url}
+
+    def jobq(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            jobq_command(*args), env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+
+    behind = jobq("migrate", "--check")
+    assert behind.returncode == 1
+    assert "behind: version 0" in behind.stdout and "jobq migrate" in behind.stdout
+    assert await sql(pg_url, "SELECT to_regclass('jobs')") == [(None,)]  # --check changed nothing
+
+    migrated = jobq("migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert "current: version 1" in migrated.stdout
+
+    current = jobq("migrate", "--check")
+    assert current.returncode == 0
+    assert "is current" in current.stdout
+
+
+def test_migrate_check_on_sqlite_reads_without_creating(tmp_path: Path) -> None:
+    db = tmp_path / "jobq.db"
+    env = {**os.environ, "JOBQ_DATABASE_URL": f"sqlite:///{db}"}
+
+    def jobq(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            jobq_command(*args), env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+
+    assert jobq("migrate", "--check").returncode == 1
+    assert not db.exists()
+    assert jobq("migrate").returncode == 0
+    assert jobq("migrate", "--check").returncode == 0
+
+
+async def test_opening_without_migrating_refuses_an_empty_schema(pg_url: str) -> None:
+    with pytest.raises(StoreError, match="run `jobq migrate` first"):
+        await open_store(pg_url, migrate=False)
+
+
+# -- transactional enqueue --------------------------------------------------------------------
+
+
+@pytest.fixture
+async def app_conn(pg_url: str, pg_jq: JobQueue) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """The application's own connection, with a table of its own beside jobq's."""
+    async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+        await conn.execute("CREATE TABLE orders (id int PRIMARY KEY)")
+        await conn.commit()
+        yield conn
+
+
+async def test_a_job_enqueued_in_the_callers_transaction_appears_when_it_commits(
+    pg_url: str, pg_jq: JobQueue, app_conn: psycopg.AsyncConnection[Any]
+) -> None:
+    async with app_conn.transaction():
+        await app_conn.execute("INSERT INTO orders VALUES (1)")
+        job = await pg_jq.enqueue("echo", {"order": 1}, connection=app_conn)
+        assert job.status is JobState.PENDING
+        with pytest.raises(JobNotFound):  # not visible to others before the commit
+            await pg_jq.get(job.id)
+    assert (await pg_jq.get(job.id)).payload == {"order": 1}
+    assert await sql(pg_url, "SELECT id FROM orders") == [(1,)]
+
+
+async def test_a_rollback_leaves_no_job(
+    pg_url: str, pg_jq: JobQueue, app_conn: psycopg.AsyncConnection[Any]
+) -> None:
+    class Abort(Exception):
+        pass
+
+    async def place_order() -> Any:
+        async with app_conn.transaction():
+            await app_conn.execute("INSERT INTO orders VALUES (1)")
+            placed.append(await pg_jq.enqueue("echo", {"order": 1}, connection=app_conn))
+            raise Abort
+
+    placed: list[Any] = []
+    with pytest.raises(Abort):
+        await place_order()
+    [job] = placed
+    with pytest.raises(JobNotFound):
+        await pg_jq.get(job.id)
+    assert await pg_jq.store.counts() == []
+    assert await sql(pg_url, "SELECT count(*) FROM orders") == [(0,)]
+
+
+async def test_a_refused_enqueue_undoes_only_itself_in_the_callers_transaction(
+    pg_url: str, pg_jq: JobQueue, app_conn: psycopg.AsyncConnection[Any]
+) -> None:
+    async with app_conn.transaction():
+        await app_conn.execute("INSERT INTO orders VALUES (1)")
+        first = await pg_jq.enqueue("echo", {"n": 1}, idempotency_key="k", connection=app_conn)
+        with pytest.raises(IdempotencyConflict):
+            await pg_jq.enqueue("echo", {"n": 2}, idempotency_key="k", connection=app_conn)
+        await app_conn.execute("INSERT INTO orders VALUES (2)")  # the transaction goes on
+    assert (await pg_jq.get(first.id)).payload == {"n": 1}
+    assert await sql(pg_url, "SELECT id FROM orders ORDER BY id") == [(1,), (2,)]
+
+
+async def test_a_transactional_enqueue_wakes_a_pool_elsewhere_only_at_commit(
+    pg_url: str, app_conn: psycopg.AsyncConnection[Any]
+) -> None:
+    worker_side = JobQueue(pg_url, postgres=PostgresOptions(pool_size=3))
+    client_side = JobQueue(pg_url, postgres=PostgresOptions(pool_size=2))
+    async with worker_side, client_side:
+        pool = worker_side.worker_pool(PoolConfig(worker_count=2, poll_interval=30))
+        await pool.start()
+        try:
+            store = worker_side.store
+            assert isinstance(store, PostgresStore)
+            await wait_for(lambda: store.listen_backend_pid is not None, what="LISTEN")
+            async with app_conn.transaction():
+                job = await client_side.enqueue("echo", {"n": 1}, connection=app_conn)
+                await asyncio.sleep(0.3)
+            began = time.monotonic()
+            done = await worker_side.wait(job.id, timeout=5, interval=0.02)
+            assert done.status is JobState.SUCCEEDED
+            assert time.monotonic() - began < 2  # the NOTIFY, not the 30 s poll
+        finally:
+            await pool.stop(grace=5)
+
+
+async def test_a_connection_is_refused_on_sqlite(jq: JobQueue) -> None:
+    with pytest.raises(InvalidJob, match="needs the PostgreSQL store"):
+        await jq.enqueue("echo", {}, connection=object())
+    assert await jq.store.counts() == []
+
+
+async def test_a_connection_must_be_an_async_psycopg_connection(pg_jq: JobQueue) -> None:
+    with pytest.raises(InvalidJob, match="psycopg AsyncConnection"):
+        await pg_jq.enqueue("echo", {}, connection=object())
+    assert await pg_jq.store.counts() == []
+
+
+# -- LISTEN / NOTIFY --------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def listening_pool(url: str) -> AsyncIterator[tuple[JobQueue, PostgresStore]]:
+    """A pool that would poll only every 30 s: only a NOTIFY makes it claim sooner."""
+    queue = JobQueue(url, postgres=PostgresOptions(pool_size=3))
+    async with queue:
+        pool = queue.worker_pool(PoolConfig(worker_count=2, poll_interval=30))
+        await pool.start()
+        store = queue.store
+        assert isinstance(store, PostgresStore)
+        try:
+            await wait_for(lambda: store.listen_backend_pid is not None, what="LISTEN")
+            yield queue, store
+        finally:
+            await pool.stop(grace=5)
+
+
+async def test_a_pool_claims_at_once_when_another_process_enqueues(pg_url: str) -> None:
+    async with listening_pool(pg_url) as (worker_side, _), JobQueue(pg_url) as other:
+        for n in range(3):
+            began = time.monotonic()
+            job = await other.enqueue("echo", {"n": n})
+            done = await worker_side.wait(job.id, timeout=5, interval=0.01)
+            assert done.status is JobState.SUCCEEDED
+            assert time.monotonic() - began < 1
+
+
+async def test_a_lost_listen_connection_is_made_again(pg_url: str) -> None:
+    async with listening_pool(pg_url) as (worker_side, store), JobQueue(pg_url) as other:
+        first_pid = store.listen_backend_pid
+        assert await sql(pg_url, "SELECT pg_terminate_backend(%s)", first_pid) == [(True,)]
+        await wait_for(
+            lambda: store.listen_backend_pid not in (None, first_pid),
+            timeout=10,
+            what="LISTEN to be made again",
+        )
+        began = time.monotonic()
+        job = await other.enqueue("echo", {})
+        assert (await worker_side.wait(job.id, timeout=5, interval=0.01)).status is (
+            JobState.SUCCEEDED
+        )
+        assert time.monotonic() - began < 1
+
+
+async def test_a_pool_ignores_notifications_for_queues_it_does_not_work(pg_url: str) -> None:
+    queue = JobQueue(pg_url)
+    async with queue, JobQueue(pg_url) as other:
+        pool = queue.worker_pool(PoolConfig(worker_count=1, poll_interval=30, queues=("mail",)))
+        await pool.start()
+        try:
+            store = queue.store
+            assert isinstance(store, PostgresStore)
+            await wait_for(lambda: store.listen_backend_pid is not None, what="LISTEN")
+            elsewhere = await other.enqueue("echo", {}, queue="reports")
+            mine = await other.enqueue("echo", {}, queue="mail")
+            assert (await queue.wait(mine.id, timeout=5)).status is JobState.SUCCEEDED
+            assert (await queue.get(elsewhere.id)).status is JobState.PENDING
+        finally:
+            await pool.stop(grace=5)
+
+
+# -- outages ----------------------------------------------------------------------------------
+
+
+async def test_during_an_outage_the_api_answers_503_and_recovers(
+    pg_url: str, proxy: TcpProxy
+) -> None:
+    options = PostgresOptions(pool_size=3, connect_timeout=1)
+    async with (
+        JobQueue(through(proxy, pg_url), postgres=options) as queue,
+        live_server(queue) as base,
+        httpx.AsyncClient(base_url=base, timeout=30) as http,
+    ):
+        assert (await http.post("/jobs", json={"type": "echo"})).status_code == 201
+        await proxy.cut()
+        began = time.monotonic()
+        refused = await http.post("/jobs", json={"type": "echo", "payload": {"n": 2}})
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"]
+        body = refused.json()
+        assert body["error"]["code"] == "store_unavailable"
+        assert "PostgreSQL" in body["error"]["message"]
+        assert time.monotonic() - began < 5
+        ready = await http.get("/ready")
+        assert ready.status_code == 503
+        assert (await http.get("/jobs")).status_code == 503
+        assert (await http.get("/health")).status_code == 200  # the process itself is fine
+
+        await proxy.restore()
+        await wait_for(
+            lambda: _status(http, "/ready", 200), timeout=10, what="/ready after the outage"
+        )
+        assert (await http.post("/jobs", json={"type": "echo"})).status_code == 201
+    # the refused job was never stored; the two accepted ones were
+    assert sum(c.count for c in await _counts(pg_url)) == 2
+
+
+async def _status(http: httpx.AsyncClient, path: str, status: int) -> bool:
+    return (await http.get(path)).status_code == status
+
+
+async def _counts(url: str) -> list[Any]:
+    async with JobQueue(url) as queue:
+        return await queue.store.counts()
+
+
+@pytest.mark.slow
+async def test_a_pool_rides_out_an_outage_and_loses_nothing(pg_url: str, proxy: TcpProxy) -> None:
+    options = PostgresOptions(pool_size=4, connect_timeout=1)
+    config = PoolConfig(worker_count=4, poll_interval=0.2, lease_seconds=3)
+    async with (
+        JobQueue(through(proxy, pg_url), postgres=options) as queue,
+        JobQueue(pg_url) as direct,
+    ):
+        before = [await direct.enqueue("sleep", {"seconds": 1.0}) for _ in range(4)]
+        pool = queue.worker_pool(config)
+        await pool.start()
+        try:
+            await wait_for(
+                lambda: _all_running(direct, before), timeout=10, what="the jobs to start"
+            )
+            await proxy.cut()
+            during = [await direct.enqueue("echo", {"n": n}) for n in range(5)]
+            await asyncio.sleep(2.0)  # the outage: the handlers end, their acks cannot land
+            assert not pool.failed.is_set()
+            await proxy.restore()
+            for job in before + during:
+                done = await direct.wait(job.id, timeout=20, interval=0.1)
+                assert done.status is JobState.SUCCEEDED, done
+            assert not pool.failed.is_set()
+        finally:
+            await pool.stop(grace=5)
+        counts = {c.status: c.count for c in await direct.store.counts()}
+        assert counts == {JobState.SUCCEEDED: 9}
+
+
+async def _all_running(queue: JobQueue, jobs: list[Any]) -> bool:
+    states = [(await queue.get(job.id)).status for job in jobs]
+    return all(state is JobState.RUNNING for state in states)
+
+
+async def test_an_unreachable_server_is_a_clear_error_within_the_connect_timeout() -> None:
+    closed = socket_port_nobody_listens_on()
+    began = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="cannot connect to PostgreSQL"):
+        await open_store(
+            f"postgresql://jobq@127.0.0.1:{closed}/jobq",
+            postgres=PostgresOptions(connect_timeout=1),
+        )
+    assert time.monotonic() - began < 10
+
+
+def socket_port_nobody_listens_on() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # closed when the block ends: nothing listens
+
+
+def test_serve_with_an_unreachable_database_exits_1_without_showing_the_password(
+    tmp_path: Path,
+) -> None:
+    url = f"postgresql://jobq:hunter2@127.0.0.1:{socket_port_nobody_listens_on()}/jobq"
+    finished = subprocess.run(
+        jobq_command("serve", "--port", "0", "--log-format", "json", "--db-connect-timeout", "1"),
+        env={**os.environ, "JOBQ_DATABASE_URL": url},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 1
+    assert "startup_failed" in finished.stderr and "cannot connect to PostgreSQL" in finished.stderr
+    assert "hunter2" not in finished.stderr + finished.stdout
+
+
+# -- plans of the hot statements --------------------------------------------------------------
+
+
+async def test_hot_statements_use_their_indexes_at_scale(pg_url: str, pg_jq: JobQueue) -> None:
+    """200,000 finished jobs and 2,000 due ones: the claim walks the partial due index and
+    stops at LIMIT; the reaper reads only running leases; listing reads newest first."""
+    await sql(
+        pg_url,
+        """INSERT INTO jobs (id, queue, type, payload, status, priority, run_at, max_attempts,
+                             created_at, worker_id, lease_expires_at)
+           SELECT gen_random_uuid(), 'q' || (i % 4), 'echo', '{}',
+                  CASE WHEN i % 100 = 0 THEN 'pending' WHEN i % 1000 = 1 THEN 'running'
+                       ELSE 'succeeded' END,
+                  0, now(), 3, now(), 'w', now() + interval '30 seconds'
+           FROM generate_series(1, 200000) AS i""",
+    )
+    await sql(pg_url, "ANALYZE jobs")
+    store = pg_jq.store
+    assert isinstance(store, PostgresStore)
+    statements = store._sql  # the very text the store runs
+    params: dict[str, Any] = {
+        "owner": WorkerId("w"),
+        "now": None,
+        "lease": 30.0,
+        "limit": 10,
+        "queue": "q1",
+        "error": "{}",
+    }
+
+    async def plan(statement: str) -> str:
+        async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+            cursor = await conn.execute(f"EXPLAIN {statement}", params)
+            text = "\n".join(row[0] for row in await cursor.fetchall())
+            await conn.rollback()
+            return text
+
+    claim = await plan(statements.claim_all)
+    assert "jobs_due" in claim and "Seq Scan" not in claim, claim
+    one_queue = await plan(statements.claim_one_queue)
+    assert "jobs_queue_due" in one_queue and "Seq Scan" not in one_queue, one_queue
+    reaper = await plan(statements.requeue_expired)
+    assert "jobs_lease" in reaper and "Seq Scan" not in reaper, reaper
+    listing = await plan(statements.list_jobs(["status = 'pending'"]).replace("%(limit)s", "51"))
+    assert "jobs_status_id" in listing and "Seq Scan" not in listing, listing
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+async def test_settings_reach_every_connection(pg_url: str) -> None:
+    store = await open_store(
+        pg_url, postgres=PostgresOptions(pool_size=2, statement_timeout=0.25, connect_timeout=3)
+    )
+    try:
+        assert isinstance(store, PostgresStore)
+
+        async def show(conn: psycopg.AsyncConnection[Any]) -> tuple[Any, ...]:
+            cursor = await conn.execute(
+                "SELECT current_setting('statement_timeout'), current_setting('TimeZone'), "
+                "current_setting('application_name'), current_schema()"
+            )
+            row = await cursor.fetchone()
+            assert row is not None
+            return row
+
+        timeout, zone, name, schema = await store._db.run(show)
+        assert (timeout, zone, name) == ("250ms", "UTC", "jobq")
+        assert schema == urlsplit(pg_url).query.rsplit("%3D", 1)[1]  # the URL's own options kept
+
+        async def slow(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute("SELECT pg_sleep(2)")
+
+        began = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="statement timeout"):
+            await store._db.run(slow)
+        assert time.monotonic() - began < 1.5
+    finally:
+        await store.close()
+
+
+async def test_without_a_clock_the_store_keeps_the_servers_time(pg_url: str) -> None:
+    async with JobQueue(pg_url) as queue:
+        job = await queue.enqueue("echo", {})
+        [(server_now,)] = await sql(pg_url, "SELECT now()")
+        assert abs((server_now - job.created_at).total_seconds()) < 5
+        assert job.run_at == job.created_at
