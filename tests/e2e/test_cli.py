@@ -207,6 +207,9 @@ BAD_VALUES: dict[str, str] = {
     "queues": "default,no spaces",
     "accept_unknown_types": "maybe",
     "max_body_bytes": "100",
+    "db_pool_size": "0",
+    "db_connect_timeout": "forever",
+    "db_statement_timeout": "-1",
 }
 #: --accept-unknown-types is an on/off flag: it cannot carry a bad value
 VALUED_FLAGS = tuple(name for name in FLAG_NAMES if name != "accept_unknown_types")

@@ -136,7 +136,7 @@ BATCH = 500
 PYTHON_API_JOBS = 1_000  # the rest arrive over HTTP, half through each serve process
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(240)
 async def test_a_fleet_of_six_processes_runs_every_job_exactly_once(
     launch: Launch, ledger: Path, pg_url: str
 ) -> None:
@@ -197,7 +197,7 @@ async def test_a_fleet_of_six_processes_runs_every_job_exactly_once(
             assert totals["dead"] == 0 and totals["failed"] == 0, totals
             return bool(totals["succeeded"] == FLEET_JOBS)
 
-        await wait_for(all_succeeded, timeout=300, interval=0.5, what="all 20,000 jobs")
+        await wait_for(all_succeeded, timeout=180, interval=0.5, what="all 20,000 jobs")
         totals = (await http.get("/stats")).json()["totals"]
     elapsed = time.monotonic() - began
     assert totals == {state.value: 0 for state in JobState} | {"succeeded": FLEET_JOBS}
@@ -400,7 +400,14 @@ async def test_a_postgres_restart_mid_run_loses_nothing(
     """2 workers and a serve process (its pool on too: an API and a pool in one process, both
     through the outage) run a stream of jobs; the server restarts while jobs run and enqueues
     arrive. Every accepted job ends succeeded, the processes reconnect instead of dying, and
-    the API answers 503 while the store is away, never 500."""
+    the API answers 503 while the store is away, never 500.
+
+    Enqueues carry idempotency keys and are retried with the same keys after a 503 or a lost
+    answer, so "accepted" is exact: the store holds one job per key, no more. A job may run
+    twice here (an outcome that could not be written before its lease ran out is at-least-once
+    by design); that is reported in the output, not failed on. The PostgreSQL server is
+    shared: this test restarts it, so other tests running against it at the same moment see
+    their connections drop."""
     version = cluster_version()
     try:
         await restart_mid_run(version, producer, launch, ledger)
@@ -412,7 +419,8 @@ async def restart_mid_run(version: str, producer: JobQueue, launch: Launch, ledg
     test_deadline = time.monotonic() + RESTART_DEADLINE
     common = "--workers 6 --lease-seconds 4 --poll-interval 0.2"
     fleet = [launch(f"worker{i}", f"worker {common}") for i in (1, 2)]
-    serve = launch("serve", f"serve --port 0 {common}")
+    # The API gives up on the store after 1 s (not 5): requests during the restart see it away.
+    serve = launch("serve", f"serve --port 0 --db-connect-timeout 1 {common}")
     fleet.append(serve)
     port = await serve.port()
     await listening(*fleet)
@@ -422,6 +430,7 @@ async def restart_mid_run(version: str, producer: JobQueue, launch: Launch, ledg
     accepted: dict[str, str] = {}  # idempotency key -> job id
     batches_after_restart = 0
     restarted = asyncio.Event()
+    enqueue_windows: list[tuple[float, float]] = []  # (sent, answered) of every enqueue try
 
     async def send(
         http: httpx.AsyncClient, method: str, path: str, **kwargs: Any
@@ -446,7 +455,9 @@ async def restart_mid_run(version: str, producer: JobQueue, launch: Launch, ledg
             # The same keys on every try: a retry after a lost answer creates nothing twice.
             while True:
                 assert time.monotonic() < test_deadline, "enqueues did not get through"
+                sent = time.monotonic()
                 answer = await send(http, "POST", "/jobs/batch", json={"jobs": jobs})
+                enqueue_windows.append((sent, time.monotonic()))
                 if answer is not None and answer.status_code == 201:
                     break
                 if answer is not None:
@@ -475,7 +486,9 @@ async def restart_mid_run(version: str, producer: JobQueue, launch: Launch, ledg
             )
             assert not producing.done(), "the restart must come while enqueues go on"
             running_before = in_flight()
+            restart_began = time.monotonic()
             restart = await asyncio.to_thread(pg_ctlcluster, version, "restart", 60)
+            restart_took = time.monotonic() - restart_began
             assert restart.returncode == 0, restart.stdout + restart.stderr
             restarted.set()
             await asyncio.wait_for(asyncio.shield(producing), RESTART_DEADLINE)
@@ -483,6 +496,10 @@ async def restart_mid_run(version: str, producer: JobQueue, launch: Launch, ledg
             producing.cancel()
         await producing
         assert batches_after_restart > 0, "enqueues went on after the restart"
+        restart_ended = restart_began + restart_took
+        assert any(
+            sent < restart_ended and answered > restart_began for sent, answered in enqueue_windows
+        ), "an enqueue was on its way while the server restarted"
         assert running_before, "jobs were running when the server went away"
         ids = set(accepted.values())
         assert len(ids) == RESTART_BATCHES * RESTART_BATCH, "one job per idempotency key"
@@ -506,7 +523,7 @@ async def restart_mid_run(version: str, producer: JobQueue, launch: Launch, ledg
 
     assert 500 not in statuses_seen, f"a 500 during the outage: {statuses_seen}"
     assert await statuses(producer) == {JobState.SUCCEEDED: len(ids)}, "nothing running"
-    stored = {job.id: job for job in await all_jobs(producer)}
+    stored: dict[str, Job] = {job.id: job for job in await all_jobs(producer)}
     assert set(stored) == ids, "no job the API did not answer for, none missing"
 
     records = read_ledger(ledger)
@@ -519,7 +536,8 @@ async def restart_mid_run(version: str, producer: JobQueue, launch: Launch, ledg
         assert not BROKEN & {e["event"] for e in process.events()}, summary(fleet)
         assert len(process.find("listen_started")) >= 2, "it listens again after the restart"
     print(
-        f"\nanswers: {dict(statuses_seen)}, transport errors: {dict(transport_errors)}, "
+        f"\nrestart took {restart_took:.1f} s; answers: {dict(statuses_seen)}, "
+        f"transport errors: {dict(transport_errors)}, "
         f"jobs run twice: {sum(n > 1 for n in ends.values())}\n{summary(fleet)}"
     )
     await stop_all(fleet)

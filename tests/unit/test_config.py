@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "queues": None,
     "accept_unknown_types": False,
     "max_body_bytes": 1_048_576,
+    "db_pool_size": 10,
+    "db_connect_timeout": 5.0,
+    "db_statement_timeout": 30.0,
 }
 
 
