@@ -129,6 +129,9 @@ def test_plain_name_only_for_three_settings() -> None:
         ("app", "--app", "pkg.mod:queue"),
         ("queues", "--queues", ("a", "b")),
         ("accept_unknown_types", "--accept-unknown-types", True),
+        ("db_pool_size", "--db-pool-size", 3),
+        ("db_connect_timeout", "--db-connect-timeout", 1.5),
+        ("db_statement_timeout", "--db-statement-timeout", 2.0),
     ],
 )
 def test_flags_win_over_env(name: str, flag: str, value: Any) -> None:
@@ -146,6 +149,9 @@ def test_flags_win_over_env(name: str, flag: str, value: Any) -> None:
         "JOBQ_APP": "env.mod:jq",
         "JOBQ_QUEUES": "envq",
         "JOBQ_ACCEPT_UNKNOWN_TYPES": "false",
+        "JOBQ_DB_POOL_SIZE": "7",
+        "JOBQ_DB_CONNECT_TIMEOUT": "9",
+        "JOBQ_DB_STATEMENT_TIMEOUT": "9",
     }
     loaded = load_settings(env, {name: value})
     assert getattr(loaded.settings, name) == value
