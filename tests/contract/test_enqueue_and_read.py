@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 
 from jobq.clock import FakeClock
-from jobq.domain.errors import IdempotencyConflict, InvalidJob
+from jobq.domain.errors import IdempotencyConflict, InvalidJob, StoreUnavailable
 from jobq.domain.job import Backoff
 from jobq.domain.states import JobState
-from jobq.store import JobFilter, Store
+from jobq.store import JobFilter, Store, open_store
 from tests.contract.support import add, new
 
 
@@ -144,3 +144,24 @@ async def test_counts_by_queue_and_status(store: Store) -> None:
         ("b", JobState.PENDING): 1,
         ("b", JobState.CANCELLED): 1,
     }
+
+
+async def test_jobs_survive_closing_and_reopening(store_url: str, clock: FakeClock) -> None:
+    first = await open_store(store_url, clock=clock)
+    jobs = await add(first, *(new(payload={"i": i}) for i in range(20)))
+    await first.close()
+    reopened = await open_store(store_url, clock=clock)
+    try:
+        assert [await reopened.get(j.id) for j in jobs] == jobs
+    finally:
+        await reopened.close()
+
+
+async def test_a_closed_store_says_so(store_url: str) -> None:
+    store = await open_store(store_url)
+    await store.close()
+    await store.close()  # closing twice is harmless
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.ping()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.enqueue([new()])

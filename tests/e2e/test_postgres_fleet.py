@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -230,9 +230,8 @@ async def test_a_fleet_of_six_processes_runs_every_job_exactly_once(
     )
 
     # Nothing went wrong on the way: no process logged a warning or an error.
-    assert not any(complaints(p, level=("warning", "error", "critical")) for p in fleet), summary(
-        fleet
-    )
+    noisy = [p for p in fleet if complaints(p, level=("warning", "error", "critical"))]
+    assert not noisy, summary(fleet)
     await stop_all(fleet)
 
 
@@ -393,9 +392,21 @@ def make_sure_postgres_answers(version: str) -> None:
         time.sleep(0.5)
 
 
+@pytest.fixture
+def local_cluster(pg_url: str) -> Iterator[str]:
+    """The version of the local cluster this test may restart. Its teardown (before the
+    schema's, which needs the server) makes sure the server answers again, whatever happened:
+    an assertion, an exception, or pytest-timeout stopping the test mid-restart."""
+    version = cluster_version()
+    try:
+        yield version
+    finally:
+        make_sure_postgres_answers(version)
+
+
 @pytest.mark.timeout(150)
 async def test_a_postgres_restart_mid_run_loses_nothing(
-    producer: JobQueue, launch: Launch, ledger: Path
+    local_cluster: str, producer: JobQueue, launch: Launch, ledger: Path
 ) -> None:
     """2 workers and a serve process (its pool on too: an API and a pool in one process, both
     through the outage) run a stream of jobs; the server restarts while jobs run and enqueues
@@ -408,11 +419,10 @@ async def test_a_postgres_restart_mid_run_loses_nothing(
     by design); that is reported in the output, not failed on. The PostgreSQL server is
     shared: this test restarts it, so other tests running against it at the same moment see
     their connections drop."""
-    version = cluster_version()
     try:
-        await restart_mid_run(version, producer, launch, ledger)
-    finally:
-        await asyncio.to_thread(make_sure_postgres_answers, version)
+        await restart_mid_run(local_cluster, producer, launch, ledger)
+    finally:  # at once, not only at teardown: the fixtures' own teardowns need the server
+        await asyncio.to_thread(make_sure_postgres_answers, local_cluster)
 
 
 async def restart_mid_run(version: str, producer: JobQueue, launch: Launch, ledger: Path) -> None:
@@ -521,7 +531,7 @@ async def restart_mid_run(version: str, producer: JobQueue, launch: Launch, ledg
         remaining = max(5.0, test_deadline - time.monotonic())
         await wait_for(all_done, timeout=remaining, interval=0.3, what="every job to succeed")
 
-    assert 500 not in statuses_seen, f"a 500 during the outage: {statuses_seen}"
+    assert set(statuses_seen) <= {200, 201, 503}, f"never a 500: {statuses_seen}"
     assert await statuses(producer) == {JobState.SUCCEEDED: len(ids)}, "nothing running"
     stored: dict[str, Job] = {job.id: job for job in await all_jobs(producer)}
     assert set(stored) == ids, "no job the API did not answer for, none missing"

@@ -1,5 +1,6 @@
 """Exactly-once claim across processes: 10,000 jobs, 50 concurrent claimers (each its own
-connections) in 2 processes, on one SQLite file. Every job is claimed exactly once."""
+connections) in 2 processes, on one SQLite file and on one PostgreSQL schema. Every job is
+claimed exactly once."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from jobq.domain.states import JobState
-from jobq.store.sqlite import SQLiteStore
+from jobq.store import open_store
 from tests.contract.support import new
 from tests.helpers import REPO
 
@@ -22,10 +23,16 @@ CLAIMERS_PER_PROCESS = 25
 
 CLAIMER = r"""
 import asyncio, json, os, sys, time
+from jobq.store import PostgresOptions, open_store
 from jobq.store.sqlite import SQLiteStore
 
-async def main(path, out, count, tag):
-    stores = [await SQLiteStore.open(path, busy_timeout=60) for _ in range(count)]
+async def connect(url):
+    if url.startswith("sqlite:///"):
+        return await SQLiteStore.open(url.removeprefix("sqlite:///"), busy_timeout=60)
+    return await open_store(url, postgres=PostgresOptions(pool_size=1, connect_timeout=30))
+
+async def main(url, out, count, tag):
+    stores = [await connect(url) for _ in range(count)]
     open(out + ".ready", "w").close()  # the start barrier: all claimers begin together
     deadline = time.monotonic() + 60
     while not os.path.exists(os.path.join(os.path.dirname(out), "go")):
@@ -50,16 +57,23 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]))
 
 
 @pytest.mark.slow
-async def test_every_job_is_claimed_exactly_once(tmp_path: Path) -> None:
-    path = str(tmp_path / "race.db")
-    store = await SQLiteStore.open(path)
+async def test_every_job_is_claimed_exactly_once(tmp_path: Path, store_url: str) -> None:
+    store = await open_store(store_url)
     try:
         for start in range(0, JOBS, 1000):
             await store.enqueue([new(payload={"i": i}) for i in range(start, start + 1000)])
         outputs = [tmp_path / f"claimed-{n}.json" for n in range(PROCESSES)]
         procs = [
             subprocess.Popen(
-                [sys.executable, "-c", CLAIMER, path, str(out), str(CLAIMERS_PER_PROCESS), f"p{n}"],
+                [
+                    sys.executable,
+                    "-c",
+                    CLAIMER,
+                    store_url,
+                    str(out),
+                    str(CLAIMERS_PER_PROCESS),
+                    f"p{n}",
+                ],
                 cwd=REPO,
                 stderr=subprocess.PIPE,
             )

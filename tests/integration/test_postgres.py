@@ -27,6 +27,7 @@ from jobq.domain.errors import (
     StoreUnavailable,
 )
 from jobq.domain.ids import WorkerId
+from jobq.domain.job import NewJob
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from jobq.store import PostgresOptions, open_store
@@ -518,3 +519,21 @@ async def test_without_a_clock_the_store_keeps_the_servers_time(pg_url: str) -> 
         [(server_now,)] = await sql(pg_url, "SELECT now()")
         assert abs((server_now - job.created_at).total_seconds()) < 5
         assert job.run_at == job.created_at
+
+
+async def test_a_newer_schema_is_left_alone_so_old_processes_keep_running(pg_url: str) -> None:
+    """A rolling upgrade: the new release migrated first; processes of the old one still start
+    (migrations are additive) and touch nothing."""
+    first = await open_store(pg_url)
+    await first.close()
+    await sql(pg_url, "INSERT INTO jobq_migrations (version) VALUES (2)")
+    store = await open_store(pg_url)
+    try:
+        assert isinstance(store, PostgresStore)
+        assert store.schema_version == 2
+        await store.enqueue([NewJob(type="echo")])
+        assert sum(c.count for c in await store.counts()) == 1
+    finally:
+        await store.close()
+    rows = await sql(pg_url, "SELECT version FROM jobq_migrations ORDER BY version")
+    assert rows == [(1,), (2,)]

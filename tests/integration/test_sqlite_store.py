@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobq.clock import FakeClock
-from jobq.domain.errors import StoreError, StoreUnavailable
+from jobq.domain.errors import StoreError
 from jobq.store import open_store
 from jobq.store.sqlite import SQLiteStore
 from jobq.store.sqlite.migrate import latest_version, statements
@@ -33,20 +33,6 @@ async def test_pragmas_are_durable(db_path: Path) -> None:
             assert await connection.read(read) == ("wal", 2, 1)  # 2 = FULL
     finally:
         await store.close()
-
-
-async def test_jobs_survive_closing_and_reopening(db_path: Path) -> None:
-    store = await SQLiteStore.open(str(db_path))
-    jobs = await add(store, *(new(payload={"i": i}) for i in range(20)))
-    await store.close()
-    # Read with a plain sqlite3 connection: the rows are on disk, not in our process.
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 20
-    reopened = await SQLiteStore.open(str(db_path))
-    try:
-        assert [await reopened.get(j.id) for j in jobs] == jobs
-    finally:
-        await reopened.close()
 
 
 async def test_schema_version_is_recorded_and_migrations_apply_once(db_path: Path) -> None:
@@ -136,13 +122,3 @@ async def test_the_event_loop_keeps_running_while_sqlite_waits(db_path: Path) ->
         assert ticks.count >= 20  # ... and the loop ran meanwhile (50 ticks if never blocked)
     finally:
         await store.close()
-
-
-async def test_a_closed_store_says_so(db_path: Path) -> None:
-    store = await SQLiteStore.open(str(db_path))
-    await store.close()
-    await store.close()  # closing twice is harmless
-    with pytest.raises(StoreUnavailable, match="closed"):
-        await store.ping()
-    with pytest.raises(StoreUnavailable, match="closed"):
-        await store.enqueue([new()])
