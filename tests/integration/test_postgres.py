@@ -537,3 +537,9 @@ async def test_a_newer_schema_is_left_alone_so_old_processes_keep_running(pg_url
         await store.close()
     rows = await sql(pg_url, "SELECT version FROM jobq_migrations ORDER BY version")
     assert rows == [(1,), (2,)]
+
+
+async def test_a_search_path_naming_no_schema_is_a_clear_error(pg_url: str) -> None:
+    missing = pg_url.rsplit("%3D", 1)[0] + "%3Dno_such_schema"
+    with pytest.raises(StoreError, match=r"no schema of the search_path \(no_such_schema\)"):
+        await open_store(missing)

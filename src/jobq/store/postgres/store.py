@@ -490,6 +490,9 @@ class PostgresStore:
             except psycopg.Error as exc:
                 log.warning("listen_lost", error=str(exc).strip(), retry_in=delay)
                 await asyncio.sleep(delay)
+            except Exception:  # a bug here must not stop the pool: polling still works
+                log.exception("listen_lost", retry_in=LISTEN_MAX_BACKOFF)
+                await asyncio.sleep(LISTEN_MAX_BACKOFF)
             finally:
                 self.listen_backend_pid = None
                 await conn.close()
