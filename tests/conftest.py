@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -18,6 +19,15 @@ from tests.helpers import JobqProcess
 BACKENDS = ["sqlite", "postgres"]
 
 POSTGRES_DSN_VARIABLE = "JOBQ_TEST_POSTGRES_DSN"
+#: set by .ci/run: a PostgreSQL test that would skip fails instead
+REQUIRE_POSTGRES_VARIABLE = "JOBQ_TEST_REQUIRE_POSTGRES"
+
+
+def skip_unless_required(reason: str) -> NoReturn:
+    """Skip, saying why, on a machine without what the test needs; in CI, fail instead."""
+    if os.environ.get(REQUIRE_POSTGRES_VARIABLE) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_POSTGRES_VARIABLE}=1: PostgreSQL tests must run here)")
+    pytest.skip(reason)
 
 
 @pytest.fixture
@@ -39,7 +49,7 @@ def postgres_dsn() -> str:
     """The test server's URL; skips the test, saying how to enable it, when none is set."""
     dsn = os.environ.get(POSTGRES_DSN_VARIABLE)
     if not dsn:
-        pytest.skip(
+        skip_unless_required(
             f"PostgreSQL tests need a server: set {POSTGRES_DSN_VARIABLE}="
             f"postgresql://user@127.0.0.1:5432/dbname (.ci/run sets it)"
         )

@@ -97,7 +97,9 @@ async def _jobq_error(request: Request, exc: Exception) -> JSONResponse:
         details = {"state": exc.state}
     if status == 503:
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    if status >= 500:
+    if status == 503:  # the store is away for a while: the client is told to come back
+        logger.warning("request_failed", path=request.url.path, error=str(exc), code=code)
+    elif status >= 500:
         logger.error("request_failed", path=request.url.path, error=str(exc), code=code)
     return error_response(status, code, str(exc), details, headers)
 
