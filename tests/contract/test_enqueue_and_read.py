@@ -10,7 +10,7 @@ from jobq.clock import FakeClock
 from jobq.domain.errors import IdempotencyConflict, InvalidJob, StoreUnavailable
 from jobq.domain.job import Backoff
 from jobq.domain.states import JobState
-from jobq.store import JobFilter, Store, open_store
+from jobq.store import JobFilter, Page, Store, open_store
 from tests.contract.support import add, new
 
 
@@ -165,3 +165,14 @@ async def test_a_closed_store_says_so(store_url: str) -> None:
         await store.ping()
     with pytest.raises(StoreUnavailable, match="closed"):
         await store.enqueue([new()])
+
+
+async def test_a_filter_no_name_can_match_finds_nothing(store: Store) -> None:
+    await add(store, new())
+    for where in (JobFilter(type="echo\x00"), JobFilter(queue="default\x00x")):
+        assert await store.list_jobs(where, limit=10) == Page([], None)
+
+
+async def test_a_batch_may_mix_whole_and_fractional_timeouts(store: Store) -> None:
+    whole, fractional, none = await add(store, new(timeout=5), new(timeout=2.5), new())
+    assert (whole.timeout, fractional.timeout, none.timeout) == (5, 2.5, None)

@@ -33,6 +33,7 @@ from jobq.jobqueue import JobQueue
 from jobq.store import PostgresOptions, open_store
 from jobq.store.postgres import PostgresStore
 from jobq.store.postgres import migrate as migrations
+from jobq.store.postgres.store import channel_of
 from jobq.worker.pool import PoolConfig
 from tests.helpers import REPO, live_server, wait_for
 from tests.tcp_proxy import TcpProxy
@@ -543,3 +544,82 @@ async def test_a_search_path_naming_no_schema_is_a_clear_error(pg_url: str) -> N
     missing = pg_url.rsplit("%3D", 1)[0] + "%3Dno_such_schema"
     with pytest.raises(StoreError, match=r"no schema of the search_path \(no_such_schema\)"):
         await open_store(missing)
+
+
+async def test_a_fresh_connection_without_autocommit_keeps_the_job_in_its_transaction(
+    pg_url: str, pg_jq: JobQueue
+) -> None:
+    """psycopg opens a transaction with a connection's first statement: the enqueue must join
+    it (not commit one of its own), so the caller's rollback removes the job."""
+    async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+        rolled_back = await pg_jq.enqueue("echo", {"n": 1}, connection=conn)
+        await conn.rollback()
+        committed = await pg_jq.enqueue("echo", {"n": 2}, connection=conn)
+        await conn.commit()
+    with pytest.raises(JobNotFound):
+        await pg_jq.get(rolled_back.id)
+    assert (await pg_jq.get(committed.id)).payload == {"n": 2}
+
+
+async def test_an_autocommit_connection_enqueues_in_a_transaction_of_its_own(
+    pg_url: str, pg_jq: JobQueue
+) -> None:
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        job = await pg_jq.enqueue("echo", {}, connection=conn)
+    assert (await pg_jq.get(job.id)).status is JobState.PENDING
+
+
+async def test_a_read_only_server_is_unavailable_not_an_error(pg_url: str) -> None:
+    """A standby, or the old primary after a failover: writes answer 503, and the connection is
+    replaced rather than kept."""
+    await (await open_store(pg_url)).close()  # migrated while writable
+    read_only = pg_url + "%20-cdefault_transaction_read_only%3Don"
+    store = await open_store(read_only, migrate=False)
+    try:
+        await store.ping()  # reads work
+        for _ in range(3):
+            with pytest.raises(StoreUnavailable, match="read-only"):
+                await store.enqueue([NewJob(type="echo")])
+    finally:
+        await store.close()
+
+
+@pytest.mark.slow
+async def test_a_silent_network_ends_in_store_unavailable_not_a_hang(
+    pg_url: str, proxy: TcpProxy
+) -> None:
+    """The proxy stops forwarding but keeps every socket open: no reset, no answer, as in a
+    partition. The call is abandoned at its deadline and its connection closed."""
+    options = PostgresOptions(pool_size=2, connect_timeout=0.5, statement_timeout=0.5)
+    store = await open_store(through(proxy, pg_url), postgres=options)
+    try:
+        await store.ping()
+        proxy.freeze()
+        began = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(store.ping(), 60)
+        # deadline 0.5 + 0.5 + 5 s, then the driver's own cancel attempt (at most 10 s)
+        assert time.monotonic() - began < 25
+        proxy.thaw()
+        await proxy.cut()
+        await proxy.restore()
+        await wait_for(lambda: _pings(store), timeout=20, what="the store to answer again")
+    finally:
+        proxy.thaw()
+        await store.close()
+
+
+async def _pings(store: Any) -> bool:
+    try:
+        await store.ping()
+    except StoreUnavailable:
+        return False
+    return True
+
+
+def test_each_schema_has_its_own_channel() -> None:
+    assert channel_of("public") == "jobq:public"
+    assert channel_of("tenant_a") != channel_of("tenant_b")
+    long_name = "s" * 63
+    assert len(channel_of(long_name).encode()) <= 63
+    assert channel_of(long_name) != channel_of("s" * 62 + "t")

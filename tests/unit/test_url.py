@@ -70,6 +70,12 @@ def test_postgres_urls_become_libpq_urls(url: str, conninfo: str) -> None:
         ("postgresql://u:se:cr@et@h/db", "postgresql://u:***@h/db"),
         ("postgresql://u@h/db", "postgresql://u@h/db"),
         ("postgresql://h/db", "postgresql://h/db"),
+        ("postgresql://h/db?user=u&password=s3cret", "postgresql://h/db?user=u&password=***"),
+        (
+            "postgresql://h/db?PASSWORD=s3&sslmode=require",
+            "postgresql://h/db?PASSWORD=***&sslmode=require",
+        ),
+        ("postgresql://u:a@h?password=b", "postgresql://u:***@h?password=***"),
         ("sqlite:///jobq.db", "sqlite:///jobq.db"),
         ("not a url", "not a url"),
     ],

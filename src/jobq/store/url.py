@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 SQLITE_PREFIX = "sqlite:///"
@@ -51,14 +52,21 @@ def parse_database_url(url: str) -> DatabaseURL:
     )
 
 
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+
+
 def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for logs and error messages."""
+    """``url`` with any password (``user:password@`` or ``?password=``) replaced by ``***``,
+    for logs and error messages."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
     authority, slash, tail = rest.partition("/")
+    if "?" in authority:  # postgresql://host?password=...: no path
+        authority, _, query = authority.partition("?")
+        tail, slash = f"?{query}" + (f"/{tail}" if slash else ""), ""
     userinfo, at, host = authority.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}{slash}{tail}"
+    if at and ":" in userinfo:
+        authority = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    tail = _QUERY_PASSWORD.sub(r"\g<1>***", tail)
+    return f"{scheme}://{authority}{slash}{tail}"

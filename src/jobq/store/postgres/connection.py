@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import select
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -16,6 +18,11 @@ from jobq.store.options import PostgresOptions
 T = TypeVar("T")
 
 APPLICATION_NAME = "jobq"
+TCP_USER_TIMEOUT_MS = 15_000
+#: seconds a call may take beyond the statement and connect timeouts before it is abandoned:
+#: the server answers long before unless the network is gone
+DEADLINE_MARGIN = 5.0
+_SERVER_GONE = (psycopg.errors.ReadOnlySqlTransaction,)
 
 
 def translate(exc: Exception) -> StoreError:
@@ -25,6 +32,9 @@ def translate(exc: Exception) -> StoreError:
         return StoreUnavailable(f"PostgreSQL: no connection available: {exc}")
     if isinstance(exc, psycopg_pool.PoolClosed):
         return StoreUnavailable("the store is closed")
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        # A standby, or the old primary after a failover: another server will take writes.
+        return StoreUnavailable(f"PostgreSQL is read-only here: {_first_line(exc)}")
     # OperationalError covers SQLSTATE classes 08 (connection), 40 (serialization, deadlock),
     # 53 (resources), 57 (shutdown, restart, statement timeout) and 58 (system errors).
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
@@ -50,6 +60,14 @@ def conninfo(url: str, options: PostgresOptions) -> str:
         # libpq takes whole seconds and treats 1 as 2; the pool's own timeout is exact
         connect_timeout=str(max(2, math.ceil(options.connect_timeout))),
         application_name=str(params.get("application_name") or APPLICATION_NAME),
+        # A silent network (a partition, a server that vanished without a reset) is noticed by
+        # the kernel: sent data unacknowledged for this long, or an idle connection whose
+        # keepalive probes go unanswered, ends the connection with an error.
+        tcp_user_timeout=str(TCP_USER_TIMEOUT_MS),
+        keepalives="1",
+        keepalives_idle="10",
+        keepalives_interval="5",
+        keepalives_count="3",
     )
 
 
@@ -65,6 +83,21 @@ async def connect(
         raise translate(exc) from exc
 
 
+async def _check_idle(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Raise if the server has said goodbye to this idle connection, without a round trip.
+
+    An idle connection has nothing to read; a server that shuts down or restarts sends its
+    FATAL message and closes, which leaves the socket readable. (A round-trip check would hang
+    on a server that went silent instead; a stray notice only costs a new connection.)
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        await conn.close()  # so the pool discards it rather than taking it back
+        raise psycopg.OperationalError("the server closed the connection while it was idle")
+
+
 class Database:
     """A pool of connections; ``run`` hands ``work`` a connection inside one transaction."""
 
@@ -78,9 +111,11 @@ class Database:
                 timeout=options.connect_timeout,
                 # A connection that died while idle (a server restart) is replaced before use,
                 # not handed to a caller to fail on.
-                check=psycopg_pool.AsyncConnectionPool.check_connection,
-                # Keep trying to refill the pool however long the server is away.
-                reconnect_timeout=math.inf,
+                check=_check_idle,
+                # A connection that cannot be made is retried with backoff for this long, then
+                # left to the next request: after a long outage the pool refills at once
+                # instead of waiting out an ever longer backoff.
+                reconnect_timeout=max(10.0, 2 * options.connect_timeout),
                 open=False,
                 name="jobq",
             )
@@ -96,10 +131,26 @@ class Database:
             ) from exc
 
     async def run(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
-        """Run ``work`` in one transaction: committed if it returns, rolled back if it raises."""
+        """Run ``work`` in one transaction: committed if it returns, rolled back if it raises.
+
+        A call that outlives the statement timeout by the connect timeout and a margin is
+        abandoned (the server would have cancelled the statement itself: the network is gone)
+        and its connection closed, so the caller gets ``StoreUnavailable``, never a hang.
+        """
+        deadline = self.options.statement_timeout + self.options.connect_timeout + DEADLINE_MARGIN
         try:
             async with self._pool.connection() as conn:
-                return await work(conn)
+                try:
+                    async with asyncio.timeout(deadline):
+                        return await work(conn)
+                except TimeoutError:
+                    await conn.close()  # never handed out again
+                    raise StoreUnavailable(
+                        f"PostgreSQL did not answer within {deadline:g} s"
+                    ) from None
+                except _SERVER_GONE:
+                    await conn.close()  # the pool replaces it, maybe by one to a new primary
+                    raise
         except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc) from exc
 

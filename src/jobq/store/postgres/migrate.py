@@ -61,7 +61,9 @@ async def _schema(conn: psycopg.AsyncConnection[Any]) -> str:
 
 
 async def _current(conn: psycopg.AsyncConnection[Any]) -> int:
-    exists = await (await conn.execute("SELECT to_regclass('jobq_migrations')")).fetchone()
+    exists = await (
+        await conn.execute("SELECT to_regclass(format('%I.jobq_migrations', current_schema()))")
+    ).fetchone()
     if exists is None or exists[0] is None:
         return 0
     row = await (
@@ -83,6 +85,8 @@ async def migrate(conn: psycopg.AsyncConnection[Any]) -> SchemaStatus:
     """
     async with conn.transaction():
         schema = await _schema(conn)
+        # A long migration, or the wait for another process's, is not a stuck statement.
+        await conn.execute("SET LOCAL statement_timeout = 0")
         await conn.execute(LOCK)
         await conn.execute(_VERSIONS)
         current = await _current(conn)

@@ -5,13 +5,16 @@ server has it, ``on`` by default) before it returns. Claims take rows with
 ``FOR UPDATE SKIP LOCKED``, so concurrent claimers pass each other's rows instead of waiting.
 Enqueues, hand-backs and requeues NOTIFY; ``listen`` lets a worker pool claim at once.
 
-Time: with no clock given, every statement reads the database server's clock, so leases and
-due times mean the same on every machine whatever their own clocks say. Tests pass a clock.
+Time: with no clock given, the statements read the database server's clock: a lease's start
+and expiry, whether a job is due, every time stamp the store sets. So leases mean the same on
+every machine whatever its own clock says. Times a process computes and hands in (``delay=``
+on enqueue, a retry's due time) come from that process's clock. Tests pass a clock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -19,6 +22,8 @@ from typing import Any
 
 import psycopg
 import structlog
+from psycopg import sql as pgsql
+from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from structlog.typing import FilteringBoundLogger
 
@@ -47,8 +52,8 @@ from jobq.store.postgres.rows import as_uuid, attempt_from_record, columns, job_
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.store")
 
-#: the NOTIFY channel; the payload is the queue whose jobs may be due
-CHANNEL = "jobq"
+#: the NOTIFY channel is ``jobq:<schema>`` (fleets in other schemas are not woken); the payload
+#: is the queue whose jobs may be due
 LISTEN_CHECK_SECONDS = 15.0  # how often an idle LISTEN connection is checked for life
 LISTEN_MAX_BACKOFF = 10.0
 LISTEN_APPLICATION = "jobq-listen"
@@ -74,6 +79,7 @@ class _Statements:
 
     def __init__(self, schema_name: str) -> None:
         quoted = '"' + schema_name.replace('"', '""') + '"'
+        self.channel = channel_of(schema_name)
         jobs, attempts = f"{quoted}.jobs", f"{quoted}.attempts"
         self.jobs, self.attempts = jobs, attempts
         cols = columns(jobs)
@@ -270,7 +276,7 @@ class PostgresStore:
         if queues:
             await conn.execute(
                 "SELECT pg_notify(%(channel)s, q) FROM unnest(%(queues)s::text[]) AS q",
-                {"channel": CHANNEL, "queues": sorted(queues)},
+                {"channel": self._sql.channel, "queues": sorted(queues)},
             )
 
     # -- JobStore -------------------------------------------------------------------------
@@ -291,7 +297,7 @@ class PostgresStore:
             "priorities": [job.priority for job in jobs],
             "run_ats": [job.run_at for job in jobs],
             "max_attempts": [job.max_attempts for job in jobs],
-            "timeouts": [job.timeout for job in jobs],
+            "timeouts": [None if job.timeout is None else float(job.timeout) for job in jobs],
             "backoffs": [
                 None if job.backoff is None else dumps(job.backoff.to_dict(), what="backoff")
                 for job in jobs
@@ -341,8 +347,13 @@ class PostgresStore:
                 f"connection must be a psycopg AsyncConnection, not {type(connection).__name__}"
             )
         try:
-            # A savepoint inside the caller's transaction (or a transaction of its own if
-            # there is none): an error here undoes only this enqueue.
+            idle = connection.info.transaction_status is TransactionStatus.IDLE
+            if idle and not connection.autocommit:
+                # psycopg opens the caller's transaction with its next statement; open it now,
+                # or transaction() below would begin and commit a transaction of its own.
+                await connection.execute("SELECT 1")
+            # A savepoint inside the caller's transaction (on an autocommit connection outside
+            # one: a transaction of its own): an error here undoes only this enqueue.
             async with connection.transaction():
                 return await insert(connection)
         except psycopg.Error as exc:
@@ -465,7 +476,8 @@ class PostgresStore:
     async def listen(self, wake: Callable[[str | None], None]) -> None:
         """Call ``wake(queue)`` for every NOTIFY of due jobs, until cancelled. A lost connection
         is made again (with capped backoff), then ``wake(None)``: anything sent meanwhile."""
-        log = logger.bind(channel=CHANNEL)
+        channel = self._sql.channel
+        log = logger.bind(channel=channel)
         delay = 0.1
         while True:
             try:
@@ -478,7 +490,7 @@ class PostgresStore:
                 delay = min(delay * 2, LISTEN_MAX_BACKOFF)
                 continue
             try:
-                await conn.execute(f"LISTEN {CHANNEL}")
+                await conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
                 self.listen_backend_pid = conn.info.backend_pid
                 log.info("listen_started", backend_pid=self.listen_backend_pid)
                 delay = 0.1
@@ -523,6 +535,8 @@ class PostgresStore:
             ("type", where.type),
             ("queue", where.queue),
         ):
+            if value is not None and "\x00" in value:
+                return Page([], None)  # no name holds NUL (and PostgreSQL text cannot)
             if value is not None:
                 conditions.append(f"{column} = %({column})s")
                 params[column] = value
@@ -573,6 +587,15 @@ class PostgresStore:
             raise AssertionError("unreachable: the update matched no row, yet the state allows it")
 
         return await self._db.run(run)
+
+
+def channel_of(schema_name: str) -> str:
+    """The NOTIFY channel of the jobq tables in ``schema_name`` (at most 63 bytes, PostgreSQL's
+    limit for a name)."""
+    channel = f"jobq:{schema_name}"
+    if len(channel.encode()) <= 63:
+        return channel
+    return f"jobq:{hashlib.sha256(schema_name.encode()).hexdigest()[:32]}"
 
 
 async def run_migrations(url: str, options: PostgresOptions | None = None) -> schema.SchemaStatus:
