@@ -623,3 +623,24 @@ def test_each_schema_has_its_own_channel() -> None:
     long_name = "s" * 63
     assert len(channel_of(long_name).encode()) <= 63
     assert channel_of(long_name) != channel_of("s" * 62 + "t")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://jobq:hunter2@127.0.0.1:5432/jobs",
+        "postgresql://127.0.0.1:5432/jobs?user=jobq&password=hunter2",
+    ],
+)
+def test_jobq_config_never_prints_the_password(url: str, tmp_path: Path) -> None:
+    shown = subprocess.run(
+        jobq_command("config", "--json"),
+        env={**os.environ, "JOBQ_DATABASE_URL": url},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "hunter2" not in shown.stdout + shown.stderr
+    assert "***" in shown.stdout
