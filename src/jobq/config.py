@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     accept_unknown_types: bool = Field(
         False, description="true or false: accept job types no handler here knows"
     )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="an integer 0..65535: serve /metrics on this port of the bind address "
+        "(0: any free port; unset: only the API serves /metrics)",
+    )
     max_body_bytes: int = Field(
         1_048_576,
         ge=1024,
@@ -150,6 +157,11 @@ class Settings(BaseSettings):
                 raise ValueError("not an IP address or a host name") from None
         return value
 
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_port(cls, value: Any) -> Any:
+        return None if value == "" else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _log_level(cls, value: Any) -> Any:
@@ -192,6 +204,7 @@ FLAG_NAMES: dict[str, str] = {
     "db_statement_timeout": "--db-statement-timeout",
     "host": "--host",
     "port": "--port",
+    "metrics_port": "--metrics-port",
     "worker_count": "--workers",
     "queue_capacity": "--queue-capacity",
     "shutdown_timeout": "--shutdown-timeout",

@@ -19,6 +19,9 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import structlog
+from structlog.typing import FilteringBoundLogger
+
 from jobq.builtin_jobs import builtin_registry
 from jobq.clock import Clock, SystemClock
 from jobq.domain.errors import (
@@ -52,6 +55,8 @@ from jobq.store import PostgresOptions, Store, open_store
 from jobq.worker.pool import PoolConfig, WorkerPool
 
 H = TypeVar("H", bound=Callable[..., Any])
+
+logger: FilteringBoundLogger = structlog.get_logger("jobq.queue")
 
 DEFAULT_DATABASE_URL = "sqlite:///jobq.db"
 
@@ -236,8 +241,16 @@ class JobQueue:
         results = await self.store.enqueue(jobs, connection=connection)
         created = [r.job for r in results if r.created]
         if created:
-            if self.metrics is not None:
-                for job in created:
+            for job in created:
+                logger.info(
+                    "job_enqueued",
+                    job_id=job.id,
+                    job_type=job.type,
+                    queue=job.queue,
+                    run_at=job.run_at.isoformat(),
+                    in_transaction=connection is not None,
+                )
+                if self.metrics is not None:
                     self.metrics.job_enqueued(job.queue, job.type)
             for pool in self._pools:
                 pool.notify()
@@ -255,10 +268,13 @@ class JobQueue:
         return await self.store.attempts(JobId(job_id))
 
     async def cancel(self, job_id: JobId | str) -> Job:
-        return await self.store.cancel(JobId(job_id))
+        job = await self.store.cancel(JobId(job_id))
+        logger.info("job_cancelled", job_id=job.id, job_type=job.type, queue=job.queue)
+        return job
 
     async def retry(self, job_id: JobId | str) -> Job:
         job = await self.store.retry(JobId(job_id))
+        logger.info("job_retried", job_id=job.id, job_type=job.type, queue=job.queue, by="request")
         for pool in self._pools:
             pool.notify()
         return job

@@ -33,15 +33,30 @@ class Metrics:
             buckets=RUN_BUCKETS,
             registry=r,
         )
+        self.wait_seconds = Histogram(
+            "jobq_job_wait_seconds",
+            "Time from when a job was due to when a worker started it.",
+            ["queue", "type"],
+            buckets=RUN_BUCKETS,
+            registry=r,
+        )
+        self.retried = Counter(
+            "jobq_jobs_retried",
+            "Failed attempts given another try later.",
+            ["queue", "type"],
+            registry=r,
+        )
         self.leases_expired = Counter(
             "jobq_leases_expired",
             "Jobs whose lease ran out, requeued or made dead by this process.",
+            ["queue", "type"],
             registry=r,
         )
         self.leases_lost = Counter(
             "jobq_leases_lost",
             "Claims this process found taken by another worker: a refused write, or a "
             "buffered job not started.",
+            ["queue", "type"],
             registry=r,
         )
         self.workers = Gauge("jobq_workers", "Workers in this process's pool.", registry=r)
@@ -61,10 +76,15 @@ class Metrics:
     def job_enqueued(self, queue: str, job_type: str) -> None:
         self.enqueued.labels(queue, job_type).inc()
 
+    def job_started(self, queue: str, job_type: str, waited: float) -> None:
+        self.wait_seconds.labels(queue, job_type).observe(max(0.0, waited))
+
     def job_finished(self, queue: str, job_type: str, outcome: str, seconds: float) -> None:
         self.finished.labels(queue, job_type, outcome).inc()
         if outcome == "lease_lost":
-            self.leases_lost.inc()
+            self.leases_lost.labels(queue, job_type).inc()
+        elif outcome == "failed":
+            self.retried.labels(queue, job_type).inc()
         self.run_seconds.labels(queue, job_type).observe(seconds)
 
     def watch_pool(

@@ -23,7 +23,7 @@ import structlog
 import uvicorn
 from structlog.typing import FilteringBoundLogger
 
-from jobq.api.app import create_app
+from jobq.api.app import create_app, create_metrics_app
 from jobq.config import Settings
 from jobq.domain.errors import JobqError
 from jobq.jobqueue import JobQueue
@@ -124,23 +124,25 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
         metrics=metrics,
         postgres=settings.postgres_options(),
     )
-    sock = None
-    if http:
-        try:
-            sock = listen(settings.host, settings.port)
-        except OSError as exc:
-            logger.error(
-                "startup_failed",
-                error=f"cannot listen on {settings.host}:"
-                f"{settings.port} (JOBQ_HOST, JOBQ_PORT): {exc}",
-            )
-            return EXIT_FAILED
+    sock = metrics_sock = None
+    try:
+        if http:
+            sock = _bind(settings.host, settings.port, "JOBQ_HOST, JOBQ_PORT")
+        if settings.metrics_port is not None:
+            metrics_sock = _bind(settings.host, settings.metrics_port, "JOBQ_METRICS_PORT")
+    except OSError as exc:
+        logger.error("startup_failed", error=str(exc))
+        for bound in (sock, metrics_sock):
+            if bound is not None:
+                bound.close()
+        return EXIT_FAILED
     try:
         await jq.open()
     except JobqError as exc:
         logger.error("startup_failed", error=str(exc), database_url=redact(settings.database_url))
-        if sock is not None:
-            sock.close()
+        for bound in (sock, metrics_sock):
+            if bound is not None:
+                bound.close()
         return EXIT_FAILED
     logger.info(
         "store_opened",
@@ -158,19 +160,14 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
     serving: asyncio.Task[None] | None = None
     if sock is not None:
         app = create_app(jq, pool=pool, max_body_bytes=settings.max_body_bytes)
-        server = _Server(
-            uvicorn.Config(
-                app,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)),
-                server_header=False,
-            )
+        server, serving = _serve(app, sock, settings, "http_listening")
+    metrics_server: _Server | None = None
+    metrics_serving: asyncio.Task[None] | None = None
+    if metrics_sock is not None:
+        metrics_app = create_metrics_app(jq, metrics)
+        metrics_server, metrics_serving = _serve(
+            metrics_app, metrics_sock, settings, "metrics_listening"
         )
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        host, port = sock.getsockname()[:2]
-        logger.info("http_listening", host=host, port=port, url=f"http://{host}:{port}")
 
     await _wait_first(stop, serving, pool)
     # One deadline for the whole stop: requests in flight and running jobs share the grace.
@@ -190,5 +187,35 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
     if pool is not None:
         await pool.stop(grace=max(0.0, deadline - loop.time()))
         jq.detach(pool)
+    if metrics_server is not None and metrics_serving is not None:
+        metrics_server.should_exit = True  # scrapes went on until the pool had stopped
+        with contextlib.suppress(Exception, SystemExit):
+            await metrics_serving
     await jq.close()
     return status
+
+
+def _bind(host: str, port: int, names: str) -> socket.socket:
+    try:
+        return listen(host, port)
+    except OSError as exc:
+        raise OSError(f"cannot listen on {host}:{port} ({names}): {exc}") from exc
+
+
+def _serve(
+    app: Any, sock: socket.socket, settings: Settings, event: str
+) -> tuple[_Server, asyncio.Task[None]]:
+    server = _Server(
+        uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)),
+            server_header=False,
+        )
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    host, port = sock.getsockname()[:2]
+    logger.info(event, host=host, port=port, url=f"http://{host}:{port}")
+    return server, serving

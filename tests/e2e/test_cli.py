@@ -207,6 +207,7 @@ BAD_VALUES: dict[str, str] = {
     "queues": "default,no spaces",
     "accept_unknown_types": "maybe",
     "max_body_bytes": "100",
+    "metrics_port": "70000",
     "db_pool_size": "0",
     "db_connect_timeout": "forever",
     "db_statement_timeout": "-1",

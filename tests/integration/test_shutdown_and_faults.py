@@ -351,4 +351,5 @@ async def test_a_lost_lease_is_counted_once(jq: JobQueue) -> None:
         await pool_a.stop(grace=2)
         await pool_b.stop(grace=2)
     assert done.status is JobState.SUCCEEDED and done.worker_id == pool_b.owner_id
-    assert metrics.registry.get_sample_value("jobq_leases_lost_total") == 1
+    lost = {"queue": "default", "type": "hold"}
+    assert metrics.registry.get_sample_value("jobq_leases_lost_total", lost) == 1

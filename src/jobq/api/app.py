@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from jobq import __version__
+from jobq.api import ops
 from jobq.api.errors import install_error_handlers
 from jobq.api.limits import BodyLimit
 from jobq.api.routes import router
@@ -36,5 +37,18 @@ def create_app(
     app.state.metrics = jq.metrics
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(ops.router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    return app
+
+
+def create_metrics_app(jq: JobQueue, metrics: Metrics) -> FastAPI:
+    """``/metrics``, ``/health`` and ``/ready`` alone: for ``jobq worker --metrics-port``."""
+    app = FastAPI(
+        title="jobq metrics", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.jobqueue = jq
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(ops.router)
     return app

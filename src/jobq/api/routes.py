@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST
 
-from jobq.api.errors import UnsupportedMediaType, error_response
+from jobq.api.errors import UnsupportedMediaType
+from jobq.api.ops import JQ
 from jobq.api.schemas import (
     AttemptOut,
     BatchIn,
@@ -25,12 +24,11 @@ from jobq.api.schemas import (
     JobPageOut,
     StatsOut,
 )
-from jobq.domain.errors import InvalidJob, JobqError, StoreError
+from jobq.domain.errors import InvalidJob, JobqError
 from jobq.domain.ids import JobId, parse_job_id
 from jobq.domain.job import NewJob, counts_by_queue
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
-from jobq.metrics import Metrics
 from jobq.store.base import JobFilter
 from jobq.worker.pool import WorkerPool
 
@@ -50,11 +48,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _jobqueue(request: Request) -> JobQueue:
-    jq: JobQueue = request.app.state.jobqueue
-    return jq
-
-
 def _require_json(request: Request) -> None:
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
@@ -62,7 +55,6 @@ def _require_json(request: Request) -> None:
         raise UnsupportedMediaType()
 
 
-JQ = Annotated[JobQueue, Depends(_jobqueue)]
 JSON_BODY = [Depends(_require_json)]
 
 
@@ -173,34 +165,6 @@ async def stats(request: Request, jq: JQ) -> StatsOut:
     if pool is not None:
         workers = {"count": pool.config.worker_count, "busy": pool.busy, "buffered": pool.buffered}
     return StatsOut(counts=counts, totals=totals, workers=workers)
-
-
-@router.get("/health")
-async def health() -> dict[str, str]:
-    """The process is up (it says nothing of the store: see /ready)."""
-    return {"status": "ok"}
-
-
-@router.get("/ready", responses={503: {"model": ErrorBody, "description": "store unreachable"}})
-async def ready(jq: JQ) -> Any:
-    """The store answers."""
-    try:
-        await jq.store.ping()
-    except StoreError as exc:
-        return error_response(
-            503, "not_ready", f"the store does not answer: {exc}", headers={"Retry-After": "1"}
-        )
-    return {"status": "ready"}
-
-
-@router.get("/metrics", response_class=Response)
-async def metrics(request: Request, jq: JQ) -> Response:
-    """Prometheus text format; queue depth is read from the store now."""
-    registry: Metrics = request.app.state.metrics
-    # If the store is down the counters still tell their story; depth keeps its last reading.
-    with contextlib.suppress(StoreError):
-        registry.set_depth(await jq.store.counts())
-    return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/")

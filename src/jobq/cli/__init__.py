@@ -72,6 +72,7 @@ def cli() -> None:
 @cli.command()
 @setting_option("host", "Address to bind (default 127.0.0.1).", metavar="HOST")
 @setting_option("port", "Port to bind (default 8080; 0: any free port).", metavar="PORT")
+@setting_option("metrics_port", "Also serve /metrics alone on this port (0: any).", metavar="PORT")
 @pool_options
 @store_options
 def serve(**flags: Any) -> None:
@@ -82,6 +83,10 @@ def serve(**flags: Any) -> None:
 
 
 @cli.command()
+@setting_option("host", "Address for --metrics-port (default 127.0.0.1).", metavar="HOST")
+@setting_option(
+    "metrics_port", "Serve /metrics, /health and /ready on this port (0: any).", metavar="PORT"
+)
 @pool_options
 @store_options
 def worker(**flags: Any) -> None:
@@ -312,6 +317,7 @@ def stats(as_json: bool, **flags: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @setting_option("host", "Address to bind.", metavar="HOST")
 @setting_option("port", "Port to bind.", metavar="PORT")
+@setting_option("metrics_port", "Port for /metrics alone.", metavar="PORT")
 @pool_options
 @store_options
 def config(as_json: bool, **flags: Any) -> None:

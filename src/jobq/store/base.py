@@ -31,6 +31,8 @@ class Expired:
     worker_id: WorkerId
     attempt: int
     status: JobState  # pending again, or dead when that was the last attempt
+    queue: str
+    type: str
 
 
 @dataclass(frozen=True, slots=True)

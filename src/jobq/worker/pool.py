@@ -287,7 +287,7 @@ class WorkerPool:
         task = asyncio.current_task()
         assert task is not None
         log = self._log.bind(worker_id=worker_id)
-        log.debug("worker_started")
+        log.info("worker_started")
         try:
             while not self._stopping:
                 self._idle_workers.add(task)
@@ -306,7 +306,7 @@ class WorkerPool:
                     if job.lease in self._lost:
                         log.warning("job_skipped", job_id=job.id, reason="lease_lost")
                         if self._metrics is not None:
-                            self._metrics.leases_lost.inc()
+                            self._metrics.leases_lost.labels(job.queue, job.type).inc()
                     else:
                         await self._runner.run(job, worker_id)
                 except Exception:  # a bug in jobq itself; the worker goes on
@@ -317,7 +317,7 @@ class WorkerPool:
                     if self._watch_idle and not self._held:
                         self._wake.set()
         finally:
-            log.debug("worker_stopped")
+            log.info("worker_stopped")
 
     def _stop_requested(self) -> bool:
         return self._stopping  # a call, so type checkers re-read it after an await

@@ -35,12 +35,14 @@ async def reaper_loop(
             log.warning(
                 "lease_expired",
                 job_id=job.job_id,
+                job_type=job.type,
+                queue=job.queue,
                 lost_worker_id=job.worker_id,
                 attempt=job.attempt,
                 status=job.status.value,
                 reason="worker_lost" if job.status is JobState.DEAD else None,
             )
-        if expired:
             if metrics is not None:
-                metrics.leases_expired.inc(len(expired))
+                metrics.leases_expired.labels(job.queue, job.type).inc()
+        if expired:
             on_requeued()

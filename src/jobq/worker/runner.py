@@ -110,7 +110,10 @@ class JobRunner:
             return
 
         timeout = job.timeout if job.timeout is not None else job_type.timeout
-        log.info("job_started")
+        waited = (self._clock.now() - job.run_at).total_seconds()
+        log.info("job_started", waited_ms=round(waited * 1000, 3))
+        if self._metrics is not None:
+            self._metrics.job_started(job.queue, job.type, waited)
         began = time.monotonic()
         try:
             result = await self._call(job_type, job, worker_id, log, limit=timeout)
@@ -243,8 +246,10 @@ class JobRunner:
             "error": error.message,
             "duration_ms": round(duration * 1000, 3),
         }
+        if ack is Ack.WRITTEN:
+            log.warning("job_failed", **facts)
         if ack is Ack.WRITTEN and retry_at is not None:
-            log.warning("job_retry_scheduled", retry_at=retry_at.isoformat(), **facts)
+            log.info("job_retry_scheduled", retry_at=retry_at.isoformat(), **facts)
             if self._on_retry_scheduled is not None:
                 self._on_retry_scheduled(retry_at)
         elif ack is Ack.WRITTEN:

@@ -162,7 +162,7 @@ class _Statements:
                     finished_at = CASE WHEN {last} THEN {NOW} END
                 FROM expired WHERE {jobs}.id = expired.id
                 RETURNING {jobs}.id, expired.worker_id, expired.attempt, {jobs}.status,
-                          {jobs}.queue, expired.started_at
+                          {jobs}.queue, {jobs}.type, expired.started_at
             ), recorded AS (
                 INSERT INTO {attempts} (job_id, attempt, worker_id, started_at, finished_at,
                                         outcome, error)
@@ -170,7 +170,7 @@ class _Statements:
                        %(error)s::json
                 FROM moved
             )
-            SELECT id, worker_id, attempt, status, queue FROM moved"""
+            SELECT id, worker_id, attempt, status, queue, type FROM moved"""
         self.insert = f"""
             INSERT INTO {jobs} (id, queue, type, payload, status, priority, run_at, attempt,
                                 max_attempts, timeout, backoff, idempotency_key, created_at)
@@ -461,8 +461,8 @@ class PostgresStore:
             pending = JobState.PENDING.value
             await self._notify(conn, {row[4] for row in rows if row[3] == pending})
             return [
-                Expired(JobId(str(job_id)), WorkerId(owner), attempt, JobState(status))
-                for job_id, owner, attempt, status, _queue in rows
+                Expired(JobId(str(job_id)), WorkerId(owner), attempt, JobState(status), queue, kind)
+                for job_id, owner, attempt, status, queue, kind in rows
             ]
 
         return await self._db.run(run)

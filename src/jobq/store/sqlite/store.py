@@ -335,12 +335,12 @@ class SQLiteStore:
 
         def run(conn: sqlite3.Connection) -> list[Expired]:
             expired = conn.execute(
-                f"SELECT id, worker_id, attempt, max_attempts, started_at FROM jobs "
+                f"SELECT id, worker_id, attempt, max_attempts, started_at, queue, type FROM jobs "
                 f"WHERE status = '{RUNNING}' AND lease_expires_at < ?",
                 (now,),
             ).fetchall()
             found = []
-            for job_id, worker_id, attempt, max_attempts, started_at in expired:
+            for job_id, worker_id, attempt, max_attempts, started_at, queue, job_type in expired:
                 last = attempt >= max_attempts
                 status = target(Event.EXPIRE_DEAD if last else Event.EXPIRE)
                 conn.execute(
@@ -373,7 +373,9 @@ class SQLiteStore:
                         "error": error_json,
                     },
                 )
-                found.append(Expired(JobId(job_id), WorkerId(worker_id), attempt, status))
+                found.append(
+                    Expired(JobId(job_id), WorkerId(worker_id), attempt, status, queue, job_type)
+                )
             return found
 
         return await self._writer.write(run)

@@ -1,0 +1,54 @@
+"""Operational endpoints, on the API and on a worker's own metrics port: liveness, readiness
+(the store answers) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from jobq.api.errors import error_response
+from jobq.api.schemas import ErrorBody
+from jobq.domain.errors import StoreError
+from jobq.jobqueue import JobQueue
+from jobq.metrics import Metrics
+
+router = APIRouter()
+
+
+def _jobqueue(request: Request) -> JobQueue:
+    jq: JobQueue = request.app.state.jobqueue
+    return jq
+
+
+JQ = Annotated[JobQueue, Depends(_jobqueue)]
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """The process is up (it says nothing of the store: see /ready)."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", responses={503: {"model": ErrorBody, "description": "store unreachable"}})
+async def ready(jq: JQ) -> Any:
+    """The store answers."""
+    try:
+        await jq.store.ping()
+    except StoreError as exc:
+        return error_response(
+            503, "not_ready", f"the store does not answer: {exc}", headers={"Retry-After": "1"}
+        )
+    return {"status": "ready"}
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request, jq: JQ) -> Response:
+    """Prometheus text format; queue depth is read from the store now."""
+    registry: Metrics = request.app.state.metrics
+    # If the store is down the counters still tell their story; depth keeps its last reading.
+    with contextlib.suppress(StoreError):
+        registry.set_depth(await jq.store.counts())
+    return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
