@@ -128,6 +128,9 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    #: what the handler last reported of its attempt (``ctx.progress``): 0..1 and a message
+    progress: float | None = None
+    progress_message: str | None = None
 
     @property
     def lease(self) -> Lease:
@@ -168,3 +171,30 @@ def counts_by_queue(counts: Iterable[QueueCount]) -> dict[str, dict[str, int]]:
     for row in counts:
         table.setdefault(row.queue, dict.fromkeys(JobState, 0))[row.status] = row.count
     return {queue: {state.value: n for state, n in row.items()} for queue, row in table.items()}
+
+
+MAX_PROGRESS_MESSAGE = 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessInfo:
+    """A process running a worker pool, as it last reported itself."""
+
+    id: WorkerId  # the pool's owner id
+    host: str
+    pid: int
+    workers: int
+    busy: int
+    buffered: int
+    queues: tuple[str, ...] | None
+    started_at: datetime
+    seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCount:
+    """Attempts that ended in one minute, by outcome."""
+
+    minute: datetime  # the minute's start, UTC
+    outcome: Outcome
+    count: int

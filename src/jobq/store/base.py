@@ -17,7 +17,9 @@ from jobq.domain.job import (
     Job,
     JSONValue,
     Lease,
+    MinuteCount,
     NewJob,
+    ProcessInfo,
     QueueCount,
 )
 from jobq.domain.states import JobState
@@ -112,6 +114,18 @@ class JobStore(Protocol):
         attempts; return the ids of those still held (and now released)."""
         ...
 
+    async def progress(self, lease: Lease, fraction: float, message: str | None) -> bool:
+        """Record what the handler holding ``lease`` reports; False if the lease was lost."""
+        ...
+
+    async def report_process(self, info: ProcessInfo) -> None:
+        """Record (or refresh) a running worker pool; forget pools silent for an hour."""
+        ...
+
+    async def forget_process(self, process_id: WorkerId) -> None:
+        """A pool stopped: remove its record."""
+        ...
+
     async def requeue_expired(self) -> list[Expired]:
         """Give jobs whose lease ran out another attempt, or make them dead (``worker_lost``)."""
         ...
@@ -135,6 +149,19 @@ class JobReader(Protocol):
         ...
 
     async def counts(self) -> list[QueueCount]: ...
+
+    async def processes(self, *, max_age: float) -> list[ProcessInfo]:
+        """Worker pools that reported themselves in the last ``max_age`` seconds."""
+        ...
+
+    async def throughput(self, *, minutes: int) -> list[MinuteCount]:
+        """Attempts that ended in each of the last ``minutes`` minutes, by outcome (minutes
+        with none are left out)."""
+        ...
+
+    async def oldest_waiting_age(self) -> float | None:
+        """Seconds since the longest-waiting due job became due; None if none is waiting."""
+        ...
 
 
 class JobAdmin(Protocol):

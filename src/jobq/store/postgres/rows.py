@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobq.domain.ids import JobId, WorkerId
-from jobq.domain.job import Attempt, Backoff, DeadReason, ErrorInfo, Job, Outcome
+from jobq.domain.job import Attempt, Backoff, DeadReason, ErrorInfo, Job, Outcome, ProcessInfo
 from jobq.domain.states import JobState
 
 COLUMN_NAMES = (
     "id, queue, type, payload, status, priority, run_at, attempt, max_attempts, timeout, "
     "backoff, result, last_error, dead_reason, worker_id, lease_expires_at, idempotency_key, "
-    "created_at, started_at, finished_at"
+    "created_at, started_at, finished_at, progress, progress_message"
 )
 
 
@@ -64,6 +64,8 @@ def job_from_record(row: tuple[Any, ...]) -> Job:
         created_at,
         started_at,
         finished_at,
+        progress,
+        progress_message,
     ) = row
     return Job(
         id=JobId(str(id_)),
@@ -86,6 +88,8 @@ def job_from_record(row: tuple[Any, ...]) -> Job:
         created_at=created_at.astimezone(UTC),
         started_at=_utc(started_at),
         finished_at=_utc(finished_at),
+        progress=progress,
+        progress_message=progress_message,
     )
 
 
@@ -99,4 +103,19 @@ def attempt_from_record(row: tuple[Any, ...]) -> Attempt:
         finished_at=_utc(finished_at),
         outcome=None if outcome is None else Outcome(outcome),
         error=_error(error),
+    )
+
+
+def process_from_record(row: tuple[Any, ...]) -> ProcessInfo:
+    id_, host, pid, workers, busy, buffered, queues, started_at, seen_at = row
+    return ProcessInfo(
+        id=WorkerId(id_),
+        host=host,
+        pid=pid,
+        workers=workers,
+        busy=busy,
+        buffered=buffered,
+        queues=None if queues is None else tuple(queues),
+        started_at=started_at.astimezone(UTC),
+        seen_at=seen_at.astimezone(UTC),
     )

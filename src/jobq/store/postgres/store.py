@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -38,8 +38,10 @@ from jobq.domain.job import (
     Job,
     JSONValue,
     Lease,
+    MinuteCount,
     NewJob,
     Outcome,
+    ProcessInfo,
     QueueCount,
 )
 from jobq.domain.states import Event, JobState, sources, sql_in, target, transition
@@ -48,7 +50,13 @@ from jobq.store.codec import dumps
 from jobq.store.options import PostgresOptions
 from jobq.store.postgres import migrate as schema
 from jobq.store.postgres.connection import Database, connect, translate
-from jobq.store.postgres.rows import as_uuid, attempt_from_record, columns, job_from_record
+from jobq.store.postgres.rows import (
+    as_uuid,
+    attempt_from_record,
+    columns,
+    job_from_record,
+    process_from_record,
+)
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.store")
 
@@ -96,7 +104,7 @@ class _Statements:
             UPDATE {jobs}
             SET status = '{RUNNING}', attempt = {jobs}.attempt + 1, worker_id = %(owner)s,
                 lease_expires_at = {NOW} + %(lease)s::float8 * interval '1 second',
-                started_at = {NOW}
+                started_at = {NOW}, progress = NULL, progress_message = NULL
             FROM picked WHERE {jobs}.id = picked.id
             RETURNING {cols}"""
         self.claim_all = claim.format(queue_filter="")
@@ -214,6 +222,33 @@ class _Statements:
             WHERE id = %(id)s AND status IN {sql_in(sources(Event.RETRY))}
             RETURNING {cols}"""
         self.status_of = f"SELECT status FROM {jobs} WHERE id = %(id)s"
+        self.progress = f"""
+            UPDATE {jobs} SET progress = %(progress)s, progress_message = %(message)s
+            WHERE {FENCE}"""
+        processes = f"{quoted}.processes"
+        self.report_process = f"""
+            INSERT INTO {processes} (id, host, pid, workers, busy, buffered, queues, started_at,
+                                     seen_at)
+            VALUES (%(id)s, %(host)s, %(pid)s, %(workers)s, %(busy)s, %(buffered)s,
+                    %(queues)s::json, %(started_at)s, {NOW})
+            ON CONFLICT (id) DO UPDATE SET workers = excluded.workers, busy = excluded.busy,
+                buffered = excluded.buffered, queues = excluded.queues, seen_at = excluded.seen_at
+        """
+        self.prune_processes = f"DELETE FROM {processes} WHERE seen_at < {NOW} - interval '1 hour'"
+        self.forget_process = f"DELETE FROM {processes} WHERE id = %(id)s"
+        self.processes = f"""
+            SELECT id, host, pid, workers, busy, buffered, queues, started_at, seen_at
+            FROM {processes}
+            WHERE seen_at >= {NOW} - %(max_age)s::float8 * interval '1 second'
+            ORDER BY host, pid, id"""
+        self.throughput = f"""
+            SELECT date_trunc('minute', finished_at), outcome, count(*) FROM {attempts}
+            WHERE finished_at >= date_trunc('minute', {NOW})
+                                 - (%(minutes)s::int - 1) * interval '1 minute'
+            GROUP BY 1, 2 ORDER BY 1, 2"""
+        self.oldest_waiting_age = f"""
+            SELECT extract(epoch FROM {NOW} - min(run_at))::float8 FROM {jobs}
+            WHERE status IN {CLAIMABLE} AND run_at <= {NOW}"""
 
     def list_jobs(self, conditions: list[str]) -> str:
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
@@ -448,6 +483,44 @@ class PostgresStore:
 
         return await self._db.run(run)
 
+    async def progress(self, lease: Lease, fraction: float, message: str | None) -> bool:
+        params = {
+            "job_id": uuid.UUID(lease.job_id),
+            "owner": lease.worker_id,
+            "attempt": lease.attempt,
+            "progress": fraction,
+            "message": message,
+        }
+        return await self._changed(self._sql.progress, params)
+
+    async def report_process(self, info: ProcessInfo) -> None:
+        params = {
+            "id": info.id,
+            "host": info.host,
+            "pid": info.pid,
+            "workers": info.workers,
+            "busy": info.busy,
+            "buffered": info.buffered,
+            "queues": None if info.queues is None else dumps(list(info.queues), what="queues"),
+            "started_at": info.started_at,
+            "now": self._now(),
+        }
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute(self._sql.report_process, params)
+            await conn.execute(self._sql.prune_processes, {"now": params["now"]})
+
+        await self._db.run(run)
+
+    async def forget_process(self, process_id: WorkerId) -> None:
+        await self._fetch_none(self._sql.forget_process, {"id": process_id})
+
+    async def _fetch_none(self, sql: str, params: dict[str, Any]) -> None:
+        async def run(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute(sql, params)
+
+        await self._db.run(run)
+
     async def requeue_expired(self) -> list[Expired]:
         error = ErrorInfo(
             type=_WORKER_LOST,
@@ -557,6 +630,20 @@ class PostgresStore:
     async def counts(self) -> list[QueueCount]:
         rows = await self._fetch(self._sql.counts, {})
         return [QueueCount(queue, JobState(status), n) for queue, status, n in rows]
+
+    async def processes(self, *, max_age: float) -> list[ProcessInfo]:
+        rows = await self._fetch(self._sql.processes, {"max_age": max_age, "now": self._now()})
+        return [process_from_record(row) for row in rows]
+
+    async def throughput(self, *, minutes: int) -> list[MinuteCount]:
+        rows = await self._fetch(self._sql.throughput, {"minutes": minutes, "now": self._now()})
+        return [
+            MinuteCount(minute.astimezone(UTC), Outcome(outcome), n) for minute, outcome, n in rows
+        ]
+
+    async def oldest_waiting_age(self) -> float | None:
+        [(age,)] = await self._fetch(self._sql.oldest_waiting_age, {"now": self._now()})
+        return None if age is None else float(age)
 
     # -- JobAdmin -------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobq.domain.ids import JobId, WorkerId
-from jobq.domain.job import Attempt, Backoff, DeadReason, ErrorInfo, Job, Outcome
+from jobq.domain.job import Attempt, Backoff, DeadReason, ErrorInfo, Job, Outcome, ProcessInfo
 from jobq.domain.states import JobState
 from jobq.store.codec import loads
 
@@ -16,7 +16,7 @@ _MICRO = timedelta(microseconds=1)
 JOB_COLUMNS = (
     "id, queue, type, payload, status, priority, run_at, attempt, max_attempts, timeout, "
     "backoff, result, last_error, dead_reason, worker_id, lease_expires_at, idempotency_key, "
-    "created_at, started_at, finished_at"
+    "created_at, started_at, finished_at, progress, progress_message"
 )
 
 
@@ -66,6 +66,8 @@ def job_from_row(row: tuple[Any, ...]) -> Job:
         created_at,
         started_at,
         finished_at,
+        progress,
+        progress_message,
     ) = row
     return Job(
         id=JobId(id_),
@@ -88,6 +90,8 @@ def job_from_row(row: tuple[Any, ...]) -> Job:
         created_at=from_us(created_at),
         started_at=_maybe_time(started_at),
         finished_at=_maybe_time(finished_at),
+        progress=progress,
+        progress_message=progress_message,
     )
 
 
@@ -101,4 +105,19 @@ def attempt_from_row(row: tuple[Any, ...]) -> Attempt:
         finished_at=_maybe_time(finished_at),
         outcome=Outcome(outcome),
         error=error_from(error),
+    )
+
+
+def process_from_row(row: tuple[Any, ...]) -> ProcessInfo:
+    id_, host, pid, workers, busy, buffered, queues, started_at, seen_at = row
+    return ProcessInfo(
+        id=WorkerId(id_),
+        host=host,
+        pid=pid,
+        workers=workers,
+        busy=busy,
+        buffered=buffered,
+        queues=None if queues is None else tuple(loads(queues)),
+        started_at=from_us(started_at),
+        seen_at=from_us(seen_at),
     )

@@ -26,8 +26,10 @@ from jobq.domain.job import (
     Job,
     JSONValue,
     Lease,
+    MinuteCount,
     NewJob,
     Outcome,
+    ProcessInfo,
     QueueCount,
 )
 from jobq.domain.states import Event, JobState, sources, sql_in, target, transition
@@ -40,6 +42,7 @@ from jobq.store.sqlite.rows import (
     attempt_from_row,
     from_us,
     job_from_row,
+    process_from_row,
     to_us,
 )
 
@@ -54,7 +57,7 @@ CLAIMABLE = sql_in(sources(Event.CLAIM))  # "('failed', 'pending')", as in the p
 _CLAIM = f"""
 UPDATE jobs
 SET status = '{RUNNING}', attempt = attempt + 1, worker_id = :owner,
-    lease_expires_at = :lease_until, started_at = :now
+    lease_expires_at = :lease_until, started_at = :now, progress = NULL, progress_message = NULL
 WHERE id IN (
     SELECT id FROM jobs INDEXED BY {{index}}
     WHERE status IN {CLAIMABLE} AND run_at <= :now {{queue_filter}}
@@ -119,6 +122,18 @@ VALUES (:id, :queue, :type, :payload, '{JobState.PENDING.value}', :priority, :ru
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING {JOB_COLUMNS}
 """
+
+_PROGRESS = f"UPDATE jobs SET progress = :progress, progress_message = :message WHERE {_FENCE}"
+
+_REPORT_PROCESS = """
+INSERT INTO processes (id, host, pid, workers, busy, buffered, queues, started_at, seen_at)
+VALUES (:id, :host, :pid, :workers, :busy, :buffered, :queues, :started_at, :now)
+ON CONFLICT (id) DO UPDATE SET workers = excluded.workers, busy = excluded.busy,
+    buffered = excluded.buffered, queues = excluded.queues, seen_at = excluded.seen_at
+"""
+
+PROCESS_FORGOTTEN_AFTER_US = 3600 * 1_000_000
+_MINUTE_US = 60 * 1_000_000
 
 _WORKER_LOST = "WorkerLost"
 
@@ -324,6 +339,41 @@ class SQLiteStore:
 
         return await self._writer.write(run)
 
+    async def progress(self, lease: Lease, fraction: float, message: str | None) -> bool:
+        params = {**_fence(lease), "progress": fraction, "message": message}
+
+        def run(conn: sqlite3.Connection) -> bool:
+            return conn.execute(_PROGRESS, params).rowcount == 1
+
+        return await self._writer.write(run)
+
+    async def report_process(self, info: ProcessInfo) -> None:
+        now = self._now()
+        params = {
+            "id": info.id,
+            "host": info.host,
+            "pid": info.pid,
+            "workers": info.workers,
+            "busy": info.busy,
+            "buffered": info.buffered,
+            "queues": None if info.queues is None else dumps(list(info.queues), what="queues"),
+            "started_at": to_us(info.started_at),
+            "now": now,
+        }
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(_REPORT_PROCESS, params)
+            conn.execute(
+                "DELETE FROM processes WHERE seen_at < ?", (now - PROCESS_FORGOTTEN_AFTER_US,)
+            )
+
+        await self._writer.write(run)
+
+    async def forget_process(self, process_id: WorkerId) -> None:
+        await self._writer.write(
+            lambda conn: conn.execute("DELETE FROM processes WHERE id = ?", (process_id,))
+        )
+
     async def requeue_expired(self) -> list[Expired]:
         now = self._now()
         error = ErrorInfo(
@@ -464,6 +514,47 @@ class SQLiteStore:
                 "SELECT queue, status, count(*) FROM jobs GROUP BY queue, status ORDER BY 1, 2"
             )
             return [QueueCount(queue, JobState(status), n) for queue, status, n in rows]
+
+        return await self._reader.read(run)
+
+    async def processes(self, *, max_age: float) -> list[ProcessInfo]:
+        since = self._now() - round(max_age * 1_000_000)
+
+        def run(conn: sqlite3.Connection) -> list[ProcessInfo]:
+            rows = conn.execute(
+                "SELECT id, host, pid, workers, busy, buffered, queues, started_at, seen_at "
+                "FROM processes WHERE seen_at >= ? ORDER BY host, pid, id",
+                (since,),
+            )
+            return [process_from_row(row) for row in rows]
+
+        return await self._reader.read(run)
+
+    async def throughput(self, *, minutes: int) -> list[MinuteCount]:
+        now = self._now()
+        since = (now // _MINUTE_US - minutes + 1) * _MINUTE_US
+
+        def run(conn: sqlite3.Connection) -> list[MinuteCount]:
+            rows = conn.execute(
+                "SELECT finished_at / ? * ?, outcome, count(*) FROM attempts "
+                "WHERE finished_at >= ? GROUP BY 1, 2 ORDER BY 1, 2",
+                (_MINUTE_US, _MINUTE_US, since),
+            )
+            return [
+                MinuteCount(from_us(minute), Outcome(outcome), n) for minute, outcome, n in rows
+            ]
+
+        return await self._reader.read(run)
+
+    async def oldest_waiting_age(self) -> float | None:
+        now = self._now()
+
+        def run(conn: sqlite3.Connection) -> float | None:
+            [oldest] = conn.execute(
+                f"SELECT min(run_at) FROM jobs WHERE status IN {CLAIMABLE} AND run_at <= ?",
+                (now,),
+            ).fetchone()
+            return None if oldest is None else (now - oldest) / 1_000_000
 
         return await self._reader.read(run)
 
