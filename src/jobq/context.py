@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from structlog.typing import FilteringBoundLogger
@@ -18,6 +19,7 @@ class JobContext:
     worker_id: WorkerId
     #: a logger already bound to the job's id, type, queue, attempt and worker id
     log: FilteringBoundLogger
+    reporter: Callable[[float, str | None], None] | None = None
 
     @property
     def job_id(self) -> JobId:
@@ -26,3 +28,11 @@ class JobContext:
     @property
     def attempt(self) -> int:
         return self.job.attempt
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        """Report how far this attempt has come (0 to 1) and what it is doing: stored with the
+        job, shown by the API, the dashboard and ``jobq enqueue --wait``. Call it as often as
+        you like, from ``async def`` or plain ``def`` handlers: it never blocks, and only the
+        latest value is written."""
+        if self.reporter is not None:
+            self.reporter(fraction, message)

@@ -280,13 +280,24 @@ class JobQueue:
         return job
 
     async def wait(
-        self, job_id: JobId | str, *, timeout: float | None = None, interval: float = 0.1
+        self,
+        job_id: JobId | str,
+        *,
+        timeout: float | None = None,
+        interval: float = 0.1,
+        on_change: Callable[[Job], None] | None = None,
     ) -> Job:
         """Poll until the job is succeeded, dead or cancelled; ``TimeoutError`` after
-        ``timeout`` seconds."""
+        ``timeout`` seconds. ``on_change`` sees the job whenever its status, attempt or
+        progress changes."""
+        seen: tuple[Any, ...] | None = None
         async with asyncio.timeout(timeout):
             while True:
                 job = await self.get(job_id)
+                now = (job.status, job.attempt, job.progress, job.progress_message)
+                if on_change is not None and now != seen:
+                    seen = now
+                    on_change(job)
                 if job.status in TERMINAL:
                     return job
                 await asyncio.sleep(interval)

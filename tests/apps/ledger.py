@@ -73,3 +73,12 @@ def ledger_block(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
 async def ledger_fail(payload: dict[str, Any], ctx: JobContext) -> None:
     record("start", ctx)
     raise RuntimeError(str(payload.get("message", "failed on purpose")))
+
+
+@jq.job("ledger.progress", max_attempts=1)
+async def ledger_progress(payload: dict[str, Any], ctx: JobContext) -> str:
+    """Reports half-way, waits, then done: for `--wait` and the dashboard to show."""
+    ctx.progress(0.5, "halfway there")
+    await asyncio.sleep(float(payload.get("seconds", 0.5)))
+    ctx.progress(1.0, "done")
+    return "finished"

@@ -3,7 +3,9 @@ kept out of the logs, and Prometheus metrics whose numbers match what the test d
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import sys
 from pathlib import Path
 
 import httpx
@@ -12,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from tests.apps.ledger import jq as ledger_app
-from tests.helpers import JobqProcess, wait_for
+from tests.helpers import REPO, JobqProcess, wait_for
 
 APP = "tests.apps.ledger:jq"
 SECRET = "s3cr3t-Tr0ub4dor-3"
@@ -152,3 +154,23 @@ async def test_log_events_name_the_job_and_never_show_a_secret(
     assert succeeded["job_id"] == echoed["id"] and succeeded["attempt"] == 1
     assert [r["attempt"] for r in by_name["job_failed"]] == [1, 2]
     assert all(r["level"] in {"debug", "info", "warning", "error"} for r in events)
+
+
+async def test_enqueue_wait_shows_the_jobs_progress(
+    processes: list[JobqProcess], tmp_path: Path, db_url: str
+) -> None:
+    worker = start(
+        processes, tmp_path, db_url, "worker", "--workers", "1", "--poll-interval", "0.05"
+    )
+    await worker.wait_event("pool_started")
+    waited = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "jobq", "enqueue", "ledger.progress", '{"seconds": 1.5}', "--wait",
+        "--app", APP, "--database-url", db_url,
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(waited.communicate(), 60)
+    assert waited.returncode == 0, err.decode()
+    assert out.decode().strip() == '"finished"'
+    lines = err.decode().splitlines()
+    assert any("running" in line and "50%" in line and "halfway there" in line for line in lines)
+    assert any("succeeded" in line and "100%" in line and "done" in line for line in lines)

@@ -41,6 +41,8 @@ JOB_FIELDS = {
     "created_at",
     "started_at",
     "finished_at",
+    "progress",
+    "progress_message",
 }
 STATES = ["pending", "running", "succeeded", "failed", "dead", "cancelled"]
 
@@ -1080,6 +1082,9 @@ async def test_stats_without_a_pool(api: httpx.AsyncClient) -> None:
         "counts": {},
         "totals": dict.fromkeys(STATES, 0),
         "workers": None,
+        "processes": [],
+        "throughput": [],
+        "oldest_waiting_seconds": None,
     }
     await post_job(api, {"type": "echo"})
     gone = await post_job(api, {"type": "echo"})

@@ -38,6 +38,8 @@ from jobq.worker.pool import PoolConfig
 from tests.helpers import REPO, live_server, wait_for
 from tests.tcp_proxy import TcpProxy
 
+LATEST = len(migrations.migrations())
+
 
 @pytest.fixture
 async def pg_jq(pg_url: str) -> AsyncIterator[JobQueue]:
@@ -109,8 +111,10 @@ async def test_ten_processes_starting_together_migrate_once(pg_url: str) -> None
             await holder.commit()  # releases the lock
         outputs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in started)), 60)
     assert [p.returncode for p in started] == [0] * 10, [err.decode() for _, err in outputs]
-    rows = await sql(pg_url, "SELECT version, count(*) FROM jobq_migrations GROUP BY version")
-    assert rows == [(1, 1)]
+    rows = await sql(
+        pg_url, "SELECT version, count(*) FROM jobq_migrations GROUP BY version ORDER BY version"
+    )
+    assert rows == [(version, 1) for version in range(1, LATEST + 1)]
     assert await sql(pg_url, "SELECT count(*) FROM jobs") == [(0,)]
 
 
@@ -133,7 +137,7 @@ async def test_migrate_check_exits_1_while_the_schema_is_behind(pg_url: str) -> 
 
     migrated = jobq("migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert "current: version 1" in migrated.stdout
+    assert f"current: version {LATEST}" in migrated.stdout
 
     current = jobq("migrate", "--check")
     assert current.returncode == 0
@@ -527,17 +531,17 @@ async def test_a_newer_schema_is_left_alone_so_old_processes_keep_running(pg_url
     (migrations are additive) and touch nothing."""
     first = await open_store(pg_url)
     await first.close()
-    await sql(pg_url, "INSERT INTO jobq_migrations (version) VALUES (2)")
+    await sql(pg_url, "INSERT INTO jobq_migrations (version) VALUES (%s)", LATEST + 1)
     store = await open_store(pg_url)
     try:
         assert isinstance(store, PostgresStore)
-        assert store.schema_version == 2
+        assert store.schema_version == LATEST + 1
         await store.enqueue([NewJob(type="echo")])
         assert sum(c.count for c in await store.counts()) == 1
     finally:
         await store.close()
     rows = await sql(pg_url, "SELECT version FROM jobq_migrations ORDER BY version")
-    assert rows == [(1,), (2,)]
+    assert rows == [(version,) for version in range(1, LATEST + 2)]
 
 
 async def test_a_search_path_naming_no_schema_is_a_clear_error(pg_url: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -22,15 +23,18 @@ from jobq.api.schemas import (
     JobIn,
     JobOut,
     JobPageOut,
+    MinuteOut,
+    ProcessOut,
     StatsOut,
 )
 from jobq.domain.errors import InvalidJob, JobqError
 from jobq.domain.ids import JobId, parse_job_id
-from jobq.domain.job import NewJob, counts_by_queue
+from jobq.domain.job import MinuteCount, NewJob, counts_by_queue
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from jobq.store.base import JobFilter
 from jobq.worker.pool import WorkerPool
+from jobq.worker.presence import STALE_AFTER
 
 router = APIRouter()
 
@@ -164,7 +168,39 @@ async def stats(request: Request, jq: JQ) -> StatsOut:
     workers = None
     if pool is not None:
         workers = {"count": pool.config.worker_count, "busy": pool.busy, "buffered": pool.buffered}
-    return StatsOut(counts=counts, totals=totals, workers=workers)
+    processes = await jq.store.processes(max_age=STALE_AFTER)
+    return StatsOut(
+        counts=counts,
+        totals=totals,
+        workers=workers,
+        processes=[
+            ProcessOut(
+                id=p.id,
+                host=p.host,
+                pid=p.pid,
+                workers=p.workers,
+                busy=p.busy,
+                buffered=p.buffered,
+                queues=None if p.queues is None else list(p.queues),
+                started_at=p.started_at,
+                seen_at=p.seen_at,
+            )
+            for p in processes
+        ],
+        throughput=per_minute(await jq.store.throughput(minutes=THROUGHPUT_MINUTES)),
+        oldest_waiting_seconds=await jq.store.oldest_waiting_age(),
+    )
+
+
+THROUGHPUT_MINUTES = 60
+
+
+def per_minute(counts: list[MinuteCount]) -> list[MinuteOut]:
+    """One row per minute that saw attempts end, oldest first, a column per outcome."""
+    rows: dict[datetime, dict[str, int]] = {}
+    for count in counts:
+        rows.setdefault(count.minute, {})[count.outcome.value] = count.count
+    return [MinuteOut(minute=minute, **row) for minute, row in sorted(rows.items())]
 
 
 @router.get("/")

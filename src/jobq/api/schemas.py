@@ -124,6 +124,8 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    progress: float | None = Field(None, description="0..1, as the handler last reported")
+    progress_message: str | None = None
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -150,6 +152,8 @@ class JobOut(BaseModel):
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,
+            progress=job.progress,
+            progress_message=job.progress_message,
         )
 
 
@@ -177,7 +181,37 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class ProcessOut(BaseModel):
+    id: str = Field(description="the pool's id (host:pid:random), as in worker_id")
+    host: str
+    pid: int
+    workers: int
+    busy: int
+    buffered: int
+    queues: list[str] | None = Field(description="the queues it works; null: every queue")
+    started_at: datetime
+    seen_at: datetime
+
+
+class MinuteOut(BaseModel):
+    minute: datetime = Field(description="the minute's start (UTC)")
+    succeeded: int = 0
+    failed: int = 0
+    lost: int = 0
+    interrupted: int = 0
+
+
 class StatsOut(BaseModel):
     counts: dict[str, dict[str, int]] = Field(description="queue -> status -> jobs")
     totals: dict[str, int] = Field(description="status -> jobs, every queue")
     workers: dict[str, int] | None = Field(description="this process's pool, if it runs one")
+    processes: list[ProcessOut] = Field(
+        default_factory=list, description="every worker pool heard from in the last 15 s"
+    )
+    throughput: list[MinuteOut] = Field(
+        default_factory=list,
+        description="attempts that ended in each of the last 60 minutes, oldest first",
+    )
+    oldest_waiting_seconds: float | None = Field(
+        None, description="how long the longest-waiting due job has waited; null: none waits"
+    )

@@ -27,7 +27,7 @@ from jobq.cli.output import attempts_json, echo_json, job_detail, job_json, job_
 from jobq.config import ENV_NAMES, FIELDS, FLAG_NAMES
 from jobq.domain.errors import IdempotencyConflict, InvalidJob, JobqError, UnknownJobType
 from jobq.domain.ids import parse_job_id
-from jobq.domain.job import counts_by_queue
+from jobq.domain.job import Job, counts_by_queue
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from jobq.service import run_service
@@ -113,6 +113,16 @@ def _open(flags: dict[str, Any]) -> JobQueue:
     )
 
 
+def show_progress(job: Job) -> None:
+    """One line on stderr each time a waited-for job moves: status, attempt, progress."""
+    parts = [job.status.value, f"attempt {job.attempt}/{job.max_attempts}"]
+    if job.progress is not None:
+        parts.append(f"{job.progress:.0%}")
+    if job.progress_message:
+        parts.append(job.progress_message)
+    click.echo(f"{job.id} " + " · ".join(parts), err=True)
+
+
 def _payload(text: str | None) -> dict[str, Any]:
     if text is None:
         return {}
@@ -181,7 +191,7 @@ def enqueue(
                 return 0
             click.echo(f"{job.id} enqueued; waiting", err=True)
             try:
-                job = await jq.wait(job.id, timeout=wait_timeout)
+                job = await jq.wait(job.id, timeout=wait_timeout, on_change=show_progress)
             except TimeoutError:
                 current = await jq.get(job.id)
                 fail(f"job {job.id} is still {current.status.value} after {wait_timeout} s")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,11 +27,12 @@ from structlog.typing import FilteringBoundLogger
 from jobq.clock import Clock, SystemClock
 from jobq.domain.errors import StoreError
 from jobq.domain.ids import JobId, WorkerId, new_owner_id, slot_id
-from jobq.domain.job import Job, Lease
+from jobq.domain.job import Job, Lease, ProcessInfo
 from jobq.metrics import Metrics
 from jobq.registry import Registry
 from jobq.store.base import JobStore, Listens
 from jobq.worker.heartbeat import heartbeat_loop
+from jobq.worker.presence import PRESENCE_INTERVAL, presence_loop
 from jobq.worker.reaper import reaper_loop
 from jobq.worker.runner import JobRunner
 from jobq.worker.threads import HandlerThreads
@@ -116,6 +119,7 @@ class WorkerPool:
         self._timers: set[asyncio.TimerHandle] = set()
         self.failed = asyncio.Event()
         self.failure: BaseException | None = None
+        self._started_at = self._clock.now()
 
     # -- what others may read ---------------------------------------------------------------
 
@@ -172,6 +176,17 @@ class WorkerPool:
                 "reaper",
             ),
         ]
+        self._side_tasks.append(
+            self._supervised(
+                presence_loop(
+                    self._store,
+                    self._process_info,
+                    interval=min(PRESENCE_INTERVAL, config.heartbeat_interval),
+                    log=self._log,
+                ),
+                "presence",
+            )
+        )
         if isinstance(self._store, Listens):  # claim as soon as another process enqueues
             self._side_tasks.append(self._supervised(self._store.listen(self._heard), "listener"))
         self._workers = [
@@ -182,6 +197,19 @@ class WorkerPool:
     def notify(self) -> None:
         """New jobs may be due: claim now instead of at the next poll."""
         self._wake.set()
+
+    def _process_info(self) -> ProcessInfo:
+        return ProcessInfo(
+            id=self.owner_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            workers=self.config.worker_count,
+            busy=self._busy,
+            buffered=self.buffered,
+            queues=self.config.queues,
+            started_at=self._started_at,
+            seen_at=self._clock.now(),
+        )
 
     def _heard(self, queue: str | None) -> None:
         """The store says jobs of ``queue`` (None: of any queue) may be due."""
@@ -230,6 +258,8 @@ class WorkerPool:
         for timer in self._timers:
             timer.cancel()
         self._threads.close()
+        with contextlib.suppress(StoreError, TimeoutError):  # else the record goes stale
+            await asyncio.wait_for(self._store.forget_process(self.owner_id), 5)
         report = StopReport(
             released_unstarted=self._released,
             finished_in_grace=sum(1 for t in finished if not t.cancelled()),

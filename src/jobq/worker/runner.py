@@ -29,6 +29,7 @@ from jobq.domain.retry import backoff_delay
 from jobq.metrics import Metrics
 from jobq.registry import JobType, Registry
 from jobq.store.base import JobStore
+from jobq.worker.progress import ProgressReporter
 from jobq.worker.threads import HandlerThreads
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.worker")
@@ -174,8 +175,10 @@ class JobRunner:
         limit: float | None,
     ) -> Any:
         args: tuple[Any, ...] = (job.payload,)
+        reporter = None
         if job_type.takes_context:
-            args += (JobContext(job=job, worker_id=worker_id, log=log),)
+            reporter = ProgressReporter(self._store, job.lease, asyncio.get_running_loop(), log)
+            args += (JobContext(job=job, worker_id=worker_id, log=log, reporter=reporter.report),)
         deadline = asyncio.timeout(limit)
         try:
             async with deadline:
@@ -186,6 +189,13 @@ class JobRunner:
             if deadline.expired():
                 raise JobTimeout(f"the handler ran longer than its timeout of {limit} s") from exc
             raise
+        finally:
+            if reporter is not None:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    reporter.close()  # shutdown: the job is handed back, progress and all
+                else:
+                    await reporter.drain()  # the last report lands before the outcome
 
     @staticmethod
     def _classify(exc: Exception, job_type: JobType) -> _Failure:
