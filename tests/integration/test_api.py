@@ -1092,8 +1092,16 @@ async def test_stats_without_a_pool(api: httpx.AsyncClient) -> None:
     await api.post(f"/jobs/{gone['id']}/cancel")
 
     stats = (await api.get("/stats")).json()
-    assert set(stats) == {"counts", "totals", "workers"}
+    assert set(stats) == {
+        "counts",
+        "totals",
+        "workers",
+        "processes",
+        "throughput",
+        "oldest_waiting_seconds",
+    }
     assert stats["workers"] is None
+    assert stats["oldest_waiting_seconds"] >= 0
     assert stats["counts"] == {
         "default": {**dict.fromkeys(STATES, 0), "pending": 1, "cancelled": 1},
         "emails": {**dict.fromkeys(STATES, 0), "pending": 1},
