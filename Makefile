@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit bench clean
+.PHONY: help run test lint typecheck browser unit bench clean
 
 help:
 	@echo "make run    start jobq serve on http://$(HOST):$(PORT) with SQLite at ./jobq.db"
@@ -36,8 +36,11 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
+browser:
+	@sh scripts/ensure_browser.sh
+
 # pytest exits 5 when it collects nothing; make treats that as the failure it is.
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean:

@@ -23,10 +23,11 @@ POSTGRES_DSN_VARIABLE = "JOBQ_TEST_POSTGRES_DSN"
 REQUIRE_POSTGRES_VARIABLE = "JOBQ_TEST_REQUIRE_POSTGRES"
 
 
-def skip_unless_required(reason: str) -> NoReturn:
-    """Skip, saying why, on a machine without what the test needs; in CI, fail instead."""
-    if os.environ.get(REQUIRE_POSTGRES_VARIABLE) == "1":
-        pytest.fail(f"{reason} ({REQUIRE_POSTGRES_VARIABLE}=1: PostgreSQL tests must run here)")
+def skip_unless_required(reason: str, *, variable: str = REQUIRE_POSTGRES_VARIABLE) -> NoReturn:
+    """Skip, saying why, on a machine without what the test needs; where ``variable`` is 1
+    (CI sets it), fail instead."""
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{reason} ({variable}=1: this test must run here)")
     pytest.skip(reason)
 
 

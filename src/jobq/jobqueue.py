@@ -25,6 +25,7 @@ from structlog.typing import FilteringBoundLogger
 from jobq.builtin_jobs import builtin_registry
 from jobq.clock import Clock, SystemClock
 from jobq.domain.errors import (
+    IllegalTransition,
     InvalidJob,
     JobNotFound,
     JobqError,
@@ -47,11 +48,11 @@ from jobq.domain.job import (
     JSONValue,
     NewJob,
 )
-from jobq.domain.states import TERMINAL
+from jobq.domain.states import TERMINAL, JobState
 from jobq.metrics import Metrics
 from jobq.names import check_name
 from jobq.registry import Registry
-from jobq.store import PostgresOptions, Store, open_store
+from jobq.store import JobFilter, PostgresOptions, Store, open_store
 from jobq.worker.pool import PoolConfig, WorkerPool
 
 H = TypeVar("H", bound=Callable[..., Any])
@@ -59,6 +60,7 @@ H = TypeVar("H", bound=Callable[..., Any])
 logger: FilteringBoundLogger = structlog.get_logger("jobq.queue")
 
 DEFAULT_DATABASE_URL = "sqlite:///jobq.db"
+RETRY_DEAD_PAGE = 500
 
 
 class JobQueue:
@@ -278,6 +280,29 @@ class JobQueue:
         for pool in self._pools:
             pool.notify()
         return job
+
+    async def retry_dead(self, job_type: str, *, queue: str | None = None) -> int:
+        """Make every dead job of ``job_type`` (in ``queue``, if given) pending again; return
+        how many. Jobs that change state meanwhile are left as they are."""
+        retried = 0
+        where = JobFilter(status=JobState.DEAD, type=job_type, queue=queue)
+        after: JobId | None = None
+        while True:  # newest first, each page after the last: every job is visited once
+            page = await self.store.list_jobs(where, limit=RETRY_DEAD_PAGE, after=after)
+            for job in page.jobs:
+                try:
+                    await self.store.retry(job.id)
+                except (IllegalTransition, JobNotFound):
+                    continue  # retried, or gone, since the page was read
+                retried += 1
+            if page.next_after is None:
+                break
+            after = page.next_after
+        if retried:
+            logger.info("jobs_retried", job_type=job_type, queue=queue, count=retried)
+            for pool in self._pools:
+                pool.notify()
+        return retried
 
     async def wait(
         self,

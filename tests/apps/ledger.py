@@ -82,3 +82,12 @@ async def ledger_progress(payload: dict[str, Any], ctx: JobContext) -> str:
     await asyncio.sleep(float(payload.get("seconds", 0.5)))
     ctx.progress(1.0, "done")
     return "finished"
+
+
+@jq.job("ledger.gate", max_attempts=1)
+async def ledger_gate(payload: dict[str, Any], ctx: JobContext) -> str:
+    """Fails while the file named by ``blocker`` exists: dead at once, fine after a retry."""
+    record("start", ctx)
+    if os.path.exists(str(payload["blocker"])):
+        raise RuntimeError("blocked by " + os.path.basename(str(payload["blocker"])))
+    return "passed"

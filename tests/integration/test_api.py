@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobq.domain.job import Backoff
+from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from jobq.worker.pool import PoolConfig, WorkerPool
 from tests.helpers import live_server, wait_for
@@ -1188,3 +1189,76 @@ async def test_index_links(api: httpx.AsyncClient) -> None:
     assert body["service"] == "jobq"
     for link in body["links"].values():
         assert (await api.get(link)).status_code == 200, link
+
+
+# -- dashboard, cross-origin writes, bulk retry ----------------------------------------------
+
+
+async def test_a_browser_gets_the_dashboard_and_its_assets(api: httpx.AsyncClient) -> None:
+    page = await api.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script src="/ui/app.js"' in page.text
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "unsafe-inline" not in policy
+    for asset, kind in (("/ui/app.js", "javascript"), ("/ui/app.css", "text/css")):
+        answer = await api.get(asset)
+        assert answer.status_code == 200 and kind in answer.headers["content-type"], asset
+    # everyone else still gets the JSON index
+    assert (await api.get("/")).json()["service"] == "jobq"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+    ],
+)
+async def test_a_write_a_browser_sends_from_another_site_is_refused(
+    api: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    job = await post_job(api, {"type": "echo"})
+    for path in (f"/jobs/{job['id']}/cancel", "/jobs"):
+        answer = await api.post(path, json={"type": "echo"}, headers=headers)
+        assert answer.status_code == 403, path
+        assert answer.json()["error"]["code"] == "cross_origin"
+    assert (await api.get(f"/jobs/{job['id']}")).json()["status"] == "pending"
+    assert (await api.get("/stats")).json()["totals"]["pending"] == 1
+
+
+async def test_writes_from_the_same_origin_and_from_non_browsers_pass(
+    api: httpx.AsyncClient,
+) -> None:
+    host = api.base_url.netloc.decode()
+    same = {"Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}
+    assert (await api.post("/jobs", json={"type": "echo"}, headers=same)).status_code == 201
+    assert (await api.post("/jobs", json={"type": "echo"})).status_code == 201  # no headers
+    reads = await api.get("/jobs", headers={"Origin": "http://evil.example"})
+    assert reads.status_code == 200  # reads are not writes (and no CORS header lets them out)
+    assert "access-control-allow-origin" not in reads.headers
+
+
+async def test_retry_dead_makes_every_dead_job_of_a_type_pending(jq: JobQueue) -> None:
+    @jq.job("doomed", max_attempts=1)
+    async def doomed(payload: dict[str, Any]) -> None:
+        raise RuntimeError("no")
+
+    jobs = [await jq.enqueue("doomed", {"n": n}) for n in range(3)]
+    other = await jq.enqueue("doomed", {"n": 9}, queue="elsewhere")
+    async with running_pool(jq):
+        for job in [*jobs, other]:
+            await jq.wait(job.id, timeout=10)
+    async with live_server(jq) as url, httpx.AsyncClient(base_url=url) as http:
+        refused = await http.post("/jobs/retry-dead", content=b'{"type": "doomed"}')
+        assert refused.status_code == 415
+        bad = await http.post("/jobs/retry-dead", json={"type": ""})
+        assert bad.status_code == 422
+        answer = await http.post("/jobs/retry-dead", json={"type": "doomed", "queue": "default"})
+        assert answer.status_code == 200 and answer.json() == {"retried": 3}
+        again = await http.post("/jobs/retry-dead", json={"type": "doomed", "queue": "default"})
+        assert again.json() == {"retried": 0}
+    states = {job.id: (await jq.get(job.id)).status for job in [*jobs, other]}
+    assert [states[job.id] for job in jobs] == [JobState.PENDING] * 3
+    assert states[other.id] is JobState.DEAD

@@ -9,7 +9,9 @@ from jobq import __version__
 from jobq.api import ops
 from jobq.api.errors import install_error_handlers
 from jobq.api.limits import BodyLimit
+from jobq.api.origin import SameOriginWrites
 from jobq.api.routes import router
+from jobq.dashboard import mount_dashboard
 from jobq.jobqueue import JobQueue
 from jobq.metrics import Metrics
 from jobq.worker.pool import WorkerPool
@@ -38,7 +40,9 @@ def create_app(
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(ops.router)
+    mount_dashboard(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(SameOriginWrites)  # outermost: a cross-site write is refused first
     return app
 
 

@@ -25,8 +25,11 @@ from jobq.api.schemas import (
     JobPageOut,
     MinuteOut,
     ProcessOut,
+    RetryDeadIn,
+    RetryDeadOut,
     StatsOut,
 )
+from jobq.dashboard import dashboard_page
 from jobq.domain.errors import InvalidJob, JobqError
 from jobq.domain.ids import JobId, parse_job_id
 from jobq.domain.job import MinuteCount, NewJob, counts_by_queue
@@ -159,6 +162,12 @@ async def retry_job(job_id: uuid.UUID, jq: JQ) -> JobOut:
     return JobOut.of(await jq.retry(str(job_id)))
 
 
+@router.post("/jobs/retry-dead", responses=_ERRORS, dependencies=JSON_BODY)
+async def retry_dead(body: RetryDeadIn, jq: JQ) -> RetryDeadOut:
+    """Make every dead job of a type (and queue, if given) pending again."""
+    return RetryDeadOut(retried=await jq.retry_dead(body.type, queue=body.queue))
+
+
 @router.get("/stats", responses=_ERRORS)
 async def stats(request: Request, jq: JQ) -> StatsOut:
     """Jobs by queue and status, and this process's workers."""
@@ -203,8 +212,11 @@ def per_minute(counts: list[MinuteCount]) -> list[MinuteOut]:
     return [MinuteOut(minute=minute, **row) for minute, row in sorted(rows.items())]
 
 
-@router.get("/")
-async def index() -> JSONResponse:
+@router.get("/", response_model=None)
+async def index(request: Request) -> Response:
+    """The dashboard for browsers; for anything else, where to go."""
+    if "text/html" in request.headers.get("accept", ""):
+        return dashboard_page()
     return JSONResponse(
         {
             "service": "jobq",

@@ -74,6 +74,15 @@ class BatchIn(_Strict):
     jobs: list[JobIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
+class RetryDeadIn(_Strict):
+    type: str = Field(min_length=1, max_length=200, description="the job type")
+    queue: str | None = Field(None, min_length=1, max_length=200, description="only this queue")
+
+
+class RetryDeadOut(BaseModel):
+    retried: int = Field(description="dead jobs made pending again")
+
+
 class ErrorOut(BaseModel):
     type: str
     message: str

@@ -1,0 +1,138 @@
+"""The dashboard in a real headless Chromium against a real `jobq serve`: the overview moves
+without a reload as jobs run, a dead job shows its error and traceback, and retrying it from
+the page makes it succeed. Screenshots go to test-artifacts/ (JOBQ_TEST_ARTIFACTS)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import skip_unless_required
+from tests.helpers import REPO, JobqProcess
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = Path(os.environ.get("JOBQ_TEST_ARTIFACTS", REPO / "test-artifacts"))
+WAIT = 20.0
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        skip_unless_required(
+            "the dashboard test needs Debian's chromium and chromium-driver "
+            "(scripts/ensure_browser.sh installs them; make test runs it)",
+            variable="JOBQ_TEST_REQUIRE_BROWSER",
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1300,1000"):
+        options.add_argument(argument)
+    options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    """Poll ``check`` until it returns something true; the page re-renders every 2 s, so an
+    element found a moment ago may be gone (stale): look again."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (StaleElementReferenceException, NoSuchElementException) as exc:
+            last = exc
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} ({last!r})")
+
+
+def text_of(driver: Any, css: str) -> str:
+    return str(driver.find_element("css selector", css).text)
+
+
+def click(driver: Any, css: str) -> bool:
+    driver.find_element("css selector", css).click()
+    return True
+
+
+def shot(driver: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"dashboard-{name}.png"))
+
+
+async def test_the_dashboard_shows_jobs_move_and_retries_a_dead_one(
+    browser: Any, processes: list[JobqProcess], tmp_path: Path, db_url: str
+) -> None:
+    serve = JobqProcess(
+        ["serve", "--port", "0", "--workers", "2", "--poll-interval", "0.05",
+         "--app", "tests.apps.ledger:jq"],
+        env={"JOBQ_DATABASE_URL": db_url, "JOBQ_TEST_LEDGER": str(tmp_path / "ledger")},
+        log_path=tmp_path / "serve.log",
+    )  # fmt: skip
+    processes.append(serve)
+    base = f"http://127.0.0.1:{await serve.port()}"
+    blocker = tmp_path / "blocker"
+    blocker.touch()
+
+    browser.get(f"{base}/")
+    eventually(lambda: text_of(browser, "#total-succeeded") == "0", "an empty overview")
+    browser.execute_script("window.loadedOnce = true")  # gone if the page reloads
+
+    async with httpx.AsyncClient(base_url=base) as http:
+        for n in range(3):
+            answer = await http.post("/jobs", json={"type": "echo", "payload": {"n": n}})
+            assert answer.status_code == 201
+        gate = await http.post(
+            "/jobs", json={"type": "ledger.gate", "payload": {"blocker": str(blocker)}}
+        )
+        gate_id = gate.json()["id"]
+
+    eventually(
+        lambda: (
+            text_of(browser, "#total-succeeded") == "3" and text_of(browser, "#total-dead") == "1"
+        ),
+        "the overview to count 3 succeeded and 1 dead",
+    )
+    assert browser.execute_script("return window.loadedOnce === true"), "the page reloaded"
+    assert "default" in text_of(browser, "#by-queue")
+    assert str(serve.pid) in text_of(browser, "#processes")  # busy workers per process
+    shot(browser, "overview")
+
+    eventually(lambda: click(browser, "a[href='#/jobs?status=dead']"), "the dead link")
+    eventually(lambda: click(browser, f"tr[data-id='{gate_id}'] a.job-link"), "the dead job's row")
+    eventually(lambda: gate_id in text_of(browser, "h1"), "the job page")
+    eventually(lambda: text_of(browser, "#job-status") == "dead", "status dead")
+    attempts = eventually(lambda: text_of(browser, "#attempts"), "the attempts table")
+    assert "RuntimeError: blocked by blocker" in attempts
+    tracebacks = browser.find_elements("css selector", "pre.traceback")
+    assert tracebacks and "RuntimeError" in tracebacks[0].get_attribute("textContent")
+    shot(browser, "dead-job")
+
+    blocker.unlink()
+    eventually(lambda: click(browser, "#retry"), "the retry button")
+    eventually(lambda: text_of(browser, "#job-status") == "succeeded", "the retried job to succeed")
+    assert '"passed"' in text_of(browser, "main")
+    shot(browser, "retried-job")
+
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == [], errors
