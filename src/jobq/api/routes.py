@@ -28,13 +28,13 @@ from jobq.api.schemas import (
     RetryDeadIn,
     RetryDeadOut,
     StatsOut,
+    new_job_from,
 )
 from jobq.dashboard import dashboard_page
 from jobq.domain.errors import InvalidJob, JobqError
 from jobq.domain.ids import JobId, parse_job_id
-from jobq.domain.job import MinuteCount, NewJob, counts_by_queue
+from jobq.domain.job import MinuteCount, counts_by_queue
 from jobq.domain.states import JobState
-from jobq.jobqueue import JobQueue
 from jobq.store.base import JobFilter
 from jobq.worker.pool import WorkerPool
 from jobq.worker.presence import STALE_AFTER
@@ -65,21 +65,6 @@ def _require_json(request: Request) -> None:
 JSON_BODY = [Depends(_require_json)]
 
 
-def _new_job(jq: JobQueue, body: JobIn, key: str | None) -> NewJob:
-    return jq.new_job(
-        body.type,
-        body.payload,
-        queue=body.queue,
-        priority=body.priority,
-        delay=body.delay,
-        run_at=body.run_at,
-        max_attempts=body.max_attempts,
-        timeout=body.timeout,
-        backoff=None if body.backoff is None else body.backoff.to_domain(),
-        idempotency_key=key,
-    )
-
-
 @router.post(
     "/jobs",
     status_code=201,
@@ -99,7 +84,9 @@ async def enqueue(
     or field) returns the first job with 200."""
     if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
         raise InvalidJob("the Idempotency-Key header and the idempotency_key field differ")
-    [result] = await jq.enqueue_many([_new_job(jq, body, body.idempotency_key or idempotency_key)])
+    [result] = await jq.enqueue_many(
+        [new_job_from(jq, body, body.idempotency_key or idempotency_key)]
+    )
     if not result.created:
         response.status_code = 200
     return JobOut.of(result.job)
@@ -111,7 +98,7 @@ async def enqueue_batch(body: BatchIn, jq: JQ) -> BatchOut:
     jobs = []
     for index, item in enumerate(body.jobs):
         try:
-            jobs.append(_new_job(jq, item, item.idempotency_key))
+            jobs.append(new_job_from(jq, item, item.idempotency_key))
         except JobqError as exc:
             raise type(exc)(f"jobs[{index}]: {exc}") from exc
     results = await jq.enqueue_many(jobs)

@@ -17,7 +17,9 @@ from jobq.domain.job import (
     Attempt,
     Backoff,
     Job,
+    NewJob,
 )
+from jobq.jobqueue import JobQueue
 from jobq.names import check_name
 
 MAX_BATCH = 1000
@@ -68,6 +70,23 @@ class JobIn(_Strict):
         if self.delay is not None and self.run_at is not None:
             raise ValueError("give delay or run_at, not both")
         return self
+
+
+def new_job_from(jq: JobQueue, body: JobIn, key: str | None) -> NewJob:
+    """The checked job ``body`` describes (``key``: its idempotency key, from the body or a
+    header)."""
+    return jq.new_job(
+        body.type,
+        body.payload,
+        queue=body.queue,
+        priority=body.priority,
+        delay=body.delay,
+        run_at=body.run_at,
+        max_attempts=body.max_attempts,
+        timeout=body.timeout,
+        backoff=None if body.backoff is None else body.backoff.to_domain(),
+        idempotency_key=key,
+    )
 
 
 class BatchIn(_Strict):

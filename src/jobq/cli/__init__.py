@@ -6,13 +6,21 @@ state change, a store error); 2 a bad flag, setting or argument.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
+import stat
 import sys
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 import click
+from rich.console import Console
+from rich.live import Live
 
 from jobq import __version__
+from jobq.cli.bulk import enqueue_lines
 from jobq.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -24,6 +32,7 @@ from jobq.cli.common import (
     store_options,
 )
 from jobq.cli.output import attempts_json, echo_json, job_detail, job_json, job_rows, table
+from jobq.cli.top import render, snapshot
 from jobq.config import ENV_NAMES, FIELDS, FLAG_NAMES
 from jobq.domain.errors import IdempotencyConflict, InvalidJob, JobqError, UnknownJobType
 from jobq.domain.ids import parse_job_id
@@ -103,7 +112,7 @@ def worker(**flags: Any) -> None:
 
 
 def _open(flags: dict[str, Any]) -> JobQueue:
-    loaded = settings_from(flags)
+    loaded = settings_from(flags, one_shot=True)
     return JobQueue(
         loaded.settings.database_url,
         registry=load_registry(loaded),
@@ -113,14 +122,69 @@ def _open(flags: dict[str, Any]) -> JobQueue:
     )
 
 
-def show_progress(job: Job) -> None:
-    """One line on stderr each time a waited-for job moves: status, attempt, progress."""
+async def enqueue_file(jq: JobQueue, source: TextIO, *, as_json: bool) -> int:
+    """Enqueue every line of ``source``, with a progress bar on stderr when its size is known
+    (a file, not a pipe); exit 1 if a line was refused."""
+    try:
+        info = os.fstat(source.fileno())
+        total = info.st_size if stat.S_ISREG(info.st_mode) else 0
+    except (OSError, ValueError):
+        total = 0
+    async with jq:
+        if total:
+            bar: Any
+            with click.progressbar(
+                length=total, label="enqueueing", file=sys.stderr, show_pos=False
+            ) as bar:
+                report = await enqueue_lines(
+                    jq, source, on_line=lambda text: bar.update(len(text.encode()))
+                )
+        else:
+            report = await enqueue_lines(jq, source)
+    for rejected in report.rejected:
+        click.echo(f"line {rejected.line}: {rejected.reason}", err=True)
+    if as_json:
+        echo_json(
+            {
+                "created": report.created,
+                "existing": report.existing,
+                "rejected": [{"line": r.line, "error": r.reason} for r in report.rejected],
+            }
+        )
+    else:
+        click.echo(
+            f"{report.created} enqueued, {report.existing} already there, "
+            f"{len(report.rejected)} refused"
+        )
+    return EXIT_FAILURE if report.rejected else 0
+
+
+def describe_progress(job: Job) -> str:
+    """A waited-for job's state in one line: status, attempt, progress and its message."""
     parts = [job.status.value, f"attempt {job.attempt}/{job.max_attempts}"]
     if job.progress is not None:
         parts.append(f"{job.progress:.0%}")
     if job.progress_message:
         parts.append(job.progress_message)
-    click.echo(f"{job.id} " + " · ".join(parts), err=True)
+    return f"{job.id} " + " · ".join(parts)
+
+
+@contextlib.contextmanager
+def _waiting(job: Job) -> Iterator[Callable[[Job], None]]:
+    """On a terminal, a spinner whose text follows the job; elsewhere, a line per change."""
+    if not sys.stderr.isatty():
+        yield lambda current: click.echo(describe_progress(current), err=True)
+        return
+    console = Console(stderr=True)
+    last = [job]
+
+    def follow(current: Job) -> None:
+        last[0] = current
+        spinner.update(describe_progress(current))
+
+    with console.status(describe_progress(job)) as spinner:
+        yield follow
+    console.print(describe_progress(last[0]))  # the spinner goes; its last word stays
 
 
 def _payload(text: str | None) -> dict[str, Any]:
@@ -138,8 +202,15 @@ def _payload(text: str | None) -> dict[str, Any]:
 
 
 @cli.command()
-@click.argument("job_type", metavar="TYPE")
+@click.argument("job_type", metavar="TYPE", required=False)
 @click.argument("payload", required=False)
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.File("r", encoding="utf-8"),
+    help="Enqueue one job per line of this JSON-lines file ('-': stdin), as POST /jobs takes "
+    "them, in batches; report each line refused.",
+)
 @click.option("--queue", default="default", show_default=True, help="Queue to put it on.")
 @click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
 @click.option("--delay", type=float, help="Seconds from now until it is due.")
@@ -151,8 +222,9 @@ def _payload(text: str | None) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 @store_options
 def enqueue(
-    job_type: str,
+    job_type: str | None,
     payload: str | None,
+    from_file: TextIO | None,
     queue: str,
     priority: int,
     delay: float | None,
@@ -164,7 +236,14 @@ def enqueue(
     as_json: bool,
     **flags: Any,
 ) -> None:
-    """Enqueue a job of TYPE with a JSON object PAYLOAD ('-' reads it from stdin)."""
+    """Enqueue a job of TYPE with a JSON object PAYLOAD ('-' reads it from stdin), or every
+    job of a file with --from-file."""
+    if from_file is not None:
+        if job_type is not None or wait:
+            fail("--from-file takes no TYPE, PAYLOAD or --wait", EXIT_USAGE)
+        sys.exit(_guard(enqueue_file(_open(flags), from_file, as_json=as_json)))
+    if job_type is None:
+        fail("give a job TYPE (or --from-file FILE)", EXIT_USAGE)
     body = _payload(payload)
     jq = _open(flags)
 
@@ -191,7 +270,8 @@ def enqueue(
                 return 0
             click.echo(f"{job.id} enqueued; waiting", err=True)
             try:
-                job = await jq.wait(job.id, timeout=wait_timeout, on_change=show_progress)
+                with _waiting(job) as on_change:
+                    job = await jq.wait(job.id, timeout=wait_timeout, on_change=on_change)
             except TimeoutError:
                 current = await jq.get(job.id)
                 fail(f"job {job.id} is still {current.status.value} after {wait_timeout} s")
@@ -324,6 +404,34 @@ def stats(as_json: bool, **flags: Any) -> None:
 
 
 @cli.command()
+@click.option(
+    "--interval", type=click.FloatRange(0.2, 60), default=1.0, show_default=True,
+    help="Seconds between refreshes.",
+)  # fmt: skip
+@click.option("--once", is_flag=True, help="Print one picture and exit (for scripts, logs).")
+@store_options
+def top(interval: float, once: bool, **flags: Any) -> None:
+    """A live view of queues, worker processes and throughput (Ctrl-C to leave)."""
+    jq = _open(flags)
+    console = Console()
+
+    async def go() -> int:
+        async with jq:
+            if once:
+                console.print(render(await snapshot(jq.store, jq.clock.now())))
+                return 0
+            with Live(console=console, screen=False, auto_refresh=False) as live:
+                while True:
+                    live.update(render(await snapshot(jq.store, jq.clock.now())), refresh=True)
+                    await asyncio.sleep(interval)
+
+    try:
+        sys.exit(_guard(go()))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @setting_option("host", "Address to bind.", metavar="HOST")
 @setting_option("port", "Port to bind.", metavar="PORT")
@@ -364,7 +472,7 @@ def migrate(check: bool, as_json: bool, **flags: Any) -> None:
 
     With --check, only report: exit 0 if the schema is current, 1 if it is behind.
     """
-    loaded = settings_from(flags)
+    loaded = settings_from(flags, one_shot=True)
     settings = loaded.settings
 
     async def go() -> int:

@@ -76,12 +76,18 @@ def store_options(fn: F) -> F:
     return fn
 
 
-def settings_from(flags: dict[str, Any]) -> LoadedSettings:
+def settings_from(flags: dict[str, Any], *, one_shot: bool = False) -> LoadedSettings:
+    """The settings, or exit 2 naming the bad ones. ``one_shot`` commands (enqueue, jobs,
+    stats, migrate) log only warnings unless a log level was asked for: their output is the
+    answer, not a stream of events."""
     try:
         loaded = load_settings(os.environ, flags)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
-    configure_logging(loaded.settings.log_level, loaded.settings.log_format)
+    level = loaded.settings.log_level
+    if one_shot and loaded.sources["log_level"] == "default":
+        level = "WARNING"
+    configure_logging(level, loaded.settings.log_format)
     return loaded
 
 
