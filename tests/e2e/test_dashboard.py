@@ -1,6 +1,7 @@
 """The dashboard in a real headless Chromium against a real `jobq serve`: the overview moves
 without a reload as jobs run, a dead job shows its error and traceback, and retrying it from
-the page makes it succeed. Screenshots go to test-artifacts/ (JOBQ_TEST_ARTIFACTS)."""
+the page makes it succeed, the page following it live. Screenshots go to test-artifacts/
+(JOBQ_TEST_ARTIFACTS)."""
 
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ async def test_the_dashboard_shows_jobs_move_and_retries_a_dead_one(
     assert str(serve.pid) in text_of(browser, "#processes")  # busy workers per process
     shot(browser, "overview")
 
-    eventually(lambda: click(browser, "a[href='#/jobs?status=dead']"), "the dead link")
+    eventually(lambda: click(browser, "a[href='/ui/jobs?status=dead']"), "the dead link")
     eventually(lambda: click(browser, f"tr[data-id='{gate_id}'] a.job-link"), "the dead job's row")
     eventually(lambda: gate_id in text_of(browser, "h1"), "the job page")
     eventually(lambda: text_of(browser, "#job-status") == "dead", "status dead")
@@ -130,7 +131,10 @@ async def test_the_dashboard_shows_jobs_move_and_retries_a_dead_one(
 
     blocker.unlink()
     eventually(lambda: click(browser, "#retry"), "the retry button")
+    eventually(lambda: "Job retried." in text_of(browser, "#notice"), "the page after the retry")
+    browser.execute_script("window.loadedOnce = true")
     eventually(lambda: text_of(browser, "#job-status") == "succeeded", "the retried job to succeed")
+    assert browser.execute_script("return window.loadedOnce === true"), "the page reloaded"
     assert '"passed"' in text_of(browser, "main")
     shot(browser, "retried-job")
 

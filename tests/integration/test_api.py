@@ -1197,10 +1197,11 @@ async def test_index_links(api: httpx.AsyncClient) -> None:
 async def test_a_browser_gets_the_dashboard_and_its_assets(api: httpx.AsyncClient) -> None:
     page = await api.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert '<script src="/ui/app.js"' in page.text
+    assert '<script src="/ui/static/live.js"' in page.text
+    assert 'id="total-pending">0<' in page.text  # rendered on the server
     policy = page.headers["content-security-policy"]
     assert "default-src 'self'" in policy and "unsafe-inline" not in policy
-    for asset, kind in (("/ui/app.js", "javascript"), ("/ui/app.css", "text/css")):
+    for asset, kind in (("/ui/static/live.js", "javascript"), ("/ui/static/app.css", "text/css")):
         answer = await api.get(asset)
         assert answer.status_code == 200 and kind in answer.headers["content-type"], asset
     # everyone else still gets the JSON index

@@ -353,3 +353,45 @@ async def test_a_lost_lease_is_counted_once(jq: JobQueue) -> None:
     assert done.status is JobState.SUCCEEDED and done.worker_id == pool_b.owner_id
     lost = {"queue": "default", "type": "hold"}
     assert metrics.registry.get_sample_value("jobq_leases_lost_total", lost) == 1
+
+
+class SlowAnswers:
+    """Wraps a real store; chosen methods do their work at once, then wait ``delay`` seconds
+    before answering (as over a slow network: the change is committed, the caller not told)."""
+
+    def __init__(self, inner: Store, delays: dict[str, float]) -> None:
+        self._inner = inner
+        self.delays = delays
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if name not in self.delays:
+            return target
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            answer = await target(*args, **kwargs)
+            await asyncio.sleep(self.delays[name])
+            return answer
+
+        return call
+
+
+async def test_a_heartbeat_during_the_jobs_own_outcome_is_not_a_lost_lease(jq: JobQueue) -> None:
+    """The outcome is committed but its answer is slow; heartbeats meanwhile find the job no
+    longer running. That is the job ending, not another worker taking it: no lease_lost."""
+    slow = SlowAnswers(jq.store, {"complete": 0.5})
+    metrics = Metrics()
+    config = PoolConfig(worker_count=1, lease_seconds=0.3, poll_interval=0.02)  # beats: 0.1 s
+    pool = WorkerPool(slow, jq.registry, config, metrics=metrics)  # type: ignore[arg-type]
+    with capture_logs() as logs:
+        job = await jq.enqueue("echo", {})
+        await pool.start()
+        try:
+            assert (await jq.wait(job.id, timeout=10)).status is JobState.SUCCEEDED
+            await asyncio.sleep(0.6)  # the slow answer arrives; heartbeats ran meanwhile
+        finally:
+            await pool.stop()
+    assert [e for e in logs if e["event"] == "lease_lost"] == []
+    assert metrics.registry.get_sample_value(
+        "jobq_leases_lost_total", {"queue": "default", "type": "echo"}
+    ) in (None, 0)

@@ -30,7 +30,7 @@ from jobq.api.schemas import (
     StatsOut,
     new_job_from,
 )
-from jobq.dashboard import dashboard_page
+from jobq.dashboard.pages import overview_page
 from jobq.domain.errors import InvalidJob, JobqError
 from jobq.domain.ids import JobId, parse_job_id
 from jobq.domain.job import MinuteCount, counts_by_queue
@@ -203,7 +203,7 @@ def per_minute(counts: list[MinuteCount]) -> list[MinuteOut]:
 async def index(request: Request) -> Response:
     """The dashboard for browsers; for anything else, where to go."""
     if "text/html" in request.headers.get("accept", ""):
-        return dashboard_page()
+        return await overview_page(request)
     return JSONResponse(
         {
             "service": "jobq",

@@ -96,6 +96,7 @@ class WorkerPool:
             threads=self._threads,
             metrics=metrics,
             on_retry_scheduled=self._wake_at,
+            on_outcome=self._outcome_coming,
         )
         # Pool-level lines (claims, hand-backs) name the lease owner; workers bind their own id.
         self._log = logger.bind(worker_id=self.owner_id)
@@ -105,6 +106,8 @@ class WorkerPool:
         # claimed again must not take the new claim's place.
         self._held: dict[JobId, Job] = {}
         self._lost: set[Lease] = set()
+        # Attempts whose outcome is being written: the job may leave `running` any moment now.
+        self._ending: set[Lease] = set()
         self._released = 0
         self._wake = asyncio.Event()  # new work may be due
         self._room = asyncio.Event()  # the buffer has room again
@@ -357,8 +360,14 @@ class WorkerPool:
         if self._held.get(job.id) is job:
             del self._held[job.id]
         self._lost.discard(job.lease)
+        self._ending.discard(job.lease)
+
+    def _outcome_coming(self, job: Job) -> None:
+        self._ending.add(job.lease)
 
     def _lease_lost(self, job: Job) -> None:
+        if job.lease in self._ending:
+            return  # not lost: its own outcome took it out of `running`; a refused write says so
         if self._held.get(job.id) is job and job.lease not in self._lost:
             self._lost.add(job.lease)
             # Counted in the metric once, where it ends: the refused write, or the skipped start.

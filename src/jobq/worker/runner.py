@@ -76,6 +76,7 @@ class JobRunner:
         threads: HandlerThreads,
         metrics: Metrics | None = None,
         on_retry_scheduled: Callable[[datetime], None] | None = None,
+        on_outcome: Callable[[Job], None] | None = None,
     ) -> None:
         self._store = store
         self._registry = registry
@@ -83,6 +84,9 @@ class JobRunner:
         self._threads = threads
         self._metrics = metrics
         self._on_retry_scheduled = on_retry_scheduled
+        # told just before an attempt's outcome is written: from then on the job may leave
+        # `running` at any moment, and a heartbeat that misses it has not lost it
+        self._on_outcome = on_outcome
         #: jobs whose handler was interrupted at shutdown and that were handed back
         self.interrupted = 0
 
@@ -213,6 +217,7 @@ class JobRunner:
         result: Any,
         log: FilteringBoundLogger,
     ) -> None:
+        self._outcome_coming(job)
         ack = _ack(
             await with_retries(
                 lambda: self._store.complete(
@@ -238,6 +243,7 @@ class JobRunner:
         reason: DeadReason | None = None,
     ) -> None:
         """Record a failed attempt: due again at ``retry_at``, or dead for ``reason``."""
+        self._outcome_coming(job)
         ack = _ack(
             await with_retries(
                 lambda: self._store.fail(
@@ -289,6 +295,7 @@ class JobRunner:
     async def _release(
         self, job: Job, worker_id: WorkerId, started_at: datetime, log: FilteringBoundLogger
     ) -> None:
+        self._outcome_coming(job)
         ack = _ack(
             await with_retries(
                 lambda: self._store.release(job.lease, worker_id=worker_id, started_at=started_at),
@@ -298,6 +305,10 @@ class JobRunner:
         if ack is Ack.WRITTEN:
             self.interrupted += 1
             log.warning("job_released", reason="shutdown", interrupted=True)
+
+    def _outcome_coming(self, job: Job) -> None:
+        if self._on_outcome is not None:
+            self._on_outcome(job)
 
     def _observe(
         self, job: Job, outcome: str, duration: float, ack: Ack, log: FilteringBoundLogger

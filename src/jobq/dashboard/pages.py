@@ -1,0 +1,230 @@
+"""The dashboard's pages and form actions. Values reach the HTML only through Jinja2 with
+autoescaping; actions are same-origin form posts that redirect back (post/redirect/get)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from jobq.domain.errors import IllegalTransition, JobNotFound
+from jobq.domain.ids import JobId
+from jobq.domain.job import MinuteCount, Outcome, counts_by_queue
+from jobq.domain.states import JobState
+from jobq.jobqueue import JobQueue
+from jobq.store.base import JobFilter
+from jobq.worker.presence import STALE_AFTER
+
+STATIC = resources.files(__package__).joinpath("static")
+TEMPLATES = resources.files(__package__).joinpath("templates")
+PAGE_SIZE = 50
+STATES = [state.value for state in JobState]
+#: the page may load only what jobq serves itself, and run no inline script or style
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",  # no-referrer would make form posts say Origin: null
+    "Cache-Control": "no-store",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+def _when(moment: datetime | None) -> str:
+    return "—" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+_env = Environment(
+    loader=FileSystemLoader(str(TEMPLATES)),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.filters["when"] = _when
+_env.filters["pretty"] = _pretty
+
+
+def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = _env.get_template(name).render(states=STATES, **context)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _jq(request: Request) -> JobQueue:
+    jq: JobQueue = request.app.state.jobqueue
+    return jq
+
+
+# -- overview ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    x: float
+    ok_y: float
+    ok_height: float
+    bad_y: float
+    bad_height: float
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    bars: list[Bar]
+    peak: int
+    step: float
+    width: int = 720
+    height: int = 160
+
+
+def chart(minutes: list[MinuteCount], now: datetime, *, span: int = 60) -> Chart:
+    """Bars for the last ``span`` minutes: succeeded below, failed or lost stacked on top."""
+    current = int(now.timestamp() // 60)
+    ok, bad = [0] * span, [0] * span
+    for row in minutes:
+        index = span - 1 - (current - int(row.minute.timestamp() // 60))
+        if 0 <= index < span:
+            if row.outcome is Outcome.SUCCEEDED:
+                ok[index] += row.count
+            elif row.outcome in (Outcome.FAILED, Outcome.LOST):
+                bad[index] += row.count
+    peak = max([1, *(a + b for a, b in zip(ok, bad, strict=True))])
+    width, height, pad = 720, 160, 20
+    step = (width - 2 * pad) / span
+    bars = []
+    for index in range(span):
+        ok_height = (height - 2 * pad) * ok[index] / peak
+        bad_height = (height - 2 * pad) * bad[index] / peak
+        bottom = height - pad
+        ago = span - 1 - index
+        bars.append(
+            Bar(
+                x=round(pad + index * step, 2),
+                ok_y=round(bottom - ok_height, 2),
+                ok_height=round(ok_height, 2),
+                bad_y=round(bottom - ok_height - bad_height, 2),
+                bad_height=round(bad_height, 2),
+                label=f"{ago} min ago: {ok[index]} succeeded, {bad[index]} failed or lost",
+            )
+        )
+    return Chart(bars=bars, peak=peak, step=round(step - 2, 2))
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "none waiting"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+async def overview_page(request: Request) -> HTMLResponse:
+    jq = _jq(request)
+    store = jq.store
+    counts = counts_by_queue(await store.counts())
+    totals = {state: sum(row[state] for row in counts.values()) for state in STATES}
+    return render(
+        "overview.html",
+        nav="overview",
+        totals=totals,
+        counts=sorted(counts.items()),
+        processes=await store.processes(max_age=STALE_AFTER),
+        chart=chart(await store.throughput(minutes=60), jq.clock.now()),
+        oldest=_age(await store.oldest_waiting_age()),
+    )
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+
+@router.get("/ui/jobs", response_class=HTMLResponse)
+async def jobs_page(
+    request: Request,
+    status: str | None = None,
+    queue: str | None = None,
+    type: str | None = None,
+    cursor: str | None = None,
+    id: str | None = None,
+) -> Response:
+    if id:  # the search box
+        return RedirectResponse(f"/ui/jobs/{id.strip()}", status_code=303)
+    state = JobState(status) if status in STATES else None
+    where = JobFilter(status=state, queue=queue or None, type=type or None)
+    after = _job_id(cursor) if cursor else None
+    page = await _jq(request).store.list_jobs(where, limit=PAGE_SIZE, after=after)
+    filters = {"status": status or "", "queue": queue or "", "type": type or ""}
+    older = urlencode({**{k: v for k, v in filters.items() if v}, "cursor": page.next_after or ""})
+    return render(
+        "jobs.html",
+        nav="jobs",
+        jobs=page.jobs,
+        filters=filters,
+        next_cursor=page.next_after,
+        older_query=older,
+    )
+
+
+@router.get("/ui/jobs/{job_id}", response_class=HTMLResponse)
+async def job_page(request: Request, job_id: str, done: str | None = None) -> Response:
+    jq = _jq(request)
+    key = _job_id(job_id)
+    job = None if key is None else await jq.store.get(key)
+    if job is None or key is None:
+        return render("missing.html", 404, nav="jobs", message=f"no job has the id {job_id}")
+    notice = {"cancelled": "Job cancelled.", "retried": "Job retried."}.get(done or "")
+    return render(
+        "job.html", nav="jobs", job=job, attempts=await jq.store.attempts(key), notice=notice
+    )
+
+
+def _job_id(text: str) -> JobId | None:
+    try:
+        return JobId(str(uuid.UUID(text)))
+    except ValueError:
+        return None
+
+
+# -- actions (form posts; cross-site ones never get here: see api/origin.py) -------------------
+
+
+@router.post("/ui/jobs/{job_id}/{action}")
+async def job_action(request: Request, job_id: str, action: str) -> Response:
+    jq = _jq(request)
+    key = _job_id(job_id)
+    if key is None or action not in ("cancel", "retry"):
+        return render("missing.html", 404, nav="jobs", message="no such job or action")
+    try:
+        await (jq.cancel(key) if action == "cancel" else jq.retry(key))
+    except JobNotFound as exc:
+        return render("missing.html", 404, nav="jobs", message=str(exc))
+    except IllegalTransition:
+        return RedirectResponse(f"/ui/jobs/{key}", status_code=303)  # the page shows its state
+    done = "cancelled" if action == "cancel" else "retried"
+    return RedirectResponse(f"/ui/jobs/{key}?done={done}", status_code=303)
+
+
+@router.post("/ui/retry-dead")
+async def retry_dead_action(request: Request) -> Response:
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    type = (form.get("type") or [""])[0].strip()
+    if not type or len(type) > 200:
+        return render("missing.html", 400, nav="jobs", message="the form names no job type")
+    count = await _jq(request).retry_dead(type)
+    query = urlencode({"type": type, "retried": count})
+    return RedirectResponse(f"/ui/jobs?{query}", status_code=303)
