@@ -21,6 +21,21 @@ _LEVELS = {
 }
 
 
+#: the event name of every line a library (uvicorn, psycopg, asyncio) logs; its text goes in
+#: ``message``, on one line
+LIBRARY_EVENT = "library_log"
+
+
+def _library_record(
+    logger: object, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """A standard-library record as a jobq line: a documented event name, the text apart."""
+    text = str(event.get("event", ""))
+    event["message"] = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    event["event"] = LIBRARY_EVENT
+    return event
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None) -> None:
     stream = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
@@ -46,7 +61,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, _library_record, *shared],
         )
     )
     root = logging.getLogger()
