@@ -114,6 +114,11 @@ class Settings(BaseSettings):
         description="an integer 0..65535: serve /metrics on this port of the bind address "
         "(0: any free port; unset: only the API serves /metrics)",
     )
+    allowed_hosts: tuple[str, ...] | None = Field(
+        None,
+        description="comma-separated host names clients use to reach this server, or * for any "
+        "(unset: localhost, 127.0.0.1 and ::1 when bound to loopback; any otherwise)",
+    )
     max_body_bytes: int = Field(
         1_048_576,
         ge=1024,
@@ -162,6 +167,29 @@ class Settings(BaseSettings):
     def _metrics_port(cls, value: Any) -> Any:
         return None if value == "" else value
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _allowed_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip().lower() for part in value.split(",") if part.strip()]
+        if value is None or len(value) == 0:
+            return None
+        for name in value:
+            if name != "*" and not _HOSTNAME.match(name.strip("[]")):
+                try:
+                    ipaddress.ip_address(name.strip("[]"))
+                except ValueError:
+                    raise ValueError(f"{name!r} is not a host name or an IP address") from None
+        return tuple(name.strip("[]") for name in value)
+
+    def host_allowlist(self) -> frozenset[str] | None:
+        """The Host names the HTTP server answers to; None: any."""
+        if self.allowed_hosts is not None:
+            return None if "*" in self.allowed_hosts else frozenset(self.allowed_hosts)
+        if _is_loopback(self.host):
+            return frozenset({"localhost", "127.0.0.1", "::1", self.host.lower()})
+        return None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _log_level(cls, value: Any) -> Any:
@@ -188,6 +216,15 @@ class Settings(BaseSettings):
         return tuple(value)
 
 
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 FIELDS: tuple[str, ...] = tuple(Settings.model_fields)
 
 #: the environment variables each setting is read from, the first found winning
@@ -205,6 +242,7 @@ FLAG_NAMES: dict[str, str] = {
     "host": "--host",
     "port": "--port",
     "metrics_port": "--metrics-port",
+    "allowed_hosts": "--allowed-hosts",
     "worker_count": "--workers",
     "queue_capacity": "--queue-capacity",
     "shutdown_timeout": "--shutdown-timeout",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*")
 MAX_NAME = 200
 
 NAME_RULE = "1-200 characters: letters, digits and _ . : - (starting with a letter or digit)"
@@ -12,6 +12,6 @@ NAME_RULE = "1-200 characters: letters, digits and _ . : - (starting with a lett
 
 def check_name(value: str, *, what: str) -> str:
     """Return ``value`` or raise ``ValueError`` saying what a ``what`` may be called."""
-    if not (0 < len(value) <= MAX_NAME and _NAME.match(value)):
+    if not (0 < len(value) <= MAX_NAME and _NAME.fullmatch(value)):
         raise ValueError(f"{what} {value!r} is not allowed: {NAME_RULE}")
     return value

@@ -159,12 +159,17 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
     server: _Server | None = None
     serving: asyncio.Task[None] | None = None
     if sock is not None:
-        app = create_app(jq, pool=pool, max_body_bytes=settings.max_body_bytes)
+        app = create_app(
+            jq,
+            pool=pool,
+            max_body_bytes=settings.max_body_bytes,
+            allowed_hosts=settings.host_allowlist(),
+        )
         server, serving = _serve(app, sock, settings, "http_listening")
     metrics_server: _Server | None = None
     metrics_serving: asyncio.Task[None] | None = None
     if metrics_sock is not None:
-        metrics_app = create_metrics_app(jq, metrics)
+        metrics_app = create_metrics_app(jq, metrics, settings.host_allowlist())
         metrics_server, metrics_serving = _serve(
             metrics_app, metrics_sock, settings, "metrics_listening"
         )

@@ -78,7 +78,7 @@ async def ledger_fail(payload: dict[str, Any], ctx: JobContext) -> None:
 @jq.job("ledger.progress", max_attempts=1)
 async def ledger_progress(payload: dict[str, Any], ctx: JobContext) -> str:
     """Reports half-way, waits, then done: for `--wait` and the dashboard to show."""
-    ctx.progress(0.5, "halfway there")
+    ctx.progress(0.5, str(payload.get("message", "halfway there")))
     await asyncio.sleep(float(payload.get("seconds", 0.5)))
     ctx.progress(1.0, "done")
     return "finished"

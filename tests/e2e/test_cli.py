@@ -208,6 +208,7 @@ BAD_VALUES: dict[str, str] = {
     "accept_unknown_types": "maybe",
     "max_body_bytes": "100",
     "metrics_port": "70000",
+    "allowed_hosts": "not a host!",
     "db_pool_size": "0",
     "db_connect_timeout": "forever",
     "db_statement_timeout": "-1",

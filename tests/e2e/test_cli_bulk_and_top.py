@@ -41,6 +41,7 @@ LINES = [
     '{"type": "echo", "idempotency_key": "k", "payload": {"a": 1}}',
     '{"type": "sleep", "payload": {"seconds": 1}, "colour": "red"}',
     '{"type": "echo", "queue": "mail"}',
+    '{"type": "echo", "payload": {"huge": 1e400}}',
 ]
 
 
@@ -51,22 +52,23 @@ async def test_a_file_is_enqueued_and_every_refused_line_is_named(
     source.write_text("\n".join(LINES) + "\n")
     first = jobq(db_url, "enqueue", "--from-file", str(source))
     assert first.returncode == 1  # some lines were refused
-    assert first.stdout.strip() == "3 enqueued, 1 already there, 5 refused"
+    assert first.stdout.strip() == "3 enqueued, 1 already there, 6 refused"
     refused = [line for line in first.stderr.splitlines() if line.startswith("line ")]
     assert [line.split(":")[0] for line in refused] == [
-        "line 3", "line 4", "line 5", "line 7", "line 9",
+        "line 3", "line 4", "line 5", "line 7", "line 9", "line 11",
     ]  # fmt: skip
     assert "not valid JSON" in refused[0]
     assert "unknown job type 'no.such.type'" in refused[1]
     assert "priority" in refused[2]
     assert "idempotency key 'k'" in refused[3] and "differs in payload" in refused[3]
     assert "colour" in refused[4]
+    assert "not JSON-serializable" in refused[5]  # refused by the store: the batch went in
     assert "job_enqueued" not in first.stderr  # one-shot commands log warnings only
 
     again = jobq(db_url, "enqueue", "--from-file", "-", "--json", stdin=source.read_text())
     report = json.loads(again.stdout)
     assert report["created"] == 2 and report["existing"] == 2  # only the keyed job is not new
-    assert [r["line"] for r in report["rejected"]] == [3, 4, 5, 7, 9]
+    assert [r["line"] for r in report["rejected"]] == [3, 4, 5, 7, 9, 11]
 
     async with JobQueue(db_url) as queue:
         counts = {(c.queue, c.status): c.count for c in await queue.store.counts()}
@@ -86,6 +88,14 @@ async def test_a_clean_file_exits_0_and_a_big_one_goes_in_batches(
     async with JobQueue(db_url) as queue:
         [count] = await queue.store.counts()
     assert count.count == 1234
+
+
+def test_a_file_with_a_byte_order_mark_reads_its_first_line(tmp_path: Path, db_url: str) -> None:
+    source = tmp_path / "bom.jsonl"
+    source.write_bytes(b'\xef\xbb\xbf{"type": "echo"}\r\n{"type": "echo"}\r\n')
+    done = jobq(db_url, "enqueue", "--from-file", str(source))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2 enqueued, 0 already there, 0 refused"
 
 
 def test_from_file_refuses_a_type_argument(tmp_path: Path, db_url: str) -> None:
@@ -136,7 +146,8 @@ async def test_wait_on_a_terminal_shows_a_spinner_then_the_outcome(
     primary, secondary = os.openpty()  # stderr is a terminal; stdout a pipe
     try:
         waited = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "jobq", "enqueue", "ledger.progress", '{"seconds": 1}',
+            sys.executable, "-m", "jobq", "enqueue", "ledger.progress",
+            '{"seconds": 1, "message": "reading [/data/in.csv] [bold]halfway there"}',
             "--wait", "--app", APP, "--database-url", db_url,
             cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=secondary,
             env={**os.environ, "TERM": "xterm", "COLUMNS": "200"},
@@ -157,5 +168,6 @@ async def test_wait_on_a_terminal_shows_a_spinner_then_the_outcome(
     assert waited.returncode == 0
     assert out.decode().strip() == '"finished"'
     text = screen.decode(errors="replace")
-    assert "halfway there" in text  # the spinner followed the job's progress
+    # the spinner followed the job's progress, its message shown as text, never as markup
+    assert "reading [/data/in.csv] [bold]halfway there" in text
     assert "succeeded" in text.splitlines()[-1] or "succeeded" in text[-300:]

@@ -166,3 +166,22 @@ def documented_events() -> set[str]:
         if line.startswith("| `"):
             names.update(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
     return names
+
+
+async def test_a_request_naming_another_host_is_refused(
+    processes: list[JobqProcess], tmp_path: Path, db_url: str
+) -> None:
+    """DNS rebinding: a page at evil.example whose name now points at 127.0.0.1 is
+    same-origin with the API in the browser's eyes; the Host it sends gives it away."""
+    serve = start(processes, tmp_path, db_url, "serve", "--port", "0", "--workers", "0")
+    port = await serve.port()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        rebound = {"Host": f"evil.example:{port}", "Sec-Fetch-Site": "same-origin"}
+        for method, path in (("GET", "/jobs"), ("GET", "/"), ("POST", "/jobs")):
+            answer = await http.request(method, path, headers=rebound, json={"type": "echo"})
+            assert answer.status_code == 400, (method, path)
+            assert answer.json()["error"]["code"] == "host_not_allowed"
+        for name in ("localhost", "127.0.0.1"):
+            ok = await http.get("/stats", headers={"Host": f"{name}:{port}"})
+            assert ok.status_code == 200, name
+        assert (await http.get("/stats")).json()["totals"]["pending"] == 0  # nothing got in

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "accept_unknown_types": False,
     "max_body_bytes": 1_048_576,
     "metrics_port": None,
+    "allowed_hosts": None,
     "db_pool_size": 10,
     "db_connect_timeout": 5.0,
     "db_statement_timeout": 30.0,
@@ -131,6 +132,7 @@ def test_plain_name_only_for_three_settings() -> None:
         ("queues", "--queues", ("a", "b")),
         ("accept_unknown_types", "--accept-unknown-types", True),
         ("metrics_port", "--metrics-port", 9100),
+        ("allowed_hosts", "--allowed-hosts", ("jobs.example.com", "10.0.0.5")),
         ("db_pool_size", "--db-pool-size", 3),
         ("db_connect_timeout", "--db-connect-timeout", 1.5),
         ("db_statement_timeout", "--db-statement-timeout", 2.0),
@@ -152,6 +154,7 @@ def test_flags_win_over_env(name: str, flag: str, value: Any) -> None:
         "JOBQ_QUEUES": "envq",
         "JOBQ_ACCEPT_UNKNOWN_TYPES": "false",
         "JOBQ_METRICS_PORT": "9200",
+        "JOBQ_ALLOWED_HOSTS": "env.example",
         "JOBQ_DB_POOL_SIZE": "7",
         "JOBQ_DB_CONNECT_TIMEOUT": "9",
         "JOBQ_DB_STATEMENT_TIMEOUT": "9",
@@ -267,6 +270,8 @@ def test_accept_unknown_types_falsy(text: str) -> None:
         # database_url
         ({"JOBQ_DATABASE_URL": "postgresql://"}, None, "JOBQ_DATABASE_URL", "postgresql://"),
         # PostgreSQL pool
+        ({"JOBQ_ALLOWED_HOSTS": "good.example, bad host!"}, None, "JOBQ_ALLOWED_HOSTS",
+         "good.example, bad host!"),
         ({"JOBQ_DB_POOL_SIZE": "0"}, None, "JOBQ_DB_POOL_SIZE", "0"),
         ({"JOBQ_DB_POOL_SIZE": "many"}, None, "JOBQ_DB_POOL_SIZE", "many"),
         ({}, {"db_pool_size": 5000}, "--db-pool-size", "5000"),
@@ -385,3 +390,20 @@ def test_settings_do_not_read_the_process_environment(monkeypatch: pytest.Monkey
     monkeypatch.setenv("PORT", "4321")
     assert load_settings({}).settings.port == 8080
     assert Settings().port == 8080
+
+
+@pytest.mark.parametrize(
+    ("env", "allowed"),
+    [
+        ({}, frozenset({"localhost", "127.0.0.1", "::1"})),
+        ({"JOBQ_HOST": "::1"}, frozenset({"localhost", "127.0.0.1", "::1"})),
+        ({"JOBQ_HOST": "0.0.0.0"}, None),
+        ({"JOBQ_HOST": "0.0.0.0", "JOBQ_ALLOWED_HOSTS": "Jobs.Example.com,[fd00::1]"},
+         frozenset({"jobs.example.com", "fd00::1"})),
+        ({"JOBQ_ALLOWED_HOSTS": "*"}, None),
+    ],
+)  # fmt: skip
+def test_the_hosts_the_server_answers_to(
+    env: dict[str, str], allowed: frozenset[str] | None
+) -> None:
+    assert load_settings(env).settings.host_allowlist() == allowed

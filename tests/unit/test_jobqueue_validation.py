@@ -201,3 +201,12 @@ def test_own_registry_keeps_its_handler_over_builtin(fake_clock: FakeClock) -> N
     jq = JobQueue(registry=reg, clock=fake_clock)
     assert jq.new_job("echo").max_attempts == 9
     assert jq.registry.names() == ["echo", "http.request", "sleep"]
+
+
+@pytest.mark.parametrize("name", ["reports\n", "reports\r\n", "a\nb", "\nreports"])
+def test_a_name_with_a_line_break_is_refused(name: str) -> None:
+    jq = JobQueue(accept_unknown_types=True)
+    with pytest.raises(InvalidJob):
+        jq.new_job("echo", {}, queue=name)
+    with pytest.raises(InvalidJob):
+        jq.new_job(name, {})

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from fastapi import FastAPI
 
 from jobq import __version__
@@ -24,7 +26,10 @@ def create_app(
     *,
     pool: WorkerPool | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    allowed_hosts: Collection[str] | None = None,
 ) -> FastAPI:
+    """The API and the dashboard. ``allowed_hosts``: the names requests may give in Host
+    (None: any), against DNS rebinding."""
     app = FastAPI(
         title="jobq",
         version=__version__,
@@ -42,11 +47,14 @@ def create_app(
     app.include_router(ops.router)
     mount_dashboard(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    app.add_middleware(SameOriginWrites)  # outermost: a cross-site write is refused first
+    # outermost: a foreign Host or a cross-site write is refused before anything runs
+    app.add_middleware(SameOriginWrites, allowed_hosts=allowed_hosts)
     return app
 
 
-def create_metrics_app(jq: JobQueue, metrics: Metrics) -> FastAPI:
+def create_metrics_app(
+    jq: JobQueue, metrics: Metrics, allowed_hosts: Collection[str] | None = None
+) -> FastAPI:
     """``/metrics``, ``/health`` and ``/ready`` alone: for ``jobq worker --metrics-port``."""
     app = FastAPI(
         title="jobq metrics", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
@@ -55,4 +63,5 @@ def create_metrics_app(jq: JobQueue, metrics: Metrics) -> FastAPI:
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(ops.router)
+    app.add_middleware(SameOriginWrites, allowed_hosts=allowed_hosts)
     return app

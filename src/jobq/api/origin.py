@@ -1,5 +1,10 @@
-"""Refuse state-changing requests a browser sends on behalf of another site (CSRF).
+"""Refuse what a browser sends on behalf of another site.
 
+Host: a request must name this server by a name it answers to (``allowed_hosts``). Otherwise a
+page whose DNS name an attacker re-points at 127.0.0.1 (DNS rebinding) would be "same-origin"
+with the API and could read and write it. Any method; 400.
+
+Writes (CSRF):
 A browser names where a request comes from: ``Sec-Fetch-Site`` (every current browser) and
 ``Origin`` (on every POST). A POST, PUT, PATCH or DELETE that says it comes from another site
 gets 403 before the app runs. Clients that are not browsers (curl, ``jobq.Client``, your
@@ -9,6 +14,7 @@ services) send neither header and pass, as do the dashboard's own requests (same
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,16 +24,41 @@ ALLOWED_FETCH_SITES = frozenset({b"same-origin", b"none"})
 
 
 class SameOriginWrites:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, allowed_hosts: Collection[str] | None = None) -> None:
         self.app = app
+        #: None: any Host (the operator put jobq behind their own proxy, or chose so)
+        self.allowed_hosts = (
+            None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in UNSAFE:
-            reason = _cross_site(dict(scope["headers"]))
-            if reason is not None:
-                await _forbid(send, reason)
-                return
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            if self.allowed_hosts is not None:
+                name = hostname(headers.get(b"host", b"").decode("latin-1"))
+                if name not in self.allowed_hosts:
+                    await _refuse(
+                        send,
+                        400,
+                        "host_not_allowed",
+                        f"this server does not answer to the host {name!r}; allowed: "
+                        f"{', '.join(sorted(self.allowed_hosts))} (JOBQ_ALLOWED_HOSTS)",
+                    )
+                    return
+            if scope["method"] in UNSAFE:
+                reason = _cross_site(headers)
+                if reason is not None:
+                    await _refuse(send, 403, "cross_origin", f"refused: {reason}")
+                    return
         await self.app(scope, receive, send)
+
+
+def hostname(host: str) -> str:
+    """``host:port``, ``[::1]:port`` or a bare name -> the name, lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _cross_site(headers: dict[bytes, bytes]) -> str | None:
@@ -45,14 +76,12 @@ def _cross_site(headers: dict[bytes, bytes]) -> str | None:
     return None
 
 
-async def _forbid(send: Send, reason: str) -> None:
-    body = json.dumps(
-        {"error": {"code": "cross_origin", "message": f"refused: {reason}", "details": None}}
-    ).encode()
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, "details": None}}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 403,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

@@ -203,9 +203,12 @@ def per_minute(counts: list[MinuteCount]) -> list[MinuteOut]:
 async def index(request: Request) -> Response:
     """The dashboard for browsers; for anything else, where to go."""
     if "text/html" in request.headers.get("accept", ""):
-        return await overview_page(request)
+        page = await overview_page(request)
+        page.headers["Vary"] = "Accept"
+        return page
     return JSONResponse(
-        {
+        headers={"Vary": "Accept"},
+        content={
             "service": "jobq",
             "links": {
                 "jobs": "/jobs",
@@ -215,7 +218,7 @@ async def index(request: Request) -> Response:
                 "ready": "/ready",
                 "metrics": "/metrics",
             },
-        }
+        },
     )
 
 

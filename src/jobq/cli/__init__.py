@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import click
 from rich.console import Console
 from rich.live import Live
+from rich.text import Text
 
 from jobq import __version__
 from jobq.cli.bulk import enqueue_lines
@@ -34,7 +35,13 @@ from jobq.cli.common import (
 from jobq.cli.output import attempts_json, echo_json, job_detail, job_json, job_rows, table
 from jobq.cli.top import render, snapshot
 from jobq.config import ENV_NAMES, FIELDS, FLAG_NAMES
-from jobq.domain.errors import IdempotencyConflict, InvalidJob, JobqError, UnknownJobType
+from jobq.domain.errors import (
+    IdempotencyConflict,
+    InvalidJob,
+    JobqError,
+    StoreError,
+    UnknownJobType,
+)
 from jobq.domain.ids import parse_job_id
 from jobq.domain.job import Job, counts_by_queue
 from jobq.domain.states import JobState
@@ -180,11 +187,11 @@ def _waiting(job: Job) -> Iterator[Callable[[Job], None]]:
 
     def follow(current: Job) -> None:
         last[0] = current
-        spinner.update(describe_progress(current))
+        spinner.update(Text(describe_progress(current)))  # Text: a message is never markup
 
-    with console.status(describe_progress(job)) as spinner:
+    with console.status(Text(describe_progress(job))) as spinner:
         yield follow
-    console.print(describe_progress(last[0]))  # the spinner goes; its last word stays
+    console.print(Text(describe_progress(last[0])))  # the spinner goes; its last word stays
 
 
 def _payload(text: str | None) -> dict[str, Any]:
@@ -207,7 +214,7 @@ def _payload(text: str | None) -> dict[str, Any]:
 @click.option(
     "--from-file",
     "from_file",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("r", encoding="utf-8-sig"),
     help="Enqueue one job per line of this JSON-lines file ('-': stdin), as POST /jobs takes "
     "them, in batches; report each line refused.",
 )
@@ -422,7 +429,11 @@ def top(interval: float, once: bool, **flags: Any) -> None:
                 return 0
             with Live(console=console, screen=False, auto_refresh=False) as live:
                 while True:
-                    live.update(render(await snapshot(jq.store, jq.clock.now())), refresh=True)
+                    try:
+                        view: Any = render(await snapshot(jq.store, jq.clock.now()))
+                    except StoreError as exc:  # keep watching: it shows when the store is back
+                        view = Text(f"the store does not answer: {exc}", style="red")
+                    live.update(view, refresh=True)
                     await asyncio.sleep(interval)
 
     try:
@@ -436,6 +447,7 @@ def top(interval: float, once: bool, **flags: Any) -> None:
 @setting_option("host", "Address to bind.", metavar="HOST")
 @setting_option("port", "Port to bind.", metavar="PORT")
 @setting_option("metrics_port", "Port for /metrics alone.", metavar="PORT")
+@setting_option("allowed_hosts", "Host names clients use.", metavar="H1,H2")
 @pool_options
 @store_options
 def config(as_json: bool, **flags: Any) -> None:

@@ -80,13 +80,13 @@ async def enqueue_lines(
 async def _flush(jq: JobQueue, batch: list[tuple[int, NewJob]], report: BulkReport) -> None:
     try:
         results = await jq.enqueue_many([job for _, job in batch])
-    except IdempotencyConflict:
-        # One line's key names a different job, and the batch rolled back: one by one, so
-        # only that line is refused.
+    except (IdempotencyConflict, InvalidJob):
+        # One line names a different job by its key, or cannot be stored, and the batch
+        # rolled back: one by one, so only that line is refused.
         for number, job in batch:
             try:
                 [result] = await jq.enqueue_many([job])
-            except IdempotencyConflict as exc:
+            except (IdempotencyConflict, InvalidJob) as exc:
                 report.rejected.append(Rejected(number, str(exc)))
                 continue
             _count(report, result.created)

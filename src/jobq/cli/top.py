@@ -100,7 +100,7 @@ def per_minute(minutes: list[MinuteCount], now: datetime) -> tuple[list[int], li
             continue
         if row.outcome is Outcome.SUCCEEDED:
             succeeded[index] += row.count
-        else:
+        elif row.outcome in (Outcome.FAILED, Outcome.LOST):  # as the dashboard counts them
             failed[index] += row.count
     return succeeded, failed
 

@@ -48,10 +48,13 @@ class ProgressReporter:
 
     def report(self, fraction: float, message: str | None = None) -> None:
         """Record the latest progress; safe from any thread, never blocks."""
-        self._latest = check_progress(fraction, message)
-        self._loop.call_soon_threadsafe(self._start_writer)
+        value = check_progress(fraction, message)
+        # The value is set on the loop, the writer's own thread: a writer never clears a value
+        # it has not seen.
+        self._loop.call_soon_threadsafe(self._set, value)
 
-    def _start_writer(self) -> None:
+    def _set(self, value: tuple[float, str | None]) -> None:
+        self._latest = value
         if self._writer is None or self._writer.done():
             self._writer = self._loop.create_task(self._write())
 
