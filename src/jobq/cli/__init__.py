@@ -89,6 +89,11 @@ def cli() -> None:
 @setting_option("host", "Address to bind (default 127.0.0.1).", metavar="HOST")
 @setting_option("port", "Port to bind (default 8080; 0: any free port).", metavar="PORT")
 @setting_option("metrics_port", "Also serve /metrics alone on this port (0: any).", metavar="PORT")
+@setting_option(
+    "allowed_hosts",
+    "Host names clients use (default on loopback: localhost, 127.0.0.1, ::1).",
+    metavar="H1,H2",
+)
 @pool_options
 @store_options
 def serve(**flags: Any) -> None:
@@ -103,6 +108,7 @@ def serve(**flags: Any) -> None:
 @setting_option(
     "metrics_port", "Serve /metrics, /health and /ready on this port (0: any).", metavar="PORT"
 )
+@setting_option("allowed_hosts", "Host names clients use for --metrics-port.", metavar="H1,H2")
 @pool_options
 @store_options
 def worker(**flags: Any) -> None:
