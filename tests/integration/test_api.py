@@ -1263,3 +1263,62 @@ async def test_retry_dead_makes_every_dead_job_of_a_type_pending(jq: JobQueue) -
     states = {job.id: (await jq.get(job.id)).status for job in [*jobs, other]}
     assert [states[job.id] for job in jobs] == [JobState.PENDING] * 3
     assert states[other.id] is JobState.DEAD
+
+
+# -- bodies the JSON parser would take without a word --------------------------------------
+
+
+def nested(levels: int) -> str:
+    """A body whose deepest nesting is ``levels`` (the body object itself is level 1)."""
+    inner = "[" * (levels - 2) + "]" * (levels - 2)
+    return '{"type": "echo", "payload": {"deep": ' + inner + "}}" if levels > 2 else "{}"
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"type": "echo", "payload": {"s": "\xff"}}', ["not UTF-8", "byte 35"]),
+        (b'{"type": "echo", "type": "sleep"}', ["'type' appears twice"]),
+        (b'{"type": "echo", "payload": {"a": 1, "a": 2}}', ["'a' appears twice"]),
+        (nested(65).encode(), ["deeper than 64"]),
+        (nested(500).encode(), ["deeper than 64"]),
+        (nested(5000).encode(), ["deeper than 64"]),
+    ],
+)
+async def test_a_body_the_parser_would_quietly_accept_is_refused(
+    api: httpx.AsyncClient, body: bytes, words: list[str]
+) -> None:
+    answer = await api.post("/jobs", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_json"
+    for word in words:
+        assert word in error["message"], error
+    assert (await api.get("/stats")).json()["totals"]["pending"] == 0  # nothing stored
+
+
+async def test_nesting_up_to_the_limit_is_stored_and_served(api: httpx.AsyncClient) -> None:
+    answer = await api.post(
+        "/jobs", content=nested(64).encode(), headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 201, answer.text
+    job = (await api.get(f"/jobs/{answer.json()['id']}")).json()
+    assert job["payload"]["deep"] == json.loads(nested(64))["payload"]["deep"]
+
+
+async def test_a_result_nested_too_deep_fails_the_attempt_not_the_server(jq: JobQueue) -> None:
+    @jq.job("deep", max_attempts=1)
+    async def deep(payload: dict[str, Any]) -> Any:
+        result: Any = []
+        for _ in range(100):
+            result = [result]
+        return result
+
+    job = await jq.enqueue("deep")
+    async with running_pool(jq):
+        done = await jq.wait(job.id, timeout=10)
+    assert done.status is JobState.DEAD
+    assert done.last_error is not None and done.last_error.type == "InvalidResult"
+    assert "deeper than 64" in done.last_error.message
+    async with live_server(jq) as url, httpx.AsyncClient(base_url=url) as http:
+        assert (await http.get(f"/jobs/{job.id}")).status_code == 200

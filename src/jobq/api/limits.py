@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jobq.store.codec import MAX_DEPTH, depth
 
 # Past the limit the rest of the body is still read (and dropped), up to this many bytes, so the
 # client, which sends its whole body before it reads the answer, gets the 413 instead of a
@@ -50,6 +53,11 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body, replayed = b"".join(chunks), False
+        if body and scope["method"] in ("POST", "PUT", "PATCH") and _is_json(scope):
+            problem = json_problem(body)
+            if problem is not None:
+                await _refuse(send, 400, "invalid_json", problem)
+                return
 
         async def replay() -> Message:
             nonlocal replayed
@@ -67,6 +75,47 @@ class BodyLimit:
             "payload_too_large",
             f"the request body is larger than {self.max_bytes} bytes",
         )
+
+
+def _is_json(scope: Scope) -> bool:
+    content_type: bytes = dict(scope["headers"]).get(b"content-type", b"")
+    return content_type.split(b";", 1)[0].strip().lower() == b"application/json"
+
+
+def json_problem(body: bytes) -> str | None:
+    """What is wrong with a JSON body that the parser after us would take without a word:
+    bytes that are not UTF-8, a key given twice in one object (which value would count?),
+    nesting past ``MAX_DEPTH``. None if it is fine (or bad in a way the parser reports)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"the body is not UTF-8: byte {exc.start} is invalid"
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        return f"the key {exc.key!r} appears twice in one object"
+    except RecursionError:
+        return f"the body nests arrays and objects deeper than {MAX_DEPTH} levels"
+    except ValueError:
+        return None  # not JSON at all: the parser says so
+    if depth(data) > MAX_DEPTH:
+        return f"the body nests arrays and objects deeper than {MAX_DEPTH} levels"
+    return None
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
 
 
 def _expects_continue(scope: Scope) -> bool:
