@@ -33,7 +33,7 @@ from jobq.jobqueue import JobQueue
 from jobq.store import PostgresOptions, open_store
 from jobq.store.postgres import PostgresStore
 from jobq.store.postgres import migrate as migrations
-from jobq.store.postgres.store import channel_of
+from jobq.store.postgres.statements import channel_of
 from jobq.worker.pool import PoolConfig
 from tests.helpers import REPO, live_server, wait_for
 from tests.tcp_proxy import TcpProxy

@@ -175,6 +175,13 @@ def counts_by_queue(counts: Iterable[QueueCount]) -> dict[str, dict[str, int]]:
 
 MAX_PROGRESS_MESSAGE = 500
 
+#: what a store records for an attempt whose lease ran out
+WORKER_LOST_ERROR = ErrorInfo(
+    type="WorkerLost",
+    message="the worker's lease expired before the attempt finished "
+    "(the worker process died, stalled, or lost its store connection)",
+)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProcessInfo:

@@ -19,6 +19,7 @@ from jobq.clock import Clock, SystemClock
 from jobq.domain.errors import IdempotencyConflict, InvalidJob, JobNotFound, StoreError
 from jobq.domain.ids import JobId, WorkerId, new_job_id
 from jobq.domain.job import (
+    WORKER_LOST_ERROR,
     Attempt,
     DeadReason,
     EnqueueResult,
@@ -134,8 +135,6 @@ ON CONFLICT (id) DO UPDATE SET workers = excluded.workers, busy = excluded.busy,
 
 PROCESS_FORGOTTEN_AFTER_US = 3600 * 1_000_000
 _MINUTE_US = 60 * 1_000_000
-
-_WORKER_LOST = "WorkerLost"
 
 
 class SQLiteStore:
@@ -376,11 +375,7 @@ class SQLiteStore:
 
     async def requeue_expired(self) -> list[Expired]:
         now = self._now()
-        error = ErrorInfo(
-            type=_WORKER_LOST,
-            message="the worker's lease expired before the attempt finished "
-            "(the worker process died, stalled, or lost its store connection)",
-        )
+        error = WORKER_LOST_ERROR
         error_json = dumps(error.to_dict(), what="error")
 
         def run(conn: sqlite3.Connection) -> list[Expired]:

@@ -1,0 +1,208 @@
+"""Every statement the PostgreSQL store runs, built once per schema from the state machine
+(``domain/states.py``), so the SQL and the rules it enforces cannot drift apart."""
+
+from __future__ import annotations
+
+import hashlib
+
+from jobq.domain.job import DeadReason, Outcome
+from jobq.domain.states import Event, JobState, sources, sql_in, target
+from jobq.store.postgres.rows import columns
+
+RUNNING = JobState.RUNNING.value
+CLAIMABLE = sql_in(sources(Event.CLAIM))  # "('failed', 'pending')", as in the partial index
+# The injected clock's time, or the server's when the store has no clock.
+NOW = "COALESCE(%(now)s::timestamptz, now())"
+FENCE = (
+    f"id = %(job_id)s AND worker_id = %(owner)s AND attempt = %(attempt)s AND status = '{RUNNING}'"
+)
+# The lease triples arrive as three arrays: one statement however many jobs there are.
+LEASES = (
+    "(id, worker_id, attempt) IN "
+    "(SELECT * FROM unnest(%(ids)s::uuid[], %(owners)s::text[], %(attempts)s::int[]))"
+)
+
+
+class Statements:
+    """Every statement, its tables qualified with the schema jobq migrated, so they mean the
+    same on a caller's own connection (transactional enqueue) whatever its search_path."""
+
+    def __init__(self, schema_name: str) -> None:
+        quoted = '"' + schema_name.replace('"', '""') + '"'
+        self.channel = channel_of(schema_name)
+        jobs, attempts = f"{quoted}.jobs", f"{quoted}.attempts"
+        self.jobs, self.attempts = jobs, attempts
+        cols = columns(jobs)
+        # The one statement that guarantees a job is claimed once: the CTE locks due rows in
+        # claim order, skipping rows another claimer holds, and the UPDATE marks them.
+        claim = f"""
+            WITH picked AS (
+                SELECT id FROM {jobs}
+                WHERE status IN {CLAIMABLE} AND run_at <= {NOW} {{queue_filter}}
+                ORDER BY priority DESC, run_at, id
+                LIMIT %(limit)s
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE {jobs}
+            SET status = '{RUNNING}', attempt = {jobs}.attempt + 1, worker_id = %(owner)s,
+                lease_expires_at = {NOW} + %(lease)s::float8 * interval '1 second',
+                started_at = {NOW}, progress = NULL, progress_message = NULL
+            FROM picked WHERE {jobs}.id = picked.id
+            RETURNING {cols}"""
+        self.claim_all = claim.format(queue_filter="")
+        self.claim_one_queue = claim.format(queue_filter="AND queue = %(queue)s")
+        self.claim_queues = claim.format(queue_filter="AND queue = ANY(%(queues)s::text[])")
+
+        record_attempt = f"""
+            INSERT INTO {attempts} (job_id, attempt, worker_id, started_at, finished_at, outcome,
+                                    error)
+            SELECT id, %(attempt)s, %(slot)s, %(started_at)s, {NOW}, %(outcome)s,
+                   %(error)s::json
+            FROM changed"""
+        # Each outcome is one statement: the fenced update, and the attempt's record only if
+        # the update matched. The INSERT's row count says whether the lease still held.
+        self.complete = f"""
+            WITH changed AS (
+                UPDATE {jobs}
+                SET status = '{target(Event.SUCCEED).value}', result = %(result)s::json,
+                    started_at = %(started_at)s, finished_at = {NOW}, lease_expires_at = NULL
+                WHERE {FENCE}
+                RETURNING id
+            ) {record_attempt}"""
+        self.fail = f"""
+            WITH changed AS (
+                UPDATE {jobs}
+                SET status = %(status)s::text, run_at = COALESCE(%(retry_at)s::timestamptz, run_at),
+                    last_error = %(error)s::json, dead_reason = %(dead_reason)s::text,
+                    started_at = %(started_at)s, lease_expires_at = NULL,
+                    finished_at = CASE WHEN %(status)s::text = '{JobState.DEAD.value}'
+                                       THEN {NOW} END
+                WHERE {FENCE}
+                RETURNING id
+            ) {record_attempt}"""
+        release_set = f"""
+            SET status = '{target(Event.RELEASE).value}', attempt = attempt - 1,
+                worker_id = NULL, lease_expires_at = NULL, started_at = NULL"""
+        self.release = f"""
+            WITH changed AS (
+                UPDATE {jobs} {release_set} WHERE {FENCE} RETURNING id, queue
+            ), recorded AS ({record_attempt} RETURNING 1)
+            SELECT queue FROM changed"""
+        self.release_many = f"""
+            UPDATE {jobs} {release_set}
+            WHERE status = '{RUNNING}' AND {LEASES}
+            RETURNING id, queue"""
+        self.heartbeat = f"""
+            UPDATE {jobs} SET lease_expires_at = {NOW} + %(lease)s::float8 * interval '1 second'
+            WHERE status = '{RUNNING}' AND {LEASES}
+            RETURNING id"""
+        last = "expired.attempt >= expired.max_attempts"
+        self.requeue_expired = f"""
+            WITH expired AS (
+                SELECT id, worker_id, attempt, max_attempts, started_at FROM {jobs}
+                WHERE status = '{RUNNING}' AND lease_expires_at < {NOW}
+                FOR UPDATE SKIP LOCKED
+            ), moved AS (
+                UPDATE {jobs}
+                SET status = CASE WHEN {last} THEN '{target(Event.EXPIRE_DEAD).value}'
+                                  ELSE '{target(Event.EXPIRE).value}' END,
+                    worker_id = NULL, lease_expires_at = NULL, last_error = %(error)s::json,
+                    dead_reason = CASE WHEN {last} THEN '{DeadReason.WORKER_LOST.value}' END,
+                    run_at = CASE WHEN {last} THEN {jobs}.run_at ELSE {NOW} END,
+                    finished_at = CASE WHEN {last} THEN {NOW} END
+                FROM expired WHERE {jobs}.id = expired.id
+                RETURNING {jobs}.id, expired.worker_id, expired.attempt, {jobs}.status,
+                          {jobs}.queue, {jobs}.type, expired.started_at
+            ), recorded AS (
+                INSERT INTO {attempts} (job_id, attempt, worker_id, started_at, finished_at,
+                                        outcome, error)
+                SELECT id, attempt, worker_id, started_at, {NOW}, '{Outcome.LOST.value}',
+                       %(error)s::json
+                FROM moved
+            )
+            SELECT id, worker_id, attempt, status, queue, type FROM moved"""
+        self.insert = f"""
+            INSERT INTO {jobs} (id, queue, type, payload, status, priority, run_at, attempt,
+                                max_attempts, timeout, backoff, idempotency_key, created_at)
+            SELECT id, queue, type, payload::json, '{JobState.PENDING.value}', priority,
+                   COALESCE(run_at, {NOW}), 0, max_attempts, timeout, backoff::json,
+                   idempotency_key, {NOW}
+            FROM unnest(%(ids)s::uuid[], %(queues)s::text[], %(types)s::text[],
+                        %(payloads)s::text[], %(priorities)s::smallint[],
+                        %(run_ats)s::timestamptz[], %(max_attempts)s::int[],
+                        %(timeouts)s::float8[], %(backoffs)s::text[], %(keys)s::text[])
+                 WITH ORDINALITY
+                 AS new (id, queue, type, payload, priority, run_at, max_attempts, timeout,
+                         backoff, idempotency_key, position)
+            ORDER BY position
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING {cols}, run_at <= {NOW}"""
+        self.by_keys = f"SELECT {cols} FROM {jobs} WHERE idempotency_key = ANY(%(keys)s::text[])"
+        self.get = f"SELECT {cols} FROM {jobs} WHERE id = %(id)s"
+        # One statement, one snapshot: an attempt that ends meanwhile is in one half or the other.
+        self.attempts_of = f"""
+            SELECT job_id, attempt, worker_id, started_at, finished_at, outcome, error, seq
+            FROM {attempts} WHERE job_id = %(id)s
+            UNION ALL
+            SELECT id, attempt, worker_id, started_at, NULL, NULL, NULL, NULL
+            FROM {jobs} WHERE id = %(id)s AND status = '{RUNNING}'
+            ORDER BY seq NULLS LAST"""
+        self.counts = (
+            f"SELECT queue, status, count(*) FROM {jobs} GROUP BY queue, status ORDER BY 1, 2"
+        )
+        self.cancel = f"""
+            UPDATE {jobs} SET status = '{target(Event.CANCEL).value}', finished_at = {NOW},
+                              lease_expires_at = NULL
+            WHERE id = %(id)s AND status IN {sql_in(sources(Event.CANCEL))}
+            RETURNING {cols}"""
+        # Give a job that used up its attempts one more; keep its history in `attempts`.
+        self.retry = f"""
+            UPDATE {jobs} SET status = '{target(Event.RETRY).value}', run_at = {NOW},
+                              max_attempts = GREATEST(max_attempts, attempt + 1),
+                              dead_reason = NULL, finished_at = NULL, worker_id = NULL,
+                              lease_expires_at = NULL
+            WHERE id = %(id)s AND status IN {sql_in(sources(Event.RETRY))}
+            RETURNING {cols}"""
+        self.status_of = f"SELECT status FROM {jobs} WHERE id = %(id)s"
+        self.progress = f"""
+            UPDATE {jobs} SET progress = %(progress)s, progress_message = %(message)s
+            WHERE {FENCE}"""
+        processes = f"{quoted}.processes"
+        self.report_process = f"""
+            INSERT INTO {processes} (id, host, pid, workers, busy, buffered, queues, started_at,
+                                     seen_at)
+            VALUES (%(id)s, %(host)s, %(pid)s, %(workers)s, %(busy)s, %(buffered)s,
+                    %(queues)s::json, %(started_at)s, {NOW})
+            ON CONFLICT (id) DO UPDATE SET workers = excluded.workers, busy = excluded.busy,
+                buffered = excluded.buffered, queues = excluded.queues, seen_at = excluded.seen_at
+        """
+        self.prune_processes = f"DELETE FROM {processes} WHERE seen_at < {NOW} - interval '1 hour'"
+        self.forget_process = f"DELETE FROM {processes} WHERE id = %(id)s"
+        self.processes = f"""
+            SELECT id, host, pid, workers, busy, buffered, queues, started_at, seen_at
+            FROM {processes}
+            WHERE seen_at >= {NOW} - %(max_age)s::float8 * interval '1 second'
+            ORDER BY host, pid, id"""
+        self.throughput = f"""
+            SELECT date_trunc('minute', finished_at), outcome, count(*) FROM {attempts}
+            WHERE finished_at >= date_trunc('minute', {NOW})
+                                 - (%(minutes)s::int - 1) * interval '1 minute'
+            GROUP BY 1, 2 ORDER BY 1, 2"""
+        self.oldest_waiting_age = f"""
+            SELECT extract(epoch FROM {NOW} - min(run_at))::float8 FROM {jobs}
+            WHERE status IN {CLAIMABLE} AND run_at <= {NOW}"""
+
+    def list_jobs(self, conditions: list[str]) -> str:
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return (
+            f"SELECT {columns(self.jobs)} FROM {self.jobs}{where} ORDER BY id DESC LIMIT %(limit)s"
+        )
+
+
+def channel_of(schema_name: str) -> str:
+    """The NOTIFY channel of the jobq tables in ``schema_name`` (at most 63 bytes, PostgreSQL's
+    limit for a name)."""
+    channel = f"jobq:{schema_name}"
+    if len(channel.encode()) <= 63:
+        return channel
+    return f"jobq:{hashlib.sha256(schema_name.encode()).hexdigest()[:32]}"
