@@ -4,17 +4,14 @@ so the first migrates and the rest find the schema current."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import psycopg
 
 from jobq.domain.errors import StoreError
 from jobq.store import base
-
-_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
+from jobq.store.migrations import load_migrations
 
 # One lock per schema: jobq fleets in two schemas of one database do not wait for each other.
 LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('jobq.migrate.' || current_schema(), 0))"
@@ -38,15 +35,7 @@ class SchemaStatus:
 
 def migrations() -> list[tuple[int, str]]:
     """(version, SQL) for every migration that ships with jobq, in order."""
-    found = []
-    for entry in resources.files(__package__).joinpath("migrations").iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
-    found.sort()
-    if [v for v, _ in found] != list(range(1, len(found) + 1)):
-        raise StoreError(f"migration files are not numbered 1..n: {[v for v, _ in found]}")
-    return found
+    return load_migrations(__package__ or "")
 
 
 async def _schema(conn: psycopg.AsyncConnection[Any]) -> str:

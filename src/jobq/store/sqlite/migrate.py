@@ -3,27 +3,16 @@ records how far a database has come."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from importlib import resources
 from pathlib import Path
 
 from jobq.domain.errors import StoreError
-
-_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
+from jobq.store.migrations import load_migrations
 
 
 def migrations() -> list[tuple[int, str]]:
     """(version, SQL) for every migration that ships with jobq, in order."""
-    found = []
-    for entry in resources.files(__package__).joinpath("migrations").iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
-    found.sort()
-    if [v for v, _ in found] != list(range(1, len(found) + 1)):
-        raise StoreError(f"migration files are not numbered 1..n: {[v for v, _ in found]}")
-    return found
+    return load_migrations(__package__ or "")
 
 
 def latest_version() -> int:
