@@ -29,7 +29,7 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                await _refuse(
+                await refuse(
                     send, 400, "invalid_content_length", "the Content-Length header is not a number"
                 )
                 return
@@ -56,7 +56,7 @@ class BodyLimit:
         if body and scope["method"] in ("POST", "PUT", "PATCH") and _is_json(scope):
             problem = json_problem(body)
             if problem is not None:
-                await _refuse(send, 400, "invalid_json", problem)
+                await refuse(send, 400, "invalid_json", problem)
                 return
 
         async def replay() -> Message:
@@ -69,7 +69,7 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
-        await _refuse(
+        await refuse(
             send,
             413,
             "payload_too_large",
@@ -135,7 +135,9 @@ async def _drain(receive: Receive, seen: int = 0) -> None:
             return
 
 
-async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+async def refuse(send: Send, status: int, code: str, message: str) -> None:
+    """Answer with jobq's JSON error before the app runs, and close the connection (what is
+    left of the request's body is not read)."""
     body = json.dumps({"error": {"code": code, "message": message, "details": None}}).encode()
     await send(
         {

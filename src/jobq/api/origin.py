@@ -13,11 +13,12 @@ services) send neither header and pass, as do the dashboard's own requests (same
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from jobq.api.limits import refuse
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ALLOWED_FETCH_SITES = frozenset({b"same-origin", b"none"})
@@ -37,7 +38,7 @@ class SameOriginWrites:
             if self.allowed_hosts is not None:
                 name = hostname(headers.get(b"host", b"").decode("latin-1"))
                 if name not in self.allowed_hosts:
-                    await _refuse(
+                    await refuse(
                         send,
                         400,
                         "host_not_allowed",
@@ -48,7 +49,7 @@ class SameOriginWrites:
             if scope["method"] in UNSAFE:
                 reason = _cross_site(headers)
                 if reason is not None:
-                    await _refuse(send, 403, "cross_origin", f"refused: {reason}")
+                    await refuse(send, 403, "cross_origin", f"refused: {reason}")
                     return
         await self.app(scope, receive, send)
 
@@ -74,18 +75,3 @@ def _cross_site(headers: dict[bytes, bytes]) -> str | None:
         if origin == b"null" or seen != host:
             return f"a browser sent this request from another origin ({origin.decode('latin-1')})"
     return None
-
-
-async def _refuse(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps({"error": {"code": code, "message": message, "details": None}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
