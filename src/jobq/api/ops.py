@@ -18,12 +18,13 @@ from jobq.metrics import Metrics
 router = APIRouter()
 
 
-def _jobqueue(request: Request) -> JobQueue:
+def jobqueue_of(request: Request) -> JobQueue:
+    """The ``JobQueue`` the app was made for."""
     jq: JobQueue = request.app.state.jobqueue
     return jq
 
 
-JQ = Annotated[JobQueue, Depends(_jobqueue)]
+JQ = Annotated[JobQueue, Depends(jobqueue_of)]
 
 
 @router.get("/health")

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from jobq.api.ops import jobqueue_of
 from jobq.domain.errors import IllegalTransition, JobNotFound
 from jobq.domain.ids import JobId
 from jobq.domain.job import MinuteCount, Outcome, counts_by_queue
 from jobq.domain.states import JobState
-from jobq.jobqueue import JobQueue
 from jobq.store.base import JobFilter
 from jobq.worker.presence import STALE_AFTER
 
@@ -62,11 +62,6 @@ _env.filters["pretty"] = _pretty
 def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     html = _env.get_template(name).render(states=STATES, **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
-
-
-def _jq(request: Request) -> JobQueue:
-    jq: JobQueue = request.app.state.jobqueue
-    return jq
 
 
 # -- overview ---------------------------------------------------------------------------------
@@ -135,7 +130,7 @@ def _age(seconds: float | None) -> str:
 
 
 async def overview_page(request: Request) -> HTMLResponse:
-    jq = _jq(request)
+    jq = jobqueue_of(request)
     store = jq.store
     counts = counts_by_queue(await store.counts())
     totals = {state: sum(row[state] for row in counts.values()) for state in STATES}
@@ -167,7 +162,7 @@ async def jobs_page(
     state = JobState(status) if status in STATES else None
     where = JobFilter(status=state, queue=queue or None, type=type or None)
     after = _job_id(cursor) if cursor else None
-    page = await _jq(request).store.list_jobs(where, limit=PAGE_SIZE, after=after)
+    page = await jobqueue_of(request).store.list_jobs(where, limit=PAGE_SIZE, after=after)
     filters = {"status": status or "", "queue": queue or "", "type": type or ""}
     older = urlencode({**{k: v for k, v in filters.items() if v}, "cursor": page.next_after or ""})
     return render(
@@ -182,7 +177,7 @@ async def jobs_page(
 
 @router.get("/ui/jobs/{job_id}", response_class=HTMLResponse)
 async def job_page(request: Request, job_id: str, done: str | None = None) -> Response:
-    jq = _jq(request)
+    jq = jobqueue_of(request)
     key = _job_id(job_id)
     job = None if key is None else await jq.store.get(key)
     if job is None or key is None:
@@ -205,7 +200,7 @@ def _job_id(text: str) -> JobId | None:
 
 @router.post("/ui/jobs/{job_id}/{action}")
 async def job_action(request: Request, job_id: str, action: str) -> Response:
-    jq = _jq(request)
+    jq = jobqueue_of(request)
     key = _job_id(job_id)
     if key is None or action not in ("cancel", "retry"):
         return render("missing.html", 404, nav="jobs", message="no such job or action")
@@ -225,6 +220,6 @@ async def retry_dead_action(request: Request) -> Response:
     type = (form.get("type") or [""])[0].strip()
     if not type or len(type) > 200:
         return render("missing.html", 400, nav="jobs", message="the form names no job type")
-    count = await _jq(request).retry_dead(type)
+    count = await jobqueue_of(request).retry_dead(type)
     query = urlencode({"type": type, "retried": count})
     return RedirectResponse(f"/ui/jobs?{query}", status_code=303)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import structlog
@@ -57,6 +57,8 @@ from jobq.store.postgres.rows import (
     process_from_record,
 )
 from jobq.store.postgres.statements import Statements
+
+T = TypeVar("T")
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.store")
 
@@ -484,19 +486,24 @@ class PostgresStore:
 
 async def run_migrations(url: str, options: PostgresOptions | None = None) -> schema.SchemaStatus:
     """Bring the schema at ``url`` up to date (what ``jobq migrate`` does)."""
-    conn = await connect(url, options or PostgresOptions())
-    try:
-        return await schema.migrate(conn)
-    except psycopg.Error as exc:
-        raise translate(exc) from exc
-    finally:
-        await conn.close()
+    return await _on_own_connection(url, options, schema.migrate, autocommit=False)
 
 
 async def schema_status(url: str, options: PostgresOptions | None = None) -> schema.SchemaStatus:
-    conn = await connect(url, options or PostgresOptions(), autocommit=True)
+    return await _on_own_connection(url, options, schema.status, autocommit=True)
+
+
+async def _on_own_connection(
+    url: str,
+    options: PostgresOptions | None,
+    work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
+    *,
+    autocommit: bool,
+) -> T:
+    """Run ``work`` on a connection of its own (not the pool's), then close it."""
+    conn = await connect(url, options or PostgresOptions(), autocommit=autocommit)
     try:
-        return await schema.status(conn)
+        return await work(conn)
     except psycopg.Error as exc:
         raise translate(exc) from exc
     finally:
