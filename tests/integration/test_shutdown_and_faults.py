@@ -163,11 +163,16 @@ async def test_run_raises_when_its_pool_fails(jq: JobQueue) -> None:
 
 
 class SlowStore:
-    """Wraps a real store; chosen methods wait ``delay`` seconds before they run."""
+    """Wraps a real store; chosen methods wait ``delay`` seconds before they run, or, with
+    ``answer_late``, do their work at once and wait before answering (as over a slow network:
+    the change is committed, the caller not yet told)."""
 
-    def __init__(self, inner: Store, delays: dict[str, float]) -> None:
+    def __init__(
+        self, inner: Store, delays: dict[str, float], *, answer_late: bool = False
+    ) -> None:
         self._inner = inner
         self.delays = delays
+        self.answer_late = answer_late
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._inner, name)
@@ -175,8 +180,12 @@ class SlowStore:
             return target
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            await asyncio.sleep(self.delays[name])
-            return await target(*args, **kwargs)
+            if not self.answer_late:
+                await asyncio.sleep(self.delays[name])
+            answer = await target(*args, **kwargs)
+            if self.answer_late:
+                await asyncio.sleep(self.delays[name])
+            return answer
 
         return call
 
@@ -355,31 +364,10 @@ async def test_a_lost_lease_is_counted_once(jq: JobQueue) -> None:
     assert metrics.registry.get_sample_value("jobq_leases_lost_total", lost) == 1
 
 
-class SlowAnswers:
-    """Wraps a real store; chosen methods do their work at once, then wait ``delay`` seconds
-    before answering (as over a slow network: the change is committed, the caller not told)."""
-
-    def __init__(self, inner: Store, delays: dict[str, float]) -> None:
-        self._inner = inner
-        self.delays = delays
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._inner, name)
-        if name not in self.delays:
-            return target
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            answer = await target(*args, **kwargs)
-            await asyncio.sleep(self.delays[name])
-            return answer
-
-        return call
-
-
 async def test_a_heartbeat_during_the_jobs_own_outcome_is_not_a_lost_lease(jq: JobQueue) -> None:
     """The outcome is committed but its answer is slow; heartbeats meanwhile find the job no
     longer running. That is the job ending, not another worker taking it: no lease_lost."""
-    slow = SlowAnswers(jq.store, {"complete": 0.5})
+    slow = SlowStore(jq.store, {"complete": 0.5}, answer_late=True)
     metrics = Metrics()
     config = PoolConfig(worker_count=1, lease_seconds=0.3, poll_interval=0.02)  # beats: 0.1 s
     pool = WorkerPool(slow, jq.registry, config, metrics=metrics)  # type: ignore[arg-type]
