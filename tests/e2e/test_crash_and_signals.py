@@ -8,7 +8,7 @@ import os
 import signal
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -17,21 +17,16 @@ import pytest
 from jobq import JobQueue
 from jobq.domain.job import Lease, Outcome
 from jobq.domain.states import JobState
-from tests.apps.ledger import jq as ledger_app
 from tests.apps.ledger import read_ledger
+from tests.e2e.ledger_fleet import Launch, launcher, ledger_queue
 from tests.helpers import JobqProcess, wait_for
 
 pytestmark = pytest.mark.slow
 
-APP = "tests.apps.ledger:jq"
-Launch = Callable[[str, str], JobqProcess]
-
 
 @pytest.fixture
 async def producer(db_url: str) -> AsyncIterator[JobQueue]:
-    """The test's own JobQueue on the same database, knowing the ledger handlers."""
-    queue = JobQueue(db_url, registry=ledger_app.registry, builtins=False)
-    async with queue:
+    async with ledger_queue(db_url) as queue:
         yield queue
 
 
@@ -41,22 +36,8 @@ def ledger(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def launch(
-    processes: list[JobqProcess], tmp_path: Path, db_url: str, ledger: Path
-) -> Callable[[str, str], JobqProcess]:
-    """``launch(name, "worker --workers 4")`` starts ``jobq worker --workers 4`` with the ledger
-    handlers on the test's database; its log goes to ``<name>.log``."""
-
-    def start(name: str, command: str) -> JobqProcess:
-        process = JobqProcess(
-            [*command.split(), "--app", APP],
-            env={"JOBQ_DATABASE_URL": db_url, "JOBQ_TEST_LEDGER": str(ledger)},
-            log_path=tmp_path / f"{name}.log",
-        )
-        processes.append(process)
-        return process
-
-    return start
+def launch(processes: list[JobqProcess], tmp_path: Path, db_url: str, ledger: Path) -> Launch:
+    return launcher(processes, tmp_path, db_url, ledger)
 
 
 async def post_sleep(http: httpx.AsyncClient, seconds: float, *, priority: int = 0) -> str:

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,15 +27,13 @@ from jobq import JobQueue
 from jobq.domain.job import Job, Outcome
 from jobq.domain.states import JobState
 from jobq.store import JobFilter
-from tests.apps.ledger import jq as ledger_app
 from tests.apps.ledger import read_ledger
 from tests.conftest import POSTGRES_DSN_VARIABLE, skip_unless_required
+from tests.e2e.ledger_fleet import Launch, launcher, ledger_queue
 from tests.helpers import JobqProcess, wait_for
 
 pytestmark = pytest.mark.slow
 
-APP = "tests.apps.ledger:jq"
-Launch = Callable[[str, str], JobqProcess]
 
 #: events a process logs when something went wrong in it (not merely "the store was away")
 BROKEN = {"pool_failed", "worker_error", "request_crashed", "http_failed", "startup_failed"}
@@ -43,9 +41,7 @@ BROKEN = {"pool_failed", "worker_error", "request_crashed", "http_failed", "star
 
 @pytest.fixture
 async def producer(pg_url: str) -> AsyncIterator[JobQueue]:
-    """The test's own JobQueue on the fleet's schema, knowing the ledger handlers."""
-    queue = JobQueue(pg_url, registry=ledger_app.registry, builtins=False)
-    async with queue:
+    async with ledger_queue(pg_url) as queue:
         yield queue
 
 
@@ -55,22 +51,8 @@ def ledger(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def launch(
-    processes: list[JobqProcess], tmp_path: Path, pg_url: str, ledger: Path
-) -> Callable[[str, str], JobqProcess]:
-    """``launch(name, "worker --workers 4")`` starts ``jobq worker --workers 4`` with the ledger
-    handlers on the test's PostgreSQL schema; its log goes to ``<name>.log``."""
-
-    def start(name: str, command: str) -> JobqProcess:
-        process = JobqProcess(
-            [*command.split(), "--app", APP],
-            env={"JOBQ_DATABASE_URL": pg_url, "JOBQ_TEST_LEDGER": str(ledger)},
-            log_path=tmp_path / f"{name}.log",
-        )
-        processes.append(process)
-        return process
-
-    return start
+def launch(processes: list[JobqProcess], tmp_path: Path, pg_url: str, ledger: Path) -> Launch:
+    return launcher(processes, tmp_path, pg_url, ledger)
 
 
 async def listening(*fleet: JobqProcess) -> None:
