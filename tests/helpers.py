@@ -18,6 +18,8 @@ from typing import Any
 import uvicorn
 
 from jobq.api.app import create_app
+from jobq.api.http_server import server_config
+from jobq.api.limits import Limits
 from jobq.jobqueue import JobQueue
 from jobq.worker.pool import WorkerPool
 
@@ -75,12 +77,14 @@ class _QuietServer(uvicorn.Server):
 
 @contextlib.asynccontextmanager
 async def live_server(
-    jq: JobQueue, *, pool: WorkerPool | None = None, max_body_bytes: int = 1_048_576
+    jq: JobQueue, *, pool: WorkerPool | None = None, limits: Limits | None = None
 ) -> AsyncIterator[str]:
-    """Serve the API for ``jq`` with uvicorn on a free loopback port; yield its base URL."""
-    app = create_app(jq, pool=pool, max_body_bytes=max_body_bytes)
+    """Serve the API for ``jq`` with uvicorn, as ``jobq serve`` runs it, on a free loopback
+    port; yield its base URL."""
+    limits = limits or Limits()
+    app = create_app(jq, pool=pool, limits=limits)
     sock = socket.create_server(("127.0.0.1", 0))
-    server = _QuietServer(uvicorn.Config(app, log_config=None, lifespan="off", access_log=False))
+    server = _QuietServer(server_config(app, max_header_bytes=limits.max_header_bytes))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await wait_for(lambda: server.started, timeout=10, what="uvicorn to start")

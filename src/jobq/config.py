@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from jobq.domain.errors import ConfigError
 from jobq.names import check_name
+from jobq.store.codec import MAX_DEPTH
 from jobq.store.options import PostgresOptions
 from jobq.store.url import parse_database_url, redact
 
@@ -120,10 +121,36 @@ class Settings(BaseSettings):
         "(unset: localhost, 127.0.0.1 and ::1 when bound to loopback; any otherwise)",
     )
     max_body_bytes: int = Field(
-        1_048_576,
+        262_144,
         ge=1024,
         le=256 * 1_048_576,
         description="an integer 1024..268435456: the largest request body, in bytes",
+    )
+    max_json_depth: int = Field(
+        MAX_DEPTH,
+        ge=2,
+        le=MAX_DEPTH,
+        description=f"an integer 2..{MAX_DEPTH}: how deeply a request body may nest arrays and "
+        "objects",
+    )
+    max_page_size: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="an integer 1..10000: the most jobs one GET /jobs page may ask for",
+    )
+    max_header_bytes: int = Field(
+        16_384,
+        ge=1024,
+        le=1_048_576,
+        description="an integer 1024..1048576: the largest request line and headers, in bytes",
+    )
+    read_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="seconds (0, 3600] a client has to send a request's whole body",
     )
 
     @classmethod

@@ -7,6 +7,8 @@ import re
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*")
 MAX_NAME = 200
 
+#: the same rule as a JSON Schema pattern, for the API's schema
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$"
 NAME_RULE = "1-200 characters: letters, digits and _ . : - (starting with a letter or digit)"
 
 

@@ -24,6 +24,8 @@ import uvicorn
 from structlog.typing import FilteringBoundLogger
 
 from jobq.api.app import create_app, create_metrics_app
+from jobq.api.http_server import server_config
+from jobq.api.limits import Limits
 from jobq.config import Settings
 from jobq.domain.errors import JobqError
 from jobq.jobqueue import JobQueue
@@ -53,6 +55,16 @@ def pool_config(settings: Settings) -> PoolConfig:
         poll_interval=settings.poll_interval,
         queues=settings.queues,
         shutdown_timeout=settings.shutdown_timeout,
+    )
+
+
+def limits(settings: Settings) -> Limits:
+    return Limits(
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+        max_page_size=settings.max_page_size,
+        max_header_bytes=settings.max_header_bytes,
+        read_timeout=settings.read_timeout,
     )
 
 
@@ -162,7 +174,7 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
         app = create_app(
             jq,
             pool=pool,
-            max_body_bytes=settings.max_body_bytes,
+            limits=limits(settings),
             allowed_hosts=settings.host_allowlist(),
         )
         server, serving = _serve(app, sock, settings, "http_listening")
@@ -211,13 +223,10 @@ def _serve(
     app: Any, sock: socket.socket, settings: Settings, event: str
 ) -> tuple[_Server, asyncio.Task[None]]:
     server = _Server(
-        uvicorn.Config(
+        server_config(
             app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)),
-            server_header=False,
+            max_header_bytes=settings.max_header_bytes,
+            graceful_seconds=max(1, int(settings.shutdown_timeout)),
         )
     )
     serving = asyncio.create_task(server.serve(sockets=[sock]))

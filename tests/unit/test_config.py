@@ -25,13 +25,21 @@ DEFAULTS: dict[str, Any] = {
     "app": None,
     "queues": None,
     "accept_unknown_types": False,
-    "max_body_bytes": 1_048_576,
+    "max_body_bytes": 262_144,
+    "max_json_depth": 64,
+    "max_page_size": 500,
+    "max_header_bytes": 16_384,
+    "read_timeout": 10.0,
     "metrics_port": None,
     "allowed_hosts": None,
     "db_pool_size": 10,
     "db_connect_timeout": 5.0,
     "db_statement_timeout": 30.0,
 }
+
+
+#: settings with no command-line flag, not given in the environment below
+ENV_ONLY = {"max_body_bytes", "max_json_depth", "max_page_size", "max_header_bytes", "read_timeout"}
 
 
 def test_fields_are_pinned() -> None:
@@ -75,6 +83,10 @@ def test_unrelated_environment_is_ignored() -> None:
         ("JOBQ_QUEUES", "mail", "queues", ("mail",)),
         ("JOBQ_ACCEPT_UNKNOWN_TYPES", "true", "accept_unknown_types", True),
         ("JOBQ_MAX_BODY_BYTES", "2048", "max_body_bytes", 2048),
+        ("JOBQ_MAX_JSON_DEPTH", "8", "max_json_depth", 8),
+        ("JOBQ_MAX_PAGE_SIZE", "10000", "max_page_size", 10_000),
+        ("JOBQ_MAX_HEADER_BYTES", "65536", "max_header_bytes", 65_536),
+        ("JOBQ_READ_TIMEOUT", "0.5", "read_timeout", 0.5),
     ],
 )  # fmt: skip
 def test_each_jobq_variable_is_read(variable: str, text: str, name: str, value: Any) -> None:
@@ -162,9 +174,12 @@ def test_flags_win_over_env(name: str, flag: str, value: Any) -> None:
     loaded = load_settings(env, {name: value})
     assert getattr(loaded.settings, name) == value
     assert loaded.sources[name] == f"flag {flag}"
-    assert loaded.sources["max_body_bytes"] == "default"
     for other in DEFAULTS:
-        if other not in (name, "max_body_bytes"):
+        if other == name:
+            continue
+        if other in ENV_ONLY:
+            assert loaded.sources[other] == "default", other
+        else:
             assert loaded.sources[other].startswith("env JOBQ_"), other
 
 
@@ -267,6 +282,13 @@ def test_accept_unknown_types_falsy(text: str) -> None:
         ({"JOBQ_ACCEPT_UNKNOWN_TYPES": "maybe"}, None, "JOBQ_ACCEPT_UNKNOWN_TYPES", "maybe"),
         # max_body_bytes
         ({"JOBQ_MAX_BODY_BYTES": "10"}, None, "JOBQ_MAX_BODY_BYTES", "10"),
+        # the other request limits
+        ({"JOBQ_MAX_JSON_DEPTH": "65"}, None, "JOBQ_MAX_JSON_DEPTH", "65"),
+        ({"JOBQ_MAX_JSON_DEPTH": "1"}, None, "JOBQ_MAX_JSON_DEPTH", "1"),
+        ({"JOBQ_MAX_PAGE_SIZE": "0"}, None, "JOBQ_MAX_PAGE_SIZE", "0"),
+        ({"JOBQ_MAX_HEADER_BYTES": "512"}, None, "JOBQ_MAX_HEADER_BYTES", "512"),
+        ({"JOBQ_READ_TIMEOUT": "0"}, None, "JOBQ_READ_TIMEOUT", "0"),
+        ({"JOBQ_READ_TIMEOUT": "inf"}, None, "JOBQ_READ_TIMEOUT", "inf"),
         # database_url
         ({"JOBQ_DATABASE_URL": "postgresql://"}, None, "JOBQ_DATABASE_URL", "postgresql://"),
         # PostgreSQL pool

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from jobq import __version__
 from jobq.api import ops
 from jobq.api.errors import install_error_handlers
-from jobq.api.limits import BodyLimit
+from jobq.api.limits import Limits, RequestLimits
 from jobq.api.origin import SameOriginWrites
 from jobq.api.routes import router
 from jobq.dashboard import mount_dashboard
@@ -18,18 +18,17 @@ from jobq.jobqueue import JobQueue
 from jobq.metrics import Metrics
 from jobq.worker.pool import WorkerPool
 
-DEFAULT_MAX_BODY = 1_048_576
-
 
 def create_app(
     jq: JobQueue,
     *,
     pool: WorkerPool | None = None,
-    max_body_bytes: int = DEFAULT_MAX_BODY,
+    limits: Limits | None = None,
     allowed_hosts: Collection[str] | None = None,
 ) -> FastAPI:
-    """The API and the dashboard. ``allowed_hosts``: the names requests may give in Host
-    (None: any), against DNS rebinding."""
+    """The API and the dashboard. ``limits``: what a request may send (default: ``Limits()``);
+    ``allowed_hosts``: the names requests may give in Host (None: any), against DNS rebinding."""
+    limits = limits or Limits()
     app = FastAPI(
         title="jobq",
         version=__version__,
@@ -39,6 +38,7 @@ def create_app(
     )
     app.state.jobqueue = jq
     app.state.pool = pool
+    app.state.limits = limits
     if jq.metrics is None:
         jq.metrics = Metrics()
     app.state.metrics = jq.metrics
@@ -46,7 +46,7 @@ def create_app(
     app.include_router(router)
     app.include_router(ops.router)
     mount_dashboard(app)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestLimits, limits=limits)
     # outermost: a foreign Host or a cross-site write is refused before anything runs
     app.add_middleware(SameOriginWrites, allowed_hosts=allowed_hosts)
     return app

@@ -11,7 +11,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from jobq.domain.errors import (
     IdempotencyConflict,
@@ -117,7 +119,23 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         }.get(exc.status_code, phrase)
     )
     headers = None if exc.headers is None else dict(exc.headers)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
     return error_response(exc.status_code, code, message, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some documented route takes at this path (the router names only the first
+    route it tried)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if (
+            isinstance(route, APIRoute)
+            and route.include_in_schema
+            and route.matches(request.scope)[0] is not Match.NONE
+        ):
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 async def _media_type(request: Request, exc: Exception) -> JSONResponse:

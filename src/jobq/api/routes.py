@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -109,14 +109,16 @@ async def enqueue_batch(body: BatchIn, jq: JQ) -> BatchOut:
 
 @router.get("/jobs", responses=_ERRORS)
 async def list_jobs(
+    request: Request,
     jq: JQ,
     status: JobState | None = None,
     type: str | None = None,
     queue: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    limit: Annotated[int, Query(ge=1, description="at most JOBQ_MAX_PAGE_SIZE (500)")] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
 ) -> JobPageOut:
     """Jobs, newest first, filtered by status, type and queue."""
+    _check_page_size(limit, request.app.state.limits.max_page_size)
     page = await jq.store.list_jobs(
         JobFilter(status=status, type=type, queue=queue), limit=limit, after=_decode(cursor)
     )
@@ -124,6 +126,18 @@ async def list_jobs(
         jobs=[JobOut.of(job) for job in page.jobs],
         next_cursor=None if page.next_after is None else _encode(page.next_after),
     )
+
+
+@router.api_route("/jobs/batch", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+@router.api_route(
+    "/jobs/retry-dead",
+    methods=["GET", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+    response_model=None,
+)
+async def post_only() -> Response:
+    """``GET /jobs/batch`` would otherwise be read as ``GET /jobs/{job_id}`` with a bad id."""
+    raise HTTPException(405)
 
 
 @router.get("/jobs/{job_id}", responses=_ERRORS)
@@ -220,6 +234,19 @@ async def index(request: Request) -> Response:
             },
         },
     )
+
+
+def _check_page_size(limit: int, most: int) -> None:
+    if limit > most:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "limit"),
+                    "type": "less_than_equal",
+                    "msg": f"Input should be less than or equal to {most} (JOBQ_MAX_PAGE_SIZE)",
+                }
+            ]
+        )
 
 
 _CURSOR_PREFIX = "v1:"

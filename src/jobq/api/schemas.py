@@ -20,9 +20,11 @@ from jobq.domain.job import (
     NewJob,
 )
 from jobq.jobqueue import JobQueue
-from jobq.names import check_name
+from jobq.names import MAX_NAME, NAME_PATTERN, check_name
 
 MAX_BATCH = 1000
+#: what a job type or queue may be called, in the schema (``check_name`` enforces it)
+NAME: dict[str, Any] = {"pattern": NAME_PATTERN, "minLength": 1, "maxLength": MAX_NAME}
 MAX_TIMEOUT = 7 * 86400.0
 
 
@@ -44,9 +46,25 @@ class BackoffIn(_Strict):
 class JobIn(_Strict):
     """A job to enqueue."""
 
-    type: str = Field(description="the job type; a handler must be registered for it")
-    payload: dict[str, Any] = Field(default_factory=dict, description="a JSON object")
-    queue: str = DEFAULT_QUEUE
+    model_config = ConfigDict(
+        extra="forbid",
+        # the schema says what ``_one_time`` checks: not a number delay and a run_at both
+        json_schema_extra={
+            "not": {
+                "required": ["delay", "run_at"],
+                "properties": {"delay": {"type": "number"}, "run_at": {"type": "string"}},
+            }
+        },
+    )
+
+    type: str = Field(
+        description="the job type; a handler must be registered for it", json_schema_extra=NAME
+    )
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="a JSON object (integers of at most 100 digits, no NaN or Infinity)",
+    )
+    queue: str = Field(DEFAULT_QUEUE, json_schema_extra=NAME)
     priority: int = Field(0, ge=PRIORITY_MIN, le=PRIORITY_MAX, description="higher runs first")
     delay: float | None = Field(None, ge=0, le=MAX_DELAY, description="seconds from now")
     run_at: AwareDatetime | None = Field(None, description="when it is due (with a timezone)")
@@ -94,8 +112,18 @@ class BatchIn(_Strict):
 
 
 class RetryDeadIn(_Strict):
-    type: str = Field(min_length=1, max_length=200, description="the job type")
-    queue: str | None = Field(None, min_length=1, max_length=200, description="only this queue")
+    type: str = Field(description="the job type", json_schema_extra=NAME)
+    queue: str | None = Field(None, description="only this queue", json_schema_extra=NAME)
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        return check_name(value, what="job type")
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value, what="queue")
 
 
 class RetryDeadOut(BaseModel):
