@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from jobq.api.app import create_app
+from jobq.api.auth import AccessPolicy
 from jobq.api.http_server import server_config
 from jobq.api.limits import Limits
 from jobq.jobqueue import JobQueue
@@ -77,12 +78,16 @@ class _QuietServer(uvicorn.Server):
 
 @contextlib.asynccontextmanager
 async def live_server(
-    jq: JobQueue, *, pool: WorkerPool | None = None, limits: Limits | None = None
+    jq: JobQueue,
+    *,
+    pool: WorkerPool | None = None,
+    limits: Limits | None = None,
+    access: AccessPolicy | None = None,
 ) -> AsyncIterator[str]:
     """Serve the API for ``jq`` with uvicorn, as ``jobq serve`` runs it, on a free loopback
     port; yield its base URL."""
     limits = limits or Limits()
-    app = create_app(jq, pool=pool, limits=limits)
+    app = create_app(jq, pool=pool, limits=limits, access=access)
     sock = socket.create_server(("127.0.0.1", 0))
     server = _QuietServer(server_config(app, max_header_bytes=limits.max_header_bytes))
     task = asyncio.create_task(server.serve(sockets=[sock]))

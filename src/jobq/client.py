@@ -127,9 +127,13 @@ class Client:
         base_url: str = DEFAULT_URL,
         *,
         timeout: float = 10.0,
+        token: str | None = None,
         http: httpx.Client | None = None,
     ) -> None:
-        self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
+        """``token``: an API token (``jobq tokens create``), sent as ``Authorization: Bearer``;
+        needed once the server has any."""
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout, headers=headers)
 
     def _send(self, call: _Call[M]) -> M:
         response = self._http.request(
@@ -204,9 +208,13 @@ class AsyncClient:
         base_url: str = DEFAULT_URL,
         *,
         timeout: float = 10.0,
+        token: str | None = None,
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        """``token``: an API token (``jobq tokens create``), sent as ``Authorization: Bearer``;
+        needed once the server has any."""
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=headers)
 
     async def _send(self, call: _Call[M]) -> M:
         response = await self._http.request(

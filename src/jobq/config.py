@@ -120,6 +120,29 @@ class Settings(BaseSettings):
         description="comma-separated host names clients use to reach this server, or * for any "
         "(unset: localhost, 127.0.0.1 and ::1 when bound to loopback; any otherwise)",
     )
+    insecure: bool = Field(
+        False,
+        description="true or false: serve beyond loopback with no API token (only behind a proxy "
+        "that authenticates requests)",
+    )
+    metrics_public: bool = Field(
+        False,
+        description="true or false: /metrics answers without a token even once tokens exist",
+    )
+    rate_limit: float = Field(
+        100.0,
+        ge=0,
+        le=1_000_000,
+        allow_inf_nan=False,
+        description="requests per second 0..1000000 each API token may make, with bursts of "
+        "twice that (0: no limit)",
+    )
+    http_allow: tuple[str, ...] | None = Field(
+        None,
+        description="comma-separated host patterns the built-in http.request job may call: "
+        "example.com, *.example.com, 10.0.0.5, or * for any (unset: any when the API listens "
+        "on loopback only, none otherwise)",
+    )
     max_body_bytes: int = Field(
         262_144,
         ge=1024,
@@ -209,11 +232,35 @@ class Settings(BaseSettings):
                     raise ValueError(f"{name!r} is not a host name or an IP address") from None
         return tuple(name.strip("[]") for name in value)
 
+    @field_validator("http_allow", mode="before")
+    @classmethod
+    def _http_allow(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip().lower() for part in value.split(",") if part.strip()]
+        if value is None or len(value) == 0:
+            return None
+        for pattern in value:
+            name = pattern.removeprefix("*.") if pattern != "*" else "example"
+            if not _HOSTNAME.match(name.strip("[]")):
+                try:
+                    ipaddress.ip_address(name.strip("[]"))
+                except ValueError:
+                    raise ValueError(
+                        f"{pattern!r} is not a host name, *.domain, an IP address or *"
+                    ) from None
+        return tuple(pattern.strip("[]") for pattern in value)
+
+    def http_allowlist(self) -> tuple[str, ...]:
+        """The host patterns ``http.request`` may call (empty: none)."""
+        if self.http_allow is not None:
+            return self.http_allow
+        return ("*",) if is_loopback(self.host) else ()
+
     def host_allowlist(self) -> frozenset[str] | None:
         """The Host names the HTTP server answers to; None: any."""
         if self.allowed_hosts is not None:
             return None if "*" in self.allowed_hosts else frozenset(self.allowed_hosts)
-        if _is_loopback(self.host):
+        if is_loopback(self.host):
             return frozenset({"localhost", "127.0.0.1", "::1", self.host.lower()})
         return None
 
@@ -243,7 +290,7 @@ class Settings(BaseSettings):
         return tuple(value)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
     try:
@@ -280,6 +327,7 @@ FLAG_NAMES: dict[str, str] = {
     "app": "--app",
     "queues": "--queues",
     "accept_unknown_types": "--accept-unknown-types",
+    "insecure": "--insecure",
 }
 
 

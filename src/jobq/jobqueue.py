@@ -13,6 +13,7 @@ async with jq:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,7 @@ from jobq.domain.job import (
 from jobq.domain.states import TERMINAL, JobState
 from jobq.metrics import Metrics
 from jobq.names import check_name
+from jobq.redaction import redact_payload
 from jobq.registry import Registry
 from jobq.store import JobFilter, PostgresOptions, Store, open_store
 from jobq.worker.pool import PoolConfig, WorkerPool
@@ -108,9 +110,17 @@ class JobQueue:
         """Decorator registering a handler: ``async def`` runs on the loop, ``def`` in a thread.
 
         Options: ``max_attempts`` (default 3), ``timeout`` (seconds, default 300; None for
-        none), ``backoff`` (a ``Backoff``), ``non_retryable`` (exception classes).
+        none), ``backoff`` (a ``Backoff``), ``non_retryable`` (exception classes), ``secret``
+        (payload field names whose values the API, the dashboard and error text never show).
         """
         return self.registry.job(name, **options)
+
+    def visible(self, job: Job) -> Job:
+        """``job`` as people may see it: its type's secret payload fields redacted."""
+        job_type = self.registry.get(job.type)
+        if job_type is None or not job_type.secret:
+            return job
+        return dataclasses.replace(job, payload=redact_payload(job.payload, job_type.secret))
 
     # -- store ------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -29,6 +29,8 @@ class JobType:
     backoff: Backoff = field(default_factory=Backoff)
     #: exceptions that make the job dead at once, besides ``NonRetryableError``
     non_retryable: tuple[type[BaseException], ...] = ()
+    #: payload fields whose values are kept out of the API, the dashboard and error text
+    secret: frozenset[str] = frozenset()
 
 
 def _positional_count(handler: Handler) -> int:
@@ -54,6 +56,7 @@ def make_job_type(
     timeout: float | None = DEFAULT_TIMEOUT,
     backoff: Backoff | None = None,
     non_retryable: tuple[type[BaseException], ...] = (),
+    secret: Collection[str] = (),
 ) -> JobType:
     """Check the options and the handler's shape; raise ``ValueError`` or ``TypeError``."""
     check_name(name, what="job type")
@@ -78,6 +81,7 @@ def make_job_type(
         timeout=timeout,
         backoff=backoff or Backoff(),
         non_retryable=non_retryable,
+        secret=frozenset(secret),
     )
 
 

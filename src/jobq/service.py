@@ -24,9 +24,10 @@ import uvicorn
 from structlog.typing import FilteringBoundLogger
 
 from jobq.api.app import create_app, create_metrics_app
+from jobq.api.auth import AccessPolicy
 from jobq.api.http_server import server_config
 from jobq.api.limits import Limits
-from jobq.config import Settings
+from jobq.config import Settings, is_loopback
 from jobq.domain.errors import JobqError
 from jobq.jobqueue import JobQueue
 from jobq.metrics import Metrics
@@ -36,7 +37,7 @@ from jobq.worker.pool import PoolConfig, WorkerPool
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.service")
 
-EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class _Server(uvicorn.Server):
@@ -65,6 +66,26 @@ def limits(settings: Settings) -> Limits:
         max_page_size=settings.max_page_size,
         max_header_bytes=settings.max_header_bytes,
         read_timeout=settings.read_timeout,
+    )
+
+
+def access(settings: Settings) -> AccessPolicy:
+    return AccessPolicy(metrics_public=settings.metrics_public, rate_limit=settings.rate_limit)
+
+
+async def _exposed_without_token(settings: Settings, jq: JobQueue, *, http: bool) -> str | None:
+    """Why this process must not start, if it would serve beyond loopback with no API token."""
+    serves = http or settings.metrics_port is not None
+    if not serves or settings.insecure or is_loopback(settings.host):
+        return None
+    if await jq.store.has_tokens():
+        return None
+    what = "the API and dashboard" if http else "/metrics"
+    return (
+        f"refusing to serve {what} on {settings.host} with no API token: anyone who can reach "
+        "the port could read and change every job. Create a token first (jobq tokens create "
+        "--scope admin), or pass --insecure (JOBQ_INSECURE=true) if a proxy in front of jobq "
+        "authenticates every request."
     )
 
 
@@ -136,6 +157,17 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
         metrics=metrics,
         postgres=settings.postgres_options(),
     )
+    try:
+        await jq.open()
+    except JobqError as exc:
+        logger.error("startup_failed", error=str(exc), database_url=redact(settings.database_url))
+        return EXIT_FAILED
+    # before anything listens: never expose an open API beyond loopback, even for a moment
+    refusal = await _exposed_without_token(settings, jq, http=http)
+    if refusal is not None:
+        logger.error("startup_refused", reason=refusal)
+        await jq.close()
+        return EXIT_USAGE
     sock = metrics_sock = None
     try:
         if http:
@@ -147,14 +179,7 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
         for bound in (sock, metrics_sock):
             if bound is not None:
                 bound.close()
-        return EXIT_FAILED
-    try:
-        await jq.open()
-    except JobqError as exc:
-        logger.error("startup_failed", error=str(exc), database_url=redact(settings.database_url))
-        for bound in (sock, metrics_sock):
-            if bound is not None:
-                bound.close()
+        await jq.close()
         return EXIT_FAILED
     logger.info(
         "store_opened",
@@ -176,12 +201,15 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
             pool=pool,
             limits=limits(settings),
             allowed_hosts=settings.host_allowlist(),
+            access=access(settings),
         )
         server, serving = _serve(app, sock, settings, "http_listening")
     metrics_server: _Server | None = None
     metrics_serving: asyncio.Task[None] | None = None
     if metrics_sock is not None:
-        metrics_app = create_metrics_app(jq, metrics, settings.host_allowlist())
+        metrics_app = create_metrics_app(
+            jq, metrics, settings.host_allowlist(), access=access(settings)
+        )
         metrics_server, metrics_serving = _serve(
             metrics_app, metrics_sock, settings, "metrics_listening"
         )

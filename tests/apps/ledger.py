@@ -91,3 +91,48 @@ async def ledger_gate(payload: dict[str, Any], ctx: JobContext) -> str:
     if os.path.exists(str(payload["blocker"])):
         raise RuntimeError("blocked by " + os.path.basename(str(payload["blocker"])))
     return "passed"
+
+
+# -- poison jobs (tests/faults/test_poison.py) ---------------------------------------------
+
+
+@jq.job("ledger.suicide", max_attempts=3)
+async def ledger_suicide(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Kills its own worker process with SIGKILL: every attempt loses the worker."""
+    import signal
+
+    record("start", ctx)
+    os.kill(os.getpid(), signal.SIGKILL)
+    await asyncio.sleep(60)  # not reached: the process is gone
+
+
+@jq.job("ledger.hog", max_attempts=3)
+def ledger_hog(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Eats memory, ``chunk_mb`` every ``every`` seconds, until the process is killed (the
+    test's memory watchdog). Bounded whatever happens: on MemoryError (the process's RLIMIT_AS)
+    or after ``max_mb`` it frees what it took and ends the process at once (``os._exit``), as
+    an out-of-memory death would, writing an ``oom`` ledger record first."""
+    record("start", ctx)
+    chunk = int(float(payload.get("chunk_mb", 4)) * 1024 * 1024)
+    every = float(payload.get("every", 0.01))
+    hoard: list[bytes] = []
+    reason = "max_mb"
+    try:
+        for _ in range(int(float(payload.get("max_mb", 1024)) * 1024 * 1024) // chunk):
+            hoard.append(b"x" * chunk)  # written, so resident
+            time.sleep(every)
+    except MemoryError:
+        reason = "memory_error"
+    taken = len(hoard) * chunk
+    hoard.clear()
+    record("oom", ctx, reason=reason, taken_mb=taken // (1024 * 1024))
+    os._exit(137)
+
+
+@jq.job("ledger.login", max_attempts=1, secret=["password", "api_key"])
+async def ledger_login(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Fails with an error that quotes its secret fields, as careless code does."""
+    raise PermissionError(
+        f"login refused for {payload.get('user')!r} with password {payload.get('password')!r} "
+        f"and key {payload.get('api_key')}"
+    )

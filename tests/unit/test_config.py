@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "app": None,
     "queues": None,
     "accept_unknown_types": False,
+    "insecure": False,
+    "metrics_public": False,
+    "rate_limit": 100.0,
+    "http_allow": None,
     "max_body_bytes": 262_144,
     "max_json_depth": 64,
     "max_page_size": 500,
@@ -39,7 +43,10 @@ DEFAULTS: dict[str, Any] = {
 
 
 #: settings with no command-line flag, not given in the environment below
-ENV_ONLY = {"max_body_bytes", "max_json_depth", "max_page_size", "max_header_bytes", "read_timeout"}
+ENV_ONLY = {
+    "max_body_bytes", "max_json_depth", "max_page_size", "max_header_bytes", "read_timeout",
+    "insecure", "metrics_public", "rate_limit", "http_allow",
+}  # fmt: skip
 
 
 def test_fields_are_pinned() -> None:
@@ -87,6 +94,11 @@ def test_unrelated_environment_is_ignored() -> None:
         ("JOBQ_MAX_PAGE_SIZE", "10000", "max_page_size", 10_000),
         ("JOBQ_MAX_HEADER_BYTES", "65536", "max_header_bytes", 65_536),
         ("JOBQ_READ_TIMEOUT", "0.5", "read_timeout", 0.5),
+        ("JOBQ_INSECURE", "true", "insecure", True),
+        ("JOBQ_METRICS_PUBLIC", "1", "metrics_public", True),
+        ("JOBQ_RATE_LIMIT", "0", "rate_limit", 0.0),
+        ("JOBQ_HTTP_ALLOW", "api.example.com, *.internal, 10.0.0.5", "http_allow",
+         ("api.example.com", "*.internal", "10.0.0.5")),
     ],
 )  # fmt: skip
 def test_each_jobq_variable_is_read(variable: str, text: str, name: str, value: Any) -> None:
@@ -289,6 +301,12 @@ def test_accept_unknown_types_falsy(text: str) -> None:
         ({"JOBQ_MAX_HEADER_BYTES": "512"}, None, "JOBQ_MAX_HEADER_BYTES", "512"),
         ({"JOBQ_READ_TIMEOUT": "0"}, None, "JOBQ_READ_TIMEOUT", "0"),
         ({"JOBQ_READ_TIMEOUT": "inf"}, None, "JOBQ_READ_TIMEOUT", "inf"),
+        # security
+        ({"JOBQ_INSECURE": "perhaps"}, None, "JOBQ_INSECURE", "perhaps"),
+        ({"JOBQ_METRICS_PUBLIC": "open"}, None, "JOBQ_METRICS_PUBLIC", "open"),
+        ({"JOBQ_RATE_LIMIT": "-1"}, None, "JOBQ_RATE_LIMIT", "-1"),
+        ({"JOBQ_HTTP_ALLOW": "ok.example, http://bad"}, None, "JOBQ_HTTP_ALLOW",
+         "ok.example, http://bad"),
         # database_url
         ({"JOBQ_DATABASE_URL": "postgresql://"}, None, "JOBQ_DATABASE_URL", "postgresql://"),
         # PostgreSQL pool
@@ -393,6 +411,13 @@ def test_boundaries_accepted() -> None:
     assert (s.port, s.worker_count, s.queue_capacity) == (65535, 1000, 100_000)
     assert s.shutdown_timeout == 0
     assert s.max_body_bytes == 1024
+
+
+def test_http_allow_defaults_to_any_on_loopback_and_none_beyond() -> None:
+    assert load_settings({}).settings.http_allowlist() == ("*",)
+    assert load_settings({"JOBQ_HOST": "0.0.0.0"}).settings.http_allowlist() == ()
+    given = load_settings({"JOBQ_HOST": "0.0.0.0", "JOBQ_HTTP_ALLOW": "*.example.com"})
+    assert given.settings.http_allowlist() == ("*.example.com",)
 
 
 def test_settings_are_frozen() -> None:

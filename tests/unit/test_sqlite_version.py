@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobq.domain.errors import StoreError, StoreUnavailable
+from jobq.domain.errors import StoreError, StoreFull, StoreUnavailable
 from jobq.store.sqlite.connection import MIN_SQLITE, check_sqlite_version, translate
 
 
@@ -50,7 +50,15 @@ def test_real_version_passes() -> None:
 def test_transient_errors_are_unavailable(text: str) -> None:
     result = translate(sqlite3.OperationalError(text))
     assert isinstance(result, StoreUnavailable)
-    assert str(result) == f"SQLite: {text}"
+    if "full" in text:  # a full disk says what to do about it (the API answers 507)
+        assert isinstance(result, StoreFull)
+        assert (
+            str(result) == f"the disk holding the database is full (SQLite: {text}): free "
+            "space on it; nothing was written"
+        )
+    else:
+        assert not isinstance(result, StoreFull)
+        assert str(result) == f"SQLite: {text}"
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from jobq import __version__
 from jobq.api import ops
+from jobq.api.auth import AccessPolicy, Authenticator, RequireToken
 from jobq.api.errors import install_error_handlers
 from jobq.api.limits import Limits, RequestLimits
 from jobq.api.origin import SameOriginWrites
@@ -25,9 +26,11 @@ def create_app(
     pool: WorkerPool | None = None,
     limits: Limits | None = None,
     allowed_hosts: Collection[str] | None = None,
+    access: AccessPolicy | None = None,
 ) -> FastAPI:
     """The API and the dashboard. ``limits``: what a request may send (default: ``Limits()``);
-    ``allowed_hosts``: the names requests may give in Host (None: any), against DNS rebinding."""
+    ``allowed_hosts``: the names requests may give in Host (None: any), against DNS rebinding;
+    ``access``: who may do what once API tokens exist (see ``api/auth.py``)."""
     limits = limits or Limits()
     app = FastAPI(
         title="jobq",
@@ -39,6 +42,7 @@ def create_app(
     app.state.jobqueue = jq
     app.state.pool = pool
     app.state.limits = limits
+    app.state.authenticator = Authenticator(lambda: jq.store)
     if jq.metrics is None:
         jq.metrics = Metrics()
     app.state.metrics = jq.metrics
@@ -47,13 +51,20 @@ def create_app(
     app.include_router(ops.router)
     mount_dashboard(app)
     app.add_middleware(RequestLimits, limits=limits)
+    # before the body is read: who is asking, and may they
+    app.add_middleware(
+        RequireToken, authenticator=app.state.authenticator, policy=access or AccessPolicy()
+    )
     # outermost: a foreign Host or a cross-site write is refused before anything runs
     app.add_middleware(SameOriginWrites, allowed_hosts=allowed_hosts)
     return app
 
 
 def create_metrics_app(
-    jq: JobQueue, metrics: Metrics, allowed_hosts: Collection[str] | None = None
+    jq: JobQueue,
+    metrics: Metrics,
+    allowed_hosts: Collection[str] | None = None,
+    access: AccessPolicy | None = None,
 ) -> FastAPI:
     """``/metrics``, ``/health`` and ``/ready`` alone: for ``jobq worker --metrics-port``."""
     app = FastAPI(
@@ -63,5 +74,8 @@ def create_metrics_app(
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(ops.router)
+    app.add_middleware(
+        RequireToken, authenticator=Authenticator(lambda: jq.store), policy=access or AccessPolicy()
+    )
     app.add_middleware(SameOriginWrites, allowed_hosts=allowed_hosts)
     return app

@@ -3,6 +3,7 @@ one place that maps exceptions to status codes."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -11,9 +12,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import compile_path
 
 from jobq.domain.errors import (
     IdempotencyConflict,
@@ -22,6 +22,7 @@ from jobq.domain.errors import (
     JobNotFound,
     JobqError,
     StoreError,
+    StoreFull,
     StoreUnavailable,
     UnknownJobType,
 )
@@ -37,6 +38,7 @@ ERROR_STATUS: tuple[tuple[type[JobqError], int, str], ...] = (
     (IdempotencyConflict, 409, "idempotency_conflict"),
     (UnknownJobType, 422, "unknown_job_type"),
     (InvalidJob, 422, "invalid_job"),
+    (StoreFull, 507, "storage_full"),
     (StoreUnavailable, 503, "store_unavailable"),
     (StoreError, 500, "store_error"),
 )
@@ -97,7 +99,7 @@ async def _jobq_error(request: Request, exc: Exception) -> JSONResponse:
     headers = None
     if isinstance(exc, IllegalTransition) and exc.state is not None:
         details = {"state": exc.state}
-    if status == 503:
+    if isinstance(exc, StoreUnavailable):  # 503, or 507 (full): it may pass; come back later
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if status == 503:  # the store is away for a while: the client is told to come back
         logger.warning("request_failed", path=request.url.path, error=str(exc), code=code)
@@ -125,16 +127,23 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some documented route takes at this path (the router names only the first
-    route it tried)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if (
-            isinstance(route, APIRoute)
-            and route.include_in_schema
-            and route.matches(request.scope)[0] is not Match.NONE
-        ):
-            methods |= route.methods or set()
+    """Every method the API's schema gives this path (the router names only the first route it
+    tried)."""
+    paths: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        request.app.state, "allowed_methods", None
+    )
+    if paths is None:
+        paths = [
+            (compile_path(path)[0], {method.upper() for method in item})
+            for path, item in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.allowed_methods = paths
+    matching = [(pattern, given) for pattern, given in paths if pattern.match(request.url.path)]
+    # a fixed path (/jobs/batch) wins over a template that also fits it (/jobs/{job_id})
+    fixed = [given for pattern, given in matching if "(?P<" not in pattern.pattern]
+    methods: set[str] = set().union(*(fixed or [given for _, given in matching]))
+    if "GET" in methods:
+        methods.add("HEAD")
     return sorted(methods)
 
 

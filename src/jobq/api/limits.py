@@ -224,10 +224,13 @@ async def _drain(receive: Receive, seen: int = 0) -> None:
             return
 
 
-async def refuse(send: Send, status: int, code: str, message: str) -> None:
+async def refuse(
+    send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> None:
     """Answer with jobq's JSON error before the app runs, and close the connection (what is
     left of the request's body is not read)."""
     body = json.dumps({"error": {"code": code, "message": message, "details": None}}).encode()
+    extra = [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
@@ -236,6 +239,7 @@ async def refuse(send: Send, status: int, code: str, message: str) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *extra,
             ],
         }
     )

@@ -45,12 +45,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in (
         (400, "the body is not valid JSON"),
+        (401, "an API token is needed (once any exists), or the one given is not valid"),
+        (403, "the token's scope may not do this"),
         (404, "no job has that id"),
         (409, "the job's state does not allow it, or the idempotency key names another job"),
         (413, "the body is larger than the limit"),
         (415, "the body is not JSON"),
         (422, "a field is missing or not allowed; `details` names each"),
+        (429, "the token's request rate is spent; try again after Retry-After seconds"),
         (503, "the store is unavailable; try again after Retry-After seconds"),
+        (507, "the disk holding the store is full; try again after Retry-After seconds"),
     )
 }
 
@@ -89,7 +93,7 @@ async def enqueue(
     )
     if not result.created:
         response.status_code = 200
-    return JobOut.of(result.job)
+    return JobOut.of(jq.visible(result.job))
 
 
 @router.post("/jobs/batch", status_code=201, dependencies=JSON_BODY, responses=_ERRORS)
@@ -103,7 +107,8 @@ async def enqueue_batch(body: BatchIn, jq: JQ) -> BatchOut:
             raise type(exc)(f"jobs[{index}]: {exc}") from exc
     results = await jq.enqueue_many(jobs)
     return BatchOut(
-        jobs=[JobOut.of(r.job) for r in results], created=sum(r.created for r in results)
+        jobs=[JobOut.of(jq.visible(r.job)) for r in results],
+        created=sum(r.created for r in results),
     )
 
 
@@ -123,7 +128,7 @@ async def list_jobs(
         JobFilter(status=status, type=type, queue=queue), limit=limit, after=_decode(cursor)
     )
     return JobPageOut(
-        jobs=[JobOut.of(job) for job in page.jobs],
+        jobs=[JobOut.of(jq.visible(job)) for job in page.jobs],
         next_cursor=None if page.next_after is None else _encode(page.next_after),
     )
 
@@ -146,21 +151,21 @@ async def get_job(job_id: uuid.UUID, jq: JQ) -> JobDetailOut:
     job = await jq.get(str(job_id))
     attempts = await jq.attempts(job.id)
     return JobDetailOut(
-        **JobOut.of(job).model_dump(), attempts=[AttemptOut.of(a) for a in attempts]
+        **JobOut.of(jq.visible(job)).model_dump(), attempts=[AttemptOut.of(a) for a in attempts]
     )
 
 
 @router.post("/jobs/{job_id}/cancel", responses=_ERRORS)
 async def cancel_job(job_id: uuid.UUID, jq: JQ) -> JobOut:
     """Cancel a pending or failed job (409 otherwise)."""
-    return JobOut.of(await jq.cancel(str(job_id)))
+    return JobOut.of(jq.visible(await jq.cancel(str(job_id))))
 
 
 @router.post("/jobs/{job_id}/retry", responses=_ERRORS)
 async def retry_job(job_id: uuid.UUID, jq: JQ) -> JobOut:
     """Make a dead or cancelled job pending again, with at least one attempt left (409
     otherwise)."""
-    return JobOut.of(await jq.retry(str(job_id)))
+    return JobOut.of(jq.visible(await jq.retry(str(job_id))))
 
 
 @router.post("/jobs/retry-dead", responses=_ERRORS, dependencies=JSON_BODY)

@@ -33,6 +33,7 @@ from jobq.cli.common import (
     store_options,
 )
 from jobq.cli.output import attempts_json, echo_json, job_detail, job_json, job_rows, table
+from jobq.cli.tokens import tokens
 from jobq.cli.top import render, snapshot
 from jobq.config import ENV_NAMES, FIELDS, FLAG_NAMES
 from jobq.domain.errors import (
@@ -94,6 +95,12 @@ def cli() -> None:
     "Host names clients use (default on loopback: localhost, 127.0.0.1, ::1).",
     metavar="H1,H2",
 )
+@setting_option(
+    "insecure",
+    "Serve beyond loopback with no API token (only behind a proxy that authenticates).",
+    is_flag=True,
+    flag_value="true",
+)
 @pool_options
 @store_options
 def serve(**flags: Any) -> None:
@@ -109,6 +116,12 @@ def serve(**flags: Any) -> None:
     "metrics_port", "Serve /metrics, /health and /ready on this port (0: any).", metavar="PORT"
 )
 @setting_option("allowed_hosts", "Host names clients use for --metrics-port.", metavar="H1,H2")
+@setting_option(
+    "insecure",
+    "Serve beyond loopback with no API token (only behind a proxy that authenticates).",
+    is_flag=True,
+    flag_value="true",
+)
 @pool_options
 @store_options
 def worker(**flags: Any) -> None:
@@ -526,6 +539,9 @@ def _guard(coro: Any) -> int:
     except JobqError as exc:  # an unknown id, a refused state change, a store error
         fail(str(exc))
     return status
+
+
+cli.add_command(tokens)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import os
 import sys
@@ -11,7 +12,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from jobq.builtin_jobs import builtin_registry
+from jobq.builtin_jobs import HttpRequest, builtin_registry, is_builtin_http_request
 from jobq.config import FLAG_NAMES, LoadedSettings, load_settings
 from jobq.domain.errors import ConfigError
 from jobq.jobqueue import JobQueue
@@ -92,10 +93,18 @@ def settings_from(flags: dict[str, Any], *, one_shot: bool = False) -> LoadedSet
 
 
 def load_registry(loaded: LoadedSettings) -> Registry:
-    """The built-in job types plus the handlers that the ``app`` setting names."""
+    """The built-in job types plus the handlers that the ``app`` setting names.
+
+    The built-in ``http.request`` handler calls only the hosts ``JOBQ_HTTP_ALLOW`` allows
+    (``Settings.http_allowlist()``), wherever it is registered: among the built-ins here, in an
+    app's ``JobQueue`` that registered the built-ins itself, or under another name. A handler
+    the app wrote itself, registered as ``http.request`` or otherwise, is the app's and is kept
+    as it is.
+    """
+    http = _http_request_handler(loaded)
     app = loaded.settings.app
     if app is None:
-        return builtin_registry()
+        return _builtins(http)
     label = loaded.sources["app"].split(" ", 1)[-1]
     module_name, _, attribute = app.partition(":")
     if os.getcwd() not in sys.path:
@@ -107,19 +116,46 @@ def load_registry(loaded: LoadedSettings) -> Registry:
     except Exception as exc:  # the user's module failed to import, or lacks the attribute
         fail(f"invalid setting {label}={app!r}: {type(exc).__name__}: {exc}", EXIT_USAGE)
     if isinstance(target, JobQueue):
-        return target.registry
+        return _with_http_request(target.registry, http)
     if isinstance(target, Registry):
-        registry = builtin_registry()
+        registry = _builtins(http)
         for job_type in target:
             if job_type.name in registry:
                 registry = _without(registry, job_type.name)
             registry.add(job_type)
-        return registry
+        return _with_http_request(registry, http)
     fail(
         f"invalid setting {label}={app!r}: that is a {type(target).__name__}, "
         "not a jobq.JobQueue or jobq.Registry",
         EXIT_USAGE,
     )
+
+
+def _http_request_handler(loaded: LoadedSettings) -> HttpRequest:
+    """The ``http.request`` handler bound to the ``http_allow`` setting, or exit 2 naming it."""
+    try:
+        return HttpRequest(loaded.settings.http_allowlist())
+    except ValueError as exc:
+        source = loaded.sources.get("http_allow", "default")
+        label = source.split(" ", 1)[-1] if " " in source else "JOBQ_HTTP_ALLOW"
+        value = ",".join(loaded.settings.http_allow or ())
+        fail(f"invalid setting {label}={value!r}: {exc}", EXIT_USAGE)
+
+
+def _builtins(http: HttpRequest) -> Registry:
+    return _with_http_request(builtin_registry(), http)
+
+
+def _with_http_request(registry: Registry, http: HttpRequest) -> Registry:
+    """The types of ``registry``, with every built-in ``http.request`` handler, under whatever
+    name and bound to whatever hosts, replaced by ``http``; the options it was registered with
+    (attempts, timeout, backoff) are kept. ``registry`` itself is left as it is."""
+    rebuilt = Registry()
+    for job_type in registry:
+        if is_builtin_http_request(job_type.handler):
+            job_type = dataclasses.replace(job_type, handler=http)
+        rebuilt.add(job_type)
+    return rebuilt
 
 
 def _without(registry: Registry, name: str) -> Registry:

@@ -3,7 +3,9 @@ autoescaping; actions are same-origin form posts that redirect back (post/redire
 
 from __future__ import annotations
 
+import hmac
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,11 +17,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from jobq.api.auth import SESSION_COOKIE, SESSION_SECONDS, Authenticator, Principal, session_for
 from jobq.api.ops import jobqueue_of
 from jobq.domain.errors import IllegalTransition, JobNotFound
 from jobq.domain.ids import JobId
 from jobq.domain.job import MinuteCount, Outcome, counts_by_queue
 from jobq.domain.states import JobState
+from jobq.domain.tokens import Scope
 from jobq.store.base import JobFilter
 from jobq.worker.presence import STALE_AFTER
 
@@ -59,8 +63,16 @@ _env.filters["when"] = _when
 _env.filters["pretty"] = _pretty
 
 
-def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = _env.get_template(name).render(states=STATES, **context)
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """The page, with what the signed-in token may do: a ``read`` token sees no actions."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    html = _env.get_template(name).render(
+        states=STATES,
+        principal=principal,
+        can_admin=principal is None or principal.scope.allows(Scope.ADMIN),
+        csrf=principal.csrf if principal is not None and principal.csrf else "",
+        **context,
+    )
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
@@ -135,6 +147,7 @@ async def overview_page(request: Request) -> HTMLResponse:
     counts = counts_by_queue(await store.counts())
     totals = {state: sum(row[state] for row in counts.values()) for state in STATES}
     return render(
+        request,
         "overview.html",
         nav="overview",
         totals=totals,
@@ -166,6 +179,7 @@ async def jobs_page(
     filters = {"status": status or "", "queue": queue or "", "type": type or ""}
     older = urlencode({**{k: v for k, v in filters.items() if v}, "cursor": page.next_after or ""})
     return render(
+        request,
         "jobs.html",
         nav="jobs",
         jobs=page.jobs,
@@ -181,10 +195,17 @@ async def job_page(request: Request, job_id: str, done: str | None = None) -> Re
     key = _job_id(job_id)
     job = None if key is None else await jq.store.get(key)
     if job is None or key is None:
-        return render("missing.html", 404, nav="jobs", message=f"no job has the id {job_id}")
+        return render(
+            request, "missing.html", 404, nav="jobs", message=f"no job has the id {job_id}"
+        )
     notice = {"cancelled": "Job cancelled.", "retried": "Job retried."}.get(done or "")
     return render(
-        "job.html", nav="jobs", job=job, attempts=await jq.store.attempts(key), notice=notice
+        request,
+        "job.html",
+        nav="jobs",
+        job=jq.visible(job),
+        attempts=await jq.store.attempts(key),
+        notice=notice,
     )
 
 
@@ -200,14 +221,17 @@ def _job_id(text: str) -> JobId | None:
 
 @router.post("/ui/jobs/{job_id}/{action}")
 async def job_action(request: Request, job_id: str, action: str) -> Response:
+    refused = _forged(request, await _form(request))
+    if refused is not None:
+        return refused
     jq = jobqueue_of(request)
     key = _job_id(job_id)
     if key is None or action not in ("cancel", "retry"):
-        return render("missing.html", 404, nav="jobs", message="no such job or action")
+        return render(request, "missing.html", 404, nav="jobs", message="no such job or action")
     try:
         await (jq.cancel(key) if action == "cancel" else jq.retry(key))
     except JobNotFound as exc:
-        return render("missing.html", 404, nav="jobs", message=str(exc))
+        return render(request, "missing.html", 404, nav="jobs", message=str(exc))
     except IllegalTransition:
         return RedirectResponse(f"/ui/jobs/{key}", status_code=303)  # the page shows its state
     done = "cancelled" if action == "cancel" else "retried"
@@ -216,10 +240,93 @@ async def job_action(request: Request, job_id: str, action: str) -> Response:
 
 @router.post("/ui/retry-dead")
 async def retry_dead_action(request: Request) -> Response:
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    form = await _form(request)
+    refused = _forged(request, form)
+    if refused is not None:
+        return refused
     type = (form.get("type") or [""])[0].strip()
     if not type or len(type) > 200:
-        return render("missing.html", 400, nav="jobs", message="the form names no job type")
+        return render(
+            request, "missing.html", 400, nav="jobs", message="the form names no job type"
+        )
     count = await jobqueue_of(request).retry_dead(type)
     query = urlencode({"type": type, "retried": count})
     return RedirectResponse(f"/ui/jobs?{query}", status_code=303)
+
+
+async def _form(request: Request) -> dict[str, list[str]]:
+    return parse_qs((await request.body()).decode("utf-8", "replace"))
+
+
+def _forged(request: Request, form: dict[str, list[str]]) -> Response | None:
+    """A form posted with the session cookie must carry the session's CSRF token (api/auth.py);
+    None if it does, or if no session was used."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None or principal.via != "session" or principal.csrf is None:
+        return None
+    sent = (form.get("csrf_token") or [""])[0]
+    if hmac.compare_digest(sent, principal.csrf):
+        return None
+    return render(
+        request,
+        "missing.html",
+        403,
+        nav="jobs",
+        message="this form did not come from this dashboard session; reload the page and try again",
+    )
+
+
+# -- signing in (only once API tokens exist: see api/auth.py) ---------------------------------
+
+
+@router.get("/ui/login", response_class=HTMLResponse)
+async def login_page(request: Request, next: str = "/") -> Response:
+    if not await _authenticator(request).enabled():
+        return RedirectResponse(_safe_next(next), status_code=303)  # no tokens: nothing to do
+    return render(request, "login.html", nav="", next=_safe_next(next), error=None)
+
+
+@router.post("/ui/login")
+async def login(request: Request) -> Response:
+    form = await _form(request)
+    target = _safe_next((form.get("next") or ["/"])[0])
+    token = await _authenticator(request).check((form.get("token") or [""])[0])
+    if token is None:
+        return render(
+            request,
+            "login.html",
+            401,
+            nav="",
+            next=target,
+            error="That is not an active jobq token.",
+        )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_for(token, time.time()),
+        max_age=SESSION_SECONDS,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/ui/logout")
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+def _authenticator(request: Request) -> Authenticator:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this server: never another site (an open redirect)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target

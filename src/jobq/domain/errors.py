@@ -4,6 +4,7 @@
     ├── ConfigError              a setting has a value that is not allowed
     ├── StoreError               the store failed (I/O, locked too long, unreachable)
     │   └── StoreUnavailable     the store cannot be reached now; try again later
+    │       └── StoreFull        the disk holding the store is full; free space, then retry
     ├── UnsupportedStore         a database URL names a store jobq does not have
     ├── JobNotFound              no job has that id
     ├── IllegalTransition        the job's state does not allow what was asked
@@ -35,6 +36,11 @@ class StoreError(JobqError):
 
 class StoreUnavailable(StoreError):
     """The job store cannot be reached now."""
+
+
+class StoreFull(StoreUnavailable):
+    """The disk holding the job store is full: nothing more can be written until space is
+    freed. Nothing half-written is kept (the transaction is rolled back); try again later."""
 
 
 class UnsupportedStore(JobqError):

@@ -23,6 +23,7 @@ from jobq.domain.job import (
     QueueCount,
 )
 from jobq.domain.states import JobState
+from jobq.domain.tokens import ApiToken
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,5 +187,26 @@ class Listens(Protocol):
         ...
 
 
-class Store(JobStore, JobReader, JobAdmin, Protocol):
+class TokenStore(Protocol):
+    """API tokens (schema 3). Only the hash of a token's secret is stored."""
+
+    async def add_token(self, token: ApiToken) -> None: ...
+
+    async def tokens(self) -> list[ApiToken]:
+        """Every token, revoked ones too, newest first."""
+        ...
+
+    async def token(self, token_id: str) -> ApiToken | None: ...
+
+    async def revoke_token(self, token_id: str) -> bool:
+        """Revoke an active token; False if no active token has that id."""
+        ...
+
+    async def has_tokens(self) -> bool:
+        """Whether any token was ever made (then every API route but /health needs one).
+        Revoked tokens count: revoking the last token locks the API, it does not open it."""
+        ...
+
+
+class Store(JobStore, JobReader, JobAdmin, TokenStore, Protocol):
     """A complete backend."""

@@ -9,6 +9,7 @@ meanwhile (the end of the shutdown grace): cutting that write short would leave 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine
@@ -27,6 +28,7 @@ from jobq.domain.ids import WorkerId
 from jobq.domain.job import DeadReason, ErrorInfo, Job
 from jobq.domain.retry import backoff_delay
 from jobq.metrics import Metrics
+from jobq.redaction import scrub, secret_values
 from jobq.registry import JobType, Registry
 from jobq.store.base import JobStore
 from jobq.worker.progress import ProgressReporter
@@ -56,6 +58,20 @@ class JobTimeout(Exception):
 class _Failure:
     error: ErrorInfo
     retryable: bool
+
+
+def _scrubbed(failure: _Failure, job: Job, job_type: JobType) -> _Failure:
+    """``failure`` with the values of the job's secret payload fields cut out of its text."""
+    values = secret_values(job.payload, job_type.secret) if job_type.secret else []
+    if not values:
+        return failure
+    error = failure.error
+    scrubbed = dataclasses.replace(
+        error,
+        message=scrub(error.message, values) or "",
+        traceback=scrub(error.traceback, values),
+    )
+    return _Failure(scrubbed, failure.retryable)
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -134,7 +150,7 @@ class JobRunner:
                 await uninterrupted(self._release(job, worker_id, started_at, log))
                 raise
         except Exception as exc:
-            failure = self._classify(exc, job_type)
+            failure = _scrubbed(self._classify(exc, job_type), job, job_type)
         else:
             duration = time.monotonic() - began
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import select
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -12,7 +13,7 @@ import psycopg
 import psycopg_pool
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from jobq.domain.errors import StoreError, StoreUnavailable
+from jobq.domain.errors import StoreError, StoreFull, StoreUnavailable
 from jobq.store.options import PostgresOptions
 
 T = TypeVar("T")
@@ -27,11 +28,17 @@ _SERVER_GONE = (psycopg.errors.ReadOnlySqlTransaction,)
 
 def translate(exc: Exception) -> StoreError:
     """Map a driver error to jobq's: what passes (no server, a lost connection, a restart, a
-    statement timeout, a deadlock) is ``StoreUnavailable``; anything else is a ``StoreError``."""
+    statement timeout, a deadlock) is ``StoreUnavailable`` (a full disk: ``StoreFull``, one of
+    them); anything else is a ``StoreError``."""
     if isinstance(exc, psycopg_pool.PoolTimeout):
         return StoreUnavailable(f"PostgreSQL: no connection available: {exc}")
     if isinstance(exc, psycopg_pool.PoolClosed):
         return StoreUnavailable("the store is closed")
+    if isinstance(exc, psycopg.errors.DiskFull):  # SQLSTATE 53100: a data or WAL disk is full
+        return StoreFull(
+            f"the PostgreSQL server's disk is full ({_first_line(exc)}): free space on it; "
+            "nothing was written"
+        )
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         # A standby, or the old primary after a failover: another server will take writes.
         return StoreUnavailable(f"PostgreSQL is read-only here: {_first_line(exc)}")
@@ -83,19 +90,18 @@ async def connect(
         raise translate(exc) from exc
 
 
-async def _check_idle(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Raise if the server has said goodbye to this idle connection, without a round trip.
+def _closed_while_idle(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the server has said goodbye to this idle connection, seen without a round trip.
 
-    An idle connection has nothing to read; a server that shuts down or restarts sends its
-    FATAL message and closes, which leaves the socket readable. (A round-trip check would hang
-    on a server that went silent instead; a stray notice only costs a new connection.)
+    An idle connection has nothing to read; a server that shuts down or restarts, or that
+    terminates the backend, sends its FATAL message and closes, which leaves the socket
+    readable. (A round-trip check would hang on a server that went silent instead; a stray
+    notice only costs a new connection.)
     """
     if conn.closed or conn.broken:
-        raise psycopg.OperationalError("the connection is closed")
+        return True
     readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
-    if readable:
-        await conn.close()  # so the pool discards it rather than taking it back
-        raise psycopg.OperationalError("the server closed the connection while it was idle")
+    return bool(readable)
 
 
 class Database:
@@ -109,9 +115,6 @@ class Database:
                 min_size=min(2, options.pool_size),
                 max_size=options.pool_size,
                 timeout=options.connect_timeout,
-                # A connection that died while idle (a server restart) is replaced before use,
-                # not handed to a caller to fail on.
-                check=_check_idle,
                 # A connection that cannot be made is retried with backoff for this long, then
                 # left to the next request: after a long outage the pool refills at once
                 # instead of waiting out an ever longer backoff.
@@ -138,19 +141,30 @@ class Database:
         and its connection closed, so the caller gets ``StoreUnavailable``, never a hang.
         """
         deadline = self.options.statement_timeout + self.options.connect_timeout + DEADLINE_MARGIN
+        give_up = time.monotonic() + self.options.connect_timeout
         try:
-            async with self._pool.connection() as conn:
-                try:
-                    async with asyncio.timeout(deadline):
-                        return await work(conn)
-                except TimeoutError:
-                    await conn.close()  # never handed out again
-                    raise StoreUnavailable(
-                        f"PostgreSQL did not answer within {deadline:g} s"
-                    ) from None
-                except _SERVER_GONE:
-                    await conn.close()  # the pool replaces it, maybe by one to a new primary
-                    raise
+            # A connection that died while idle (a server restart, a terminated backend) is
+            # closed, so the pool replaces it, and the next one is taken at once: after a
+            # restart every idle connection is dead, and the pool's own ``check`` would sleep
+            # 1, 2, 4 s between them, past the connect timeout while the server is back.
+            for _ in range(self.options.pool_size + 1):
+                remaining = max(0.0, give_up - time.monotonic())
+                async with self._pool.connection(timeout=remaining) as conn:
+                    if _closed_while_idle(conn):
+                        await conn.close()
+                        continue
+                    try:
+                        async with asyncio.timeout(deadline):
+                            return await work(conn)
+                    except TimeoutError:
+                        await conn.close()  # never handed out again
+                        raise StoreUnavailable(
+                            f"PostgreSQL did not answer within {deadline:g} s"
+                        ) from None
+                    except _SERVER_GONE:
+                        await conn.close()  # the pool replaces it, maybe by one to a new primary
+                        raise
+            raise StoreUnavailable("PostgreSQL closed every connection as soon as it was made")
         except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc) from exc
 

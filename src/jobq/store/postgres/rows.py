@@ -10,6 +10,7 @@ from typing import Any
 from jobq.domain.ids import JobId, WorkerId
 from jobq.domain.job import Attempt, Backoff, DeadReason, ErrorInfo, Job, Outcome, ProcessInfo
 from jobq.domain.states import JobState
+from jobq.domain.tokens import ApiToken, Scope
 
 COLUMN_NAMES = (
     "id, queue, type, payload, status, priority, run_at, attempt, max_attempts, timeout, "
@@ -118,4 +119,11 @@ def process_from_record(row: tuple[Any, ...]) -> ProcessInfo:
         queues=None if queues is None else tuple(queues),
         started_at=started_at.astimezone(UTC),
         seen_at=seen_at.astimezone(UTC),
+    )
+
+
+def token_from_record(row: tuple[Any, ...]) -> ApiToken:
+    token_id, name, scope, secret_hash, created_at, revoked_at = row
+    return ApiToken(
+        token_id, name, Scope(scope), secret_hash, created_at.astimezone(UTC), _utc(revoked_at)
     )

@@ -188,6 +188,16 @@ class Statements:
             WHERE finished_at >= date_trunc('minute', {NOW})
                                  - (%(minutes)s::int - 1) * interval '1 minute'
             GROUP BY 1, 2 ORDER BY 1, 2"""
+        tokens = f"{quoted}.api_tokens"
+        token_columns = "id, name, scope, secret_hash, created_at, revoked_at"
+        self.add_token = f"""
+            INSERT INTO {tokens} (id, name, scope, secret_hash, created_at)
+            VALUES (%(id)s, %(name)s, %(scope)s, %(secret_hash)s, %(created_at)s)"""
+        self.tokens = f"SELECT {token_columns} FROM {tokens} ORDER BY created_at DESC"
+        self.token = f"SELECT {token_columns} FROM {tokens} WHERE id = %(id)s"
+        self.revoke_token = f"""
+            UPDATE {tokens} SET revoked_at = {NOW} WHERE id = %(id)s AND revoked_at IS NULL"""
+        self.has_tokens = f"SELECT EXISTS (SELECT 1 FROM {tokens})"
         self.oldest_waiting_age = f"""
             SELECT extract(epoch FROM {NOW} - min(run_at))::float8 FROM {jobs}
             WHERE status IN {CLAIMABLE} AND run_at <= {NOW}"""

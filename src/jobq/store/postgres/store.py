@@ -45,6 +45,7 @@ from jobq.domain.job import (
     QueueCount,
 )
 from jobq.domain.states import Event, JobState, target, transition
+from jobq.domain.tokens import ApiToken
 from jobq.store.base import Expired, JobFilter, Page
 from jobq.store.codec import dumps
 from jobq.store.options import PostgresOptions
@@ -55,6 +56,7 @@ from jobq.store.postgres.rows import (
     attempt_from_record,
     job_from_record,
     process_from_record,
+    token_from_record,
 )
 from jobq.store.postgres.statements import Statements
 
@@ -442,6 +444,32 @@ class PostgresStore:
     async def processes(self, *, max_age: float) -> list[ProcessInfo]:
         rows = await self._fetch(self._sql.processes, {"max_age": max_age, "now": self._now()})
         return [process_from_record(row) for row in rows]
+
+    # -- TokenStore ----------------------------------------------------------------------
+
+    async def add_token(self, token: ApiToken) -> None:
+        params = {
+            "id": token.id,
+            "name": token.name,
+            "scope": token.scope.value,
+            "secret_hash": token.secret_hash,
+            "created_at": token.created_at,
+        }
+        await self._fetch_none(self._sql.add_token, params)
+
+    async def tokens(self) -> list[ApiToken]:
+        return [token_from_record(row) for row in await self._fetch(self._sql.tokens, {})]
+
+    async def token(self, token_id: str) -> ApiToken | None:
+        rows = await self._fetch(self._sql.token, {"id": token_id})
+        return token_from_record(rows[0]) if rows else None
+
+    async def revoke_token(self, token_id: str) -> bool:
+        return await self._changed(self._sql.revoke_token, {"id": token_id, "now": self._now()})
+
+    async def has_tokens(self) -> bool:
+        [(found,)] = await self._fetch(self._sql.has_tokens, {})
+        return bool(found)
 
     async def throughput(self, *, minutes: int) -> list[MinuteCount]:
         rows = await self._fetch(self._sql.throughput, {"minutes": minutes, "now": self._now()})

@@ -13,15 +13,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from jobq.domain.errors import StoreError, StoreUnavailable
+from jobq.domain.errors import StoreError, StoreFull, StoreUnavailable
 
 T = TypeVar("T")
 
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 
 # Errors that pass: the database is busy, locked, full, or its disk failed. The caller may
-# try again later; the API answers 503 rather than 500. SQLite's result code decides; the
-# message is read only when an error carries no code.
+# try again later; the API answers 503 (507 for a full disk) rather than 500. SQLite's result
+# code decides; the message is read only when an error carries no code.
 _TRANSIENT_CODES = (
     "SQLITE_BUSY",
     "SQLITE_LOCKED",
@@ -48,6 +48,13 @@ def check_sqlite_version(version: tuple[int, int, int] = sqlite3.sqlite_version_
         )
 
 
+def _is_full(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorname", None)
+    if code is not None:
+        return bool(code == "SQLITE_FULL")
+    return "disk is full" in str(exc).lower()
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     code = getattr(exc, "sqlite_errorname", None)
     if code is not None:
@@ -59,6 +66,11 @@ def translate(exc: sqlite3.Error) -> StoreError:
     message = f"SQLite: {exc}"
     if isinstance(exc, sqlite3.OperationalError):
         code = getattr(exc, "sqlite_errorname", None)
+        if _is_full(exc):
+            return StoreFull(
+                f"the disk holding the database is full ({message}): free space on it; "
+                "nothing was written"
+            )
         if code is not None:
             transient = code.startswith(_TRANSIENT_CODES)
         else:

@@ -8,6 +8,7 @@ from typing import Any
 from jobq.domain.ids import JobId, WorkerId
 from jobq.domain.job import Attempt, Backoff, DeadReason, ErrorInfo, Job, Outcome, ProcessInfo
 from jobq.domain.states import JobState
+from jobq.domain.tokens import ApiToken, Scope
 from jobq.store.codec import loads
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -120,4 +121,11 @@ def process_from_row(row: tuple[Any, ...]) -> ProcessInfo:
         queues=None if queues is None else tuple(loads(queues)),
         started_at=from_us(started_at),
         seen_at=from_us(seen_at),
+    )
+
+
+def token_from_row(row: tuple[Any, ...]) -> ApiToken:
+    token_id, name, scope, secret_hash, created_at, revoked_at = row
+    return ApiToken(
+        token_id, name, Scope(scope), secret_hash, from_us(created_at), _maybe_time(revoked_at)
     )

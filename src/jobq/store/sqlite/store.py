@@ -34,6 +34,7 @@ from jobq.domain.job import (
     QueueCount,
 )
 from jobq.domain.states import Event, JobState, sources, sql_in, target, transition
+from jobq.domain.tokens import ApiToken
 from jobq.store.base import Expired, JobFilter, Page
 from jobq.store.codec import dumps
 from jobq.store.sqlite.connection import ThreadConnection, check_sqlite_version
@@ -45,6 +46,7 @@ from jobq.store.sqlite.rows import (
     job_from_row,
     process_from_row,
     to_us,
+    token_from_row,
 )
 
 RUNNING = JobState.RUNNING.value
@@ -135,6 +137,7 @@ ON CONFLICT (id) DO UPDATE SET workers = excluded.workers, busy = excluded.busy,
 
 PROCESS_FORGOTTEN_AFTER_US = 3600 * 1_000_000
 _MINUTE_US = 60 * 1_000_000
+_TOKEN_COLUMNS = "id, name, scope, secret_hash, created_at, revoked_at"
 
 
 class SQLiteStore:
@@ -524,6 +527,52 @@ class SQLiteStore:
             return [process_from_row(row) for row in rows]
 
         return await self._reader.read(run)
+
+    # -- TokenStore ----------------------------------------------------------------------
+
+    async def add_token(self, token: ApiToken) -> None:
+        row = (token.id, token.name, token.scope.value, token.secret_hash,
+               to_us(token.created_at))  # fmt: skip
+        await self._writer.write(
+            lambda conn: conn.execute(
+                "INSERT INTO api_tokens (id, name, scope, secret_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                row,
+            )
+        )
+
+    async def tokens(self) -> list[ApiToken]:
+        def run(conn: sqlite3.Connection) -> list[ApiToken]:
+            rows = conn.execute(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at DESC")
+            return [token_from_row(row) for row in rows]
+
+        return await self._reader.read(run)
+
+    async def token(self, token_id: str) -> ApiToken | None:
+        def run(conn: sqlite3.Connection) -> ApiToken | None:
+            row = conn.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE id = ?", (token_id,)
+            ).fetchone()
+            return None if row is None else token_from_row(row)
+
+        return await self._reader.read(run)
+
+    async def revoke_token(self, token_id: str) -> bool:
+        now = self._now()
+
+        def run(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (now, token_id),
+            )
+            return cursor.rowcount == 1
+
+        return await self._writer.write(run)
+
+    async def has_tokens(self) -> bool:
+        return await self._reader.read(
+            lambda conn: conn.execute("SELECT EXISTS (SELECT 1 FROM api_tokens)").fetchone()[0] == 1
+        )
 
     async def throughput(self, *, minutes: int) -> list[MinuteCount]:
         now = self._now()

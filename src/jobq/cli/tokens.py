@@ -1,0 +1,125 @@
+"""``jobq tokens create|list|revoke``: the API tokens of the store the settings name.
+
+A new token is printed once, on the last line of ``create``'s output; the store keeps only a
+hash of it. Revoking is final and takes effect in every process within a few seconds.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from jobq.cli.common import EXIT_FAILURE, fail, run, settings_from, store_options
+from jobq.cli.output import echo_json, table
+from jobq.clock import SystemClock
+from jobq.domain.errors import JobqError
+from jobq.domain.tokens import MAX_TOKEN_NAME, ApiToken, Scope, new_token
+from jobq.store import Store, open_store
+
+SCOPES = [scope.value for scope in Scope]
+
+
+@click.group()
+def tokens() -> None:
+    """API tokens: once one exists, every route but /health needs one."""
+
+
+@tokens.command()
+@click.option(
+    "--scope", type=click.Choice(SCOPES), required=True,
+    help="read: see jobs, stats, metrics, the dashboard; enqueue: and submit jobs; "
+    "admin: and cancel and retry.",
+)  # fmt: skip
+@click.option("--name", default="", help="What the token is for (shown by `list`).")
+@store_options
+def create(scope: str, name: str, **flags: Any) -> None:
+    """Make a token and print it (once: it is not stored, only its hash)."""
+    name = name.strip() or f"{scope} token"
+    if len(name) > MAX_TOKEN_NAME or not name.isprintable():
+        fail(f"--name must be 1-{MAX_TOKEN_NAME} printable characters", 2)
+
+    async def go(store: Store) -> int:
+        token, text = new_token(Scope(scope), name, SystemClock().now())
+        await store.add_token(token)
+        click.echo(f"created token {token.id} ({token.scope.value}) {token.name!r}", err=True)
+        click.echo("it is shown this once; keep it in a secret store", err=True)
+        click.echo(text)
+        return 0
+
+    sys.exit(_with_store(flags, go))
+
+
+@tokens.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_options
+def list_tokens(as_json: bool, **flags: Any) -> None:
+    """Every token (never the secrets), newest first."""
+
+    async def go(store: Store) -> int:
+        found = await store.tokens()
+        if as_json:
+            echo_json([_as_json(token) for token in found])
+        else:
+            table(
+                ("ID", "SCOPE", "NAME", "CREATED", "REVOKED"),
+                [
+                    (
+                        token.id,
+                        token.scope.value,
+                        token.name,
+                        token.created_at.isoformat(timespec="seconds"),
+                        "-"
+                        if token.revoked_at is None
+                        else token.revoked_at.isoformat(timespec="seconds"),
+                    )
+                    for token in found
+                ],
+            )
+        return 0
+
+    sys.exit(_with_store(flags, go))
+
+
+@tokens.command()
+@click.argument("token_id")
+@store_options
+def revoke(token_id: str, **flags: Any) -> None:
+    """Revoke the token with this id (the part after jobq_, before the next _)."""
+
+    async def go(store: Store) -> int:
+        if not await store.revoke_token(token_id.removeprefix("jobq_").split("_", 1)[0]):
+            click.echo(f"no active token has the id {token_id!r}", err=True)
+            return EXIT_FAILURE
+        click.echo(f"revoked {token_id}")
+        return 0
+
+    sys.exit(_with_store(flags, go))
+
+
+def _as_json(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "scope": token.scope.value,
+        "name": token.name,
+        "created_at": token.created_at.isoformat(),
+        "revoked_at": None if token.revoked_at is None else token.revoked_at.isoformat(),
+    }
+
+
+def _with_store(flags: dict[str, Any], action: Any) -> int:
+    settings = settings_from(flags, one_shot=True).settings
+
+    async def go() -> int:
+        store = await open_store(settings.database_url, postgres=settings.postgres_options())
+        try:
+            status: int = await action(store)
+        finally:
+            await store.close()
+        return status
+
+    try:
+        return run(go())
+    except JobqError as exc:
+        fail(str(exc))
