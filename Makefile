@@ -6,11 +6,12 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck browser unit bench clean
+.PHONY: help run test test-full lint typecheck browser unit bench clean
 
 help:
 	@echo "make run    start jobq serve on http://$(HOST):$(PORT) with SQLite at ./jobq.db"
-	@echo "make test   lint, type-check and run the whole test suite"
+	@echo "make test   lint, type-check and run the whole test suite (fault tests: fast tier)"
+	@echo "make test-full  the same with the fault tests' full tier (more kills, restarts, examples)"
 	@echo "make clean  remove the virtual environment and caches"
 
 # The venv is rebuilt when pyproject.toml or the constraints change.
@@ -42,6 +43,10 @@ browser:
 # pytest exits 5 when it collects nothing; make treats that as the failure it is.
 test: lint typecheck browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The fault-injection tests (tests/faults) and the fuzzers read JOBQ_TEST_TIER.
+test-full: lint typecheck browser
+	JOBQ_TEST_TIER=full $(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

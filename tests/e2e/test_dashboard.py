@@ -140,3 +140,56 @@ async def test_the_dashboard_shows_jobs_move_and_retries_a_dead_one(
 
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == [], errors
+
+
+async def test_signing_in_with_a_read_token_then_an_admin_one(
+    browser: Any, processes: list[JobqProcess], tmp_path: Path, db_url: str
+) -> None:
+    """Once tokens exist the browser is sent to sign in; a read token sees no buttons; an admin
+    token's session cancels a job through the page's own form (with its CSRF token)."""
+    from jobq.domain.tokens import Scope, new_token
+    from jobq.store import open_store
+
+    store = await open_store(db_url)
+    texts = {}
+    for scope in (Scope.READ, Scope.ADMIN):
+        token, texts[scope] = new_token(scope, f"{scope.value} person", store.clock.now())
+        await store.add_token(token)
+    await store.close()
+    serve = JobqProcess(
+        ["serve", "--port", "0", "--workers", "0"],
+        env={"JOBQ_DATABASE_URL": db_url},
+        log_path=tmp_path / "serve.log",
+    )
+    processes.append(serve)
+    base = f"http://127.0.0.1:{await serve.port()}"
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {texts[Scope.ADMIN]}"}
+    ) as http:
+        job_id = (await http.post("/jobs", json={"type": "echo", "delay": 3600})).json()["id"]
+
+    def sign_in(scope: Scope) -> None:
+        browser.get(f"{base}/ui/jobs/{job_id}")
+        eventually(lambda: "/ui/login" in browser.current_url, "the sign-in page")
+        field = browser.find_element("css selector", "#token")
+        field.send_keys(texts[scope])
+        click(browser, "#sign-in")
+        eventually(lambda: job_id in text_of(browser, "h1"), "the job page after signing in")
+
+    sign_in(Scope.READ)
+    assert "read person · read" in text_of(browser, "#whoami")
+    assert browser.find_elements("css selector", "#cancel") == []
+    assert "Read-only" in text_of(browser, "#read-only")
+    cookie = browser.get_cookie("jobq_session")
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert browser.execute_script("return document.cookie") == ""  # out of scripts' reach
+    shot(browser, "read-only")
+
+    click(browser, "#signout button")
+    eventually(lambda: "/ui/login" in browser.current_url, "the sign-in page after signing out")
+    sign_in(Scope.ADMIN)
+    eventually(lambda: click(browser, "#cancel"), "the cancel button")
+    eventually(lambda: "Job cancelled." in text_of(browser, "#notice"), "the cancelled notice")
+    eventually(lambda: text_of(browser, "#job-status") == "cancelled", "status cancelled")
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == [], errors
