@@ -108,7 +108,6 @@ class Statements:
                                   ELSE '{target(Event.EXPIRE).value}' END,
                     worker_id = NULL, lease_expires_at = NULL, last_error = %(error)s::json,
                     dead_reason = CASE WHEN {last} THEN '{DeadReason.WORKER_LOST.value}' END,
-                    run_at = CASE WHEN {last} THEN {jobs}.run_at ELSE {NOW} END,
                     finished_at = CASE WHEN {last} THEN {NOW} END
                 FROM expired WHERE {jobs}.id = expired.id
                 RETURNING {jobs}.id, expired.worker_id, expired.attempt, {jobs}.status,

@@ -395,7 +395,6 @@ class SQLiteStore:
                     f"""UPDATE jobs SET status = :status, worker_id = NULL,
                            lease_expires_at = NULL, last_error = :error,
                            dead_reason = :dead_reason,
-                           run_at = CASE WHEN :last THEN run_at ELSE :now END,
                            finished_at = CASE WHEN :last THEN :now END
                         WHERE {_FENCE}""",
                     {
