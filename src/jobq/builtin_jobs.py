@@ -178,5 +178,5 @@ def builtin_registry(http_allow: HostAllowlist | Iterable[str] = ALLOW_ANY) -> R
     registry.job("sleep", timeout=None)(sleep)
     registry.job("echo")(echo)
     handler = http_request if allow == ALLOW_ANY else HttpRequest(allow)
-    registry.job("http.request", max_attempts=5)(handler)
+    registry.job("http.request", max_attempts=5, secret=["headers"])(handler)
     return registry

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from jobq.domain.errors import ConfigError
@@ -137,11 +137,17 @@ class Settings(BaseSettings):
         description="requests per second 0..1000000 each API token may make, with bursts of "
         "twice that (0: no limit)",
     )
+    session_key: SecretStr | None = Field(
+        None,
+        description="32 or more characters that sign dashboard sessions; the same on every "
+        "process behind one address (unset: a random key per process, so a session works "
+        "only on the process that made it, until it restarts)",
+    )
     http_allow: tuple[str, ...] | None = Field(
         None,
         description="comma-separated host patterns the built-in http.request job may call: "
-        "example.com, *.example.com, 10.0.0.5, or * for any (unset: any when the API listens "
-        "on loopback only, none otherwise)",
+        "example.com, *.example.com, 10.0.0.5, or * for any (unset: any in jobq serve on "
+        "loopback, none otherwise)",
     )
     max_body_bytes: int = Field(
         262_144,
@@ -232,6 +238,15 @@ class Settings(BaseSettings):
                     raise ValueError(f"{name!r} is not a host name or an IP address") from None
         return tuple(name.strip("[]") for name in value)
 
+    @field_validator("session_key", mode="before")
+    @classmethod
+    def _session_key(cls, value: Any) -> Any:
+        if value in ("", None):
+            return None
+        if len(str(value)) < 32:
+            raise ValueError("too short: give 32 characters or more (e.g. openssl rand -hex 32)")
+        return value
+
     @field_validator("http_allow", mode="before")
     @classmethod
     def _http_allow(cls, value: Any) -> Any:
@@ -250,11 +265,13 @@ class Settings(BaseSettings):
                     ) from None
         return tuple(pattern.strip("[]") for pattern in value)
 
-    def http_allowlist(self) -> tuple[str, ...]:
-        """The host patterns ``http.request`` may call (empty: none)."""
+    def http_allowlist(self, *, serves_api: bool = False) -> tuple[str, ...]:
+        """The host patterns ``http.request`` may call (empty: none). Unset: any host only in
+        a process that serves the API on loopback alone (a developer's ``jobq serve``); a
+        ``jobq worker`` cannot know who may enqueue, so it calls none."""
         if self.http_allow is not None:
             return self.http_allow
-        return ("*",) if is_loopback(self.host) else ()
+        return ("*",) if serves_api and is_loopback(self.host) else ()
 
     def host_allowlist(self) -> frozenset[str] | None:
         """The Host names the HTTP server answers to; None: any."""
@@ -376,4 +393,6 @@ def _describe(error: Any, values: Mapping[str, Any], sources: Mapping[str, str])
     value = values.get(name)
     if name == "database_url" and isinstance(value, str):
         value = redact(value)
+    if name == "session_key" and value is not None:
+        value = "***"  # a secret, even when it is not allowed
     return f"invalid setting {label}={value!r}: {message}; allowed: {allowed}"

@@ -1,7 +1,9 @@
 """Secret payload fields: a job type names them (``@jq.job("mail", secret=["password"])``) and
 jobq keeps their values out of what people read: the API's and dashboard's view of the job, and
-the error messages and tracebacks a failing handler leaves (which are also logged). The handler
-still gets the real payload; the store keeps it as sent."""
+the error messages, tracebacks, progress messages and results a handler leaves (errors are also
+logged). The handler still gets the real payload; the store keeps it as sent. Values shorter
+than ``MIN_SCRUBBED`` characters are not cut out of free text (a PIN of "12" would blank every
+"12"), though their fields are still shown as ``[redacted]``."""
 
 from __future__ import annotations
 
@@ -38,14 +40,27 @@ def _secrets(value: Any, fields: Collection[str]) -> Iterator[str]:
     if isinstance(value, dict):
         for key, item in value.items():
             if key in fields:
-                yield item if isinstance(item, str) else json.dumps(item)
-                if isinstance(item, str):
-                    yield repr(item)[1:-1]  # as it shows inside a repr() in a message
+                yield from _texts(item)
             else:
                 yield from _secrets(item, fields)
     elif isinstance(value, list):
         for item in value:
             yield from _secrets(item, fields)
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """Every way a secret value may show in text: whole (as JSON and as a repr), and each
+    string or number inside it, bare and as it shows inside a repr."""
+    if isinstance(value, dict | list):
+        yield json.dumps(value)
+        yield repr(value)
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _texts(item)
+    elif isinstance(value, str):
+        yield value
+        yield repr(value)[1:-1]
+    elif value is not None and not isinstance(value, bool):
+        yield str(value)
 
 
 def scrub(text: str | None, values: list[str]) -> str | None:
@@ -55,3 +70,16 @@ def scrub(text: str | None, values: list[str]) -> str | None:
     for secret in values:
         text = text.replace(secret, REDACTED)
     return text
+
+
+def scrub_value(value: Any, values: list[str]) -> Any:
+    """``value`` (a result: JSON-like) with ``values`` cut out of every string in it."""
+    if not values:
+        return value
+    if isinstance(value, str):
+        return scrub(value, values)
+    if isinstance(value, dict):
+        return {key: scrub_value(item, values) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_value(item, values) for item in value]
+    return value

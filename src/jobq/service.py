@@ -70,7 +70,12 @@ def limits(settings: Settings) -> Limits:
 
 
 def access(settings: Settings) -> AccessPolicy:
-    return AccessPolicy(metrics_public=settings.metrics_public, rate_limit=settings.rate_limit)
+    key = settings.session_key
+    return AccessPolicy(
+        metrics_public=settings.metrics_public,
+        rate_limit=settings.rate_limit,
+        session_key=None if key is None else key.get_secret_value().encode(),
+    )
 
 
 async def _exposed_without_token(settings: Settings, jq: JobQueue, *, http: bool) -> str | None:

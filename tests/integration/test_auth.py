@@ -3,6 +3,7 @@ dashboard's sign-in, session cookie and CSRF token, the rate limit and revocatio
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import time
@@ -301,3 +302,57 @@ async def test_the_python_client_sends_its_token(server: Server) -> None:
         with pytest.raises(ClientError) as unknown:
             await anonymous.stats()
         assert unknown.value.status == 401
+
+
+async def test_a_copy_of_the_database_cannot_make_a_session(server: Server) -> None:
+    """Sessions are signed with the server's key, not only the stored hash."""
+    import hashlib
+    import hmac
+
+    stored = await server.jq.store.token(server.tokens[ADMIN].split("_")[1])
+    assert stored is not None
+    expires = int(time.time()) + 3600
+    mac = hmac.new(
+        stored.secret_hash.encode(), f"session|{stored.id}|{expires}".encode(), hashlib.sha256
+    ).hexdigest()
+    forged = f"{stored.id}.{expires}.{mac}"
+    async with server.client() as client:
+        client.cookies.set("jobq_session", forged)
+        assert (await client.get("/stats")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("cookie", "csrf"),
+    [("0123456789ab.9999999999.\u00e9", None), (None, "\u00e9\u00e9"), ("x" * 5000, None)],
+)
+async def test_odd_cookies_and_csrf_values_are_refused_not_crashed(
+    server: Server, cookie: str | None, csrf: str | None
+) -> None:
+    job = await server.jq.enqueue("echo", {})
+    async with sign_in(server, ADMIN) as client:
+        headers: dict[str, bytes] = {}  # bytes: httpx sends them as they are, UTF-8 included
+        if cookie is not None:
+            client.cookies.clear()
+            headers["Cookie"] = f"jobq_session={cookie}".encode()
+        form = {"csrf_token": csrf} if csrf is not None else {}
+        for response in (
+            await client.get("/health", headers=headers),
+            await client.get("/stats", headers=headers),
+            await client.post(f"/ui/jobs/{job.id}/cancel", data=form, headers=headers),
+            await client.post("/jobs", json={"type": "echo"},
+                              headers={**headers, "X-CSRF-Token": (csrf or "").encode()}),
+        ):  # fmt: skip
+            assert response.status_code < 500, response.text
+    assert (await server.jq.get(job.id)).status.value == "pending"
+
+
+async def test_health_answers_while_the_store_is_away(jq: JobQueue) -> None:
+    async for server in serve(jq):
+        async with server.client() as client:
+            await jq.store.close()
+            await asyncio.sleep(2.2)  # past what the authenticator remembers
+            assert (await client.get("/health")).status_code == 200
+            refused = await client.get("/stats")
+            assert refused.status_code == 503
+            assert "Retry-After" in refused.headers
+            assert str(jq.database_url).split("///")[-1] not in refused.text  # no path shown

@@ -178,3 +178,19 @@ async def test_run_until_idle_drains_and_returns(jq: JobQueue) -> None:
         jq.run(PoolConfig(worker_count=3, poll_interval=0.05), until_idle=True), timeout=20
     )
     assert await _all_done(jq, 30)
+
+
+async def test_results_and_progress_messages_lose_secret_values(jq: JobQueue) -> None:
+    @jq.job("secretive", secret=["password"])
+    async def secretive(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        ctx.progress(0.5, f"logged in with {payload['password']}")
+        return {"said": f"password was {payload['password']}"}
+
+    job = await jq.enqueue("secretive", {"password": "Canary-pw-123"})
+    await asyncio.wait_for(
+        jq.run(PoolConfig(worker_count=1, poll_interval=0.01), until_idle=True), timeout=20
+    )
+    done = await jq.get(job.id)
+    assert done.result == {"said": "password was [redacted]"}
+    assert done.progress_message == "logged in with [redacted]"
+    assert done.payload["password"] == "Canary-pw-123"  # stored as sent

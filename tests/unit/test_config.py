@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "metrics_public": False,
     "rate_limit": 100.0,
     "http_allow": None,
+    "session_key": None,
     "max_body_bytes": 262_144,
     "max_json_depth": 64,
     "max_page_size": 500,
@@ -45,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
 #: settings with no command-line flag, not given in the environment below
 ENV_ONLY = {
     "max_body_bytes", "max_json_depth", "max_page_size", "max_header_bytes", "read_timeout",
-    "insecure", "metrics_public", "rate_limit", "http_allow",
+    "insecure", "metrics_public", "rate_limit", "http_allow", "session_key",
 }  # fmt: skip
 
 
@@ -305,6 +306,7 @@ def test_accept_unknown_types_falsy(text: str) -> None:
         ({"JOBQ_INSECURE": "perhaps"}, None, "JOBQ_INSECURE", "perhaps"),
         ({"JOBQ_METRICS_PUBLIC": "open"}, None, "JOBQ_METRICS_PUBLIC", "open"),
         ({"JOBQ_RATE_LIMIT": "-1"}, None, "JOBQ_RATE_LIMIT", "-1"),
+        ({"JOBQ_SESSION_KEY": "too-short"}, None, "JOBQ_SESSION_KEY", "***"),
         ({"JOBQ_HTTP_ALLOW": "ok.example, http://bad"}, None, "JOBQ_HTTP_ALLOW",
          "ok.example, http://bad"),
         # database_url
@@ -413,11 +415,25 @@ def test_boundaries_accepted() -> None:
     assert s.max_body_bytes == 1024
 
 
-def test_http_allow_defaults_to_any_on_loopback_and_none_beyond() -> None:
-    assert load_settings({}).settings.http_allowlist() == ("*",)
-    assert load_settings({"JOBQ_HOST": "0.0.0.0"}).settings.http_allowlist() == ()
+def test_http_allow_defaults_to_any_only_for_an_api_on_loopback() -> None:
+    assert load_settings({}).settings.http_allowlist(serves_api=True) == ("*",)
+    assert load_settings({}).settings.http_allowlist() == ()  # a worker: none
+    beyond = load_settings({"JOBQ_HOST": "0.0.0.0"}).settings
+    assert beyond.http_allowlist(serves_api=True) == ()
     given = load_settings({"JOBQ_HOST": "0.0.0.0", "JOBQ_HTTP_ALLOW": "*.example.com"})
     assert given.settings.http_allowlist() == ("*.example.com",)
+    assert given.settings.http_allowlist(serves_api=True) == ("*.example.com",)
+
+
+def test_a_session_key_is_never_shown() -> None:
+    key = "k" * 40
+    loaded = load_settings({"JOBQ_SESSION_KEY": key})
+    assert loaded.settings.session_key is not None
+    assert loaded.settings.session_key.get_secret_value() == key
+    assert key not in repr(loaded.settings) and key not in str(loaded.settings.model_dump())
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"JOBQ_SESSION_KEY": "secret-but-short"})
+    assert "secret-but-short" not in str(refused.value) and "JOBQ_SESSION_KEY" in str(refused.value)
 
 
 def test_settings_are_frozen() -> None:

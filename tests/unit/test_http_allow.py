@@ -242,8 +242,8 @@ def app_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
     sys.modules.pop(name, None)
 
 
-def _registry(env: dict[str, str]) -> Registry:
-    return load_registry(load_settings(env))
+def _registry(env: dict[str, str], *, serves_api: bool = True) -> Registry:
+    return load_registry(load_settings(env), serves_api=serves_api)
 
 
 def _allow_of(registry: Registry, name: str = "http.request") -> HostAllowlist:
@@ -268,6 +268,14 @@ def test_processes_bind_http_request_to_the_setting(
     env: dict[str, str], expected: list[str]
 ) -> None:
     assert _allow_of(_registry(env)) == HostAllowlist(expected)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_a_worker_calls_no_host_unless_told(host: str) -> None:
+    """A jobq worker serves no API and cannot know who may enqueue: unset, no host."""
+    assert _allow_of(_registry({"JOBQ_HOST": host}, serves_api=False)) == HostAllowlist([])
+    told = _registry({"JOBQ_HOST": host, "JOBQ_HTTP_ALLOW": "*"}, serves_api=False)
+    assert _allow_of(told) == HostAllowlist(["*"])
 
 
 @pytest.mark.parametrize("attribute", ["plain", "bound", "handlers"])

@@ -76,6 +76,17 @@ def test_postgres_urls_become_libpq_urls(url: str, conninfo: str) -> None:
             "postgresql://h/db?PASSWORD=***&sslmode=require",
         ),
         ("postgresql://u:a@h?password=b", "postgresql://u:***@h?password=***"),
+        ("postgresql://u:pa/ss@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:pa?ss@h/db", "postgresql://u:***@h/db"),
+        (
+            "postgresql://h/db?user=u&application_name=a@b",
+            "postgresql://h/db?user=u&application_name=a@b",
+        ),
+        ("postgresql://u:p@/x@h:5432/db", "postgresql://u:***@h:5432/db"),
+        (
+            "postgresql://h/db?sslpassword=k3y&sslmode=verify-full",
+            "postgresql://h/db?sslpassword=***&sslmode=verify-full",
+        ),
         ("sqlite:///jobq.db", "sqlite:///jobq.db"),
         ("not a url", "not a url"),
     ],

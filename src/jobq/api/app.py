@@ -42,7 +42,8 @@ def create_app(
     app.state.jobqueue = jq
     app.state.pool = pool
     app.state.limits = limits
-    app.state.authenticator = Authenticator(lambda: jq.store)
+    access = access or AccessPolicy()
+    app.state.authenticator = Authenticator(lambda: jq.store, session_key=access.session_key)
     if jq.metrics is None:
         jq.metrics = Metrics()
     app.state.metrics = jq.metrics
@@ -52,9 +53,7 @@ def create_app(
     mount_dashboard(app)
     app.add_middleware(RequestLimits, limits=limits)
     # before the body is read: who is asking, and may they
-    app.add_middleware(
-        RequireToken, authenticator=app.state.authenticator, policy=access or AccessPolicy()
-    )
+    app.add_middleware(RequireToken, authenticator=app.state.authenticator, policy=access)
     # outermost: a foreign Host or a cross-site write is refused before anything runs
     app.add_middleware(SameOriginWrites, allowed_hosts=allowed_hosts)
     return app

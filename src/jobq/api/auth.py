@@ -6,8 +6,9 @@ and assets) needs an active one; revoking every token locks the API, it does not
 
 - ``Authorization: Bearer jobq_<id>_<secret>`` (API clients, the CLI, scrapers), or
 - the dashboard's session cookie, set by signing in with a token. A session is
-  ``<token id>.<expiry>.<mac>``, the MAC keyed by the token's stored hash: sessions need no
-  table, work across processes, and end when the token is revoked. State-changing requests made
+  ``<token id>.<expiry>.<mac>``, the MAC keyed by the server's session key and the token's
+  stored hash: sessions need no table, work on every process with the same key, and end when
+  the token is revoked; a copy of the database cannot make one. State-changing requests made
   with the cookie must carry the session's CSRF token (a form field on the dashboard's forms,
   ``X-CSRF-Token`` elsewhere).
 
@@ -20,21 +21,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import re
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
+import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from jobq.api.errors import store_error_status
 from jobq.api.limits import refuse
-from jobq.domain.errors import StoreError, StoreUnavailable
+from jobq.domain.errors import StoreError
 from jobq.domain.tokens import ApiToken, split_token
 from jobq.domain.tokens import Scope as TokenScope
 from jobq.store.base import TokenStore
 
+logger = structlog.get_logger("jobq.api")
+
 SESSION_COOKIE = "jobq_session"
+_SESSION = re.compile(r"^([0-9a-f]{12})\.[0-9]{1,12}\.[0-9a-f]{64}$")
 SESSION_SECONDS = 12 * 3600
 CSRF_HEADER = b"x-csrf-token"
 RETRY_AFTER = 1  # seconds, when the store cannot say who a token is
@@ -48,10 +56,11 @@ ENQUEUE_PATHS = frozenset({"/jobs", "/jobs/batch"})
 
 @dataclass(frozen=True, slots=True)
 class AccessPolicy:
-    """Settings ``JOBQ_METRICS_PUBLIC`` and ``JOBQ_RATE_LIMIT``."""
+    """Settings ``JOBQ_METRICS_PUBLIC``, ``JOBQ_RATE_LIMIT`` and ``JOBQ_SESSION_KEY``."""
 
     metrics_public: bool = False
     rate_limit: float = 100.0  # requests a second per token; 0: no limit
+    session_key: bytes | None = None  # JOBQ_SESSION_KEY; None: a random key per process
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,28 +92,38 @@ def required_scope(method: str, path: str, *, metrics_public: bool) -> TokenScop
 # -- sessions -----------------------------------------------------------------------------
 
 
-def _mac(token: ApiToken, message: str) -> str:
-    return hmac.new(token.secret_hash.encode(), message.encode(), hashlib.sha256).hexdigest()
+def _mac(key: bytes, token: ApiToken, message: str) -> str:
+    """MAC of ``message`` under a key of this server's (``key``) and this token: a copy of the
+    database alone cannot make a session, and revoking the token ends its sessions."""
+    per_token = hmac.new(key, token.secret_hash.encode(), hashlib.sha256).digest()
+    return hmac.new(per_token, message.encode(), hashlib.sha256).hexdigest()
 
 
-def session_for(token: ApiToken, now: float) -> str:
+def session_for(key: bytes, token: ApiToken, now: float) -> str:
     expires = int(now) + SESSION_SECONDS
-    return f"{token.id}.{expires}.{_mac(token, f'session|{token.id}|{expires}')}"
+    return f"{token.id}.{expires}.{_mac(key, token, f'session|{token.id}|{expires}')}"
 
 
 def session_token_id(value: str) -> str | None:
-    parts = value.split(".")
-    return parts[0] if len(parts) == 3 and parts[1].isdigit() else None
+    """The token id of a cookie shaped like a session; None for anything else (looked at
+    before any lookup, so made-up cookies cost nothing)."""
+    found = _SESSION.match(value)
+    return None if found is None else found.group(1)
 
 
-def session_valid(token: ApiToken, value: str, now: float) -> bool:
+def session_valid(key: bytes, token: ApiToken, value: str, now: float) -> bool:
     token_id, expires, mac = value.split(".")
-    expected = _mac(token, f"session|{token_id}|{expires}")
-    return hmac.compare_digest(mac, expected) and int(expires) > now
+    expected = _mac(key, token, f"session|{token_id}|{expires}")
+    return same(mac, expected) and int(expires) > now
 
 
-def csrf_for(token: ApiToken, session: str) -> str:
-    return _mac(token, f"csrf|{session}")[:32]
+def same(given: str, expected: str) -> bool:
+    """Constant-time comparison of text a client sent (any characters) with a value of ours."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+
+
+def csrf_for(key: bytes, token: ApiToken, session: str) -> str:
+    return _mac(key, token, f"csrf|{session}")[:32]
 
 
 # -- tokens -------------------------------------------------------------------------------
@@ -115,12 +134,20 @@ class Authenticator:
     that a request costs no query."""
 
     def __init__(
-        self, store: Callable[[], TokenStore], *, clock: Callable[[], float] = time.monotonic
+        self,
+        store: Callable[[], TokenStore],
+        *,
+        session_key: bytes | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store  # called per lookup: the app is made before its store is open
+        #: signs dashboard sessions; unset, a key of this process's own (sessions then work
+        #: only on it, until it restarts)
+        self.session_key = session_key or secrets.token_bytes(32)
         self.clock = clock
         self._enabled: tuple[float, bool] | None = None
-        self._tokens: dict[str, tuple[float, ApiToken | None]] = {}
+        self._tokens: dict[str, tuple[float, ApiToken]] = {}  # bounded by the real tokens
+        self._misses: dict[str, float] = {}  # ids that are no active token
 
     async def enabled(self) -> bool:
         """Whether any token was ever made (until then, the API is open)."""
@@ -133,13 +160,21 @@ class Authenticator:
         """The active token with that id, or None."""
         now = self.clock()
         cached = self._tokens.get(token_id)
-        if cached is None or now - cached[0] > CACHE_SECONDS:
-            if len(self._tokens) > 10_000:  # ids made up by a client must not grow this forever
-                self._tokens.clear()
-            found = await self._store().token(token_id)
-            cached = (now, found if found is not None and found.active else None)
-            self._tokens[token_id] = cached
-        return cached[1]
+        if cached is not None and now - cached[0] <= CACHE_SECONDS:
+            return cached[1]
+        missed = self._misses.get(token_id)
+        if missed is not None and now - missed <= CACHE_SECONDS:
+            return None
+        found = await self._store().token(token_id)
+        if found is not None and found.active:
+            self._tokens[token_id] = (now, found)
+            self._misses.pop(token_id, None)
+            return found
+        self._tokens.pop(token_id, None)
+        if len(self._misses) >= 10_000:  # made-up ids must not grow this without end
+            self._misses.clear()
+        self._misses[token_id] = now
+        return None
 
     async def check(self, text: str) -> ApiToken | None:
         """The active token ``text`` is, or None."""
@@ -152,7 +187,7 @@ class Authenticator:
     async def session(self, value: str) -> ApiToken | None:
         token_id = session_token_id(value)
         token = None if token_id is None else await self.token(token_id)
-        if token is None or not session_valid(token, value, time.time()):
+        if token is None or not session_valid(self.session_key, token, value, time.time()):
             return None
         return token
 
@@ -204,23 +239,19 @@ class RequireToken:
         state = scope.setdefault("state", {})
         state["principal"] = None
         needed = required_scope(method, path, metrics_public=self.metrics_public)
+        if needed is None:  # /health, signing in: never wait on the store
+            await self.app(scope, receive, send)
+            return
         headers = dict(scope["headers"])
         try:
             if not await self.auth.enabled():
                 await self.app(scope, receive, send)
                 return
             principal = await self._principal(headers)
-        except StoreError as exc:  # as the API answers store errors (api/errors.py)
-            if isinstance(exc, StoreUnavailable):
-                retry = {"Retry-After": str(RETRY_AFTER)}
-                await refuse(send, 503, "store_unavailable", str(exc), headers=retry)
-            else:
-                await refuse(send, 500, "store_error", str(exc))
+        except StoreError as exc:
+            await self._store_failed(send, path, exc)
             return
         state["principal"] = principal
-        if needed is None:
-            await self.app(scope, receive, send)
-            return
         if principal is None:
             await self._unauthenticated(scope, headers, send)
             return
@@ -236,7 +267,7 @@ class RequireToken:
         if principal.via == "session" and method in UNSAFE and not path.startswith("/ui/"):
             # the dashboard's own forms are checked where they are read (pages.py)
             sent = headers.get(CSRF_HEADER, b"").decode("latin-1")
-            if principal.csrf is None or not hmac.compare_digest(sent, principal.csrf):
+            if principal.csrf is None or not same(sent, principal.csrf):
                 await refuse(
                     send, 403, "csrf_failed", "a request made with the session cookie needs "
                     "its X-CSRF-Token header",
@@ -256,6 +287,19 @@ class RequireToken:
                 return
         await self.app(scope, receive, send)
 
+    async def _store_failed(self, send: Send, path: str, exc: StoreError) -> None:
+        """The store could not say who is asking: 503 (507 if its disk is full), as the API
+        answers store errors, without the store's own words (the caller is not known yet)."""
+        status, code = store_error_status(exc)
+        logger.warning("request_failed", path=path, error=str(exc), code=code)
+        await refuse(
+            send,
+            status,
+            code,
+            "the store cannot check API tokens now; try again later",
+            headers={"Retry-After": str(RETRY_AFTER)} if status != 500 else None,
+        )
+
     async def _principal(self, headers: dict[bytes, bytes]) -> Principal | None:
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         if authorization:
@@ -268,7 +312,7 @@ class RequireToken:
         if session:
             token = await self.auth.session(session)
             if token is not None:
-                return Principal(token, "session", csrf_for(token, session))
+                return Principal(token, "session", csrf_for(self.auth.session_key, token, session))
         return None
 
     async def _unauthenticated(self, scope: Scope, headers: dict[bytes, bytes], send: Send) -> None:

@@ -89,12 +89,17 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", summary, details)
 
 
-async def _jobq_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, JobqError)
-    status, code = next(
+def store_error_status(exc: JobqError) -> tuple[int, str]:
+    """The status and code the API answers ``exc`` with."""
+    return next(
         ((status, code) for cls, status, code in ERROR_STATUS if isinstance(exc, cls)),
         (500, "internal_error"),
     )
+
+
+async def _jobq_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, JobqError)
+    status, code = store_error_status(exc)
     details: dict[str, Any] | None = None
     headers = None
     if isinstance(exc, IllegalTransition) and exc.state is not None:

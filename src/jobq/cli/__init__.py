@@ -106,7 +106,7 @@ def cli() -> None:
 def serve(**flags: Any) -> None:
     """Run the HTTP API and a worker pool in one process (--workers 0: the API alone)."""
     loaded = settings_from(flags)
-    registry = load_registry(loaded)
+    registry = load_registry(loaded, serves_api=True)
     sys.exit(run(run_service(loaded.settings, registry, http=True)))
 
 

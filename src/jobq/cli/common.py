@@ -92,16 +92,17 @@ def settings_from(flags: dict[str, Any], *, one_shot: bool = False) -> LoadedSet
     return loaded
 
 
-def load_registry(loaded: LoadedSettings) -> Registry:
+def load_registry(loaded: LoadedSettings, *, serves_api: bool = False) -> Registry:
     """The built-in job types plus the handlers that the ``app`` setting names.
 
     The built-in ``http.request`` handler calls only the hosts ``JOBQ_HTTP_ALLOW`` allows
-    (``Settings.http_allowlist()``), wherever it is registered: among the built-ins here, in an
+    (``Settings.http_allowlist(serves_api)``: unset, any host only for ``jobq serve`` on
+    loopback), wherever it is registered: among the built-ins here, in an
     app's ``JobQueue`` that registered the built-ins itself, or under another name. A handler
     the app wrote itself, registered as ``http.request`` or otherwise, is the app's and is kept
     as it is.
     """
-    http = _http_request_handler(loaded)
+    http = _http_request_handler(loaded, serves_api=serves_api)
     app = loaded.settings.app
     if app is None:
         return _builtins(http)
@@ -131,10 +132,10 @@ def load_registry(loaded: LoadedSettings) -> Registry:
     )
 
 
-def _http_request_handler(loaded: LoadedSettings) -> HttpRequest:
+def _http_request_handler(loaded: LoadedSettings, *, serves_api: bool) -> HttpRequest:
     """The ``http.request`` handler bound to the ``http_allow`` setting, or exit 2 naming it."""
     try:
-        return HttpRequest(loaded.settings.http_allowlist())
+        return HttpRequest(loaded.settings.http_allowlist(serves_api=serves_api))
     except ValueError as exc:
         source = loaded.sources.get("http_allow", "default")
         label = source.split(" ", 1)[-1] if " " in source else "JOBQ_HTTP_ALLOW"

@@ -88,11 +88,14 @@ def list_tokens(as_json: bool, **flags: Any) -> None:
 def revoke(token_id: str, **flags: Any) -> None:
     """Revoke the token with this id (the part after jobq_, before the next _)."""
 
+    # the id, also when the whole token was given: its secret is never echoed
+    wanted = token_id.removeprefix("jobq_").split("_", 1)[0]
+
     async def go(store: Store) -> int:
-        if not await store.revoke_token(token_id.removeprefix("jobq_").split("_", 1)[0]):
-            click.echo(f"no active token has the id {token_id!r}", err=True)
+        if not await store.revoke_token(wanted):
+            click.echo(f"no active token has the id {wanted!r}", err=True)
             return EXIT_FAILURE
-        click.echo(f"revoked {token_id}")
+        click.echo(f"revoked {wanted}")
         return 0
 
     sys.exit(_with_store(flags, go))

@@ -3,7 +3,6 @@ autoescaping; actions are same-origin form posts that redirect back (post/redire
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 import uuid
@@ -17,7 +16,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from jobq.api.auth import SESSION_COOKIE, SESSION_SECONDS, Authenticator, Principal, session_for
+from jobq.api.auth import (
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    Authenticator,
+    Principal,
+    same,
+    session_for,
+)
 from jobq.api.ops import jobqueue_of
 from jobq.domain.errors import IllegalTransition, JobNotFound
 from jobq.domain.ids import JobId
@@ -265,7 +271,7 @@ def _forged(request: Request, form: dict[str, list[str]]) -> Response | None:
     if principal is None or principal.via != "session" or principal.csrf is None:
         return None
     sent = (form.get("csrf_token") or [""])[0]
-    if hmac.compare_digest(sent, principal.csrf):
+    if same(sent, principal.csrf):
         return None
     return render(
         request,
@@ -303,7 +309,7 @@ async def login(request: Request) -> Response:
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        session_for(token, time.time()),
+        session_for(_authenticator(request).session_key, token, time.time()),
         max_age=SESSION_SECONDS,
         path="/",
         httponly=True,

@@ -52,21 +52,22 @@ def parse_database_url(url: str) -> DatabaseURL:
     )
 
 
-_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+_QUERY_PASSWORD = re.compile(r"(?i)((?:^|&)(?:ssl)?password=)[^&#]*")
 
 
 def redact(url: str) -> str:
-    """``url`` with any password (``user:password@`` or ``?password=``) replaced by ``***``,
-    for logs and error messages."""
+    """``url`` with any password (``user:password@``, ``?password=``, ``?sslpassword=``)
+    replaced by ``***``, for logs and error messages. The user part ends at the last ``@``
+    that has ``user:`` before it and no query (``=``), so a password holding ``/``, ``?`` or
+    ``@`` is hidden whole."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    authority, slash, tail = rest.partition("/")
-    if "?" in authority:  # postgresql://host?password=...: no path
-        authority, _, query = authority.partition("?")
-        tail, slash = f"?{query}" + (f"/{tail}" if slash else ""), ""
-    userinfo, at, host = authority.rpartition("@")
-    if at and ":" in userinfo:
-        authority = f"{userinfo.split(':', 1)[0]}:***@{host}"
-    tail = _QUERY_PASSWORD.sub(r"\g<1>***", tail)
-    return f"{scheme}://{authority}{slash}{tail}"
+    at = rest.rfind("@")
+    while at != -1 and "=" in rest[:at]:
+        at = rest.rfind("@", 0, at)
+    if at != -1 and ":" in rest[:at]:
+        rest = f"{rest[:at].split(':', 1)[0]}:***{rest[at:]}"
+    head, question, query = rest.partition("?")
+    query = _QUERY_PASSWORD.sub(r"\g<1>***", query)
+    return f"{scheme}://{head}{question}{query}"

@@ -28,7 +28,7 @@ from jobq.domain.ids import WorkerId
 from jobq.domain.job import DeadReason, ErrorInfo, Job
 from jobq.domain.retry import backoff_delay
 from jobq.metrics import Metrics
-from jobq.redaction import scrub, secret_values
+from jobq.redaction import scrub, scrub_value, secret_values
 from jobq.registry import JobType, Registry
 from jobq.store.base import JobStore
 from jobq.worker.progress import ProgressReporter
@@ -153,6 +153,8 @@ class JobRunner:
             failure = _scrubbed(self._classify(exc, job_type), job, job_type)
         else:
             duration = time.monotonic() - began
+            if job_type.secret:
+                result = scrub_value(result, secret_values(job.payload, job_type.secret))
             try:
                 await uninterrupted(
                     self._complete(job, worker_id, started_at, duration, result, log)
@@ -198,7 +200,15 @@ class JobRunner:
         reporter = None
         if job_type.takes_context:
             reporter = ProgressReporter(self._store, job.lease, asyncio.get_running_loop(), log)
-            args += (JobContext(job=job, worker_id=worker_id, log=log, reporter=reporter.report),)
+            report = reporter.report
+            secrets = secret_values(job.payload, job_type.secret) if job_type.secret else []
+            if secrets:
+
+                def report(fraction: float, message: str | None = None) -> None:
+                    assert reporter is not None
+                    reporter.report(fraction, scrub(message, secrets))
+
+            args += (JobContext(job=job, worker_id=worker_id, log=log, reporter=report),)
         deadline = asyncio.timeout(limit)
         try:
             async with deadline:
