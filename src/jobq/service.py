@@ -95,7 +95,8 @@ async def _exposed_without_token(settings: Settings, jq: JobQueue, *, http: bool
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """Bind before anything starts, so a taken port is a clear error and port 0 works."""
+    """Bind before the pool or the server starts (after the store opened and the token guard
+    passed), so a taken port is a clear error and port 0 works."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     return socket.create_server((host, port), family=family, backlog=2048)
 

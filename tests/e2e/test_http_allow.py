@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from jobq import DeadReason, JobQueue
 from jobq.domain.job import Job
 from jobq.domain.states import JobState
-from tests.helpers import JobqProcess
+from tests.helpers import JobqProcess, http_server
 
 PLAIN_SETTINGS = ("PORT", "WORKER_COUNT", "JOB_QUEUE_CAPACITY")
 
@@ -37,14 +36,8 @@ class Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def target() -> Iterator[str]:
     Recorder.hits = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(Recorder) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

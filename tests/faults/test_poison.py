@@ -10,7 +10,6 @@ import os
 import resource
 import signal
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from jobq import JobQueue
 from jobq.domain.job import DeadReason, Outcome
 from jobq.domain.states import JobState
 from tests.apps.ledger import read_ledger
-from tests.e2e.ledger_fleet import Launch, launcher, ledger_queue
+from tests.e2e.ledger_fleet import Launch
 from tests.faults.checker import Kill, check, pid_of, write_figures
 from tests.faults.fleet import broken, stop_all, worker_args
 from tests.faults.tier import tier
@@ -38,22 +37,6 @@ WATCHDOG_RSS = 384 * 1024 * 1024
 ADDRESS_SPACE = 4 * 1024 * 1024 * 1024
 HOG = {"chunk_mb": 4, "every": 0.01, "max_mb": 1024}
 BYSTANDER_SECONDS = 2.0
-
-
-@pytest.fixture
-async def producer(store_url: str) -> AsyncIterator[JobQueue]:
-    async with ledger_queue(store_url) as queue:
-        yield queue
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.jsonl"
-
-
-@pytest.fixture
-def launch(processes: list[JobqProcess], tmp_path: Path, store_url: str, ledger: Path) -> Launch:
-    return launcher(processes, tmp_path, store_url, ledger)
 
 
 def resident(pid: int) -> int:

@@ -10,7 +10,6 @@ import os
 import random
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from jobq.domain.job import Outcome
 from jobq.domain.states import JobState
 from jobq.worker.pool import PoolConfig
 from tests.apps.ledger import read_ledger
-from tests.e2e.ledger_fleet import Launch, launcher, ledger_queue
+from tests.e2e.ledger_fleet import Launch
 from tests.faults.checker import Kill, check, lease_lost_events, pid_of, write_figures
 from tests.faults.fleet import broken, statuses, stop_all, worker_args
 from tests.faults.tier import tier
@@ -35,26 +34,10 @@ REAP_SCAN = PoolConfig(lease_seconds=LEASE).reap_interval * 1.2
 #: most LEASE ahead); a survivor's reaper finds it within a scan; a claim and a start follow
 #: at once (small buffers, a short backlog). Two scans: the bound the suite promises.
 RECOVERY_BOUND = LEASE + 2 * REAP_SCAN
-#: jobs enqueued but not yet claimed, at most: a requeued orphan is due again at the
-#: requeue time (run_at = now), behind the jobs already waiting, so the backlog is kept short
+#: jobs enqueued but not yet claimed, at most: the jobs stream in, as a busy service's do (a
+#: requeued orphan keeps its run_at, so it would not wait behind a longer backlog either)
 BACKLOG = 100
 BATCH = 50
-
-
-@pytest.fixture
-async def producer(store_url: str) -> AsyncIterator[JobQueue]:
-    async with ledger_queue(store_url) as queue:
-        yield queue
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.jsonl"
-
-
-@pytest.fixture
-def launch(processes: list[JobqProcess], tmp_path: Path, store_url: str, ledger: Path) -> Launch:
-    return launcher(processes, tmp_path, store_url, ledger)
 
 
 @pytest.mark.timeout(300)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from jobq import JobQueue
 from jobq.domain.job import Outcome
 from jobq.domain.states import JobState
 from tests.apps.ledger import read_ledger
-from tests.e2e.ledger_fleet import Launch, launcher, ledger_queue
+from tests.e2e.ledger_fleet import Launch
 from tests.faults.checker import check, pid_of, write_figures
 from tests.faults.fleet import broken, statuses, stop_all, worker_args
 from tests.faults.tier import tier
@@ -27,22 +26,6 @@ pytestmark = pytest.mark.slow
 GRACE = 3.0
 SHORT = 1.0  # seconds: finishes well within the grace
 LONG = GRACE + 2.0  # outlives the grace
-
-
-@pytest.fixture
-async def producer(store_url: str) -> AsyncIterator[JobQueue]:
-    async with ledger_queue(store_url) as queue:
-        yield queue
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.jsonl"
-
-
-@pytest.fixture
-def launch(processes: list[JobqProcess], tmp_path: Path, store_url: str, ledger: Path) -> Launch:
-    return launcher(processes, tmp_path, store_url, ledger)
 
 
 @pytest.mark.timeout(120)

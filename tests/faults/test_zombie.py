@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ from jobq import JobQueue
 from jobq.domain.job import Outcome
 from jobq.domain.states import JobState
 from tests.apps.ledger import read_ledger
-from tests.e2e.ledger_fleet import Launch, launcher, ledger_queue
+from tests.e2e.ledger_fleet import Launch
 from tests.faults.checker import Pause, check, pid_of, write_figures
 from tests.faults.fleet import broken, statuses, stop_all, worker_args
 from tests.faults.tier import tier
@@ -27,22 +26,6 @@ pytestmark = pytest.mark.slow
 
 LEASE = 2.0
 JOB_SECONDS = 3.0
-
-
-@pytest.fixture
-async def producer(store_url: str) -> AsyncIterator[JobQueue]:
-    async with ledger_queue(store_url) as queue:
-        yield queue
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.jsonl"
-
-
-@pytest.fixture
-def launch(processes: list[JobqProcess], tmp_path: Path, store_url: str, ledger: Path) -> Launch:
-    return launcher(processes, tmp_path, store_url, ledger)
 
 
 async def leases_lost_metric(port: int) -> float:

@@ -15,6 +15,7 @@ from jobq import Backoff, DeadReason, JobQueue, PoolConfig
 from jobq.builtin_jobs import builtin_registry
 from jobq.domain.job import Job
 from jobq.domain.states import JobState
+from tests.helpers import http_server
 
 
 class Target(BaseHTTPRequestHandler):
@@ -41,14 +42,8 @@ class Target(BaseHTTPRequestHandler):
 @pytest.fixture
 def target() -> Iterator[str]:
     Target.hits = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Target)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(Target) as url:
+        yield url
 
 
 async def test_http_request_succeeds_on_2xx_and_retries_anything_else(

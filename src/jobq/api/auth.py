@@ -244,12 +244,13 @@ class RequireToken:
             return
         headers = dict(scope["headers"])
         try:
-            if not await self.auth.enabled():
-                await self.app(scope, receive, send)
-                return
-            principal = await self._principal(headers)
+            enabled = await self.auth.enabled()
+            principal = await self._principal(headers) if enabled else None
         except StoreError as exc:
             await self._store_failed(send, path, exc)
+            return
+        if not enabled:  # no token was ever made: the API is open
+            await self.app(scope, receive, send)
             return
         state["principal"] = principal
         if principal is None:
