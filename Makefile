@@ -12,6 +12,7 @@ help:
 	@echo "make run    start jobq serve on http://$(HOST):$(PORT) with SQLite at ./jobq.db"
 	@echo "make test   lint, type-check and run the whole test suite (fault tests: fast tier)"
 	@echo "make test-full  the same with the fault tests' full tier (more kills, restarts, examples)"
+	@echo "make bench  the benchmarks (bench/): figures and bench/results.json"
 	@echo "make clean  remove the virtual environment and caches"
 
 # The venv is rebuilt when pyproject.toml or the constraints change.
@@ -47,6 +48,11 @@ test: lint typecheck browser
 # The fault-injection tests (tests/faults) and the fuzzers read JOBQ_TEST_TIER.
 test-full: lint typecheck browser
 	JOBQ_TEST_TIER=full $(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks: never part of `make test`. Needs PostgreSQL (JOBQ_BENCH_POSTGRES_DSN; default the
+# local test database). Prints a table; writes bench/results.json.
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
