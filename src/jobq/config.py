@@ -226,17 +226,11 @@ class Settings(BaseSettings):
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _allowed_hosts(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [part.strip().lower() for part in value.split(",") if part.strip()]
-        if value is None or len(value) == 0:
-            return None
-        for name in value:
-            if name != "*" and not _HOSTNAME.match(name.strip("[]")):
-                try:
-                    ipaddress.ip_address(name.strip("[]"))
-                except ValueError:
-                    raise ValueError(f"{name!r} is not a host name or an IP address") from None
-        return tuple(name.strip("[]") for name in value)
+        names = _host_list(value)
+        for name in names or ():
+            if name != "*" and not _is_host(name):
+                raise ValueError(f"{name!r} is not a host name or an IP address")
+        return names
 
     @field_validator("session_key", mode="before")
     @classmethod
@@ -250,20 +244,11 @@ class Settings(BaseSettings):
     @field_validator("http_allow", mode="before")
     @classmethod
     def _http_allow(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [part.strip().lower() for part in value.split(",") if part.strip()]
-        if value is None or len(value) == 0:
-            return None
-        for pattern in value:
-            name = pattern.removeprefix("*.") if pattern != "*" else "example"
-            if not _HOSTNAME.match(name.strip("[]")):
-                try:
-                    ipaddress.ip_address(name.strip("[]"))
-                except ValueError:
-                    raise ValueError(
-                        f"{pattern!r} is not a host name, *.domain, an IP address or *"
-                    ) from None
-        return tuple(pattern.strip("[]") for pattern in value)
+        patterns = _host_list(value)
+        for pattern in patterns or ():
+            if pattern != "*" and not _is_host(pattern.removeprefix("*.")):
+                raise ValueError(f"{pattern!r} is not a host name, *.domain, an IP address or *")
+        return patterns
 
     def http_allowlist(self, *, serves_api: bool = False) -> tuple[str, ...]:
         """The host patterns ``http.request`` may call (empty: none). Unset: any host only in
@@ -305,6 +290,27 @@ class Settings(BaseSettings):
         for name in value:
             check_name(name, what="queue")
         return tuple(value)
+
+
+def _host_list(value: Any) -> tuple[str, ...] | None:
+    """A comma-separated list of host names (lower case, IPv6 brackets taken off); None if it
+    names none."""
+    if isinstance(value, str):
+        value = [part.strip().lower() for part in value.split(",") if part.strip()]
+    if value is None or len(value) == 0:
+        return None
+    return tuple(str(name).strip("[]") for name in value)
+
+
+def _is_host(name: str) -> bool:
+    """A host name or an IP address."""
+    if _HOSTNAME.match(name):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def is_loopback(host: str) -> bool:

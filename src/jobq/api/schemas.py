@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from jobq.domain.job import (
     DEFAULT_QUEUE,
@@ -25,6 +32,9 @@ from jobq.names import MAX_NAME, NAME_PATTERN, check_name
 MAX_BATCH = 1000
 #: what a job type or queue may be called, in the schema (``check_name`` enforces it)
 NAME: dict[str, Any] = {"pattern": NAME_PATTERN, "minLength": 1, "maxLength": MAX_NAME}
+#: a job type's and a queue's name, checked by ``check_name`` (``NAME`` says it in the schema)
+JobTypeName = Annotated[str, AfterValidator(lambda value: check_name(value, what="job type"))]
+QueueName = Annotated[str, AfterValidator(lambda value: check_name(value, what="queue"))]
 MAX_TIMEOUT = 7 * 86400.0
 
 
@@ -57,14 +67,14 @@ class JobIn(_Strict):
         },
     )
 
-    type: str = Field(
+    type: JobTypeName = Field(
         description="the job type; a handler must be registered for it", json_schema_extra=NAME
     )
     payload: dict[str, Any] = Field(
         default_factory=dict,
         description="a JSON object (integers of at most 100 digits, no NaN or Infinity)",
     )
-    queue: str = Field(DEFAULT_QUEUE, json_schema_extra=NAME)
+    queue: QueueName = Field(DEFAULT_QUEUE, json_schema_extra=NAME)
     priority: int = Field(0, ge=PRIORITY_MIN, le=PRIORITY_MAX, description="higher runs first")
     delay: float | None = Field(None, ge=0, le=MAX_DELAY, description="seconds from now")
     run_at: AwareDatetime | None = Field(None, description="when it is due (with a timezone)")
@@ -72,16 +82,6 @@ class JobIn(_Strict):
     timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT, description="seconds per attempt")
     backoff: BackoffIn | None = None
     idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: str) -> str:
-        return check_name(value, what="job type")
-
-    @field_validator("queue")
-    @classmethod
-    def _queue(cls, value: str) -> str:
-        return check_name(value, what="queue")
 
     @model_validator(mode="after")
     def _one_time(self) -> Self:
@@ -112,18 +112,8 @@ class BatchIn(_Strict):
 
 
 class RetryDeadIn(_Strict):
-    type: str = Field(description="the job type", json_schema_extra=NAME)
-    queue: str | None = Field(None, description="only this queue", json_schema_extra=NAME)
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: str) -> str:
-        return check_name(value, what="job type")
-
-    @field_validator("queue")
-    @classmethod
-    def _queue(cls, value: str | None) -> str | None:
-        return None if value is None else check_name(value, what="queue")
+    type: JobTypeName = Field(description="the job type", json_schema_extra=NAME)
+    queue: QueueName | None = Field(None, description="only this queue", json_schema_extra=NAME)
 
 
 class RetryDeadOut(BaseModel):
