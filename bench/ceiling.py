@@ -16,22 +16,21 @@ shows the median and the spread (lowest-highest) in rows or jobs per second.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from bench.harness import postgres_dsn
 
 REPEATS = 3
 SINGLE_ROWS = 2_000
 BATCH_ROWS = 20_000
 CLAIM_JOBS = 2_000
-POSTGRES_DSN_VARIABLE = "JOBQ_BENCH_POSTGRES_DSN"
-DEFAULT_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 Figures = dict[str, list[float]]
 
@@ -212,21 +211,26 @@ def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 
 async def run_ceiling(
-    repeats: int = REPEATS, *, progress: Callable[[str], None] = print
+    repeats: int = REPEATS,
+    *,
+    stores: Sequence[str] = ("sqlite", "postgres"),
+    progress: Callable[[str], None] = print,
 ) -> dict[str, dict[str, dict[str, float]]]:
     results: dict[str, dict[str, dict[str, float]]] = {}
-    with tempfile.TemporaryDirectory(prefix="jobq-bench-") as directory:
-        figures: Figures = {}
+    if "sqlite" in stores:
+        with tempfile.TemporaryDirectory(prefix="jobq-bench-") as directory:
+            figures: Figures = {}
+            for n in range(repeats):
+                progress(f"W0 sqlite, round {n + 1} of {repeats}")
+                await asyncio.to_thread(sqlite_round, Path(directory), figures)
+            results["sqlite"] = summary(figures)
+    if "postgres" in stores:
+        dsn = postgres_dsn()
+        figures = {}
         for n in range(repeats):
-            progress(f"W0 sqlite, round {n + 1} of {repeats}")
-            await asyncio.to_thread(sqlite_round, Path(directory), figures)
-        results["sqlite"] = summary(figures)
-    dsn = os.environ.get(POSTGRES_DSN_VARIABLE, DEFAULT_POSTGRES_DSN)
-    figures = {}
-    for n in range(repeats):
-        progress(f"W0 postgres, round {n + 1} of {repeats}")
-        await _timed(postgres_round(dsn, figures))
-    results["postgres"] = summary(figures)
+            progress(f"W0 postgres, round {n + 1} of {repeats}")
+            await _timed(postgres_round(dsn, figures))
+        results["postgres"] = summary(figures)
     return results
 
 

@@ -1,0 +1,79 @@
+"""W1, throughput: 20,000 no-op jobs enqueued through the Python API and through
+``POST /jobs/batch`` (jobs/s each), then drained by 2 worker processes of 10 workers each, one
+per core (jobs/s from the first attempt's start to the last one's end, as the store recorded
+them).
+
+Enqueue goes in batches of 1,000 (the API's largest batch); each batch is one durable
+transaction, on disk before the call returns, as in production.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from bench import harness
+
+JOBS = 20_000
+BATCH = 1_000
+WORKER_PROCESSES = 2
+
+FIGURES = {
+    "enqueue_python": harness.Figure("jobs/s", ceiling="insert_1000"),
+    "enqueue_http": harness.Figure("jobs/s", ceiling="insert_1000"),
+    "drain": harness.Figure("jobs/s", ceiling="claim_complete_100"),
+}
+
+
+async def python_enqueue(url: str) -> float:
+    """Jobs/s through ``JobQueue.enqueue_many``, 1,000 per call."""
+    async with harness.queue(url) as jq:
+        batches = [harness.noop_jobs(jq, BATCH) for _ in range(JOBS // BATCH)]
+        started = time.perf_counter()
+        for batch in batches:
+            await jq.enqueue_many(batch)
+        return JOBS / (time.perf_counter() - started)
+
+
+async def http_enqueue(url: str) -> float:
+    """Jobs/s through ``POST /jobs/batch`` on a ``jobq serve`` of its own (API only)."""
+    port = harness.free_port()
+    base = f"http://127.0.0.1:{port}"
+    body = {"jobs": [{"type": "noop", "payload": {"n": n}} for n in range(BATCH)]}
+    with harness.processes([harness.api(url, port)]) as (server,):
+        await harness.wait_http(base, server)
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            started = time.perf_counter()
+            for _ in range(JOBS // BATCH):
+                response = await client.post("/jobs/batch", json=body)
+                if response.status_code != 201:
+                    raise RuntimeError(f"POST /jobs/batch: {response.status_code} {response.text}")
+            return JOBS / (time.perf_counter() - started)
+
+
+async def drain(url: str) -> float:
+    """Jobs/s for 2 idle worker processes to run ``JOBS`` no-op jobs that fall due at once
+    (enqueued in one transaction)."""
+    async with harness.queue(url) as jq:
+        running = harness.workers(url, WORKER_PROCESSES)
+        with harness.processes(running):
+            await harness.wait_for_pools(jq, WORKER_PROCESSES, running)
+            await jq.enqueue_many(harness.noop_jobs(jq, JOBS))  # all due at once
+            await harness.wait_finished(jq, JOBS, running, timeout=300)
+    first, last, attempts = await harness.attempt_window(url)
+    if attempts != JOBS:
+        raise RuntimeError(f"{attempts} attempts for {JOBS} jobs: a job ran twice or not at all")
+    return JOBS / (last - first)
+
+
+async def run(store: str) -> dict[str, float]:
+    """One round of W1 on ``store``: three figures, in jobs per second."""
+    figures: dict[str, float] = {}
+    async with harness.database(store) as url:
+        figures["enqueue_python"] = await python_enqueue(url)
+    async with harness.database(store) as url:
+        figures["enqueue_http"] = await http_enqueue(url)
+    async with harness.database(store) as url:
+        figures["drain"] = await drain(url)
+    return figures
