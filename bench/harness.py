@@ -40,6 +40,12 @@ STORES = ("sqlite", "postgres")
 PROCESS_DEADLINE = 900.0
 
 
+def scaled(count: int) -> int:
+    """``count`` times ``JOBQ_BENCH_SCALE`` (default 1): a smaller run to try a workload out.
+    Published figures are at scale 1."""
+    return max(1, round(count * float(os.environ.get("JOBQ_BENCH_SCALE", "1"))))
+
+
 def postgres_dsn() -> str:
     return os.environ.get(POSTGRES_DSN_VARIABLE, DEFAULT_POSTGRES_DSN)
 

@@ -15,8 +15,9 @@ import httpx
 
 from bench import harness
 
-JOBS = 20_000
-BATCH = 1_000
+JOBS = harness.scaled(20_000)
+BATCH = min(1_000, JOBS)
+BATCHES = max(1, JOBS // BATCH)  # the enqueue figures send BATCHES * BATCH jobs
 WORKER_PROCESSES = 2
 
 FIGURES = {
@@ -29,11 +30,11 @@ FIGURES = {
 async def python_enqueue(url: str) -> float:
     """Jobs/s through ``JobQueue.enqueue_many``, 1,000 per call."""
     async with harness.queue(url) as jq:
-        batches = [harness.noop_jobs(jq, BATCH) for _ in range(JOBS // BATCH)]
+        batches = [harness.noop_jobs(jq, BATCH) for _ in range(BATCHES)]
         started = time.perf_counter()
         for batch in batches:
             await jq.enqueue_many(batch)
-        return JOBS / (time.perf_counter() - started)
+        return BATCHES * BATCH / (time.perf_counter() - started)
 
 
 async def http_enqueue(url: str) -> float:
@@ -45,11 +46,11 @@ async def http_enqueue(url: str) -> float:
         await harness.wait_http(base, server)
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             started = time.perf_counter()
-            for _ in range(JOBS // BATCH):
+            for _ in range(BATCHES):
                 response = await client.post("/jobs/batch", json=body)
                 if response.status_code != 201:
                     raise RuntimeError(f"POST /jobs/batch: {response.status_code} {response.text}")
-            return JOBS / (time.perf_counter() - started)
+            return BATCHES * BATCH / (time.perf_counter() - started)
 
 
 async def drain(url: str) -> float:
