@@ -115,7 +115,7 @@ class FlakyStore:
 
 
 async def test_the_pool_rides_out_a_store_outage(jq: JobQueue) -> None:
-    flaky = FlakyStore(jq.store, {"claim": 3, "complete": 2})
+    flaky = FlakyStore(jq.store, {"claim": 3, "complete_many": 2})
     pool = WorkerPool(flaky, jq.registry, PoolConfig(worker_count=2, poll_interval=0.02))  # type: ignore[arg-type]
     job = await jq.enqueue("echo", {"x": 1})
     await pool.start()
@@ -124,7 +124,7 @@ async def test_the_pool_rides_out_a_store_outage(jq: JobQueue) -> None:
     finally:
         await pool.stop()
     assert done.status is JobState.SUCCEEDED and done.attempt == 1
-    assert flaky.calls["claim"] > 3 and flaky.calls["complete"] == 3
+    assert flaky.calls["claim"] > 3 and flaky.calls["complete_many"] == 3
 
 
 class BrokenReaper:
@@ -199,7 +199,7 @@ async def test_a_completion_under_way_when_the_grace_ends_is_still_written(jq: J
         await asyncio.sleep(0.2)
         return "done"
 
-    slow = SlowStore(jq.store, {"complete": 0.6})
+    slow = SlowStore(jq.store, {"complete_many": 0.6})
     pool = WorkerPool(slow, jq.registry, PoolConfig(worker_count=1, poll_interval=0.02))  # type: ignore[arg-type]
     job = await jq.enqueue("quick")
     await pool.start()
@@ -367,7 +367,7 @@ async def test_a_lost_lease_is_counted_once(jq: JobQueue) -> None:
 async def test_a_heartbeat_during_the_jobs_own_outcome_is_not_a_lost_lease(jq: JobQueue) -> None:
     """The outcome is committed but its answer is slow; heartbeats meanwhile find the job no
     longer running. That is the job ending, not another worker taking it: no lease_lost."""
-    slow = SlowStore(jq.store, {"complete": 0.5}, answer_late=True)
+    slow = SlowStore(jq.store, {"complete_many": 0.5}, answer_late=True)
     metrics = Metrics()
     config = PoolConfig(worker_count=1, lease_seconds=0.3, poll_interval=0.02)  # beats: 0.1 s
     pool = WorkerPool(slow, jq.registry, config, metrics=metrics)  # type: ignore[arg-type]

@@ -39,6 +39,18 @@ class Expired:
 
 
 @dataclass(frozen=True, slots=True)
+class Completion:
+    """A successful attempt to record: the lease it ran under and its result, already encoded
+    as JSON (``jobq.store.codec.dumps``), so a result that cannot be stored fails its own job
+    and no other."""
+
+    lease: Lease
+    result: str
+    worker_id: WorkerId
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class SchemaStatus:
     """How far a database's schema has come."""
 
@@ -88,6 +100,12 @@ class JobStore(Protocol):
         self, lease: Lease, result: JSONValue, *, worker_id: WorkerId, started_at: datetime
     ) -> bool:
         """Mark succeeded if ``lease`` still owns the job; False means the lease was lost."""
+        ...
+
+    async def complete_many(self, completions: Sequence[Completion]) -> set[JobId]:
+        """Mark succeeded, in one transaction, each job whose lease in ``completions`` still
+        owns it, and record its attempt; return the ids of those jobs. The others (their lease
+        was lost) are left as they are. How workers acknowledge in batches."""
         ...
 
     async def fail(

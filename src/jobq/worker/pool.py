@@ -2,9 +2,12 @@
 
     store ──claim(limit = room)──▶ dispatcher ──▶ [ buffer: JOB_QUEUE_CAPACITY ] ──▶ worker 1..N
                                                                                     │
-    store ◀──────── complete / fail / release (under the job's lease) ─────────────┘
+    store ◀── complete_many (batched by the acknowledger) / fail / release ─────────┘
+              (every write under the job's lease)
 
 Fan-out: every worker takes the next job from the one buffer; the first free worker wins.
+A worker hands its job's success to the acknowledger and takes the next job at once; the job
+stays held (its lease extended) until the batch with its success is written.
 Side tasks: the heartbeat extends the leases of held jobs; the reaper requeues expired ones;
 on PostgreSQL a listener wakes the dispatcher when any process enqueues.
 If a side task dies of a bug, ``failed`` is set and the service shuts the pool down.
@@ -31,6 +34,7 @@ from jobq.domain.job import Job, Lease, ProcessInfo
 from jobq.metrics import Metrics
 from jobq.registry import Registry
 from jobq.store.base import JobStore, Listens
+from jobq.worker.acks import Acknowledger
 from jobq.worker.heartbeat import heartbeat_loop
 from jobq.worker.presence import PRESENCE_INTERVAL, presence_loop
 from jobq.worker.reaper import reaper_loop
@@ -89,17 +93,21 @@ class WorkerPool:
         self._clock = clock or SystemClock()
         self._metrics = metrics
         self._threads = HandlerThreads()
+        # Pool-level lines (claims, hand-backs) name the lease owner; workers bind their own id.
+        self._log = logger.bind(worker_id=self.owner_id)
+        self._acks = Acknowledger(store, self._log)
+        self._acks_task: asyncio.Task[None] | None = None
         self._runner = JobRunner(
             store,
             registry,
             clock=self._clock,
             threads=self._threads,
             metrics=metrics,
+            acks=self._acks,
             on_retry_scheduled=self._wake_at,
             on_outcome=self._outcome_coming,
+            on_acknowledged=self._acknowledged,
         )
-        # Pool-level lines (claims, hand-backs) name the lease owner; workers bind their own id.
-        self._log = logger.bind(worker_id=self.owner_id)
         self._buffer: asyncio.Queue[Job] = asyncio.Queue(maxsize=self.config.capacity)
         # Claimed and not yet finished (buffered or running). Keyed by job id, but a job is
         # removed only by the claim that put it there: a stale attempt of a job this pool has
@@ -156,6 +164,7 @@ class WorkerPool:
         if self._metrics is not None:
             self._metrics.watch_pool(config.worker_count, lambda: self._busy, lambda: self.buffered)
         self._dispatcher = self._supervised(self._dispatch(), "dispatcher")
+        self._acks_task = self._supervised(self._acks.run(), "acknowledger")
         self._side_tasks = [
             self._supervised(
                 heartbeat_loop(
@@ -255,6 +264,9 @@ class WorkerPool:
         for task in late:
             task.cancel()  # the runner hands the job back, then re-raises
         await asyncio.gather(*self._workers, return_exceptions=True)
+        self._acks.close()  # write every success handed over, while the heartbeat still runs
+        if self._acks_task is not None:
+            await asyncio.gather(self._acks_task, return_exceptions=True)
         for task in self._side_tasks:
             task.cancel()
         await asyncio.gather(*self._side_tasks, return_exceptions=True)
@@ -282,9 +294,10 @@ class WorkerPool:
         backoff = config.poll_interval
         while not self._stopping and not self.failed.is_set():
             room = config.capacity - self._buffer.qsize()
-            if room <= 0:
+            if room <= 0 or self._acks.pending >= config.capacity:
+                # the buffer is full, or successes wait to be written: the store is slow
                 self._room.clear()
-                if self._buffer.qsize() >= config.capacity:
+                if self._buffer.qsize() >= config.capacity or self._acks.pending >= config.capacity:
                     await self._room.wait()
                 continue
             self._wake.clear()  # before the claim: a notify during it is not lost
@@ -335,25 +348,35 @@ class WorkerPool:
                     self._forget(job)
                     break
                 self._busy += 1
+                settled = True
                 try:
                     if job.lease in self._lost:
                         log.warning("job_skipped", job_id=job.id, reason="lease_lost")
                         if self._metrics is not None:
                             self._metrics.leases_lost.labels(job.queue, job.type).inc()
                     else:
-                        await self._runner.run(job, worker_id)
+                        settled = await self._runner.run(job, worker_id)
                 except Exception:  # a bug in jobq itself; the worker goes on
                     log.exception("worker_error", job_id=job.id)
                 finally:
                     self._busy -= 1
-                    self._forget(job)
-                    if self._watch_idle and not self._held:
-                        self._wake.set()
+                    if settled:
+                        self._settled(job)
         finally:
             log.info("worker_stopped")
 
     def _stop_requested(self) -> bool:
         return self._stopping  # a call, so type checkers re-read it after an await
+
+    def _acknowledged(self, job: Job) -> None:
+        """The success of ``job`` was written (or given up on) by the acknowledger."""
+        self._settled(job)
+        self._room.set()
+
+    def _settled(self, job: Job) -> None:
+        self._forget(job)
+        if self._watch_idle and not self._held:
+            self._wake.set()
 
     def _forget(self, job: Job) -> None:
         """This claim is over: stop heartbeating it (unless the job was claimed again since)."""

@@ -1,6 +1,9 @@
 """Run one claimed job: call its handler under its timeout, then record the outcome under the
 job's lease. A ``False`` from the store means the lease was lost and nothing was written.
 
+A success is handed to the ``Acknowledger``, which writes it with others in one batch; the
+worker does not wait for it. A failure or a hand-back is written before the worker goes on.
+
 Once the handler has returned, its outcome is written even if the worker is cancelled
 meanwhile (the end of the shutdown grace): cutting that write short would leave a finished job
 ``running`` until its lease expired, and then run it again.
@@ -12,10 +15,9 @@ import asyncio
 import dataclasses
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
 from typing import Any, TypeVar
 
 import structlog
@@ -23,31 +25,23 @@ from structlog.typing import FilteringBoundLogger
 
 from jobq.clock import Clock
 from jobq.context import JobContext
-from jobq.domain.errors import InvalidJob, NonRetryableError, StoreError
+from jobq.domain.errors import InvalidJob, NonRetryableError
 from jobq.domain.ids import WorkerId
 from jobq.domain.job import DeadReason, ErrorInfo, Job
 from jobq.domain.retry import backoff_delay
 from jobq.metrics import Metrics
 from jobq.redaction import scrub, scrub_value, secret_values
 from jobq.registry import JobType, Registry
-from jobq.store.base import JobStore
+from jobq.store.base import Completion, JobStore
+from jobq.store.codec import dumps
+from jobq.worker.acks import Acknowledger
+from jobq.worker.outcomes import Ack, ack_of, uninterrupted, with_retries
 from jobq.worker.progress import ProgressReporter
 from jobq.worker.threads import HandlerThreads
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.worker")
 
 T = TypeVar("T")
-
-# Writes after a job are retried while the store is briefly unavailable; after that the lease
-# expires and the job runs again (at-least-once), which is better than blocking the worker.
-WRITE_TRIES = 5
-WRITE_FIRST_DELAY = 0.2
-
-
-class Ack(Enum):
-    WRITTEN = "written"
-    LEASE_LOST = "lease_lost"  # another worker owns the job now; nothing was written
-    NOT_WRITTEN = "not_written"  # the store stayed unavailable; the lease will expire
 
 
 class JobTimeout(Exception):
@@ -91,10 +85,15 @@ class JobRunner:
         clock: Clock,
         threads: HandlerThreads,
         metrics: Metrics | None = None,
+        acks: Acknowledger,
         on_retry_scheduled: Callable[[datetime], None] | None = None,
         on_outcome: Callable[[Job], None] | None = None,
+        on_acknowledged: Callable[[Job], None] | None = None,
     ) -> None:
         self._store = store
+        self._acks = acks
+        # told when a success handed to the acknowledger has been written (or given up on)
+        self._on_acknowledged = on_acknowledged
         self._registry = registry
         self._clock = clock
         self._threads = threads
@@ -106,7 +105,9 @@ class JobRunner:
         #: jobs whose handler was interrupted at shutdown and that were handed back
         self.interrupted = 0
 
-    async def run(self, job: Job, worker_id: WorkerId) -> None:
+    async def run(self, job: Job, worker_id: WorkerId) -> bool:
+        """Run ``job`` and record its outcome. False: its success is waiting to be written
+        with the next batch, and ``on_acknowledged`` will say when that is done."""
         log = logger.bind(
             job_id=job.id,
             job_type=job.type,
@@ -128,7 +129,7 @@ class JobRunner:
                     job, worker_id, started_at, 0.0, error, log, reason=DeadReason.UNKNOWN_TYPE
                 )
             )
-            return
+            return True
 
         timeout = job.timeout if job.timeout is not None else job_type.timeout
         waited = (self._clock.now() - job.run_at).total_seconds()
@@ -156,15 +157,20 @@ class JobRunner:
             if job_type.secret:
                 result = scrub_value(result, secret_values(job.payload, job_type.secret))
             try:
-                await uninterrupted(
-                    self._complete(job, worker_id, started_at, duration, result, log)
-                )
-                return
+                encoded = dumps(result, what="the handler's result")
             except InvalidJob as exc:  # the result cannot be stored: the same next time
                 failure = _Failure(ErrorInfo(type="InvalidResult", message=str(exc)), False)
+            else:
+                self._outcome_coming(job)
+                self._acks.submit(
+                    Completion(job.lease, encoded, worker_id, started_at),
+                    lambda ack: self._acknowledged(job, duration, ack, log),
+                )
+                return False
         await uninterrupted(
             self._after_failure(job, job_type, worker_id, started_at, began, failure, log)
         )
+        return True
 
     async def _after_failure(
         self,
@@ -234,27 +240,12 @@ class JobRunner:
         )
         return _Failure(error_info(exc), retryable)
 
-    async def _complete(
-        self,
-        job: Job,
-        worker_id: WorkerId,
-        started_at: datetime,
-        duration: float,
-        result: Any,
-        log: FilteringBoundLogger,
-    ) -> None:
-        self._outcome_coming(job)
-        ack = _ack(
-            await with_retries(
-                lambda: self._store.complete(
-                    job.lease, result, worker_id=worker_id, started_at=started_at
-                ),
-                log,
-            )
-        )
+    def _acknowledged(self, job: Job, duration: float, ack: Ack, log: FilteringBoundLogger) -> None:
         if ack is Ack.WRITTEN:
             log.info("job_succeeded", duration_ms=round(duration * 1000, 3))
         self._observe(job, "succeeded", duration, ack, log)
+        if self._on_acknowledged is not None:
+            self._on_acknowledged(job)
 
     async def _fail(
         self,
@@ -270,7 +261,7 @@ class JobRunner:
     ) -> None:
         """Record a failed attempt: due again at ``retry_at``, or dead for ``reason``."""
         self._outcome_coming(job)
-        ack = _ack(
+        ack = ack_of(
             await with_retries(
                 lambda: self._store.fail(
                     job.lease,
@@ -322,7 +313,7 @@ class JobRunner:
         self, job: Job, worker_id: WorkerId, started_at: datetime, log: FilteringBoundLogger
     ) -> None:
         self._outcome_coming(job)
-        ack = _ack(
+        ack = ack_of(
             await with_retries(
                 lambda: self._store.release(job.lease, worker_id=worker_id, started_at=started_at),
                 log,
@@ -345,45 +336,3 @@ class JobRunner:
             self._metrics.job_finished(
                 job.queue, job.type, outcome if ack is Ack.WRITTEN else ack.value, duration
             )
-
-
-def _ack(result: bool | None) -> Ack:
-    if result is None:
-        return Ack.NOT_WRITTEN
-    return Ack.WRITTEN if result else Ack.LEASE_LOST
-
-
-async def with_retries(write: Callable[[], Awaitable[T]], log: FilteringBoundLogger) -> T | None:
-    """Run a store write, trying again while the store is unavailable; None if it never
-    got through."""
-    delay = WRITE_FIRST_DELAY
-    for attempt in range(1, WRITE_TRIES + 1):
-        try:
-            return await write()
-        except StoreError as exc:
-            if attempt == WRITE_TRIES:
-                log.error("ack_failed", error=str(exc), tries=attempt)
-                break
-            log.warning("ack_retry", error=str(exc), try_number=attempt)
-            await asyncio.sleep(delay)
-            delay *= 2
-    return None
-
-
-async def uninterrupted(work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work`` to its end even if the caller is cancelled meanwhile; then re-raise the
-    cancellation. For writes that must not be cut in half."""
-    task = asyncio.ensure_future(work)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.done():  # the work itself was cancelled, or failed while we were
-                raise
-            cancelled = True
-            continue
-        break
-    if cancelled:
-        raise asyncio.CancelledError
-    return result

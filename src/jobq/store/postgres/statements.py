@@ -69,6 +69,27 @@ class Statements:
                 WHERE {FENCE}
                 RETURNING id
             ) {record_attempt}"""
+        # Many successes in one statement: the fence is the join with the acknowledged leases.
+        self.complete_many = f"""
+            WITH acks AS (
+                SELECT * FROM unnest(%(ids)s::uuid[], %(owners)s::text[], %(attempts)s::int[],
+                                     %(slots)s::text[], %(started)s::timestamptz[],
+                                     %(results)s::json[])
+                    AS a(id, owner, attempt, slot, started_at, result)
+            ), changed AS (
+                UPDATE {jobs}
+                SET status = '{target(Event.SUCCEED).value}', result = acks.result,
+                    started_at = acks.started_at, finished_at = {NOW}, lease_expires_at = NULL
+                FROM acks
+                WHERE {jobs}.id = acks.id AND {jobs}.worker_id = acks.owner
+                  AND {jobs}.attempt = acks.attempt AND {jobs}.status = '{RUNNING}'
+                RETURNING {jobs}.id, acks.attempt, acks.slot, acks.started_at
+            ), recorded AS (
+                INSERT INTO {attempts} (job_id, attempt, worker_id, started_at, finished_at,
+                                        outcome, error)
+                SELECT id, attempt, slot, started_at, {NOW}, '{Outcome.SUCCEEDED.value}', NULL FROM changed
+            )
+            SELECT id FROM changed"""
         self.fail = f"""
             WITH changed AS (
                 UPDATE {jobs}

@@ -46,7 +46,7 @@ from jobq.domain.job import (
 )
 from jobq.domain.states import Event, JobState, target, transition
 from jobq.domain.tokens import ApiToken
-from jobq.store.base import Expired, JobFilter, Page
+from jobq.store.base import Completion, Expired, JobFilter, Page
 from jobq.store.codec import dumps
 from jobq.store.options import PostgresOptions
 from jobq.store.postgres import migrate as schema
@@ -257,6 +257,18 @@ class PostgresStore:
             "now": self._now(),
         }
         return await self._changed(self._sql.complete, params)
+
+    async def complete_many(self, completions: Sequence[Completion]) -> set[JobId]:
+        if not completions:
+            return set()
+        params = {
+            **_leases([c.lease for c in completions]),
+            "slots": [c.worker_id for c in completions],
+            "started": [c.started_at for c in completions],
+            "results": [c.result for c in completions],
+            "now": self._now(),
+        }
+        return {JobId(str(row[0])) for row in await self._fetch(self._sql.complete_many, params)}
 
     async def fail(
         self,

@@ -35,7 +35,7 @@ from jobq.domain.job import (
 )
 from jobq.domain.states import Event, JobState, sources, sql_in, target, transition
 from jobq.domain.tokens import ApiToken
-from jobq.store.base import Expired, JobFilter, Page
+from jobq.store.base import Completion, Expired, JobFilter, Page
 from jobq.store.codec import dumps
 from jobq.store.sqlite.connection import ThreadConnection, check_sqlite_version
 from jobq.store.sqlite.migrate import migrate
@@ -295,6 +295,33 @@ class SQLiteStore:
                 return False
             conn.execute(_INSERT_ATTEMPT, attempt)
             return True
+
+        return await self._writer.write(run)
+
+    async def complete_many(self, completions: Sequence[Completion]) -> set[JobId]:
+        if not completions:
+            return set()
+        now = self._now()
+        rows = [
+            (
+                {
+                    **_fence(c.lease),
+                    "result": c.result,
+                    "started_at": to_us(c.started_at),
+                    "now": now,
+                },
+                _attempt_row(c.lease, c.worker_id, c.started_at, now, Outcome.SUCCEEDED, None),
+            )
+            for c in completions
+        ]
+
+        def run(conn: sqlite3.Connection) -> set[JobId]:
+            written = set()
+            for params, attempt in rows:  # no round trips to save: one statement each is cheap
+                if conn.execute(_COMPLETE, params).rowcount == 1:
+                    conn.execute(_INSERT_ATTEMPT, attempt)
+                    written.add(JobId(params["job_id"]))
+            return written
 
         return await self._writer.write(run)
 
