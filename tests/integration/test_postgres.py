@@ -648,3 +648,37 @@ def test_jobq_config_never_prints_the_password(url: str, tmp_path: Path) -> None
     assert shown.returncode == 0, shown.stderr
     assert "hunter2" not in shown.stdout + shown.stderr
     assert "***" in shown.stdout
+
+
+async def test_writes_to_many_jobs_at_once_lock_in_one_order(pg_url: str) -> None:
+    """Heartbeats and batched acknowledgements over the same jobs, listed in opposite orders,
+    run at once. With the planner made to visit rows in the order each statement lists them
+    (index lookups only), two statements locking as they go would deadlock (PostgreSQL aborts
+    one after deadlock_timeout); each locks its rows in id order first, so both go through."""
+    from jobq.store.base import Completion
+
+    forced = "%20".join(
+        f"-c{name}%3Doff" for name in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin")
+    )
+    store = await open_store(f"{pg_url}%20{forced}")
+    try:
+        count = 300
+        await store.enqueue([NewJob(type="echo", payload={"n": n}) for n in range(count)])
+        jobs = await store.claim(WorkerId("w"), queues=None, limit=count, lease_seconds=30)
+        leases = [job.lease for job in jobs]
+        for _ in range(10):
+            beats = await asyncio.gather(
+                store.heartbeat(leases, lease_seconds=30),
+                store.heartbeat(leases[::-1], lease_seconds=30),
+            )
+            assert [len(ids) for ids in beats] == [count, count]
+        acks = [
+            Completion(lease, "null", WorkerId("w/1"), job.run_at)
+            for lease, job in zip(leases, jobs, strict=True)
+        ]
+        written, _ = await asyncio.gather(
+            store.complete_many(acks[::-1]), store.heartbeat(leases, lease_seconds=30)
+        )
+        assert written == {job.id for job in jobs}
+    finally:
+        await store.close()

@@ -70,24 +70,31 @@ class Statements:
                 RETURNING id
             ) {record_attempt}"""
         # Many successes in one statement: the fence is the join with the acknowledged leases.
+        # Rows are locked in id order first, as by every statement that changes several jobs
+        # (heartbeat, release_many): two of them running at once then cannot deadlock.
         self.complete_many = f"""
             WITH acks AS (
                 SELECT * FROM unnest(%(ids)s::uuid[], %(owners)s::text[], %(attempts)s::int[],
                                      %(slots)s::text[], %(started)s::timestamptz[],
                                      %(results)s::json[])
                     AS a(id, owner, attempt, slot, started_at, result)
+            ), locked AS (
+                SELECT j.id FROM {jobs} AS j JOIN acks
+                    ON j.id = acks.id AND j.worker_id = acks.owner AND j.attempt = acks.attempt
+                WHERE j.status = '{RUNNING}'
+                ORDER BY j.id FOR UPDATE OF j
             ), changed AS (
                 UPDATE {jobs}
                 SET status = '{target(Event.SUCCEED).value}', result = acks.result,
                     started_at = acks.started_at, finished_at = {NOW}, lease_expires_at = NULL
-                FROM acks
-                WHERE {jobs}.id = acks.id AND {jobs}.worker_id = acks.owner
-                  AND {jobs}.attempt = acks.attempt AND {jobs}.status = '{RUNNING}'
+                FROM acks JOIN locked ON locked.id = acks.id
+                WHERE {jobs}.id = locked.id
                 RETURNING {jobs}.id, acks.attempt, acks.slot, acks.started_at
             ), recorded AS (
                 INSERT INTO {attempts} (job_id, attempt, worker_id, started_at, finished_at,
                                         outcome, error)
-                SELECT id, attempt, slot, started_at, {NOW}, '{Outcome.SUCCEEDED.value}', NULL FROM changed
+                SELECT id, attempt, slot, started_at, {NOW}, '{Outcome.SUCCEEDED.value}', NULL
+                FROM changed
             )
             SELECT id FROM changed"""
         self.fail = f"""
@@ -109,14 +116,20 @@ class Statements:
                 UPDATE {jobs} {release_set} WHERE {FENCE} RETURNING id, queue
             ), recorded AS ({record_attempt} RETURNING 1)
             SELECT queue FROM changed"""
+        locked = f"""locked AS (
+                SELECT id FROM {jobs} WHERE status = '{RUNNING}' AND {LEASES}
+                ORDER BY id FOR UPDATE
+            )"""
         self.release_many = f"""
+            WITH {locked}
             UPDATE {jobs} {release_set}
-            WHERE status = '{RUNNING}' AND {LEASES}
-            RETURNING id, queue"""
+            FROM locked WHERE {jobs}.id = locked.id
+            RETURNING {jobs}.id, {jobs}.queue"""
         self.heartbeat = f"""
+            WITH {locked}
             UPDATE {jobs} SET lease_expires_at = {NOW} + %(lease)s::float8 * interval '1 second'
-            WHERE status = '{RUNNING}' AND {LEASES}
-            RETURNING id"""
+            FROM locked WHERE {jobs}.id = locked.id
+            RETURNING {jobs}.id"""
         last = "expired.attempt >= expired.max_attempts"
         self.requeue_expired = f"""
             WITH expired AS (
