@@ -52,6 +52,7 @@ test-full: lint typecheck browser
 # Benchmarks: never part of `make test`. Needs PostgreSQL (JOBQ_BENCH_POSTGRES_DSN; default the
 # local test database). Prints a table; writes bench/results.json.
 bench: $(BIN)/.installed
+	sh scripts/ensure_wrk.sh
 	$(BIN)/python -m bench
 
 clean:
