@@ -195,8 +195,9 @@ class JobAdmin(Protocol):
 
 @runtime_checkable
 class Listens(Protocol):
-    """A store that can tell a worker pool at once when jobs become due (PostgreSQL's
-    LISTEN/NOTIFY). Pools on other stores poll."""
+    """A store that can tell a worker pool at once when jobs may have become due: PostgreSQL
+    through LISTEN/NOTIFY, SQLite by watching for commits of other processes. Pools poll as
+    well, in case a wake-up is missed."""
 
     async def listen(self, wake: Callable[[str | None], None]) -> None:
         """Call ``wake(queue)`` whenever jobs of ``queue`` may have become due (``None``: of

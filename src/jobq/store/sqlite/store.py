@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,10 @@ ON CONFLICT (id) DO UPDATE SET workers = excluded.workers, busy = excluded.busy,
     buffered = excluded.buffered, queues = excluded.queues, seen_at = excluded.seen_at
 """
 
+#: seconds between two looks for commits by other processes (``listen``)
+WATCH_INTERVAL = 0.005
+WATCH_RETRY = 1.0
+
 PROCESS_FORGOTTEN_AFTER_US = 3600 * 1_000_000
 _MINUTE_US = 60 * 1_000_000
 _TOKEN_COLUMNS = "id, name, scope, secret_hash, created_at, revoked_at"
@@ -155,6 +159,7 @@ class SQLiteStore:
         self.path = path
         self.clock: Clock = clock or SystemClock()
         self.schema_version = 0
+        self._busy_timeout = busy_timeout
         self._writer, self._reader = (
             ThreadConnection(path, name=name, busy_timeout=busy_timeout, synchronous=synchronous)
             for name in ("jobq-sqlite-w", "jobq-sqlite-r")
@@ -461,6 +466,29 @@ class SQLiteStore:
         await self._writer.close()
         await self._reader.close()
 
+    async def listen(self, wake: Callable[[str | None], None]) -> None:
+        """Call ``wake(None)`` soon after any other connection commits to the database (another
+        process enqueued, say), until cancelled: SQLite has no notifications, so a connection of
+        its own reads ``PRAGMA data_version`` every ``WATCH_INTERVAL`` seconds. That read touches
+        only the WAL's shared-memory index, never the disk."""
+        watcher = ThreadConnection(
+            self.path, name="jobq-sqlite-l", busy_timeout=self._busy_timeout, synchronous="NORMAL"
+        )
+        try:
+            seen: int | None = None
+            while True:
+                try:
+                    version = await watcher.read(_data_version)
+                except StoreError:  # busy, or the disk failed: pools still poll meanwhile
+                    await asyncio.sleep(WATCH_RETRY)
+                    continue
+                if seen is not None and version != seen:
+                    wake(None)
+                seen = version
+                await asyncio.sleep(WATCH_INTERVAL)
+        finally:
+            await watcher.close()
+
     # -- JobReader ------------------------------------------------------------------------
 
     async def get(self, job_id: JobId) -> Job | None:
@@ -672,6 +700,10 @@ def _claim_sql(queue_count: int | None) -> str:
     names = ", ".join(f":q{i}" for i in range(queue_count))
     index = "jobs_queue_due" if queue_count == 1 else "jobs_due"
     return _CLAIM.format(index=index, queue_filter=f"AND queue IN ({names})")
+
+
+def _data_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
 def _check_directory(path: str) -> None:
