@@ -6,13 +6,14 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-full lint typecheck browser unit bench clean
+.PHONY: help run test test-full lint typecheck browser unit bench profile clean
 
 help:
 	@echo "make run    start jobq serve on http://$(HOST):$(PORT) with SQLite at ./jobq.db"
 	@echo "make test   lint, type-check and run the whole test suite (fault tests: fast tier)"
 	@echo "make test-full  the same with the fault tests' full tier (more kills, restarts, examples)"
 	@echo "make bench  the benchmarks (bench/): figures and bench/results.json"
+	@echo "make profile  flame graphs of a worker draining jobs (bench/profile-*.svg)"
 	@echo "make clean  remove the virtual environment and caches"
 
 # The venv is rebuilt when pyproject.toml or the constraints change.
@@ -54,6 +55,11 @@ test-full: lint typecheck browser
 bench: $(BIN)/.installed
 	sh scripts/ensure_wrk.sh
 	$(BIN)/python -m bench
+
+# Where a worker's time goes: py-spy over a 20,000-job drain on each store; prints the top
+# functions, writes bench/profile-<store>.svg (flame graphs).
+profile: $(BIN)/.installed
+	$(BIN)/python -m bench.profile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

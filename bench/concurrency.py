@@ -15,8 +15,6 @@ benchmark waits for every one to end. Each job must have succeeded, attempted ex
 from __future__ import annotations
 
 from bench import harness
-from jobq.domain.states import JobState
-from jobq.jobqueue import JobQueue
 
 JOBS = harness.scaled(2_000)
 SECONDS = 0.01  # each job's sleep
@@ -32,10 +30,6 @@ FIGURES = {
 }
 
 
-async def _succeeded(jq: JobQueue) -> int:
-    return sum(row.count for row in await jq.store.counts() if row.status is JobState.SUCCEEDED)
-
-
 async def drain(url: str, job_type: str) -> float:
     """Seconds for one idle worker process of ``WORKERS`` workers to run ``JOBS`` jobs of
     ``job_type``, each sleeping ``SECONDS``, that fall due at once."""
@@ -46,7 +40,7 @@ async def drain(url: str, job_type: str) -> float:
             jobs = [jq.new_job(job_type, {"seconds": SECONDS}) for _ in range(JOBS)]
             await jq.enqueue_many(jobs)  # one transaction: all due at once
             await harness.wait_finished(jq, JOBS, running, timeout=300)
-            succeeded = await _succeeded(jq)
+            succeeded = await harness.succeeded(jq)
     if succeeded != JOBS:
         raise RuntimeError(f"{succeeded} of {JOBS} jobs succeeded: the drain did not go as meant")
     first, last, attempts = await harness.attempt_window(url)

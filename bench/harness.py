@@ -81,7 +81,7 @@ def queue(url: str, *, pool_size: int = 10) -> JobQueue:
     return JobQueue(url, registry=registry, postgres=PostgresOptions(pool_size=pool_size))
 
 
-def _environment(url: str, extra: dict[str, str] | None) -> dict[str, str]:
+def environment(url: str, extra: dict[str, str] | None) -> dict[str, str]:
     env = {
         **os.environ,
         "JOBQ_DATABASE_URL": url,
@@ -124,7 +124,7 @@ def spawn(args: Sequence[str], url: str, *, env: dict[str, str] | None = None) -
     command = [sys.executable, "-m", "jobq", *args]
     popen = subprocess.Popen(
         command,
-        env=_environment(url, env),
+        env=environment(url, env),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE if env and env.get("JOBQ_LOG_LEVEL") == "DEBUG" else None,
@@ -198,6 +198,11 @@ async def finished(jq: JobQueue) -> int:
     """Jobs that reached an end state."""
     ends = {JobState.SUCCEEDED, JobState.FAILED, JobState.DEAD, JobState.CANCELLED}
     return sum(row.count for row in await jq.store.counts() if row.status in ends)
+
+
+async def succeeded(jq: JobQueue) -> int:
+    """Jobs that succeeded."""
+    return sum(row.count for row in await jq.store.counts() if row.status is JobState.SUCCEEDED)
 
 
 async def wait_finished(

@@ -1,7 +1,8 @@
 """W1, throughput: 20,000 no-op jobs enqueued through the Python API and through
 ``POST /jobs/batch`` (jobs/s each), then drained by 2 worker processes of 10 workers each, one
 per core (jobs/s from the first attempt's start to the last one's end, as the store recorded
-them).
+them), logging at WARNING, and again logging every job at INFO as JSON (``drain_logging_info``:
+what the default log level costs).
 
 Enqueue goes in batches of 1,000 (the API's largest batch); each batch is one durable
 transaction, on disk before the call returns, as in production.
@@ -24,6 +25,7 @@ FIGURES = {
     "enqueue_python": harness.Figure("jobs/s", ceiling="insert_1000"),
     "enqueue_http": harness.Figure("jobs/s", ceiling="insert_1000"),
     "drain": harness.Figure("jobs/s", ceiling="claim_complete_100"),
+    "drain_logging_info": harness.Figure("jobs/s", ceiling="claim_complete_100"),
 }
 
 
@@ -53,15 +55,19 @@ async def http_enqueue(url: str) -> float:
             return BATCHES * BATCH / (time.perf_counter() - started)
 
 
-async def drain(url: str) -> float:
+async def drain(url: str, *, log_level: str = "WARNING") -> float:
     """Jobs/s for 2 idle worker processes to run ``JOBS`` no-op jobs that fall due at once
-    (enqueued in one transaction)."""
+    (enqueued in one transaction). ``log_level="INFO"``: each worker logs every job's start and
+    end as JSON lines (to /dev/null), as in a default deployment."""
     async with harness.queue(url) as jq:
-        running = harness.workers(url, WORKER_PROCESSES)
+        running = harness.workers(url, WORKER_PROCESSES, JOBQ_LOG_LEVEL=log_level)
         with harness.processes(running):
             await harness.wait_for_pools(jq, WORKER_PROCESSES, running)
             await jq.enqueue_many(harness.noop_jobs(jq, JOBS))  # all due at once
             await harness.wait_finished(jq, JOBS, running, timeout=300)
+            done = await harness.succeeded(jq)
+    if done != JOBS:
+        raise RuntimeError(f"{done} of {JOBS} jobs succeeded: the drain did not go as meant")
     first, last, attempts = await harness.attempt_window(url)
     if attempts != JOBS:
         raise RuntimeError(f"{attempts} attempts for {JOBS} jobs: a job ran twice or not at all")
@@ -69,7 +75,7 @@ async def drain(url: str) -> float:
 
 
 async def run(store: str) -> dict[str, float]:
-    """One round of W1 on ``store``: three figures, in jobs per second."""
+    """One round of W1 on ``store``: four figures, in jobs per second."""
     figures: dict[str, float] = {}
     async with harness.database(store) as url:
         figures["enqueue_python"] = await python_enqueue(url)
@@ -77,4 +83,6 @@ async def run(store: str) -> dict[str, float]:
         figures["enqueue_http"] = await http_enqueue(url)
     async with harness.database(store) as url:
         figures["drain"] = await drain(url)
+    async with harness.database(store) as url:
+        figures["drain_logging_info"] = await drain(url, log_level="INFO")
     return figures

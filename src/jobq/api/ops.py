@@ -24,7 +24,12 @@ def jobqueue_of(request: Request) -> JobQueue:
     return jq
 
 
-JQ = Annotated[JobQueue, Depends(jobqueue_of)]
+async def _jobqueue(request: Request) -> JobQueue:
+    # async: FastAPI runs a plain ``def`` dependency in a thread, a hop per request
+    return jobqueue_of(request)
+
+
+JQ = Annotated[JobQueue, Depends(_jobqueue)]
 
 
 @router.get("/health")

@@ -59,7 +59,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _require_json(request: Request) -> None:
+async def _require_json(request: Request) -> None:
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):

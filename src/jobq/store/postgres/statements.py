@@ -154,22 +154,30 @@ class Statements:
                 FROM moved
             )
             SELECT id, worker_id, attempt, status, queue, type FROM moved"""
+        # The insert wakes listening pools in the same statement (one round trip less): the
+        # NOTIFY of each queue with a job due now is sent when the transaction commits.
         self.insert = f"""
-            INSERT INTO {jobs} (id, queue, type, payload, status, priority, run_at, attempt,
-                                max_attempts, timeout, backoff, idempotency_key, created_at)
-            SELECT id, queue, type, payload::json, '{JobState.PENDING.value}', priority,
-                   COALESCE(run_at, {NOW}), 0, max_attempts, timeout, backoff::json,
-                   idempotency_key, {NOW}
-            FROM unnest(%(ids)s::uuid[], %(queues)s::text[], %(types)s::text[],
-                        %(payloads)s::text[], %(priorities)s::smallint[],
-                        %(run_ats)s::timestamptz[], %(max_attempts)s::int[],
-                        %(timeouts)s::float8[], %(backoffs)s::text[], %(keys)s::text[])
-                 WITH ORDINALITY
-                 AS new (id, queue, type, payload, priority, run_at, max_attempts, timeout,
-                         backoff, idempotency_key, position)
-            ORDER BY position
-            ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING {cols}, run_at <= {NOW}"""
+            WITH new AS (
+                INSERT INTO {jobs} (id, queue, type, payload, status, priority, run_at, attempt,
+                                    max_attempts, timeout, backoff, idempotency_key, created_at)
+                SELECT id, queue, type, payload::json, '{JobState.PENDING.value}', priority,
+                       COALESCE(run_at, {NOW}), 0, max_attempts, timeout, backoff::json,
+                       idempotency_key, {NOW}
+                FROM unnest(%(ids)s::uuid[], %(queues)s::text[], %(types)s::text[],
+                            %(payloads)s::text[], %(priorities)s::smallint[],
+                            %(run_ats)s::timestamptz[], %(max_attempts)s::int[],
+                            %(timeouts)s::float8[], %(backoffs)s::text[], %(keys)s::text[])
+                     WITH ORDINALITY
+                     AS new (id, queue, type, payload, priority, run_at, max_attempts, timeout,
+                             backoff, idempotency_key, position)
+                ORDER BY position
+                ON CONFLICT (idempotency_key) DO NOTHING
+                RETURNING {cols}, run_at <= {NOW} AS due
+            ), woken AS (
+                SELECT count(pg_notify(%(channel)s, queue)) AS queues
+                FROM (SELECT DISTINCT queue FROM new WHERE due) AS due_queues
+            )
+            SELECT new.* FROM new, woken"""
         self.by_keys = f"SELECT {cols} FROM {jobs} WHERE idempotency_key = ANY(%(keys)s::text[])"
         self.get = f"SELECT {cols} FROM {jobs} WHERE id = %(id)s"
         # One statement, one snapshot: an attempt that ends meanwhile is in one half or the other.

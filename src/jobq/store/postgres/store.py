@@ -118,16 +118,14 @@ class PostgresStore:
     ) -> list[tuple[Any, ...]]:
         """Rows of ``sql``, in a transaction of its own. ``durable=False``: the commit does not
         wait for the disk (``synchronous_commit = off``), for writes whose loss in a crash of the
-        server only means a job runs again (claims, acknowledgements, heartbeats)."""
+        server only means a job runs again (claims, acknowledgements)."""
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
             cursor = conn.cursor(row_factory=tuple_row)
-            if durable:
-                await cursor.execute(sql, params)
-            else:
-                async with conn.pipeline():  # BEGIN, SET and the statement in one round trip
+            async with conn.pipeline():  # BEGIN (and SET) go with the statement: one round trip
+                if not durable:
                     await conn.execute(_ASYNC_COMMIT)
-                    await cursor.execute(sql, params)
+                await cursor.execute(sql, params)
             return await cursor.fetchall()
 
         return await self._db.run(run)
@@ -164,18 +162,17 @@ class PostgresStore:
             ],
             "keys": [job.idempotency_key for job in jobs],
             "now": self._now(),
+            "channel": self._sql.channel,
         }
 
         async def insert(conn: psycopg.AsyncConnection[Any]) -> list[EnqueueResult]:
             cursor = conn.cursor(row_factory=tuple_row)
-            await cursor.execute(self._sql.insert, params)
+            async with conn.pipeline():  # BEGIN goes with the statement
+                await cursor.execute(self._sql.insert, params)
             inserted = {}
-            due_queues = set()
-            for row in await cursor.fetchall():
+            for row in await cursor.fetchall():  # (the statement also woke listening pools)
                 job = job_from_record(row[:-1])
                 inserted[job.id] = job
-                if row[-1]:
-                    due_queues.add(job.queue)
             existing: dict[str | None, Job] = {}
             if len(inserted) < len(jobs):  # idempotency keys that name jobs already
                 await cursor.execute(self._sql.by_keys, {"keys": params["keys"]})
@@ -197,7 +194,6 @@ class PostgresStore:
                         f"{found.id}, which differs in {', '.join(differs)}"
                     )
                 results.append(EnqueueResult(found, created=False))
-            await self._notify(conn, due_queues)  # delivered at commit; a rollback drops it
             return results
 
         if connection is None:
