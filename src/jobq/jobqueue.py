@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -253,16 +254,19 @@ class JobQueue:
         results = await self.store.enqueue(jobs, connection=connection)
         created = [r.job for r in results if r.created]
         if created:
-            for job in created:
-                logger.info(
-                    "job_enqueued",
-                    job_id=job.id,
-                    job_type=job.type,
-                    queue=job.queue,
-                    run_at=job.run_at.isoformat(),
-                    in_transaction=connection is not None,
-                )
-                if self.metrics is not None:
+            log = logger.bind()  # one logger for the batch, not one made per line
+            if log.is_enabled_for(logging.INFO):  # skip building lines nobody will see
+                for job in created:
+                    log.info(
+                        "job_enqueued",
+                        job_id=job.id,
+                        job_type=job.type,
+                        queue=job.queue,
+                        run_at=job.run_at.isoformat(),
+                        in_transaction=connection is not None,
+                    )
+            if self.metrics is not None:
+                for job in created:
                     self.metrics.job_enqueued(job.queue, job.type)
             for pool in self._pools:
                 pool.notify()

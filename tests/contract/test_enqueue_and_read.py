@@ -14,6 +14,18 @@ from jobq.store import JobFilter, Page, Store, open_store
 from tests.contract.support import add, new
 
 
+async def test_the_job_returned_is_the_job_stored(store: Store) -> None:
+    """What ``enqueue`` returns is built without reading the row back: it must equal what a
+    read returns, for defaults, due-now jobs and payloads JSON normalises (tuples, int keys)."""
+    odd = new(payload={"t": (1, 2), "nested": {"x": [True, None, 1.5]}}, timeout=30)
+    plain = new()
+    batch = await add(store, odd, plain)
+    for job in batch:
+        assert await store.get(job.id) == job
+    assert batch[0].payload == {"t": [1, 2], "nested": {"x": [True, None, 1.5]}}
+    assert batch[0].timeout == 30.0 and isinstance(batch[0].timeout, float)
+
+
 async def test_enqueue_stores_every_field(store: Store, clock: FakeClock) -> None:
     run_at = clock.now() + timedelta(minutes=5)
     backoff = Backoff(base_seconds=1.5, max_seconds=90, jitter=False)

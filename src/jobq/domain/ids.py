@@ -35,9 +35,11 @@ def new_job_id() -> JobId:
                 _last_ms += 1
                 _counter = 0
             ms = _last_ms
+        counter = _counter
     rand_b = int.from_bytes(os.urandom(8)) & ((1 << 62) - 1)
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | _counter << 64 | 0b10 << 62 | rand_b
-    return JobId(str(uuid.UUID(int=value)))
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand_b
+    hex_ = f"{value:032x}"  # the canonical form, as str(uuid.UUID(int=value)) gives it
+    return JobId(f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}")
 
 
 def parse_job_id(text: str) -> JobId:

@@ -105,6 +105,39 @@ class NewJob:
             if mine != theirs
         ]
 
+    def stored(
+        self,
+        job_id: JobId,
+        *,
+        payload: dict[str, JSONValue],
+        run_at: datetime,
+        created_at: datetime,
+    ) -> Job:
+        """This job as the store has just written it (pending, not yet attempted), so a store
+        need not read back what it was given. ``payload``: as stored (decoded from its JSON)."""
+        return Job(
+            id=job_id,
+            queue=self.queue,
+            type=self.type,
+            payload=payload,
+            status=JobState.PENDING,
+            priority=self.priority,
+            run_at=run_at,
+            attempt=0,
+            max_attempts=self.max_attempts,
+            timeout=None if self.timeout is None else float(self.timeout),
+            backoff=self.backoff,
+            result=None,
+            last_error=None,
+            dead_reason=None,
+            worker_id=None,
+            lease_expires_at=None,
+            idempotency_key=self.idempotency_key,
+            created_at=created_at,
+            started_at=None,
+            finished_at=None,
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Job:

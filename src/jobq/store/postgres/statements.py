@@ -160,24 +160,19 @@ class Statements:
             WITH new AS (
                 INSERT INTO {jobs} (id, queue, type, payload, status, priority, run_at, attempt,
                                     max_attempts, timeout, backoff, idempotency_key, created_at)
-                SELECT id, queue, type, payload::json, '{JobState.PENDING.value}', priority,
-                       COALESCE(run_at, {NOW}), 0, max_attempts, timeout, backoff::json,
-                       idempotency_key, {NOW}
-                FROM unnest(%(ids)s::uuid[], %(queues)s::text[], %(types)s::text[],
-                            %(payloads)s::text[], %(priorities)s::smallint[],
-                            %(run_ats)s::timestamptz[], %(max_attempts)s::int[],
-                            %(timeouts)s::float8[], %(backoffs)s::text[], %(keys)s::text[])
-                     WITH ORDINALITY
-                     AS new (id, queue, type, payload, priority, run_at, max_attempts, timeout,
-                             backoff, idempotency_key, position)
-                ORDER BY position
+                SELECT (given.v->>0)::uuid, given.v->>1, given.v->>2, (given.v->>3)::json,
+                       '{JobState.PENDING.value}', (given.v->>4)::smallint,
+                       COALESCE((given.v->>5)::timestamptz, {NOW}), 0, (given.v->>6)::int,
+                       (given.v->>7)::float8, (given.v->>8)::json, given.v->>9, {NOW}
+                FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS given (v, position)
+                ORDER BY given.position
                 ON CONFLICT (idempotency_key) DO NOTHING
-                RETURNING {cols}, run_at <= {NOW} AS due
+                RETURNING id, queue, run_at, created_at, run_at <= {NOW} AS due
             ), woken AS (
                 SELECT count(pg_notify(%(channel)s, queue)) AS queues
                 FROM (SELECT DISTINCT queue FROM new WHERE due) AS due_queues
             )
-            SELECT new.* FROM new, woken"""
+            SELECT new.id, new.run_at, new.created_at FROM new, woken"""
         self.by_keys = f"SELECT {cols} FROM {jobs} WHERE idempotency_key = ANY(%(keys)s::text[])"
         self.get = f"SELECT {cols} FROM {jobs} WHERE id = %(id)s"
         # One statement, one snapshot: an attempt that ends meanwhile is in one half or the other.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -36,7 +37,7 @@ from jobq.domain.job import (
 from jobq.domain.states import Event, JobState, sources, sql_in, target, transition
 from jobq.domain.tokens import ApiToken
 from jobq.store.base import Completion, Expired, JobFilter, Page
-from jobq.store.codec import dumps
+from jobq.store.codec import dumps, loads
 from jobq.store.sqlite.connection import ThreadConnection, check_sqlite_version
 from jobq.store.sqlite.migrate import migrate
 from jobq.store.sqlite.rows import (
@@ -117,13 +118,20 @@ INSERT INTO attempts (job_id, attempt, worker_id, started_at, finished_at, outco
 VALUES (:job_id, :attempt, :worker_id, :started_at, :now, :outcome, :error)
 """
 
-_INSERT_JOB = f"""
+# The batch arrives as one JSON array of [id, queue, type, payload, priority, run_at,
+# max_attempts, timeout, backoff, idempotency_key] rows; rows are inserted in their order, so a
+# key repeated within the batch keeps its first job. ("WHERE true": SQLite's grammar needs it
+# between INSERT ... SELECT and ON CONFLICT.)
+_INSERT_JOBS = f"""
 INSERT INTO jobs (id, queue, type, payload, status, priority, run_at, attempt, max_attempts,
                   timeout, backoff, idempotency_key, created_at)
-VALUES (:id, :queue, :type, :payload, '{JobState.PENDING.value}', :priority, :run_at, 0,
-        :max_attempts, :timeout, :backoff, :idempotency_key, :now)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+       json_extract(value, '$[3]'), '{JobState.PENDING.value}', json_extract(value, '$[4]'),
+       json_extract(value, '$[5]'), 0, json_extract(value, '$[6]'), json_extract(value, '$[7]'),
+       json_extract(value, '$[8]'), json_extract(value, '$[9]'), ?2
+FROM json_each(?1) WHERE true ORDER BY key
 ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING {JOB_COLUMNS}
+RETURNING id
 """
 
 _PROGRESS = f"UPDATE jobs SET progress = :progress, progress_message = :message WHERE {_FENCE}"
@@ -191,36 +199,48 @@ class SQLiteStore:
                 "on SQLite, jobq's own transaction already makes each enqueue durable"
             )
         now = self._now()
-        rows = [
-            {
-                "id": new_job_id(),
-                "queue": job.queue,
-                "type": job.type,
-                "payload": dumps(job.payload, what="payload"),
-                "priority": job.priority,
-                "run_at": now if job.run_at is None else to_us(job.run_at),
-                "max_attempts": job.max_attempts,
-                "timeout": job.timeout,
-                "backoff": None
-                if job.backoff is None
-                else dumps(job.backoff.to_dict(), what="backoff"),
-                "idempotency_key": job.idempotency_key,
-                "now": now,
-            }
-            for job in jobs
-        ]
+        ids = [new_job_id() for _ in jobs]
+        payloads = [dumps(job.payload, what="payload") for job in jobs]
+        run_ats = [now if job.run_at is None else to_us(job.run_at) for job in jobs]
+        # One statement for the batch: the rows go in as one JSON array that SQLite unpacks,
+        # rather than one execute (and one trip through Python) per job.
+        rows = json.dumps(
+            [
+                [
+                    job_id,
+                    job.queue,
+                    job.type,
+                    payload,
+                    job.priority,
+                    run_at,
+                    job.max_attempts,
+                    job.timeout,
+                    None if job.backoff is None else dumps(job.backoff.to_dict(), what="backoff"),
+                    job.idempotency_key,
+                ]
+                for job_id, job, payload, run_at in zip(ids, jobs, payloads, run_ats, strict=True)
+            ],
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+
+        created = from_us(now)
 
         def insert(conn: sqlite3.Connection) -> list[EnqueueResult]:
+            inserted = {row[0] for row in conn.execute(_INSERT_JOBS, (rows, now))}
             results = []
-            for new, row in zip(jobs, rows, strict=True):
-                inserted = conn.execute(_INSERT_JOB, row).fetchone()
-                if inserted is not None:
-                    results.append(EnqueueResult(job_from_row(inserted), created=True))
+            for new, job_id, payload, run_at in zip(jobs, ids, payloads, run_ats, strict=True):
+                if job_id in inserted:
+                    job = new.stored(
+                        job_id, payload=loads(payload), run_at=from_us(run_at), created_at=created
+                    )
+                    results.append(EnqueueResult(job, created=True))
                     continue
+                # an idempotency key that names a job already (perhaps one earlier in this batch)
                 existing = job_from_row(
                     conn.execute(
                         f"SELECT {JOB_COLUMNS} FROM jobs WHERE idempotency_key = ?",
-                        (row["idempotency_key"],),
+                        (new.idempotency_key,),
                     ).fetchone()
                 )
                 differs = new.differences(existing)
@@ -232,7 +252,7 @@ class SQLiteStore:
                 results.append(EnqueueResult(existing, created=False))
             return results
 
-        if not rows:
+        if not jobs:
             return []
         return await self._writer.write(insert)
 
