@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import logging
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -266,8 +267,9 @@ class JobQueue:
                         in_transaction=connection is not None,
                     )
             if self.metrics is not None:
-                for job in created:
-                    self.metrics.job_enqueued(job.queue, job.type)
+                kinds = Counter((job.queue, job.type) for job in created)
+                for (queue, job_type), count in kinds.items():
+                    self.metrics.job_enqueued(queue, job_type, count)
             for pool in self._pools:
                 pool.notify()
         return results

@@ -73,8 +73,8 @@ class Metrics:
             registry=r,
         )
 
-    def job_enqueued(self, queue: str, job_type: str) -> None:
-        self.enqueued.labels(queue, job_type).inc()
+    def job_enqueued(self, queue: str, job_type: str, count: int = 1) -> None:
+        self.enqueued.labels(queue, job_type).inc(count)
 
     def job_started(self, queue: str, job_type: str, waited: float) -> None:
         self.wait_seconds.labels(queue, job_type).observe(max(0.0, waited))

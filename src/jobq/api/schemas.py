@@ -175,32 +175,43 @@ class JobOut(BaseModel):
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
-        return cls(
-            id=job.id,
-            queue=job.queue,
-            type=job.type,
-            payload=job.payload,
-            status=job.status.value,
-            priority=job.priority,
-            run_at=job.run_at,
-            attempt=job.attempt,
-            max_attempts=job.max_attempts,
-            timeout=job.timeout,
-            backoff=None if job.backoff is None else job.backoff.to_dict(),
-            result=job.result,
-            last_error=None
-            if job.last_error is None
-            else ErrorOut(type=job.last_error.type, message=job.last_error.message),
-            dead_reason=None if job.dead_reason is None else job.dead_reason.value,
-            worker_id=job.worker_id,
-            lease_expires_at=job.lease_expires_at,
-            idempotency_key=job.idempotency_key,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            progress=job.progress,
-            progress_message=job.progress_message,
-        )
+        # Built without validation: every value comes from a Job, which the store typed.
+        fields = job_document(job)
+        error = fields["last_error"]
+        if error is not None:
+            fields["last_error"] = ErrorOut.model_construct(**error)
+        return cls.model_construct(**fields)
+
+
+def job_document(job: Job) -> dict[str, Any]:
+    """``job`` in the shape of ``JobOut``, as plain values, for answers with many jobs:
+    ``pydantic_core.to_json`` writes them as ``JobOut`` would (same datetime format) without a
+    model built and dumped for every job."""
+    error = job.last_error
+    return {
+        "id": job.id,
+        "queue": job.queue,
+        "type": job.type,
+        "payload": job.payload,
+        "status": job.status.value,
+        "priority": job.priority,
+        "run_at": job.run_at,
+        "attempt": job.attempt,
+        "max_attempts": job.max_attempts,
+        "timeout": job.timeout,
+        "backoff": None if job.backoff is None else job.backoff.to_dict(),
+        "result": job.result,
+        "last_error": None if error is None else {"type": error.type, "message": error.message},
+        "dead_reason": None if job.dead_reason is None else job.dead_reason.value,
+        "worker_id": job.worker_id,
+        "lease_expires_at": job.lease_expires_at,
+        "idempotency_key": job.idempotency_key,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "progress": job.progress,
+        "progress_message": job.progress_message,
+    }
 
 
 class JobDetailOut(JobOut):
