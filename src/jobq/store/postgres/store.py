@@ -14,6 +14,7 @@ on enqueue, a retry's due time) come from that process's clock. Tests pass a clo
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -123,10 +124,12 @@ class PostgresStore:
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
             cursor = conn.cursor(row_factory=tuple_row)
-            async with conn.pipeline():  # BEGIN (and SET) go with the statement: one round trip
+            # BEGIN, SET, the statement and COMMIT go out together: one round trip.
+            async with conn.pipeline():
                 if not durable:
                     await conn.execute(_ASYNC_COMMIT)
                 await cursor.execute(sql, params)
+                await conn.execute("COMMIT")
             return await cursor.fetchall()
 
         return await self._db.run(run)
@@ -173,10 +176,14 @@ class PostgresStore:
             "channel": self._sql.channel,
         }
 
-        async def insert(conn: psycopg.AsyncConnection[Any]) -> list[EnqueueResult]:
+        async def insert(
+            conn: psycopg.AsyncConnection[Any], *, commit: bool = False
+        ) -> list[EnqueueResult]:
             cursor = conn.cursor(row_factory=tuple_row)
-            async with conn.pipeline():  # BEGIN goes with the statement
+            async with conn.pipeline():  # BEGIN goes with the statement (and COMMIT, if ours)
                 await cursor.execute(self._sql.insert, params)
+                if commit and not any(keys):  # no key, no conflict to roll the batch back for
+                    await conn.execute("COMMIT")
             # (id, run_at, created_at) of each job inserted; the statement also woke the pools
             inserted = {str(row[0]): row for row in await cursor.fetchall()}
             existing: dict[str | None, Job] = {}
@@ -209,7 +216,7 @@ class PostgresStore:
             return results
 
         if connection is None:
-            return await self._db.run(insert)
+            return await self._db.run(functools.partial(insert, commit=True))
         if not isinstance(connection, psycopg.AsyncConnection):
             raise InvalidJob(
                 f"connection must be a psycopg AsyncConnection, not {type(connection).__name__}"

@@ -8,6 +8,7 @@ thread, so listing jobs never waits behind a write (WAL lets readers and a write
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import sqlite3
@@ -49,6 +50,7 @@ from jobq.store.sqlite.rows import (
     to_us,
     token_from_row,
 )
+from jobq.store.sqlite.watch import CommitWatcher
 
 RUNNING = JobState.RUNNING.value
 CLAIMABLE = sql_in(sources(Event.CLAIM))  # "('failed', 'pending')", as in the partial index
@@ -145,7 +147,6 @@ ON CONFLICT (id) DO UPDATE SET workers = excluded.workers, busy = excluded.busy,
 
 #: seconds between two looks for commits by other processes (``listen``)
 WATCH_INTERVAL = 0.005
-WATCH_RETRY = 1.0
 
 PROCESS_FORGOTTEN_AFTER_US = 3600 * 1_000_000
 _MINUTE_US = 60 * 1_000_000
@@ -488,26 +489,22 @@ class SQLiteStore:
 
     async def listen(self, wake: Callable[[str | None], None]) -> None:
         """Call ``wake(None)`` soon after any other connection commits to the database (another
-        process enqueued, say), until cancelled: SQLite has no notifications, so a connection of
-        its own reads ``PRAGMA data_version`` every ``WATCH_INTERVAL`` seconds. That read touches
-        only the WAL's shared-memory index, never the disk."""
-        watcher = ThreadConnection(
-            self.path, name="jobq-sqlite-l", busy_timeout=self._busy_timeout, synchronous="NORMAL"
+        process enqueued, say), until cancelled: a thread watches ``PRAGMA data_version`` every
+        ``WATCH_INTERVAL`` seconds (``watch.py``)."""
+        loop = asyncio.get_running_loop()
+
+        def changed() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed as the thread saw it
+                loop.call_soon_threadsafe(wake, None)
+
+        watcher = CommitWatcher(
+            self.path, interval=WATCH_INTERVAL, busy_timeout=self._busy_timeout, changed=changed
         )
+        watcher.start()
         try:
-            seen: int | None = None
-            while True:
-                try:
-                    version = await watcher.read(_data_version)
-                except StoreError:  # busy, or the disk failed: pools still poll meanwhile
-                    await asyncio.sleep(WATCH_RETRY)
-                    continue
-                if seen is not None and version != seen:
-                    wake(None)
-                seen = version
-                await asyncio.sleep(WATCH_INTERVAL)
+            await asyncio.Event().wait()  # until cancelled
         finally:
-            await watcher.close()
+            await asyncio.to_thread(watcher.stop)
 
     # -- JobReader ------------------------------------------------------------------------
 
@@ -720,10 +717,6 @@ def _claim_sql(queue_count: int | None) -> str:
     names = ", ".join(f":q{i}" for i in range(queue_count))
     index = "jobs_queue_due" if queue_count == 1 else "jobs_due"
     return _CLAIM.format(index=index, queue_filter=f"AND queue IN ({names})")
-
-
-def _data_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
 def _check_directory(path: str) -> None:

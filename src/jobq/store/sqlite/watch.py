@@ -1,0 +1,59 @@
+"""Noticing other processes' commits to a SQLite database, which has no notifications.
+
+A thread of its own reads ``PRAGMA data_version`` every few milliseconds on a connection of its
+own: the number changes whenever another connection commits, and reading it touches only the
+WAL's shared-memory index, never the disk. Only a change crosses over to the event loop, so an
+idle pool costs next to nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable
+
+#: seconds to wait before looking again after the database could not be read
+RETRY = 1.0
+
+
+class CommitWatcher:
+    def __init__(
+        self, path: str, *, interval: float, busy_timeout: float, changed: Callable[[], None]
+    ) -> None:
+        self._path = path
+        self._interval = interval
+        self._busy_timeout = busy_timeout
+        self._changed = changed
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="jobq-sqlite-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop and wait for the thread (it wakes within one interval)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        seen: int | None = None
+        try:
+            while not self._stop.wait(self._interval):
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(self._path, timeout=self._busy_timeout)
+                    version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+                except sqlite3.Error:  # busy, or the disk failed: pools still poll meanwhile
+                    seen = None
+                    self._stop.wait(RETRY)
+                    continue
+                if seen is not None and version != seen:
+                    self._changed()
+                seen = version
+        finally:
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
