@@ -91,9 +91,10 @@ def _table(
         for name, row in figures.items():
             figure = workload.figures[name]
             top = ceiling.get(store, {}).get(figure.ceiling or "", {}).get("median")
-            spread = f"{row['low']:,.1f}-{row['high']:,.1f}"
+            d = figure.digits
+            spread = f"{row['low']:,.{d}f}-{row['high']:,.{d}f}"
             lines.append(
-                f"{name:<34}{store:<10}{row['median']:>12,.1f}{spread:>22}{figure.unit:>9}"
+                f"{name:<34}{store:<10}{row['median']:>12,.{d}f}{spread:>22}{figure.unit:>9}"
                 f"{_fraction(row['median'], top, figure.higher_is_better):>8}"
             )
     return "\n".join(lines)

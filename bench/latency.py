@@ -12,14 +12,14 @@ its handler starts, on an idle pool. Measured: p50, p99 and max in milliseconds 
 
 The ``stamp`` handler returns ``time.time()`` as it starts; the latency is that result minus
 ``time.time()`` read just before the enqueue call (one machine, one clock). Each job is enqueued
-only once the one before it has finished and ``GAP`` more has passed, so every job finds the
-pool idle: this process polls the job through its own ``JobQueue`` (the store directly, never
-the API under test) every ``POLL`` seconds until its result is in. One untimed job first warms
-up connections and code paths, so the figures show the steady state.
+only once the one before it has started and ``GAP`` more has passed, so every job finds the
+pool idle. Where the pool runs in another process this process polls the job through its own
+``JobQueue`` (the store directly, never the API under test) every ``POLL`` seconds until its
+result is in; where the pool runs here, the handler tells it (``app.on_stamp``). One untimed
+job first warms up connections and code paths, so the figures show the steady state.
 
-A worker in another process learns of a new job through the store's notifications where it has
-them (PostgreSQL ``LISTEN``) and otherwise at its next poll (``poll_interval``, 1 s by default):
-the SQLite cross-process figures show that poll.
+A worker in another process learns of a new job through the store: PostgreSQL's LISTEN/NOTIFY,
+or on SQLite a thread watching for other processes' commits (``PRAGMA data_version``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 
-from bench import harness
+from bench import app, harness
 from jobq.domain.states import TERMINAL, JobState
 from jobq.jobqueue import JobQueue
 
@@ -78,14 +78,25 @@ async def _handler_start(jq: JobQueue, job_id: str, check: Check) -> float:
         await asyncio.sleep(POLL)
 
 
-async def _latencies(jq: JobQueue, enqueue: Enqueue, check: Check) -> list[float]:
+#: the start time of the job with this id, once it has started
+WaitStart = Callable[[str], Awaitable[float]]
+
+
+def _polled(jq: JobQueue, check: Check) -> WaitStart:
+    async def wait(job_id: str) -> float:
+        return await _handler_start(jq, job_id, check)
+
+    return wait
+
+
+async def _latencies(enqueue: Enqueue, wait_start: WaitStart) -> list[float]:
     """Milliseconds from enqueue to handler start of ``JOBS`` jobs, one at a time, after one
     untimed job."""
     latencies: list[float] = []
     for n in range(JOBS + 1):
         sent = time.time()
         job_id = await enqueue()
-        started = await _handler_start(jq, job_id, check)
+        started = await wait_start(job_id)
         if n > 0:  # job 0 warms up
             latencies.append((started - sent) * 1000)
         await asyncio.sleep(GAP)
@@ -118,19 +129,25 @@ def _http_enqueue(client: httpx.AsyncClient) -> Enqueue:
 
 
 async def python_in_process(url: str) -> list[float]:
-    """Enqueued and run in this process: the enqueue wakes the pool without the store."""
+    """Enqueued and run in this process: the enqueue wakes the pool without the store. The
+    handler tells this process its start directly (``app.on_stamp``): polling the store from the
+    loop that runs the pool would slow the pool it measures."""
+    starts: asyncio.Queue[float] = asyncio.Queue()
+
+    async def wait_start(job_id: str) -> float:
+        if pool.failed.is_set():
+            raise RuntimeError(f"the worker pool failed: {pool.failure!r}")
+        return await asyncio.wait_for(starts.get(), JOB_TIMEOUT)
+
     async with harness.queue(url) as jq:
         pool = jq.worker_pool()
+        app.on_stamp = starts.put_nowait
         await pool.start()
         try:
-
-            def check() -> None:
-                if pool.failed.is_set():
-                    raise RuntimeError(f"the worker pool failed: {pool.failure!r}")
-
             await harness.wait_for_pools(jq, 1, [])
-            return await _latencies(jq, _python_enqueue(jq), check)
+            return await _latencies(_python_enqueue(jq), wait_start)
         finally:
+            app.on_stamp = None
             await pool.stop()
             jq.detach(pool)
 
@@ -141,7 +158,7 @@ async def python_cross_process(url: str) -> list[float]:
         running = harness.workers(url, 1)
         with harness.processes(running):
             await harness.wait_for_pools(jq, 1, running)
-            return await _latencies(jq, _python_enqueue(jq), _processes_alive(running))
+            return await _latencies(_python_enqueue(jq), _polled(jq, _processes_alive(running)))
 
 
 async def http(url: str, *, in_process: bool) -> list[float]:
@@ -158,7 +175,8 @@ async def http(url: str, *, in_process: bool) -> list[float]:
             await harness.wait_http(base, running[0])
             await harness.wait_for_pools(jq, 1, running)
             async with httpx.AsyncClient(base_url=base, timeout=JOB_TIMEOUT) as client:
-                return await _latencies(jq, _http_enqueue(client), _processes_alive(running))
+                wait_start = _polled(jq, _processes_alive(running))
+                return await _latencies(_http_enqueue(client), wait_start)
 
 
 async def run(store: str) -> dict[str, float]:
