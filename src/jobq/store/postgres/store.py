@@ -115,19 +115,12 @@ class PostgresStore:
     def _now(self) -> datetime | None:
         return None if self.clock is None else self.clock.now()
 
-    async def _fetch(
-        self, sql: str, params: dict[str, Any], *, durable: bool = True
-    ) -> list[tuple[Any, ...]]:
-        """Rows of ``sql``, in a transaction of its own. ``durable=False``: the commit does not
-        wait for the disk (``synchronous_commit = off``), for writes whose loss in a crash of the
-        server only means a job runs again (claims, acknowledgements)."""
+    async def _fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows of ``sql``, in a transaction of its own."""
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
             cursor = conn.cursor(row_factory=tuple_row)
-            # BEGIN, SET, the statement and COMMIT go out together: one round trip.
-            async with conn.pipeline():
-                if not durable:
-                    await conn.execute(_ASYNC_COMMIT)
+            async with conn.pipeline():  # BEGIN, the statement and COMMIT: one round trip
                 await cursor.execute(sql, params)
                 await conn.execute("COMMIT")
             return await cursor.fetchall()
@@ -251,7 +244,7 @@ class PostgresStore:
             sql, params["queue"] = self._sql.claim_one_queue, queues[0]
         else:
             sql, params["queues"] = self._sql.claim_queues, list(queues)
-        jobs = [job_from_record(row) for row in await self._fetch(sql, params, durable=False)]
+        jobs = [job_from_record(row) for row in await self._fetch(sql, params)]
         # RETURNING gives rows in no promised order; hand them out in claim order.
         jobs.sort(key=lambda job: (-job.priority, job.run_at, job.id))
         return jobs
@@ -294,7 +287,7 @@ class PostgresStore:
             "results": [c.result for c in completions],
             "now": self._now(),
         }
-        rows = await self._fetch(self._sql.complete_many, params, durable=False)
+        rows = await self._fetch(self._sql.complete_many, params)
         return {JobId(str(row[0])) for row in rows}
 
     async def fail(
@@ -575,9 +568,6 @@ async def _on_own_connection(
         raise translate(exc) from exc
     finally:
         await conn.close()
-
-
-_ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 
 
 def _leases(leases: Sequence[Lease]) -> dict[str, Any]:
