@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_DSN_VARIABLE = "JOBQ_BENCH_POSTGRES_DSN"
 DEFAULT_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 STORES = ("sqlite", "postgres")
+#: log levels at which a benchmark process's lines are dropped rather than shown
+CHATTY = ("INFO", "DEBUG")
 #: no benchmark process may outlive this; every wait below is bounded by it or less
 PROCESS_DEADLINE = 900.0
 
@@ -131,7 +133,9 @@ def spawn(args: Sequence[str], url: str, *, env: dict[str, str] | None = None) -
         env=environment(url, env),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE if env and env.get("JOBQ_LOG_LEVEL") == "DEBUG" else None,
+        # every job's lines at INFO would swamp the terminal: they are made, then dropped;
+        # warnings and errors show
+        stderr=subprocess.DEVNULL if (env or {}).get("JOBQ_LOG_LEVEL") in CHATTY else None,
     )
     return Process(popen, " ".join(args[:1]))
 

@@ -1,9 +1,10 @@
 """``python -m bench.profile [sqlite|postgres]`` (``make profile``): where a worker's time goes.
 
 One ``jobq worker`` process (10 workers, logging at WARNING) drains ``JOBS`` waiting no-op jobs
-under py-spy, sampling every thread ``RATE`` times a second; it prints the functions that hold
-the most samples by themselves (self) and with what they call (inclusive), as shares of all
-samples taken. A second drain, the same, writes the flame graph ``bench/profile-<store>.svg``.
+under py-spy, sampling every thread ``RATE`` times a second; leaving out threads that wait for
+work and the process's start-up, it prints the share of the busy samples each part of the
+stack holds itself (jobq, the driver, asyncio, logging...) and the functions that hold most.
+A second drain, the same, writes the flame graph ``bench/profile-<store>.svg``.
 
 Needs py-spy (in the ``dev`` extra) and the right to trace a child process (root, or
 ``kernel.yama.ptrace_scope`` 0).
@@ -85,28 +86,60 @@ async def _record(store: str, out: Path, fmt: str) -> float:
     return JOBS / (last - first)
 
 
-def shares(raw: Path) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
-    """(samples, top self shares, top inclusive shares) of a py-spy raw (collapsed) file."""
+#: a thread waiting for work, not doing any: left out of the shares
+IDLE = ("EpollSelector.select", "Condition.wait", "_worker (concurrent/futures/thread.py:81)")
+#: the process starting up (imports, schema building): left out too
+STARTUP = ("_find_and_load", "_run_module_as_main (<frozen runpy>:189)")
+#: what a frame's file says it belongs to, first match wins
+PARTS = (
+    ("jobq/store/", "jobq: stores (SQL, rows)"),
+    ("jobq/worker/", "jobq: pool, runner, acknowledger"),
+    ("jobq/", "jobq: other"),
+    ("psycopg", "psycopg (driver)"),
+    ("asyncio/", "asyncio (event loop, tasks)"),
+    ("concurrent/futures", "threads (executor hand-offs)"),
+    ("threading.py", "threads (executor hand-offs)"),
+    ("structlog", "structlog (log calls)"),
+    ("prometheus_client", "prometheus_client (metrics)"),
+    ("json/", "json"),
+    ("dataclasses", "dataclasses"),
+)
+
+
+def _part(frame: str) -> str:
+    for marker, name in PARTS:
+        if marker in frame:
+            return name
+    return "other"
+
+
+def shares(
+    raw: Path,
+) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
+    """(busy samples, top functions by own samples, parts by own samples) of a py-spy raw
+    (collapsed) file, leaving out idle waits and start-up."""
     own: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
+    parts: collections.Counter[str] = collections.Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
+        frames = stack.split(";")
+        leaf = frames[-1]
+        if leaf.startswith(IDLE) or any(f.startswith(STARTUP) for f in frames):
+            continue
         samples = int(count)
         total += samples
-        frames = stack.split(";")
-        own[frames[-1]] += samples
-        for frame in set(frames):
-            inclusive[frame] += samples
+        own[leaf] += samples
+        parts[_part(leaf)] += samples
     if total == 0:
         return 0, [], []
 
-    def top(counter: collections.Counter[str]) -> list[tuple[str, float]]:
-        return [(frame, samples / total) for frame, samples in counter.most_common(TOP)]
+    def top(counter: collections.Counter[str], n: int) -> list[tuple[str, float]]:
+        return [(frame, samples / total) for frame, samples in counter.most_common(n)]
 
-    return total, top(own), top(inclusive)
+    return total, top(own, TOP), top(parts, len(PARTS) + 1)
 
 
 def main(argv: list[str]) -> int:
@@ -117,10 +150,12 @@ def main(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory(prefix="jobq-profile-") as directory:
             raw = Path(directory) / "stacks.txt"
             rate = asyncio.run(_record(store, raw, "raw"))
-            total, own, inclusive = shares(raw)
+            total, own, parts = shares(raw)
         print(f"{store}: {JOBS:,} no-op jobs, one worker process, {rate:,.0f} jobs/s")
-        print(f"{total:,} samples at {RATE}/s, every thread")
-        for title, rows in (("self", own), ("inclusive", inclusive)):
+        print(
+            f"{total:,} busy samples at {RATE}/s over every thread (idle waits, start-up left out)"
+        )
+        for title, rows in (("by part, own samples", parts), ("top functions, own samples", own)):
             print(f"-- {title}")
             for frame, share in rows:
                 print(f"{share:6.1%}  {frame}")

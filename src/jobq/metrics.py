@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -66,6 +67,7 @@ class Metrics:
             "Claimed jobs waiting in this process for a free worker.",
             registry=r,
         )
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.depth = Gauge(
             "jobq_jobs",
             "Jobs in the store by queue and status, read at scrape time.",
@@ -77,15 +79,24 @@ class Metrics:
         self.enqueued.labels(queue, job_type).inc(count)
 
     def job_started(self, queue: str, job_type: str, waited: float) -> None:
-        self.wait_seconds.labels(queue, job_type).observe(max(0.0, waited))
+        self._child(self.wait_seconds, queue, job_type).observe(max(0.0, waited))
 
     def job_finished(self, queue: str, job_type: str, outcome: str, seconds: float) -> None:
-        self.finished.labels(queue, job_type, outcome).inc()
+        self._child(self.finished, queue, job_type, outcome).inc()
         if outcome == "lease_lost":
             self.leases_lost.labels(queue, job_type).inc()
         elif outcome == "failed":
             self.retried.labels(queue, job_type).inc()
-        self.run_seconds.labels(queue, job_type).observe(seconds)
+        self._child(self.run_seconds, queue, job_type).observe(seconds)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered: every job asks for the same few, and the
+        lookup (a lock, a tuple, a dict) was a visible share of a worker's time per job."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def watch_pool(
         self, workers: int, busy: Callable[[], float], buffered: Callable[[], float]

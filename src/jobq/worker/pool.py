@@ -9,7 +9,8 @@ Fan-out: every worker takes the next job from the one buffer; the first free wor
 A worker hands its job's success to the acknowledger and takes the next job at once; the job
 stays held (its lease extended) until the batch with its success is written.
 Side tasks: the heartbeat extends the leases of held jobs; the reaper requeues expired ones;
-on PostgreSQL a listener wakes the dispatcher when any process enqueues.
+a listener wakes the dispatcher when another process enqueues (PostgreSQL: LISTEN; SQLite: a
+thread watching for other processes' commits).
 If a side task dies of a bug, ``failed`` is set and the service shuts the pool down.
 """
 

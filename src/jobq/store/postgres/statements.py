@@ -69,15 +69,16 @@ class Statements:
                 WHERE {FENCE}
                 RETURNING id
             ) {record_attempt}"""
-        # Many successes in one statement: the fence is the join with the acknowledged leases.
+        # Many successes in one statement: the fence is the join with the acknowledged leases,
+        # which arrive as one JSON array of [id, owner, attempt, slot, started_at, result].
         # Rows are locked in id order first, as by every statement that changes several jobs
         # (heartbeat, release_many): two of them running at once then cannot deadlock.
         self.complete_many = f"""
             WITH acks AS (
-                SELECT * FROM unnest(%(ids)s::uuid[], %(owners)s::text[], %(attempts)s::int[],
-                                     %(slots)s::text[], %(started)s::timestamptz[],
-                                     %(results)s::json[])
-                    AS a(id, owner, attempt, slot, started_at, result)
+                SELECT (a.v->>0)::uuid AS id, a.v->>1 AS owner, (a.v->>2)::int AS attempt,
+                       a.v->>3 AS slot, (a.v->>4)::timestamptz AS started_at,
+                       (a.v->>5)::json AS result
+                FROM jsonb_array_elements(%(acks)s::jsonb) AS a(v)
             ), locked AS (
                 SELECT j.id FROM {jobs} AS j JOIN acks
                     ON j.id = acks.id AND j.worker_id = acks.owner AND j.attempt = acks.attempt

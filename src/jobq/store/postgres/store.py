@@ -280,15 +280,22 @@ class PostgresStore:
     async def complete_many(self, completions: Sequence[Completion]) -> set[JobId]:
         if not completions:
             return set()
+        acks = [
+            [
+                c.lease.job_id,
+                c.lease.worker_id,
+                c.lease.attempt,
+                c.worker_id,
+                c.started_at.isoformat(),
+                c.result,
+            ]
+            for c in completions
+        ]
         params = {
-            **_leases([c.lease for c in completions]),
-            "slots": [c.worker_id for c in completions],
-            "started": [c.started_at for c in completions],
-            "results": [c.result for c in completions],
+            "acks": json.dumps(acks, separators=(",", ":"), ensure_ascii=False),
             "now": self._now(),
         }
-        rows = await self._fetch(self._sql.complete_many, params)
-        return {JobId(str(row[0])) for row in rows}
+        return {JobId(str(row[0])) for row in await self._fetch(self._sql.complete_many, params)}
 
     async def fail(
         self,
