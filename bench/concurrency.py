@@ -33,20 +33,12 @@ FIGURES = {
 async def drain(url: str, job_type: str) -> float:
     """Seconds for one idle worker process of ``WORKERS`` workers to run ``JOBS`` jobs of
     ``job_type``, each sleeping ``SECONDS``, that fall due at once."""
-    async with harness.queue(url) as jq:
-        running = harness.workers(url, 1, workers_each=WORKERS)
-        with harness.processes(running):
-            await harness.wait_for_pools(jq, 1, running)
-            jobs = [jq.new_job(job_type, {"seconds": SECONDS}) for _ in range(JOBS)]
-            await jq.enqueue_many(jobs)  # one transaction: all due at once
-            await harness.wait_finished(jq, JOBS, running, timeout=300)
-            succeeded = await harness.succeeded(jq)
-    if succeeded != JOBS:
-        raise RuntimeError(f"{succeeded} of {JOBS} jobs succeeded: the drain did not go as meant")
-    first, last, attempts = await harness.attempt_window(url)
-    if attempts != JOBS:
-        raise RuntimeError(f"{attempts} attempts for {JOBS} jobs: a job ran twice or not at all")
-    return last - first
+    return await harness.drain_seconds(
+        url,
+        lambda jq: [jq.new_job(job_type, {"seconds": SECONDS}) for _ in range(JOBS)],
+        worker_processes=1,
+        workers_each=WORKERS,
+    )
 
 
 async def run(store: str) -> dict[str, float]:

@@ -233,6 +233,34 @@ async def wait_finished(
         await asyncio.sleep(every)
 
 
+async def drain_seconds(
+    url: str,
+    make_jobs: Callable[[JobQueue], list[Any]],
+    *,
+    worker_processes: int,
+    workers_each: int = 10,
+    **env: str,
+) -> float:
+    """Start ``worker_processes`` idle worker processes, enqueue ``make_jobs(jq)`` in one
+    transaction (all due at once), wait for the drain, and return its seconds from the first
+    attempt's start to the last one's end as the store recorded them. Raises unless every job
+    succeeded, once."""
+    async with queue(url) as jq:
+        running = workers(url, worker_processes, workers_each=workers_each, **env)
+        with processes(running):
+            await wait_for_pools(jq, worker_processes, running)
+            jobs = make_jobs(jq)
+            await jq.enqueue_many(jobs)
+            await wait_finished(jq, len(jobs), running, timeout=300)
+            done = await succeeded(jq)
+    if done != len(jobs):
+        raise RuntimeError(f"{done} of {len(jobs)} jobs succeeded: the drain did not go as meant")
+    first, last, attempts = await attempt_window(url)
+    if attempts != len(jobs):
+        raise RuntimeError(f"{attempts} attempts for {len(jobs)} jobs: one ran twice or never")
+    return last - first
+
+
 async def attempt_window(url: str) -> tuple[float, float, int]:
     """(first attempt's start, last attempt's end, attempts) as the store recorded them, in
     seconds since the epoch: the drain as the workers did it, whatever the polling here."""

@@ -59,19 +59,13 @@ async def drain(url: str, *, log_level: str = "WARNING") -> float:
     """Jobs/s for 2 idle worker processes to run ``JOBS`` no-op jobs that fall due at once
     (enqueued in one transaction). ``log_level="INFO"``: each worker logs every job's start and
     end as JSON lines (to /dev/null), as in a default deployment."""
-    async with harness.queue(url) as jq:
-        running = harness.workers(url, WORKER_PROCESSES, JOBQ_LOG_LEVEL=log_level)
-        with harness.processes(running):
-            await harness.wait_for_pools(jq, WORKER_PROCESSES, running)
-            await jq.enqueue_many(harness.noop_jobs(jq, JOBS))  # all due at once
-            await harness.wait_finished(jq, JOBS, running, timeout=300)
-            done = await harness.succeeded(jq)
-    if done != JOBS:
-        raise RuntimeError(f"{done} of {JOBS} jobs succeeded: the drain did not go as meant")
-    first, last, attempts = await harness.attempt_window(url)
-    if attempts != JOBS:
-        raise RuntimeError(f"{attempts} attempts for {JOBS} jobs: a job ran twice or not at all")
-    return JOBS / (last - first)
+    seconds = await harness.drain_seconds(
+        url,
+        lambda jq: harness.noop_jobs(jq, JOBS),
+        worker_processes=WORKER_PROCESSES,
+        JOBQ_LOG_LEVEL=log_level,
+    )
+    return JOBS / seconds
 
 
 async def run(store: str) -> dict[str, float]:
