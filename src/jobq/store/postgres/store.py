@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -49,7 +48,7 @@ from jobq.domain.job import (
 from jobq.domain.states import Event, JobState, target, transition
 from jobq.domain.tokens import ApiToken
 from jobq.store.base import Completion, Expired, JobFilter, Page
-from jobq.store.codec import dumps, loads
+from jobq.store.codec import dumps, loads, new_job_rows, rows_json
 from jobq.store.options import PostgresOptions
 from jobq.store.postgres import migrate as schema
 from jobq.store.postgres.connection import Database, connect, translate
@@ -146,25 +145,9 @@ class PostgresStore:
         ids = [new_job_id() for _ in jobs]
         keys = [job.idempotency_key for job in jobs]
         payloads = [dumps(job.payload, what="payload") for job in jobs]
-        # The rows travel as one JSON array of arrays, encoded in C and unpacked by the server,
-        # rather than as ten typed arrays that the driver would quote element by element.
-        rows = [
-            [
-                job_id,
-                job.queue,
-                job.type,
-                payload,
-                job.priority,
-                None if job.run_at is None else job.run_at.isoformat(),
-                job.max_attempts,
-                None if job.timeout is None else float(job.timeout),
-                None if job.backoff is None else dumps(job.backoff.to_dict(), what="backoff"),
-                job.idempotency_key,
-            ]
-            for job_id, job, payload in zip(ids, jobs, payloads, strict=True)
-        ]
+        run_ats = [None if job.run_at is None else job.run_at.isoformat() for job in jobs]
         params: dict[str, Any] = {
-            "rows": json.dumps(rows, separators=(",", ":"), ensure_ascii=False),
+            "rows": new_job_rows(ids, jobs, payloads, run_ats),
             "now": self._now(),
             "channel": self._sql.channel,
         }
@@ -292,7 +275,7 @@ class PostgresStore:
             for c in completions
         ]
         params = {
-            "acks": json.dumps(acks, separators=(",", ":"), ensure_ascii=False),
+            "acks": rows_json(acks),
             "now": self._now(),
         }
         return {JobId(str(row[0])) for row in await self._fetch(self._sql.complete_many, params)}

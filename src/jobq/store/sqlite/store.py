@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -38,7 +37,7 @@ from jobq.domain.job import (
 from jobq.domain.states import Event, JobState, sources, sql_in, target, transition
 from jobq.domain.tokens import ApiToken
 from jobq.store.base import Completion, Expired, JobFilter, Page
-from jobq.store.codec import dumps, loads
+from jobq.store.codec import dumps, loads, new_job_rows
 from jobq.store.sqlite.connection import ThreadConnection, check_sqlite_version
 from jobq.store.sqlite.migrate import migrate
 from jobq.store.sqlite.rows import (
@@ -203,27 +202,7 @@ class SQLiteStore:
         ids = [new_job_id() for _ in jobs]
         payloads = [dumps(job.payload, what="payload") for job in jobs]
         run_ats = [now if job.run_at is None else to_us(job.run_at) for job in jobs]
-        # One statement for the batch: the rows go in as one JSON array that SQLite unpacks,
-        # rather than one execute (and one trip through Python) per job.
-        rows = json.dumps(
-            [
-                [
-                    job_id,
-                    job.queue,
-                    job.type,
-                    payload,
-                    job.priority,
-                    run_at,
-                    job.max_attempts,
-                    job.timeout,
-                    None if job.backoff is None else dumps(job.backoff.to_dict(), what="backoff"),
-                    job.idempotency_key,
-                ]
-                for job_id, job, payload, run_at in zip(ids, jobs, payloads, run_ats, strict=True)
-            ],
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        rows = new_job_rows(ids, jobs, payloads, run_ats)  # one INSERT for the batch
 
         created = from_us(now)
 
