@@ -194,7 +194,7 @@ async def wait_http(base: str, process: Process, timeout: float = 30.0) -> None:
 async def wait_for_pools(jq: JobQueue, count: int, running: Sequence[Process]) -> None:
     """Until ``count`` worker pools have reported themselves to the store."""
     deadline = time.monotonic() + 60
-    while len(await jq.store.processes(max_age=60)) < count:
+    while len(await jq.store.reads.processes(max_age=60)) < count:
         for process in running:
             process.check_alive()
         if time.monotonic() > deadline:
@@ -205,12 +205,12 @@ async def wait_for_pools(jq: JobQueue, count: int, running: Sequence[Process]) -
 async def finished(jq: JobQueue) -> int:
     """Jobs that reached an end state."""
     ends = {JobState.SUCCEEDED, JobState.FAILED, JobState.DEAD, JobState.CANCELLED}
-    return sum(row.count for row in await jq.store.counts() if row.status in ends)
+    return sum(row.count for row in await jq.counts() if row.status in ends)
 
 
 async def succeeded(jq: JobQueue) -> int:
     """Jobs that succeeded."""
-    return sum(row.count for row in await jq.store.counts() if row.status is JobState.SUCCEEDED)
+    return sum(row.count for row in await jq.counts() if row.status is JobState.SUCCEEDED)
 
 
 async def wait_finished(

@@ -190,7 +190,7 @@ async def load(base: str, seconds: int, script: Path) -> WrkRun:
 
 async def _stored(url: str) -> int:
     async with harness.queue(url, pool_size=1) as jq:
-        return sum(row.count for row in await jq.store.counts())
+        return sum(row.count for row in await jq.counts())
 
 
 async def _settled(url: str, server: harness.Process, timeout: float = 30.0) -> int:

@@ -36,4 +36,5 @@ WORKLOADS = (
     Workload("W3", "latency", "bench.latency"),
     Workload("W4", "backlog and memory (W4, W5)", "bench.backlog"),
     Workload("W6", "HTTP", "bench.http_load"),
+    Workload("W7", "start-up", "bench.startup"),
 )

@@ -31,7 +31,8 @@ from jobq.domain.job import Attempt, Backoff, DeadReason, ErrorInfo, Job, Lease,
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from jobq.registry import Registry
-from jobq.worker.pool import PoolConfig, WorkerPool
+from jobq.worker.config import PoolConfig
+from jobq.worker.pool import WorkerPool
 
 __all__ = [
     "AsyncClient",

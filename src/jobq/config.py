@@ -18,8 +18,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from jobq.domain.errors import ConfigError
+from jobq.domain.jsonvalues import MAX_DEPTH
 from jobq.names import check_name
-from jobq.store.codec import MAX_DEPTH
 from jobq.store.options import PostgresOptions
 from jobq.store.url import parse_database_url, redact
 

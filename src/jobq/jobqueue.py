@@ -50,14 +50,18 @@ from jobq.domain.job import (
     Job,
     JSONValue,
     NewJob,
+    QueueCount,
 )
 from jobq.domain.states import TERMINAL, JobState
+from jobq.insights import Overview, overview
 from jobq.metrics import Metrics
 from jobq.names import check_name
 from jobq.redaction import redact_payload
 from jobq.registry import Registry
-from jobq.store import JobFilter, PostgresOptions, Store, open_store
-from jobq.worker.pool import PoolConfig, WorkerPool
+from jobq.store import JobFilter, Page, PostgresOptions, Store, open_store
+from jobq.store.ports import Tokens
+from jobq.worker.config import PoolConfig
+from jobq.worker.pool import WorkerPool
 
 H = TypeVar("H", bound=Callable[..., Any])
 
@@ -158,6 +162,15 @@ class JobQueue:
             )
         return self._store
 
+    @property
+    def tokens(self) -> Tokens:
+        """The store's API tokens (``jobq tokens``, the API's authenticator)."""
+        return self.store.tokens
+
+    async def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers."""
+        await self.store.ping()
+
     # -- enqueue ----------------------------------------------------------------------------
 
     def new_job(
@@ -252,7 +265,15 @@ class JobQueue:
     ) -> list[EnqueueResult]:
         """Store ``jobs`` in one transaction: all of them or, on any error, none.
         ``connection`` as for ``enqueue``."""
-        results = await self.store.enqueue(jobs, connection=connection)
+        if connection is None:
+            results = await self.store.enqueuer.enqueue(jobs)
+        elif self.store.transactional is None:
+            raise InvalidJob(
+                "enqueue inside your own transaction (connection=) needs the PostgreSQL store; "
+                "on SQLite, jobq's own transaction already makes each enqueue durable"
+            )
+        else:
+            results = await self.store.transactional.enqueue_in(connection, jobs)
         created = [r.job for r in results if r.created]
         if created:
             log = logger.bind()  # one logger for the batch, not one made per line
@@ -277,21 +298,39 @@ class JobQueue:
     # -- reading and managing ---------------------------------------------------------------
 
     async def get(self, job_id: JobId | str) -> Job:
-        job = await self.store.get(JobId(job_id))
+        job = await self.store.reads.get(JobId(job_id))
         if job is None:
             raise JobNotFound(f"no job has the id {job_id}")
         return job
 
+    async def find(self, job_id: JobId | str) -> Job | None:
+        """The job, or None if no job has that id."""
+        return await self.store.reads.get(JobId(job_id))
+
     async def attempts(self, job_id: JobId | str) -> list[Attempt]:
-        return await self.store.attempts(JobId(job_id))
+        return await self.store.reads.attempts(JobId(job_id))
+
+    async def list_jobs(
+        self, where: JobFilter | None = None, *, limit: int = 50, after: JobId | None = None
+    ) -> Page:
+        """Jobs newest first, filtered; ``after``: the ``next_after`` of the page before."""
+        return await self.store.reads.list_jobs(where or JobFilter(), limit=limit, after=after)
+
+    async def counts(self) -> list[QueueCount]:
+        """Jobs by queue and status."""
+        return await self.store.reads.counts()
+
+    async def overview(self, *, minutes: int = 60) -> Overview:
+        """Queues, worker pools, attempts ended per minute over ``minutes``, the oldest wait."""
+        return await overview(self.store.reads, minutes=minutes, now=self.clock.now())
 
     async def cancel(self, job_id: JobId | str) -> Job:
-        job = await self.store.cancel(JobId(job_id))
+        job = await self.store.admin.cancel(JobId(job_id))
         logger.info("job_cancelled", job_id=job.id, job_type=job.type, queue=job.queue)
         return job
 
     async def retry(self, job_id: JobId | str) -> Job:
-        job = await self.store.retry(JobId(job_id))
+        job = await self.store.admin.retry(JobId(job_id))
         logger.info("job_retried", job_id=job.id, job_type=job.type, queue=job.queue, by="request")
         for pool in self._pools:
             pool.notify()
@@ -304,10 +343,10 @@ class JobQueue:
         where = JobFilter(status=JobState.DEAD, type=job_type, queue=queue)
         after: JobId | None = None
         while True:  # newest first, each page after the last: every job is visited once
-            page = await self.store.list_jobs(where, limit=RETRY_DEAD_PAGE, after=after)
+            page = await self.store.reads.list_jobs(where, limit=RETRY_DEAD_PAGE, after=after)
             for job in page.jobs:
                 try:
-                    await self.store.retry(job.id)
+                    await self.store.admin.retry(job.id)
                 except (IllegalTransition, JobNotFound):
                     continue  # retried, or gone, since the page was read
                 retried += 1

@@ -33,7 +33,8 @@ from jobq.jobqueue import JobQueue
 from jobq.metrics import Metrics
 from jobq.registry import Registry
 from jobq.store.url import redact
-from jobq.worker.pool import PoolConfig, WorkerPool
+from jobq.worker.config import PoolConfig
+from jobq.worker.pool import WorkerPool
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.service")
 
@@ -83,7 +84,7 @@ async def _exposed_without_token(settings: Settings, jq: JobQueue, *, http: bool
     serves = http or settings.metrics_port is not None
     if not serves or settings.insecure or is_loopback(settings.host):
         return None
-    if await jq.store.has_tokens():
+    if await jq.tokens.exist():
         return None
     what = "the API and dashboard" if http else "/metrics"
     return (
@@ -190,7 +191,7 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
     logger.info(
         "store_opened",
         database_url=redact(settings.database_url),
-        schema_version=getattr(jq.store, "schema_version", None),
+        schema_version=jq.store.schema_version,
         job_types=registry.names(),
     )
 

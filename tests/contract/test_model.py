@@ -73,8 +73,9 @@ from jobq.domain.job import (
 )
 from jobq.domain.retry import backoff_delay
 from jobq.domain.states import JobState
-from jobq.store import Expired, JobFilter, PostgresOptions, Store, open_store
+from jobq.store import ClaimRequest, Expired, JobFilter, PostgresOptions, Store, open_store
 from tests.conftest import BACKENDS, postgres_dsn, with_schema
+from tests.contract.support import complete
 
 T = TypeVar("T")
 
@@ -256,7 +257,7 @@ class StoreMachine(RuleBasedStateMachine):
         return (
             job is not None
             and job.status is RUNNING
-            and job.worker_id == lease.worker_id
+            and job.worker_id == lease.owner
             and job.attempt == lease.attempt
         )
 
@@ -364,9 +365,9 @@ class StoreMachine(RuleBasedStateMachine):
             plan.append(key)
         if conflict:
             with pytest.raises(IdempotencyConflict):
-                self.run(self.db.enqueue(news))
+                self.run(self.db.enqueuer.enqueue(news))
             return
-        results = self.run(self.db.enqueue(news))
+        results = self.run(self.db.enqueuer.enqueue(news))
         assert len(results) == len(news)
         for planned, result in zip(plan, results, strict=True):
             if isinstance(planned, str):
@@ -410,7 +411,9 @@ class StoreMachine(RuleBasedStateMachine):
         now = self.now()
         expected = self.due(queues)[: max(limit, 0)]
         claimed = self.run(
-            self.db.claim(worker.id, queues=queues, limit=limit, lease_seconds=lease)
+            self.db.claims.claim(
+                ClaimRequest(owner=worker.id, queues=queues, limit=limit, lease_seconds=lease)
+            )
         )
         assert [j.id for j in claimed] == [j.id for j in expected]
         for before, job in zip(expected, claimed, strict=True):
@@ -454,7 +457,7 @@ class StoreMachine(RuleBasedStateMachine):
         if progress is not None and leases:
             self._progress(leases[0], progress, f"at {progress}")
         owned = {held.job_id for held in leases if self.holds(held)}
-        got = self.run(self.db.heartbeat(leases, lease_seconds=lease))
+        got = self.run(self.db.claims.heartbeat(leases, lease_seconds=lease))
         assert got == owned
         until = self.now() + timedelta(seconds=lease)
         for job_id in owned:
@@ -478,7 +481,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     def _complete(self, worker: Worker, lease: Lease, result: Any) -> None:
         now, owned = self.now(), self.holds(lease)
-        done = self.run(self.db.complete(lease, result, worker_id=worker.slot, started_at=now))
+        done = self.run(complete(self.db, lease, result, slot=worker.slot, started_at=now))
         assert done is owned
         if owned:
             self.jobs[lease.job_id] = replace(
@@ -532,10 +535,10 @@ class StoreMachine(RuleBasedStateMachine):
         elif name_reason:
             reason = DeadReason.ATTEMPTS_EXHAUSTED  # None means the same
         done = self.run(
-            self.db.fail(
+            self.db.outcomes.fail(
                 lease,
                 error,
-                worker_id=worker.slot,
+                slot=worker.slot,
                 started_at=now,
                 retry_at=retry_at,
                 dead_reason=reason,
@@ -586,13 +589,13 @@ class StoreMachine(RuleBasedStateMachine):
         given = worker.held[:how_many]
         del worker.held[:how_many]
         held = [lease for lease in given if self.holds(lease)]
-        assert self.run(self.db.release_unstarted(given)) == {lease.job_id for lease in held}
+        assert self.run(self.db.claims.release_unstarted(given)) == {lease.job_id for lease in held}
         for lease in held:
             self._give_back(lease)
 
     def _release(self, worker: Worker, lease: Lease) -> None:
         now, owned = self.now(), self.holds(lease)
-        done = self.run(self.db.release(lease, worker_id=worker.slot, started_at=now))
+        done = self.run(self.db.outcomes.release(lease, slot=worker.slot, started_at=now))
         assert done is owned
         if owned:
             self._give_back(lease)
@@ -611,7 +614,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     def _progress(self, lease: Lease, fraction: float, message: str | None) -> None:
         owned = self.holds(lease)
-        assert self.run(self.db.progress(lease, fraction, message)) is owned
+        assert self.run(self.db.outcomes.progress(lease, fraction, message)) is owned
         if owned:
             self.jobs[lease.job_id] = replace(
                 self.jobs[lease.job_id], progress=fraction, progress_message=message
@@ -649,7 +652,7 @@ class StoreMachine(RuleBasedStateMachine):
             expected.add(
                 Expired(job.id, job.worker_id, job.attempt, after.status, job.queue, job.type)
             )
-        got = self.run(self.db.requeue_expired())
+        got = self.run(self.db.expiry.requeue_expired())
         assert len(got) == len(set(got))
         assert set(got) == expected
 
@@ -740,7 +743,9 @@ class StoreMachine(RuleBasedStateMachine):
         self._outlive_leases(self.running_of(self.crashed))
         self.requeue_expired()
         crashed = {w.id for w in self.crashed}
-        running = self.run(self.db.list_jobs(JobFilter(status=RUNNING), limit=MAX_JOBS + 1)).jobs
+        running = self.run(
+            self.db.reads.list_jobs(JobFilter(status=RUNNING), limit=MAX_JOBS + 1)
+        ).jobs
         assert not [job.id for job in running if job.worker_id in crashed]
 
     @precondition(lambda self: bool(self.stale()))
@@ -753,7 +758,7 @@ class StoreMachine(RuleBasedStateMachine):
         """A handler whose lease was lost heartbeats, reports progress, then writes its outcome
         (``write``): the store must change nothing and say each time that the lease is lost."""
         assert not self.holds(lease)
-        assert self.run(self.db.heartbeat([lease], lease_seconds=MAX_LEASE)) == set()
+        assert self.run(self.db.claims.heartbeat([lease], lease_seconds=MAX_LEASE)) == set()
         self._progress(lease, 0.75, "stale")
         if write == "complete":
             self._complete(worker, lease, {"stale": True})
@@ -762,7 +767,7 @@ class StoreMachine(RuleBasedStateMachine):
         elif write == "release":
             self._release(worker, lease)
         else:
-            assert self.run(self.db.release_unstarted([lease])) == set()
+            assert self.run(self.db.claims.release_unstarted([lease])) == set()
 
     # -- what operators do ----------------------------------------------------------------
 
@@ -778,7 +783,7 @@ class StoreMachine(RuleBasedStateMachine):
         jobs = [j for j in self.jobs.values() if j.status is state] or list(self.jobs.values())
         job = jobs[pick % len(jobs)]
         allowed = CANCELLABLE if action == "cancel" else RETRYABLE
-        call = self.db.cancel if action == "cancel" else self.db.retry
+        call = self.db.admin.cancel if action == "cancel" else self.db.admin.retry
         if job.status not in allowed:
             with pytest.raises(IllegalTransition) as refused:
                 self.run(call(job.id))
@@ -804,18 +809,18 @@ class StoreMachine(RuleBasedStateMachine):
 
     @initialize()
     def unknown_job(self) -> None:
-        assert self.run(self.db.get(UNKNOWN)) is None
-        assert self.run(self.db.attempts(UNKNOWN)) == []
+        assert self.run(self.db.reads.get(UNKNOWN)) is None
+        assert self.run(self.db.reads.attempts(UNKNOWN)) == []
         with pytest.raises(JobNotFound):
-            self.run(self.db.cancel(UNKNOWN))
+            self.run(self.db.admin.cancel(UNKNOWN))
         with pytest.raises(JobNotFound):
-            self.run(self.db.retry(UNKNOWN))
+            self.run(self.db.admin.retry(UNKNOWN))
 
     # -- invariants -----------------------------------------------------------------------
 
     @invariant()
     def every_job_is_as_the_model_says(self) -> None:
-        page = self.run(self.db.list_jobs(JobFilter(), limit=MAX_JOBS + 5))
+        page = self.run(self.db.reads.list_jobs(JobFilter(), limit=MAX_JOBS + 5))
         assert page.next_after is None
         assert [job.id for job in page.jobs] == sorted(self.jobs, reverse=True)  # newest first
         for job in page.jobs:
@@ -824,18 +829,20 @@ class StoreMachine(RuleBasedStateMachine):
     @invariant()
     def every_attempt_is_as_the_model_says(self) -> None:
         for job in self.jobs.values():
-            got = self.run(self.db.attempts(job.id))
+            got = self.run(self.db.reads.attempts(job.id))
             assert got == self.expected_attempts(job), f"attempts of job {job.id} ({job.status})"
 
     @invariant()
     def counts_agree(self) -> None:
         expected = Counter((job.queue, job.status) for job in self.jobs.values())
-        got = {(c.queue, c.status): c.count for c in self.run(self.db.counts())}
+        got = {(c.queue, c.status): c.count for c in self.run(self.db.reads.counts())}
         assert got == dict(expected)
 
     @invariant()
     def one_lease_per_running_job(self) -> None:
-        running = self.run(self.db.list_jobs(JobFilter(status=RUNNING), limit=MAX_JOBS + 1)).jobs
+        running = self.run(
+            self.db.reads.list_jobs(JobFilter(status=RUNNING), limit=MAX_JOBS + 1)
+        ).jobs
         assert {job.id for job in running} == {
             job.id for job in self.jobs.values() if job.status is RUNNING
         }
@@ -860,7 +867,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @invariant()
     def terminal_states_are_left_only_by_retry(self) -> None:
-        page = self.run(self.db.list_jobs(JobFilter(), limit=MAX_JOBS + 5))
+        page = self.run(self.db.reads.list_jobs(JobFilter(), limit=MAX_JOBS + 5))
         now = {job.id: job.status for job in page.jobs}
         for job_id, before in self.seen.items():
             if before in TERMINAL and now[job_id] != before:

@@ -71,7 +71,7 @@ async def test_a_file_is_enqueued_and_every_refused_line_is_named(
     assert [r["line"] for r in report["rejected"]] == [3, 4, 5, 7, 9, 11]
 
     async with JobQueue(db_url) as queue:
-        counts = {(c.queue, c.status): c.count for c in await queue.store.counts()}
+        counts = {(c.queue, c.status): c.count for c in await queue.store.reads.counts()}
     assert counts == {("default", JobState.PENDING): 3, ("mail", JobState.PENDING): 2}
 
 
@@ -86,7 +86,7 @@ async def test_a_clean_file_exits_0_and_a_big_one_goes_in_batches(
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1234 enqueued, 0 already there, 0 refused"
     async with JobQueue(db_url) as queue:
-        [count] = await queue.store.counts()
+        [count] = await queue.store.reads.counts()
     assert count.count == 1234
 
 

@@ -18,6 +18,7 @@ from jobq import JobQueue
 from jobq.domain.job import Lease, Outcome
 from jobq.domain.states import JobState
 from tests.apps.ledger import read_ledger
+from tests.contract.support import complete
 from tests.e2e.ledger_fleet import Launch, launcher, ledger_queue
 from tests.helpers import JobqProcess, wait_for
 
@@ -48,7 +49,7 @@ async def post_sleep(http: httpx.AsyncClient, seconds: float, *, priority: int =
 
 
 async def statuses(jq: JobQueue) -> dict[JobState, int]:
-    return {c.status: c.count for c in await jq.store.counts()}
+    return {c.status: c.count for c in await jq.store.reads.counts()}
 
 
 async def test_a_worker_killed_mid_job_loses_nothing(
@@ -72,8 +73,8 @@ async def test_a_worker_killed_mid_job_loses_nothing(
         assert won.outcome is Outcome.SUCCEEDED and f":{second.pid}:" in (won.worker_id or "")
         # The killed worker's lease is dead: a late write under it changes nothing.
         stale = Lease(job.id, lost.worker_id, 1)  # type: ignore[arg-type]
-        assert not await producer.store.complete(
-            stale, "late", worker_id=lost.worker_id, started_at=done.created_at
+        assert not await complete(
+            producer.store, stale, "late", slot=lost.worker_id, started_at=done.created_at
         )
         assert (await producer.get(job.id)).result == {"pid": second.pid}
 

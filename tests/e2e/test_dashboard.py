@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -153,8 +154,8 @@ async def test_signing_in_with_a_read_token_then_an_admin_one(
     store = await open_store(db_url)
     texts = {}
     for scope in (Scope.READ, Scope.ADMIN):
-        token, texts[scope] = new_token(scope, f"{scope.value} person", store.clock.now())
-        await store.add_token(token)
+        token, texts[scope] = new_token(scope, f"{scope.value} person", datetime.now(UTC))
+        await store.tokens.add(token)
     await store.close()
     serve = JobqProcess(
         ["serve", "--port", "0", "--workers", "0"],

@@ -62,7 +62,7 @@ async def listening(*fleet: JobqProcess) -> None:
 
 
 async def statuses(jq: JobQueue) -> dict[JobState, int]:
-    return {c.status: c.count for c in await jq.store.counts()}
+    return {c.status: c.count for c in await jq.store.reads.counts()}
 
 
 async def all_jobs(jq: JobQueue) -> list[Job]:
@@ -70,7 +70,7 @@ async def all_jobs(jq: JobQueue) -> list[Job]:
     found: list[Job] = []
     after = None
     for _ in range(100):
-        page = await jq.store.list_jobs(JobFilter(), limit=1000, after=after)
+        page = await jq.store.reads.list_jobs(JobFilter(), limit=1000, after=after)
         found.extend(page.jobs)
         if page.next_after is None:
             return found

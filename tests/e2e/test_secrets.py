@@ -4,6 +4,7 @@ show in the API's view of a job, the dashboard, stored errors or the logs of a r
 from __future__ import annotations
 
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -20,8 +21,8 @@ async def test_secret_fields_and_tokens_never_show(
     processes: list[JobqProcess], tmp_path: Path, db_url: str
 ) -> None:
     store = await open_store(db_url)
-    token, token_text = new_token(Scope.ADMIN, "canary", store.clock.now())
-    await store.add_token(token)
+    token, token_text = new_token(Scope.ADMIN, "canary", datetime.now(UTC))
+    await store.tokens.add(token)
     await store.close()
     serve = JobqProcess(
         ["serve", "--port", "0", "--workers", "2", "--log-level", "DEBUG",
@@ -64,9 +65,9 @@ async def test_secret_fields_and_tokens_never_show(
     # the handler still got the real values, and the store keeps them as sent
     store = await open_store(db_url)
     try:
-        stored = await store.get(job_id)  # type: ignore[arg-type]
+        stored = await store.reads.get(job_id)  # type: ignore[arg-type]
         assert stored is not None and stored.payload["password"] == PASSWORD
-        [attempt] = await store.attempts(stored.id)
+        [attempt] = await store.reads.attempts(stored.id)
         assert attempt.error is not None
         assert PASSWORD not in attempt.error.message and API_KEY not in attempt.error.message
         assert PASSWORD not in (attempt.error.traceback or "")

@@ -74,7 +74,7 @@ import pytest
 from jobq.domain.ids import JobId
 from jobq.domain.job import Attempt, Job, Outcome
 from jobq.domain.states import TERMINAL, JobState
-from jobq.store.base import JobFilter, JobReader
+from jobq.store import JobFilter, Store
 from tests.helpers import REPO, JobqProcess
 
 #: job types whose handler writes both a ``start`` and, when it returns, an ``end`` record
@@ -161,12 +161,12 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-async def all_jobs(store: JobReader, *, pages: int = 1000) -> list[Job]:
+async def all_jobs(store: Store, *, pages: int = 1000) -> list[Job]:
     """Every job in the store, 1,000 at a time (bounded: ``pages`` pages)."""
     found: list[Job] = []
     after = None
     for _ in range(pages):
-        page = await store.list_jobs(JobFilter(), limit=1000, after=after)
+        page = await store.reads.list_jobs(JobFilter(), limit=1000, after=after)
         found.extend(page.jobs)
         if page.next_after is None:
             return found
@@ -175,13 +175,13 @@ async def all_jobs(store: JobReader, *, pages: int = 1000) -> list[Job]:
 
 
 async def all_attempts(
-    store: JobReader, job_ids: Iterable[str], *, concurrency: int = 8
+    store: Store, job_ids: Iterable[str], *, concurrency: int = 8
 ) -> dict[str, list[Attempt]]:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(job_id: str) -> tuple[str, list[Attempt]]:
         async with gate:
-            return job_id, await store.attempts(JobId(job_id))
+            return job_id, await store.reads.attempts(JobId(job_id))
 
     return dict(await asyncio.gather(*(one(job_id) for job_id in job_ids)))
 
@@ -255,7 +255,7 @@ def _overlap(first: list[Interval], second: list[Interval]) -> bool:
 
 
 async def check(
-    store: JobReader,
+    store: Store,
     ledger: Sequence[Record],
     *,
     accepted: Iterable[str] | None = None,

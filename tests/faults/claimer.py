@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from jobq.domain.ids import WorkerId
-from jobq.store import PostgresOptions, open_store
+from jobq.store import ClaimRequest, PostgresOptions, open_store
 
 #: a child never outlives this, whatever happens (SIGALRM ends it)
 CHILD_SECONDS = 150
@@ -61,7 +61,9 @@ async def child(
             while time.monotonic() < end and in_a_row < ERRORS_IN_A_ROW:
                 calls += 1
                 try:
-                    batch = await store.claim(owner, queues=None, limit=limit, lease_seconds=3600)
+                    batch = await store.claims.claim(
+                        ClaimRequest(owner=owner, queues=None, limit=limit, lease_seconds=3600)
+                    )
                 except Exception as exc:  # counted: an error that reached the caller
                     errors.append({"type": type(exc).__name__, "message": str(exc)[:300]})
                     in_a_row += 1

@@ -24,7 +24,7 @@ def worker_args(url: str, args: str) -> str:
 
 
 async def statuses(jq: JobQueue) -> dict[JobState, int]:
-    return {c.status: c.count for c in await jq.store.counts()}
+    return {c.status: c.count for c in await jq.store.reads.counts()}
 
 
 def broken(processes: Iterable[JobqProcess]) -> dict[str, list[str]]:

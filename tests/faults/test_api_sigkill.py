@@ -126,7 +126,7 @@ async def test_every_201_survives_sigkill_of_the_api(
 
     async with JobQueue(store_url, accept_unknown_types=True) as reader:
         verdict = await check(reader.store, [], accepted=accepted, kills=kills)
-        stored = {c.status.value: c.count for c in await reader.store.counts()}
+        stored = {c.status.value: c.count for c in await reader.store.reads.counts()}
     total_rows = sum(stored.values())
     integrity = None
     if store_url.startswith("sqlite"):

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from jobq.clock import FakeClock
-from jobq.domain.ids import WorkerId
+from jobq.domain.ids import PoolId
 from jobq.domain.job import Job
 from jobq.store import Store, open_store
-from tests.contract.support import new
+from tests.contract.support import claim, complete, new
 from tests.faults.checker import Kill, Pause, check, percentile
 
 Z = "host:100:aaaaaa"  # worker pool ids: host:pid:suffix
@@ -33,16 +33,16 @@ def rec(kind: str, job: Job, attempt: int, pid: int, t: float) -> dict[str, Any]
 
 
 async def run_once(store: Store, owner: str, *, succeed: bool = True) -> Job:
-    [job] = await store.claim(WorkerId(owner), queues=None, limit=1, lease_seconds=5)
+    [job] = await claim(store, PoolId(owner), limit=1, lease=5)
     if succeed:
-        assert await store.complete(
-            job.lease, {"ok": 1}, worker_id=job.lease.worker_id, started_at=job.run_at
+        assert await complete(
+            store, job.lease, {"ok": 1}, slot=job.lease.owner, started_at=job.run_at
         )
     return job
 
 
 async def test_a_clean_run_counts_nothing(sqlite_store: Store) -> None:
-    [made] = await sqlite_store.enqueue([new("ledger.sleep")])
+    [made] = await sqlite_store.enqueuer.enqueue([new("ledger.sleep")])
     job = await run_once(sqlite_store, W)
     ledger = [rec("start", job, 1, 200, 1.0), rec("end", job, 1, 200, 2.0)]
     verdict = await check(sqlite_store, ledger, accepted=[made.job.id])
@@ -53,7 +53,7 @@ async def test_a_clean_run_counts_nothing(sqlite_store: Store) -> None:
 
 
 async def test_lost_stuck_and_vanished_jobs_are_counted(sqlite_store: Store) -> None:
-    [ran, waiting] = await sqlite_store.enqueue([new("ledger.sleep"), new("x")])
+    [ran, waiting] = await sqlite_store.enqueuer.enqueue([new("ledger.sleep"), new("x")])
     await run_once(sqlite_store, W)  # succeeded, but the ledger has no end: lost work
     verdict = await check(sqlite_store, [], accepted=[ran.job.id, waiting.job.id, "vanished"])
     assert verdict.ids["lost"] == {ran.job.id, "vanished"}
@@ -63,10 +63,10 @@ async def test_lost_stuck_and_vanished_jobs_are_counted(sqlite_store: Store) -> 
 async def test_overlapping_runs_are_double_claims_unless_one_was_stopped(
     sqlite_store: Store, clock: FakeClock
 ) -> None:
-    [made] = await sqlite_store.enqueue([new("ledger.sleep")])
+    [made] = await sqlite_store.enqueuer.enqueue([new("ledger.sleep")])
     first = await run_once(sqlite_store, Z, succeed=False)
     clock.advance(10)
-    assert await sqlite_store.requeue_expired()
+    assert await sqlite_store.expiry.requeue_expired()
     again = await run_once(sqlite_store, W)
     assert again.attempt == 2 and first.attempt == 1
     ledger = [
@@ -94,7 +94,7 @@ async def test_overlapping_runs_are_double_claims_unless_one_was_stopped(
 
 
 async def test_two_successes_are_completed_twice(sqlite_store: Store) -> None:
-    [made] = await sqlite_store.enqueue([new("ledger.sleep")])
+    [made] = await sqlite_store.enqueuer.enqueue([new("ledger.sleep")])
     job = await run_once(sqlite_store, W)
     ledger = [
         rec("start", job, 1, 200, 1.0),

@@ -106,7 +106,9 @@ async def race(url: str, tmp_path: Path, *, naive: bool) -> Race:
         enqueued: set[str] = set()
         for start in range(0, faults.race_jobs, 1000):
             size = min(1000, faults.race_jobs - start)
-            results = await store.enqueue([new(payload={"i": start + i}) for i in range(size)])
+            results = await store.enqueuer.enqueue(
+                [new(payload={"i": start + i}) for i in range(size)]
+            )
             enqueued.update(result.job.id for result in results)
 
         env = {
@@ -142,7 +144,7 @@ async def race(url: str, tmp_path: Path, *, naive: bool) -> Race:
         reports = [json.loads(path.read_text()) for path in sorted(out.glob("claimed-*.json"))]
         assert len(reports) == processes
         claims = Counter(job_id for report in reports for job_id in report["claimed"])
-        final = {c.status: c.count for c in await store.counts()}
+        final = {c.status: c.count for c in await store.reads.counts()}
     finally:
         await store.close()
     return Race(enqueued, claims, reports, final, processes, processes * tasks, elapsed)

@@ -263,7 +263,7 @@ async def run_until_full_and_back(
             processes=[serve],
             server_errors=sum(v for k, v in answers.items() if k >= 500 and k not in (503, 507)),
         )
-        rows = sum(c.count for c in await reader.store.counts())
+        rows = sum(c.count for c in await reader.store.reads.counts())
 
     integrity = None
     if db is not None:

@@ -130,7 +130,7 @@ async def test_jobs_are_picked_up_within_the_poll_when_listen_is_cut(
         await wait_for(all_started, timeout=LATENCY_BOUND + 5, interval=0.1, what="every job")
 
         async def all_done() -> bool:
-            counts = {c.status: c.count for c in await producer.store.counts()}
+            counts = {c.status: c.count for c in await producer.store.reads.counts()}
             return counts.get(JobState.SUCCEEDED, 0) == len(enqueued)
 
         await wait_for(all_done, timeout=10, interval=0.1, what="every job to succeed")

@@ -335,7 +335,7 @@ async def test_a_pool_whose_idle_connections_all_died_answers_at_once(pg_url: st
         async def hold(conn: psycopg.AsyncConnection[Any]) -> None:
             await conn.execute("SELECT pg_sleep(0.2)")
 
-        await asyncio.gather(*(store._db.run(hold) for _ in range(4)))  # four idle now
+        await asyncio.gather(*(store.db.run(hold) for _ in range(4)))  # four idle now
         async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
             cursor = await conn.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "

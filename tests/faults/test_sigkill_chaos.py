@@ -17,7 +17,7 @@ import pytest
 from jobq import JobQueue
 from jobq.domain.job import Outcome
 from jobq.domain.states import JobState
-from jobq.worker.pool import PoolConfig
+from jobq.worker import PoolConfig
 from tests.apps.ledger import read_ledger
 from tests.e2e.ledger_fleet import Launch
 from tests.faults.checker import Kill, check, lease_lost_events, pid_of, write_figures

@@ -19,7 +19,7 @@ from jobq.api.limits import Limits
 from jobq.domain.job import Backoff
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
-from jobq.worker.pool import PoolConfig, WorkerPool
+from jobq.worker import PoolConfig, WorkerPool
 from tests.helpers import live_server, wait_for
 
 JOB_FIELDS = {
@@ -83,7 +83,7 @@ async def served_with_pool(
 
 
 async def stored(jq: JobQueue) -> int:
-    return sum(row.count for row in await jq.store.counts())
+    return sum(row.count for row in await jq.store.reads.counts())
 
 
 def when(text: str) -> datetime:
@@ -1136,7 +1136,7 @@ async def test_stats_shows_a_busy_worker(jq: JobQueue) -> None:
         assert detail["attempts"][0]["outcome"] is None
         # while it runs the attempt names the pool that claimed it (the slot is known only
         # once it ends)
-        assert detail["attempts"][0]["worker_id"].startswith(pool.owner_id)
+        assert detail["attempts"][0]["worker_id"].startswith(pool.pool_id)
         await pool.stop(grace=0)
 
 

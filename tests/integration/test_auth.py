@@ -23,7 +23,7 @@ READ, ENQUEUE, ADMIN = Scope.READ, Scope.ENQUEUE, Scope.ADMIN
 
 async def make_token(jq: JobQueue, scope: Scope, name: str = "") -> str:
     token, text = new_token(scope, name or f"{scope.value} test", jq.clock.now())
-    await jq.store.add_token(token)
+    await jq.store.tokens.add(token)
     return text
 
 
@@ -85,7 +85,7 @@ async def test_every_route_by_every_caller(
     method, template, body, needed = route
     jq = server.jq
     revoked = await make_token(jq, ADMIN, "revoked")
-    await jq.store.revoke_token(revoked.split("_")[1])
+    await jq.store.tokens.revoke(revoked.split("_")[1])
     for caller in CALLERS:
         pending = await jq.enqueue("echo", {})
         dead = await jq.enqueue("echo", {})
@@ -120,16 +120,16 @@ async def test_health_needs_no_token(server: Server) -> None:
 
 
 async def test_no_token_nothing_changes_when_refused(server: Server) -> None:
-    before = len((await server.jq.store.list_jobs(_all(), limit=100)).jobs)
+    before = len((await server.jq.store.reads.list_jobs(_all(), limit=100)).jobs)
     async with server.client(server.tokens[READ]) as client:
         assert (await client.post("/jobs", json={"type": "echo"})).status_code == 403
     async with server.client() as client:
         assert (await client.post("/jobs", json={"type": "echo"})).status_code == 401
-    assert len((await server.jq.store.list_jobs(_all(), limit=100)).jobs) == before
+    assert len((await server.jq.store.reads.list_jobs(_all(), limit=100)).jobs) == before
 
 
 def _all() -> object:
-    from jobq.store.base import JobFilter
+    from jobq.store.records import JobFilter
 
     return JobFilter()
 
@@ -149,7 +149,7 @@ async def test_a_revoked_token_stops_working_within_seconds(server: Server) -> N
     token = server.tokens[ADMIN]
     async with server.client(token) as client:
         assert (await client.get("/stats")).status_code == 200
-        await server.jq.store.revoke_token(token.split("_")[1])
+        await server.jq.store.tokens.revoke(token.split("_")[1])
         started = time.monotonic()
 
         async def refused() -> bool:
@@ -268,7 +268,7 @@ async def test_a_read_session_sees_a_read_only_dashboard(server: Server) -> None
 async def test_a_session_ends_when_its_token_is_revoked(server: Server) -> None:
     async with sign_in(server, ADMIN) as client:
         assert (await client.get("/stats")).status_code == 200
-        await server.jq.store.revoke_token(server.tokens[ADMIN].split("_")[1])
+        await server.jq.store.tokens.revoke(server.tokens[ADMIN].split("_")[1])
 
         async def ended() -> bool:
             return (await client.get("/stats")).status_code == 401
@@ -278,7 +278,7 @@ async def test_a_session_ends_when_its_token_is_revoked(server: Server) -> None:
 
 async def test_revoking_every_token_locks_the_api_instead_of_opening_it(server: Server) -> None:
     for text in server.tokens.values():
-        assert await server.jq.store.revoke_token(text.split("_")[1])
+        assert await server.jq.store.tokens.revoke(text.split("_")[1])
     async with server.client(server.tokens[ADMIN]) as client:
 
         async def refused() -> bool:
@@ -309,7 +309,7 @@ async def test_a_copy_of_the_database_cannot_make_a_session(server: Server) -> N
     import hashlib
     import hmac
 
-    stored = await server.jq.store.token(server.tokens[ADMIN].split("_")[1])
+    stored = await server.jq.store.tokens.get(server.tokens[ADMIN].split("_")[1])
     assert stored is not None
     expires = int(time.time()) + 3600
     mac = hmac.new(

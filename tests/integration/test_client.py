@@ -76,7 +76,7 @@ async def client(
 
 
 async def stored(jq: JobQueue) -> int:
-    return sum(row.count for row in await jq.store.counts())
+    return sum(row.count for row in await jq.store.reads.counts())
 
 
 async def expect_error(call: Any, status: int, code: str) -> jobq.ClientError:

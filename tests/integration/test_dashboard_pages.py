@@ -11,7 +11,7 @@ import pytest
 
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
-from jobq.worker.pool import PoolConfig
+from jobq.worker import PoolConfig
 from tests.helpers import live_server
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'

@@ -17,7 +17,7 @@ from tests.helpers import LoopTicks, wait_for
 
 
 async def _all_done(jq: JobQueue, count: int) -> bool:
-    counts = {c.status: c.count for c in await jq.store.counts()}
+    counts = {c.status: c.count for c in await jq.store.reads.counts()}
     return counts.get(JobState.SUCCEEDED, 0) == count
 
 
@@ -43,7 +43,7 @@ async def test_ten_workers_share_one_queue(jq: JobQueue) -> None:
     assert elapsed / serial < 0.35, f"{elapsed:.2f} s is {elapsed / serial:.2f} of serial"
     assert len(ran_on) == 100
     assert len(set(ran_on)) == 10, "every worker should have taken jobs from the shared buffer"
-    assert all(w.startswith(pool.owner_id + "/w") for w in ran_on)
+    assert all(w.startswith(pool.pool_id + "/w") for w in ran_on)
 
 
 async def test_an_enqueue_in_the_same_process_wakes_the_dispatcher(jq: JobQueue) -> None:
@@ -83,7 +83,7 @@ async def test_the_buffer_never_holds_more_than_its_capacity(jq: JobQueue) -> No
             what="3 busy workers and a full buffer",
         )
         await asyncio.sleep(0.2)  # several poll intervals: it must not claim more
-        counts = {c.status: c.count for c in await jq.store.counts()}
+        counts = {c.status: c.count for c in await jq.store.reads.counts()}
         assert counts == {JobState.RUNNING: 8, JobState.PENDING: 32}
         assert pool.held == 8
         release.set()
@@ -117,7 +117,7 @@ async def test_plain_def_handlers_run_in_threads_without_blocking_the_loop(jq: J
     assert ticks.count >= elapsed / LoopTicks.interval * 0.5, (
         "the event loop was blocked by a plain def handler"
     )
-    job = (await jq.store.list_jobs(JobFilter(), limit=1)).jobs[0]
+    job = (await jq.store.reads.list_jobs(JobFilter(), limit=1)).jobs[0]
     assert job.result == "done"
 
 
@@ -152,7 +152,7 @@ async def test_every_log_line_about_a_job_names_its_worker(jq: JobQueue) -> None
     about_job = [e for e in logs if e.get("job_id") == job.id]
     assert {e["event"] for e in about_job} >= {"job_started", "job_succeeded"}
     for entry in about_job:
-        assert entry.get("worker_id", "").startswith(pool.owner_id), entry
+        assert entry.get("worker_id", "").startswith(pool.pool_id), entry
     assert "s3cr3t-value" not in repr(logs), "payloads must never be logged"
 
 

@@ -26,15 +26,17 @@ from jobq.domain.errors import (
     StoreError,
     StoreUnavailable,
 )
-from jobq.domain.ids import WorkerId
+from jobq.domain.ids import PoolId, WorkerId
 from jobq.domain.job import NewJob
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from jobq.store import PostgresOptions, open_store
+from jobq.store.claim import ClaimShape
 from jobq.store.postgres import PostgresStore
 from jobq.store.postgres import migrate as migrations
-from jobq.store.postgres.statements import channel_of
-from jobq.worker.pool import PoolConfig
+from jobq.store.postgres.tables import channel_of
+from jobq.worker import PoolConfig
+from tests.contract.support import claim
 from tests.helpers import REPO, live_server, wait_for
 from tests.tcp_proxy import TcpProxy
 
@@ -207,7 +209,7 @@ async def test_a_rollback_leaves_no_job(
     [job] = placed
     with pytest.raises(JobNotFound):
         await pg_jq.get(job.id)
-    assert await pg_jq.store.counts() == []
+    assert await pg_jq.store.reads.counts() == []
     assert await sql(pg_url, "SELECT count(*) FROM orders") == [(0,)]
 
 
@@ -235,7 +237,7 @@ async def test_a_transactional_enqueue_wakes_a_pool_elsewhere_only_at_commit(
         try:
             store = worker_side.store
             assert isinstance(store, PostgresStore)
-            await wait_for(lambda: store.listen_backend_pid is not None, what="LISTEN")
+            await wait_for(lambda: store.listener.backend_pid is not None, what="LISTEN")
             async with app_conn.transaction():
                 job = await client_side.enqueue("echo", {"n": 1}, connection=app_conn)
                 await asyncio.sleep(0.3)
@@ -250,13 +252,13 @@ async def test_a_transactional_enqueue_wakes_a_pool_elsewhere_only_at_commit(
 async def test_a_connection_is_refused_on_sqlite(jq: JobQueue) -> None:
     with pytest.raises(InvalidJob, match="needs the PostgreSQL store"):
         await jq.enqueue("echo", {}, connection=object())
-    assert await jq.store.counts() == []
+    assert await jq.store.reads.counts() == []
 
 
 async def test_a_connection_must_be_an_async_psycopg_connection(pg_jq: JobQueue) -> None:
     with pytest.raises(InvalidJob, match="psycopg AsyncConnection"):
         await pg_jq.enqueue("echo", {}, connection=object())
-    assert await pg_jq.store.counts() == []
+    assert await pg_jq.store.reads.counts() == []
 
 
 # -- LISTEN / NOTIFY --------------------------------------------------------------------------
@@ -272,7 +274,7 @@ async def listening_pool(url: str) -> AsyncIterator[tuple[JobQueue, PostgresStor
         store = queue.store
         assert isinstance(store, PostgresStore)
         try:
-            await wait_for(lambda: store.listen_backend_pid is not None, what="LISTEN")
+            await wait_for(lambda: store.listener.backend_pid is not None, what="LISTEN")
             yield queue, store
         finally:
             await pool.stop(grace=5)
@@ -290,10 +292,10 @@ async def test_a_pool_claims_at_once_when_another_process_enqueues(pg_url: str) 
 
 async def test_a_lost_listen_connection_is_made_again(pg_url: str) -> None:
     async with listening_pool(pg_url) as (worker_side, store), JobQueue(pg_url) as other:
-        first_pid = store.listen_backend_pid
+        first_pid = store.listener.backend_pid
         assert await sql(pg_url, "SELECT pg_terminate_backend(%s)", first_pid) == [(True,)]
         await wait_for(
-            lambda: store.listen_backend_pid not in (None, first_pid),
+            lambda: store.listener.backend_pid not in (None, first_pid),
             timeout=10,
             what="LISTEN to be made again",
         )
@@ -313,7 +315,7 @@ async def test_a_pool_ignores_notifications_for_queues_it_does_not_work(pg_url: 
         try:
             store = queue.store
             assert isinstance(store, PostgresStore)
-            await wait_for(lambda: store.listen_backend_pid is not None, what="LISTEN")
+            await wait_for(lambda: store.listener.backend_pid is not None, what="LISTEN")
             elsewhere = await other.enqueue("echo", {}, queue="reports")
             mine = await other.enqueue("echo", {}, queue="mail")
             assert (await queue.wait(mine.id, timeout=5)).status is JobState.SUCCEEDED
@@ -364,7 +366,7 @@ async def _status(http: httpx.AsyncClient, path: str, status: int) -> bool:
 
 async def _counts(url: str) -> list[Any]:
     async with JobQueue(url) as queue:
-        return await queue.store.counts()
+        return await queue.store.reads.counts()
 
 
 @pytest.mark.slow
@@ -393,7 +395,7 @@ async def test_a_pool_rides_out_an_outage_and_loses_nothing(pg_url: str, proxy: 
             assert not pool.failed.is_set()
         finally:
             await pool.stop(grace=5)
-        counts = {c.status: c.count for c in await direct.store.counts()}
+        counts = {c.status: c.count for c in await direct.store.reads.counts()}
         assert counts == {JobState.SUCCEEDED: 9}
 
 
@@ -457,7 +459,6 @@ async def test_hot_statements_use_their_indexes_at_scale(pg_url: str, pg_jq: Job
     await sql(pg_url, "ANALYZE jobs")
     store = pg_jq.store
     assert isinstance(store, PostgresStore)
-    statements = store._sql  # the very text the store runs
     params: dict[str, Any] = {
         "owner": WorkerId("w"),
         "now": None,
@@ -474,13 +475,14 @@ async def test_hot_statements_use_their_indexes_at_scale(pg_url: str, pg_jq: Job
             await conn.rollback()
             return text
 
-    claim = await plan(statements.claim_all)
+    # the very text the store runs
+    claim = await plan(store.claims.claim_sql(ClaimShape(queue_count=None)))
     assert "jobs_due" in claim and "Seq Scan" not in claim, claim
-    one_queue = await plan(statements.claim_one_queue)
+    one_queue = await plan(store.claims.claim_sql(ClaimShape(queue_count=1)))
     assert "jobs_queue_due" in one_queue and "Seq Scan" not in one_queue, one_queue
-    reaper = await plan(statements.requeue_expired)
+    reaper = await plan(store.expiry.requeue_sql)
     assert "jobs_lease" in reaper and "Seq Scan" not in reaper, reaper
-    listing = await plan(statements.list_jobs(["status = 'pending'"]).replace("%(limit)s", "51"))
+    listing = await plan(store.reads.list_sql(["status = 'pending'"]).replace("%(limit)s", "51"))
     assert "jobs_status_id" in listing and "Seq Scan" not in listing, listing
 
 
@@ -503,7 +505,7 @@ async def test_settings_reach_every_connection(pg_url: str) -> None:
             assert row is not None
             return row
 
-        timeout, zone, name, schema = await store._db.run(show)
+        timeout, zone, name, schema = await store.db.run(show)
         assert (timeout, zone, name) == ("250ms", "UTC", "jobq")
         assert schema == urlsplit(pg_url).query.rsplit("%3D", 1)[1]  # the URL's own options kept
 
@@ -512,7 +514,7 @@ async def test_settings_reach_every_connection(pg_url: str) -> None:
 
         began = time.monotonic()
         with pytest.raises(StoreUnavailable, match="statement timeout"):
-            await store._db.run(slow)
+            await store.db.run(slow)
         assert time.monotonic() - began < 1.5
     finally:
         await store.close()
@@ -536,8 +538,8 @@ async def test_a_newer_schema_is_left_alone_so_old_processes_keep_running(pg_url
     try:
         assert isinstance(store, PostgresStore)
         assert store.schema_version == LATEST + 1
-        await store.enqueue([NewJob(type="echo")])
-        assert sum(c.count for c in await store.counts()) == 1
+        await store.enqueuer.enqueue([NewJob(type="echo")])
+        assert sum(c.count for c in await store.reads.counts()) == 1
     finally:
         await store.close()
     rows = await sql(pg_url, "SELECT version FROM jobq_migrations ORDER BY version")
@@ -583,7 +585,7 @@ async def test_a_read_only_server_is_unavailable_not_an_error(pg_url: str) -> No
         await store.ping()  # reads work
         for _ in range(3):
             with pytest.raises(StoreUnavailable, match="read-only"):
-                await store.enqueue([NewJob(type="echo")])
+                await store.enqueuer.enqueue([NewJob(type="echo")])
     finally:
         await store.close()
 
@@ -655,7 +657,7 @@ async def test_writes_to_many_jobs_at_once_lock_in_one_order(pg_url: str) -> Non
     run at once. With the planner made to visit rows in the order each statement lists them
     (index lookups only), two statements locking as they go would deadlock (PostgreSQL aborts
     one after deadlock_timeout); each locks its rows in id order first, so both go through."""
-    from jobq.store.base import Completion
+    from jobq.store.records import Completion
 
     forced = "%20".join(
         f"-c{name}%3Doff" for name in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin")
@@ -663,13 +665,13 @@ async def test_writes_to_many_jobs_at_once_lock_in_one_order(pg_url: str) -> Non
     store = await open_store(f"{pg_url}%20{forced}")
     try:
         count = 300
-        await store.enqueue([NewJob(type="echo", payload={"n": n}) for n in range(count)])
-        jobs = await store.claim(WorkerId("w"), queues=None, limit=count, lease_seconds=30)
+        await store.enqueuer.enqueue([NewJob(type="echo", payload={"n": n}) for n in range(count)])
+        jobs = await claim(store, PoolId("w"), limit=count)
         leases = [job.lease for job in jobs]
         for _ in range(10):
             beats = await asyncio.gather(
-                store.heartbeat(leases, lease_seconds=30),
-                store.heartbeat(leases[::-1], lease_seconds=30),
+                store.claims.heartbeat(leases, lease_seconds=30),
+                store.claims.heartbeat(leases[::-1], lease_seconds=30),
             )
             assert [len(ids) for ids in beats] == [count, count]
         acks = [
@@ -677,7 +679,8 @@ async def test_writes_to_many_jobs_at_once_lock_in_one_order(pg_url: str) -> Non
             for lease, job in zip(leases, jobs, strict=True)
         ]
         written, _ = await asyncio.gather(
-            store.complete_many(acks[::-1]), store.heartbeat(leases, lease_seconds=30)
+            store.outcomes.complete_many(acks[::-1]),
+            store.claims.heartbeat(leases, lease_seconds=30),
         )
         assert written == {job.id for job in jobs}
     finally:

@@ -14,7 +14,7 @@ from jobq import JobContext
 from jobq.domain.job import Backoff
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
-from jobq.worker.pool import PoolConfig
+from jobq.worker import PoolConfig
 from tests.helpers import live_server, wait_for
 
 CONFIG = PoolConfig(worker_count=2, poll_interval=0.05, shutdown_timeout=5)
@@ -129,7 +129,7 @@ async def test_stats_show_processes_throughput_and_the_oldest_waiting_job(jq: Jo
                 await jq.wait((await jq.enqueue("echo", {"n": n})).id, timeout=10)
             stats = (await http.get("/stats")).json()
             [me] = stats["processes"]
-            assert me["id"] == pool.owner_id and me["workers"] == 2
+            assert me["id"] == pool.pool_id and me["workers"] == 2
             assert me["queues"] is None and me["busy"] == 0
             assert sum(row["succeeded"] for row in stats["throughput"]) == 4
             assert stats["oldest_waiting_seconds"] is None

@@ -16,10 +16,11 @@ from jobq.metrics import Metrics
 from jobq.registry import Registry
 from jobq.store import JobFilter, Store
 from tests.helpers import wait_for
+from tests.storewrap import FlakyStore, Meddled, SlowStore, broken
 
 
 async def _statuses(jq: JobQueue) -> dict[JobState, int]:
-    return {c.status: c.count for c in await jq.store.counts()}
+    return {c.status: c.count for c in await jq.store.reads.counts()}
 
 
 async def test_stop_hands_back_unstarted_jobs_and_lets_running_ones_finish(jq: JobQueue) -> None:
@@ -91,29 +92,6 @@ async def test_stop_leaves_no_task_behind(jq: JobQueue) -> None:
     assert left == set(), f"tasks still running after stop: {left}"
 
 
-class FlakyStore:
-    """Wraps a real store; chosen methods raise ``StoreUnavailable`` for the first n calls."""
-
-    def __init__(self, inner: Store, failures: dict[str, int]) -> None:
-        self._inner = inner
-        self.failures = dict(failures)
-        self.calls: dict[str, int] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._inner, name)
-        if name not in self.failures:
-            return target
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] = self.calls.get(name, 0) + 1
-            if self.failures[name] > 0:
-                self.failures[name] -= 1
-                raise StoreUnavailable("injected: database is locked")
-            return await target(*args, **kwargs)
-
-        return call
-
-
 async def test_the_pool_rides_out_a_store_outage(jq: JobQueue) -> None:
     flaky = FlakyStore(jq.store, {"claim": 3, "complete_many": 2})
     pool = WorkerPool(flaky, jq.registry, PoolConfig(worker_count=2, poll_interval=0.02))  # type: ignore[arg-type]
@@ -127,20 +105,9 @@ async def test_the_pool_rides_out_a_store_outage(jq: JobQueue) -> None:
     assert flaky.calls["claim"] > 3 and flaky.calls["complete_many"] == 3
 
 
-class BrokenReaper:
-    def __init__(self, inner: Store) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def requeue_expired(self) -> list[Any]:
-        raise RuntimeError("a bug in the reaper")
-
-
 async def test_a_side_task_that_dies_of_a_bug_fails_the_pool(jq: JobQueue) -> None:
     pool = WorkerPool(
-        BrokenReaper(jq.store),
+        broken(jq.store, "requeue_expired"),
         Registry(),  # type: ignore[arg-type]
         PoolConfig(worker_count=1, lease_seconds=0.2),
     )
@@ -154,40 +121,12 @@ async def test_a_side_task_that_dies_of_a_bug_fails_the_pool(jq: JobQueue) -> No
 
 async def test_run_raises_when_its_pool_fails(jq: JobQueue) -> None:
     real = jq._store
-    jq._store = BrokenReaper(real)  # type: ignore[assignment]
+    jq._store = broken(real, "requeue_expired")  # type: ignore[assignment]
     try:
         with pytest.raises(Exception, match="worker pool failed"):
             await asyncio.wait_for(jq.run(PoolConfig(worker_count=1, lease_seconds=0.2)), 10)
     finally:
         jq._store = real
-
-
-class SlowStore:
-    """Wraps a real store; chosen methods wait ``delay`` seconds before they run, or, with
-    ``answer_late``, do their work at once and wait before answering (as over a slow network:
-    the change is committed, the caller not yet told)."""
-
-    def __init__(
-        self, inner: Store, delays: dict[str, float], *, answer_late: bool = False
-    ) -> None:
-        self._inner = inner
-        self.delays = delays
-        self.answer_late = answer_late
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._inner, name)
-        if name not in self.delays:
-            return target
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            if not self.answer_late:
-                await asyncio.sleep(self.delays[name])
-            answer = await target(*args, **kwargs)
-            if self.answer_late:
-                await asyncio.sleep(self.delays[name])
-            return answer
-
-        return call
 
 
 async def test_a_completion_under_way_when_the_grace_ends_is_still_written(jq: JobQueue) -> None:
@@ -228,27 +167,27 @@ async def test_jobs_claimed_as_the_stop_begins_are_handed_back_not_started(jq: J
     assert started == [], "no job may start once the stop has begun"
     assert report.released_unstarted == 3
     assert await _statuses(jq) == {JobState.PENDING: 3}
-    for page_job in (await jq.store.list_jobs(JobFilter(), limit=10)).jobs:
+    for page_job in (await jq.store.reads.list_jobs(JobFilter(), limit=10)).jobs:
         assert page_job.attempt == 0 and page_job.started_at is None
 
 
-class OutageStore(FlakyStore):
+class OutageStore(Meddled):
     """Heartbeats fail until the job is claimed a second time (its first lease expired)."""
 
     def __init__(self, inner: Store) -> None:
-        super().__init__(inner, {})
+        super().__init__(inner, {"claim": self._claim, "heartbeat": self._heartbeat})
         self.outage = True
 
-    async def claim(self, *args: Any, **kwargs: Any) -> Any:
-        jobs = await self._inner.claim(*args, **kwargs)
+    async def _claim(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        jobs = await method(*args, **kwargs)
         if any(job.attempt >= 2 for job in jobs):
             self.outage = False
         return jobs
 
-    async def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
+    async def _heartbeat(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         if self.outage:
             raise StoreUnavailable("injected: heartbeat outage")
-        return await self._inner.heartbeat(*args, **kwargs)
+        return await method(*args, **kwargs)
 
 
 async def test_a_stale_attempt_ending_does_not_orphan_the_pools_newer_claim(jq: JobQueue) -> None:
@@ -280,11 +219,6 @@ async def test_a_stale_attempt_ending_does_not_orphan_the_pools_newer_claim(jq: 
     assert done.status is JobState.SUCCEEDED and done.attempt == 2
 
 
-class BrokenHeartbeat(FlakyStore):
-    async def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("a bug in the heartbeat")
-
-
 async def test_run_until_idle_raises_when_its_pool_fails(jq: JobQueue) -> None:
     @jq.job("nap")
     async def nap(payload: dict[str, Any]) -> None:
@@ -292,7 +226,7 @@ async def test_run_until_idle_raises_when_its_pool_fails(jq: JobQueue) -> None:
 
     await jq.enqueue("nap", {"s": 1})
     real = jq._store
-    jq._store = BrokenHeartbeat(real, {})  # type: ignore[assignment,arg-type]
+    jq._store = broken(real, "heartbeat")  # type: ignore[assignment,arg-type]
     try:
         config = PoolConfig(worker_count=2, lease_seconds=0.3, poll_interval=0.02)
         with pytest.raises(Exception, match="worker pool failed"):
@@ -303,7 +237,7 @@ async def test_run_until_idle_raises_when_its_pool_fails(jq: JobQueue) -> None:
 
 async def test_a_failed_pool_claims_no_more(jq: JobQueue) -> None:
     pool = WorkerPool(
-        BrokenHeartbeat(jq.store, {}),
+        broken(jq.store, "heartbeat"),
         jq.registry,  # type: ignore[arg-type]
         PoolConfig(worker_count=2, lease_seconds=0.3, poll_interval=0.02),
     )
@@ -342,7 +276,7 @@ async def test_a_lost_lease_is_counted_once(jq: JobQueue) -> None:
 
         async def b_holds_it() -> bool:
             current = await jq.get(job.id)
-            return current.attempt >= 2 and current.worker_id == pool_b.owner_id
+            return current.attempt >= 2 and current.worker_id == pool_b.pool_id
 
         await wait_for(b_holds_it, timeout=10, what="B to claim the job")
         with capture_logs() as logs:
@@ -359,7 +293,7 @@ async def test_a_lost_lease_is_counted_once(jq: JobQueue) -> None:
         gate.set()
         await pool_a.stop(grace=2)
         await pool_b.stop(grace=2)
-    assert done.status is JobState.SUCCEEDED and done.worker_id == pool_b.owner_id
+    assert done.status is JobState.SUCCEEDED and done.worker_id == pool_b.pool_id
     lost = {"queue": "default", "type": "hold"}
     assert metrics.registry.get_sample_value("jobq_leases_lost_total", lost) == 1
 

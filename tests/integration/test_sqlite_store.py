@@ -15,7 +15,7 @@ from jobq.domain.errors import StoreError
 from jobq.store import open_store
 from jobq.store.sqlite import SQLiteStore
 from jobq.store.sqlite.migrate import latest_version, statements
-from tests.contract.support import LEASE, OWNER, add, new
+from tests.contract.support import OWNER, add, claim, new
 from tests.helpers import LoopTicks
 
 
@@ -29,7 +29,7 @@ async def test_pragmas_are_durable(db_path: Path) -> None:
             keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
             return mode, sync, keys
 
-        for connection in (store._writer, store._reader):
+        for connection in (store.db.writer, store.db.reader):
             assert await connection.read(read) == ("wal", 2, 1)  # 2 = FULL
     finally:
         await store.close()
@@ -90,13 +90,14 @@ async def test_claim_reads_the_partial_due_index(db_path: Path) -> None:
     store = await SQLiteStore.open(str(db_path))
     await add(store, *(new(queue=f"q{i % 3}") for i in range(300)))
     await store.close()
-    from jobq.store.sqlite.store import _claim_sql
+    from jobq.store.claim import ClaimShape
+    from jobq.store.sqlite.claims import claim_sql
 
-    params = {"owner": "o", "now": 0, "lease_until": 1, "limit": 10, "q0": "q0", "q1": "q1"}
+    params = {"owner": "o", "now": 0, "lease_until": 1, "limit": 10, "queue0": "q0", "queue1": "q1"}
     with sqlite3.connect(db_path) as conn:
         conn.execute("ANALYZE")  # with statistics too, the plan must not change
         for queues, index in ((None, "jobs_due"), (1, "jobs_queue_due"), (2, "jobs_due")):
-            sql = "EXPLAIN QUERY PLAN " + _claim_sql(queues)
+            sql = "EXPLAIN QUERY PLAN " + claim_sql(ClaimShape(queue_count=queues))
             plan = " | ".join(row[3] for row in conn.execute(sql, params))
             assert f"USING INDEX {index}" in plan, plan
             assert "TEMP B-TREE" not in plan, plan
@@ -114,7 +115,7 @@ async def test_the_event_loop_keeps_running_while_sqlite_waits(db_path: Path) ->
         loop.call_later(0.5, blocker.execute, "COMMIT")
         async with LoopTicks() as ticks:
             started = time.monotonic()
-            claimed = await store.claim(OWNER, queues=None, limit=1, lease_seconds=LEASE)
+            claimed = await claim(store, OWNER, limit=1)
             waited = time.monotonic() - started
         blocker.close()
         assert len(claimed) == 1

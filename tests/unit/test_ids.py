@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from jobq.domain import ids
-from jobq.domain.ids import new_job_id, new_owner_id, parse_job_id, slot_id
+from jobq.domain.ids import new_job_id, new_pool_id, parse_job_id, slot_id
 
 CANONICAL = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -107,7 +107,7 @@ def test_parse_job_id_refuses_junk(text: str) -> None:
 
 
 def test_owner_id_format() -> None:
-    owner = new_owner_id()
+    owner = new_pool_id()
     host, pid, suffix = owner.split(":")
     assert host == (socket.gethostname().split(".")[0] or "host")
     assert "." not in host
@@ -116,7 +116,7 @@ def test_owner_id_format() -> None:
 
 
 def test_owner_ids_differ() -> None:
-    assert len({new_owner_id() for _ in range(50)}) == 50
+    assert len({new_pool_id() for _ in range(50)}) == 50
 
 
 def test_slot_id() -> None:

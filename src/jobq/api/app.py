@@ -43,7 +43,7 @@ def create_app(
     app.state.pool = pool
     app.state.limits = limits
     access = access or AccessPolicy()
-    app.state.authenticator = Authenticator(lambda: jq.store, session_key=access.session_key)
+    app.state.authenticator = Authenticator(lambda: jq.tokens, session_key=access.session_key)
     if jq.metrics is None:
         jq.metrics = Metrics()
     app.state.metrics = jq.metrics
@@ -74,7 +74,9 @@ def create_metrics_app(
     install_error_handlers(app)
     app.include_router(ops.router)
     app.add_middleware(
-        RequireToken, authenticator=Authenticator(lambda: jq.store), policy=access or AccessPolicy()
+        RequireToken,
+        authenticator=Authenticator(lambda: jq.tokens),
+        policy=access or AccessPolicy(),
     )
     app.add_middleware(SameOriginWrites, allowed_hosts=allowed_hosts)
     return app

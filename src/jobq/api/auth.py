@@ -37,7 +37,7 @@ from jobq.api.limits import refuse
 from jobq.domain.errors import StoreError
 from jobq.domain.tokens import ApiToken, split_token
 from jobq.domain.tokens import Scope as TokenScope
-from jobq.store.base import TokenStore
+from jobq.store.ports import Tokens
 
 logger = structlog.get_logger("jobq.api")
 
@@ -135,12 +135,12 @@ class Authenticator:
 
     def __init__(
         self,
-        store: Callable[[], TokenStore],
+        tokens: Callable[[], Tokens],
         *,
         session_key: bytes | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._store = store  # called per lookup: the app is made before its store is open
+        self._tokens_of = tokens  # called per lookup: the app is made before its store opens
         #: signs dashboard sessions; unset, a key of this process's own (sessions then work
         #: only on it, until it restarts)
         self.session_key = session_key or secrets.token_bytes(32)
@@ -153,7 +153,7 @@ class Authenticator:
         """Whether any token was ever made (until then, the API is open)."""
         now = self.clock()
         if self._enabled is None or now - self._enabled[0] > CACHE_SECONDS:
-            self._enabled = (now, await self._store().has_tokens())
+            self._enabled = (now, await self._tokens_of().exist())
         return self._enabled[1]
 
     async def token(self, token_id: str) -> ApiToken | None:
@@ -165,7 +165,7 @@ class Authenticator:
         missed = self._misses.get(token_id)
         if missed is not None and now - missed <= CACHE_SECONDS:
             return None
-        found = await self._store().token(token_id)
+        found = await self._tokens_of().get(token_id)
         if found is not None and found.active:
             self._tokens[token_id] = (now, found)
             self._misses.pop(token_id, None)

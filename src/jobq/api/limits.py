@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobq.store.codec import MAX_DEPTH, depth
+from jobq.domain.jsonvalues import MAX_DEPTH, depth
 
 # Past the limit the rest of the body is still read (and dropped), up to this many bytes, so the
 # client, which sends its whole body before it reads the answer, gets the 413 instead of a

@@ -42,7 +42,7 @@ async def health() -> dict[str, str]:
 async def ready(jq: JQ) -> Any:
     """The store answers."""
     try:
-        await jq.store.ping()
+        await jq.ping()
     except StoreError as exc:
         return error_response(
             503, "not_ready", f"the store does not answer: {exc}", headers={"Retry-After": "1"}
@@ -56,5 +56,5 @@ async def metrics(request: Request, jq: JQ) -> Response:
     registry: Metrics = request.app.state.metrics
     # If the store is down the counters still tell their story; depth keeps its last reading.
     with contextlib.suppress(StoreError):
-        registry.set_depth(await jq.store.counts())
+        registry.set_depth(await jq.counts())
     return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
@@ -35,11 +34,9 @@ from jobq.api.schemas import (
 from jobq.dashboard.pages import overview_page
 from jobq.domain.errors import InvalidJob, JobqError
 from jobq.domain.ids import JobId, parse_job_id
-from jobq.domain.job import MinuteCount, counts_by_queue
 from jobq.domain.states import JobState
-from jobq.store.base import JobFilter
+from jobq.store.records import JobFilter
 from jobq.worker.pool import WorkerPool
-from jobq.worker.presence import STALE_AFTER
 
 router = APIRouter()
 
@@ -136,7 +133,7 @@ async def list_jobs(
 ) -> Response:
     """Jobs, newest first, filtered by status, type and queue."""
     _check_page_size(limit, request.app.state.limits.max_page_size)
-    page = await jq.store.list_jobs(
+    page = await jq.list_jobs(
         JobFilter(status=status, type=type, queue=queue), limit=limit, after=_decode(cursor)
     )
     answer = {
@@ -190,16 +187,14 @@ async def retry_dead(body: RetryDeadIn, jq: JQ) -> RetryDeadOut:
 @router.get("/stats", responses=_ERRORS)
 async def stats(request: Request, jq: JQ) -> StatsOut:
     """Jobs by queue and status, and this process's workers."""
-    counts = counts_by_queue(await jq.store.counts())
-    totals = {state.value: sum(row[state.value] for row in counts.values()) for state in JobState}
+    view = await jq.overview(minutes=THROUGHPUT_MINUTES)
     pool: WorkerPool | None = request.app.state.pool
     workers = None
     if pool is not None:
         workers = {"count": pool.config.worker_count, "busy": pool.busy, "buffered": pool.buffered}
-    processes = await jq.store.processes(max_age=STALE_AFTER)
     return StatsOut(
-        counts=counts,
-        totals=totals,
+        counts=view.counts,
+        totals=view.totals,
         workers=workers,
         processes=[
             ProcessOut(
@@ -213,22 +208,17 @@ async def stats(request: Request, jq: JQ) -> StatsOut:
                 started_at=p.started_at,
                 seen_at=p.seen_at,
             )
-            for p in processes
+            for p in view.processes
         ],
-        throughput=per_minute(await jq.store.throughput(minutes=THROUGHPUT_MINUTES)),
-        oldest_waiting_seconds=await jq.store.oldest_waiting_age(),
+        throughput=[
+            MinuteOut(minute=minute, **{outcome.value: n for outcome, n in row.items()})
+            for minute, row in view.by_minute()
+        ],
+        oldest_waiting_seconds=view.oldest_waiting,
     )
 
 
 THROUGHPUT_MINUTES = 60
-
-
-def per_minute(counts: list[MinuteCount]) -> list[MinuteOut]:
-    """One row per minute that saw attempts end, oldest first, a column per outcome."""
-    rows: dict[datetime, dict[str, int]] = {}
-    for count in counts:
-        rows.setdefault(count.minute, {})[count.outcome.value] = count.count
-    return [MinuteOut(minute=minute, **row) for minute, row in sorted(rows.items())]
 
 
 @router.get("/", response_model=None)

@@ -34,7 +34,7 @@ from jobq.cli.common import (
 )
 from jobq.cli.output import attempts_json, echo_json, job_detail, job_json, job_rows, table
 from jobq.cli.tokens import tokens
-from jobq.cli.top import render, snapshot
+from jobq.cli.top import MINUTES, render
 from jobq.config import ENV_NAMES, FIELDS, FLAG_NAMES
 from jobq.domain.errors import (
     IdempotencyConflict,
@@ -49,7 +49,7 @@ from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from jobq.service import run_service
 from jobq.store import run_migrations, schema_status
-from jobq.store.base import JobFilter
+from jobq.store.records import JobFilter
 from jobq.store.url import redact
 
 
@@ -348,7 +348,7 @@ def jobs_list(
             where = JobFilter(
                 status=None if status is None else JobState(status), type=job_type, queue=queue
             )
-            page = await jq.store.list_jobs(where, limit=limit, after=after)
+            page = await jq.list_jobs(where, limit=limit, after=after)
         if as_json:
             echo_json({"jobs": [job_json(j) for j in page.jobs], "next_cursor": page.next_after})
         else:
@@ -415,7 +415,7 @@ def stats(as_json: bool, **flags: Any) -> None:
 
     async def go() -> int:
         async with jq:
-            by_queue = counts_by_queue(await jq.store.counts())
+            by_queue = counts_by_queue(await jq.counts())
         if as_json:
             echo_json(by_queue)
         else:
@@ -444,12 +444,12 @@ def top(interval: float, once: bool, **flags: Any) -> None:
     async def go() -> int:
         async with jq:
             if once:
-                console.print(render(await snapshot(jq.store, jq.clock.now())))
+                console.print(render(await jq.overview(minutes=MINUTES)))
                 return 0
             with Live(console=console, screen=False, auto_refresh=False) as live:
                 while True:
                     try:
-                        view: Any = render(await snapshot(jq.store, jq.clock.now()))
+                        view: Any = render(await jq.overview(minutes=MINUTES))
                     except StoreError as exc:  # keep watching: it shows when the store is back
                         view = Text(f"the store does not answer: {exc}", style="red")
                     live.update(view, refresh=True)

@@ -16,7 +16,8 @@ from jobq.cli.output import echo_json, table
 from jobq.clock import SystemClock
 from jobq.domain.errors import JobqError
 from jobq.domain.tokens import MAX_TOKEN_NAME, ApiToken, Scope, new_token
-from jobq.store import Store, open_store
+from jobq.store import open_store
+from jobq.store.ports import Tokens
 
 SCOPES = [scope.value for scope in Scope]
 
@@ -40,9 +41,9 @@ def create(scope: str, name: str, **flags: Any) -> None:
     if len(name) > MAX_TOKEN_NAME or not name.isprintable():
         fail(f"--name must be 1-{MAX_TOKEN_NAME} printable characters", 2)
 
-    async def go(store: Store) -> int:
+    async def go(store: Tokens) -> int:
         token, text = new_token(Scope(scope), name, SystemClock().now())
-        await store.add_token(token)
+        await store.add(token)
         click.echo(f"created token {token.id} ({token.scope.value}) {token.name!r}", err=True)
         click.echo("it is shown this once; keep it in a secret store", err=True)
         click.echo(text)
@@ -57,8 +58,8 @@ def create(scope: str, name: str, **flags: Any) -> None:
 def list_tokens(as_json: bool, **flags: Any) -> None:
     """Every token (never the secrets), newest first."""
 
-    async def go(store: Store) -> int:
-        found = await store.tokens()
+    async def go(store: Tokens) -> int:
+        found = await store.all()
         if as_json:
             echo_json([_as_json(token) for token in found])
         else:
@@ -91,8 +92,8 @@ def revoke(token_id: str, **flags: Any) -> None:
     # the id, also when the whole token was given: its secret is never echoed
     wanted = token_id.removeprefix("jobq_").split("_", 1)[0]
 
-    async def go(store: Store) -> int:
-        if not await store.revoke_token(wanted):
+    async def go(store: Tokens) -> int:
+        if not await store.revoke(wanted):
             click.echo(f"no active token has the id {wanted!r}", err=True)
             return EXIT_FAILURE
         click.echo(f"revoked {wanted}")
@@ -117,7 +118,7 @@ def _with_store(flags: dict[str, Any], action: Any) -> int:
     async def go() -> int:
         store = await open_store(settings.database_url, postgres=settings.postgres_options())
         try:
-            status: int = await action(store)
+            status: int = await action(store.tokens)
         finally:
             await store.close()
         return status

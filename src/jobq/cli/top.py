@@ -3,18 +3,12 @@ finish, read from the store (so it works beside any number of processes, API or 
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
-from datetime import datetime
-
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from jobq.domain.job import MinuteCount, Outcome, ProcessInfo, counts_by_queue
 from jobq.domain.states import JobState
-from jobq.store.base import JobReader
-from jobq.worker.presence import STALE_AFTER
+from jobq.insights import Overview
 
 MINUTES = 15
 BARS = " ▁▂▃▄▅▆▇█"
@@ -28,26 +22,7 @@ STATE_STYLES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    counts: dict[str, dict[str, int]]
-    processes: list[ProcessInfo]
-    minutes: list[MinuteCount]
-    oldest_waiting: float | None
-    taken_at: datetime
-
-
-async def snapshot(store: JobReader, now: datetime) -> Snapshot:
-    counts, processes, minutes, oldest = await asyncio.gather(
-        store.counts(),
-        store.processes(max_age=STALE_AFTER),
-        store.throughput(minutes=MINUTES),
-        store.oldest_waiting_age(),
-    )
-    return Snapshot(counts_by_queue(counts), processes, minutes, oldest, now)
-
-
-def render(view: Snapshot) -> Group:
+def render(view: Overview) -> Group:
     queues = Table(title="Queues", title_justify="left", expand=True)
     queues.add_column("queue")
     for state in JobState:
@@ -72,7 +47,7 @@ def render(view: Snapshot) -> Group:
     if not view.processes:
         workers.add_row("(no worker pool is running)", "", "", "", "")
 
-    succeeded, failed = per_minute(view.minutes, view.taken_at)
+    succeeded, failed = view.series()
     done = Text.assemble(
         ("finished per minute, last 15 min  ", "bold"),
         ("succeeded ", "green"),
@@ -88,21 +63,6 @@ def render(view: Snapshot) -> Group:
         else f"oldest waiting job: {view.oldest_waiting:.1f} s"
     )
     return Group(queues, workers, done, Text(oldest), Text(f"{view.taken_at:%H:%M:%S} UTC", "dim"))
-
-
-def per_minute(minutes: list[MinuteCount], now: datetime) -> tuple[list[int], list[int]]:
-    """Counts for each of the last ``MINUTES`` minutes, oldest first (this minute last)."""
-    current = int(now.timestamp() // 60)
-    succeeded, failed = [0] * MINUTES, [0] * MINUTES
-    for row in minutes:
-        index = MINUTES - 1 - (current - int(row.minute.timestamp() // 60))
-        if not 0 <= index < MINUTES:
-            continue
-        if row.outcome is Outcome.SUCCEEDED:
-            succeeded[index] += row.count
-        elif row.outcome in (Outcome.FAILED, Outcome.LOST):  # as the dashboard counts them
-            failed[index] += row.count
-    return succeeded, failed
 
 
 def sparkline(values: list[int]) -> str:

@@ -27,15 +27,15 @@ from jobq.api.auth import (
 from jobq.api.ops import jobqueue_of
 from jobq.domain.errors import IllegalTransition, JobNotFound
 from jobq.domain.ids import JobId
-from jobq.domain.job import MinuteCount, Outcome, counts_by_queue
 from jobq.domain.states import JobState
 from jobq.domain.tokens import Scope
-from jobq.store.base import JobFilter
-from jobq.worker.presence import STALE_AFTER
+from jobq.insights import Overview
+from jobq.store.records import JobFilter
 
 STATIC = resources.files(__package__).joinpath("static")
 TEMPLATES = resources.files(__package__).joinpath("templates")
 PAGE_SIZE = 50
+CHART_MINUTES = 60
 STATES = [state.value for state in JobState]
 #: the page may load only what jobq serves itself, and run no inline script or style
 SECURITY_HEADERS = {
@@ -104,17 +104,10 @@ class Chart:
     height: int = 160
 
 
-def chart(minutes: list[MinuteCount], now: datetime, *, span: int = 60) -> Chart:
-    """Bars for the last ``span`` minutes: succeeded below, failed or lost stacked on top."""
-    current = int(now.timestamp() // 60)
-    ok, bad = [0] * span, [0] * span
-    for row in minutes:
-        index = span - 1 - (current - int(row.minute.timestamp() // 60))
-        if 0 <= index < span:
-            if row.outcome is Outcome.SUCCEEDED:
-                ok[index] += row.count
-            elif row.outcome in (Outcome.FAILED, Outcome.LOST):
-                bad[index] += row.count
+def chart(view: Overview) -> Chart:
+    """Bars for the overview's minutes: succeeded below, failed or lost stacked on top."""
+    ok, bad = view.series()
+    span = len(ok)
     peak = max([1, *(a + b for a, b in zip(ok, bad, strict=True))])
     width, height, pad = 720, 160, 20
     step = (width - 2 * pad) / span
@@ -148,19 +141,16 @@ def _age(seconds: float | None) -> str:
 
 
 async def overview_page(request: Request) -> HTMLResponse:
-    jq = jobqueue_of(request)
-    store = jq.store
-    counts = counts_by_queue(await store.counts())
-    totals = {state: sum(row[state] for row in counts.values()) for state in STATES}
+    view = await jobqueue_of(request).overview(minutes=CHART_MINUTES)
     return render(
         request,
         "overview.html",
         nav="overview",
-        totals=totals,
-        counts=sorted(counts.items()),
-        processes=await store.processes(max_age=STALE_AFTER),
-        chart=chart(await store.throughput(minutes=60), jq.clock.now()),
-        oldest=_age(await store.oldest_waiting_age()),
+        totals=view.totals,
+        counts=sorted(view.counts.items()),
+        processes=view.processes,
+        chart=chart(view),
+        oldest=_age(view.oldest_waiting),
     )
 
 
@@ -181,7 +171,7 @@ async def jobs_page(
     state = JobState(status) if status in STATES else None
     where = JobFilter(status=state, queue=queue or None, type=type or None)
     after = _job_id(cursor) if cursor else None
-    page = await jobqueue_of(request).store.list_jobs(where, limit=PAGE_SIZE, after=after)
+    page = await jobqueue_of(request).list_jobs(where, limit=PAGE_SIZE, after=after)
     filters = {"status": status or "", "queue": queue or "", "type": type or ""}
     older = urlencode({**{k: v for k, v in filters.items() if v}, "cursor": page.next_after or ""})
     return render(
@@ -199,7 +189,7 @@ async def jobs_page(
 async def job_page(request: Request, job_id: str, done: str | None = None) -> Response:
     jq = jobqueue_of(request)
     key = _job_id(job_id)
-    job = None if key is None else await jq.store.get(key)
+    job = None if key is None else await jq.find(key)
     if job is None or key is None:
         return render(
             request, "missing.html", 404, nav="jobs", message=f"no job has the id {job_id}"
@@ -210,7 +200,7 @@ async def job_page(request: Request, job_id: str, done: str | None = None) -> Re
         "job.html",
         nav="jobs",
         job=jq.visible(job),
-        attempts=await jq.store.attempts(key),
+        attempts=await jq.attempts(key),
         notice=notice,
     )
 

@@ -1,4 +1,8 @@
-"""Time-sortable job ids (UUIDv7, RFC 9562) and worker ids."""
+"""Time-sortable job ids (UUIDv7, RFC 9562), and the ids of worker pools and their workers.
+
+A ``PoolId`` names one worker pool (one process's claims: the owner of a lease, the
+``worker_id`` column of a job); a ``WorkerId`` names one worker inside it (``<pool>/w3``: who
+ran an attempt)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import uuid
 from typing import NewType
 
 JobId = NewType("JobId", str)
+PoolId = NewType("PoolId", str)
 WorkerId = NewType("WorkerId", str)
 
 _lock = threading.Lock()
@@ -47,12 +52,12 @@ def parse_job_id(text: str) -> JobId:
     return JobId(str(uuid.UUID(text)))
 
 
-def new_owner_id() -> WorkerId:
+def new_pool_id() -> PoolId:
     """An id for one worker pool: host, process id and a random suffix (pids are reused)."""
     host = socket.gethostname().split(".")[0] or "host"
-    return WorkerId(f"{host}:{os.getpid()}:{os.urandom(3).hex()}")
+    return PoolId(f"{host}:{os.getpid()}:{os.urandom(3).hex()}")
 
 
-def slot_id(owner: WorkerId, index: int) -> WorkerId:
-    """The id of worker ``index`` inside the pool ``owner``: it names both in every log line."""
-    return WorkerId(f"{owner}/w{index}")
+def slot_id(pool: PoolId, index: int) -> WorkerId:
+    """The id of worker ``index`` inside ``pool``: it names both in every log line."""
+    return WorkerId(f"{pool}/w{index}")

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeAlias
 
-from jobq.domain.ids import JobId, WorkerId
+from jobq.domain.ids import JobId, PoolId, WorkerId
 from jobq.domain.states import JobState
 
 JSONValue: TypeAlias = Any
@@ -74,7 +74,8 @@ class Lease:
     token still owns it."""
 
     job_id: JobId
-    worker_id: WorkerId
+    #: the pool that claimed the job
+    owner: PoolId
     attempt: int
 
 
@@ -155,7 +156,8 @@ class Job:
     result: JSONValue
     last_error: ErrorInfo | None
     dead_reason: DeadReason | None
-    worker_id: WorkerId | None
+    #: the pool holding the job's lease while it runs
+    worker_id: PoolId | None
     lease_expires_at: datetime | None
     idempotency_key: str | None
     created_at: datetime
@@ -177,6 +179,7 @@ class Job:
 class Attempt:
     job_id: JobId
     attempt: int
+    #: the worker that ran it (for an attempt lost or still running: its pool)
     worker_id: WorkerId | None
     started_at: datetime | None
     finished_at: datetime | None
@@ -220,7 +223,7 @@ WORKER_LOST_ERROR = ErrorInfo(
 class ProcessInfo:
     """A process running a worker pool, as it last reported itself."""
 
-    id: WorkerId  # the pool's owner id
+    id: PoolId
     host: str
     pid: int
     workers: int

@@ -1,37 +1,31 @@
-"""Stores: the source of truth for jobs. ``open_store`` picks one by the URL's scheme."""
+"""Stores: the source of truth for jobs. ``open_store`` picks one by the URL's scheme and
+imports its driver only then. The capabilities a store offers are in ``ports.py``; what a claim
+may take, in ``claim.py``; what both backends share, in ``common.py``."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 from jobq.clock import Clock
-from jobq.domain.errors import StoreError, UnsupportedStore
-from jobq.store.base import (
-    Expired,
-    JobAdmin,
-    JobFilter,
-    JobReader,
-    JobStore,
-    Listens,
-    Page,
-    SchemaStatus,
-    Store,
-)
+from jobq.domain.errors import UnsupportedStore
+from jobq.store.claim import ClaimRequest
 from jobq.store.options import PostgresOptions
+from jobq.store.ports import Store
+from jobq.store.records import Completion, Expired, JobFilter, Page, SchemaStatus
 from jobq.store.url import DatabaseURL, parse_database_url, redact
 
 __all__ = [
+    "ClaimRequest",
+    "Completion",
     "Expired",
-    "JobAdmin",
     "JobFilter",
-    "JobReader",
-    "JobStore",
-    "Listens",
     "Page",
     "PostgresOptions",
+    "SchemaStatus",
     "Store",
     "open_store",
+    "run_migrations",
+    "schema_status",
 ]
 
 
@@ -45,7 +39,6 @@ async def open_store(
     """Open the store that ``url`` names and bring its schema up to date (PostgreSQL: unless
     ``migrate`` is False). ``clock``: None for the real time (on PostgreSQL, the server's)."""
     parsed = _parse(url)
-    # Each store is imported only when chosen: each has its own driver.
     if parsed.scheme == "postgresql":
         try:
             from jobq.store.postgres import PostgresStore
@@ -64,31 +57,27 @@ async def run_migrations(url: str, *, postgres: PostgresOptions | None = None) -
     """Bring the schema at ``url`` up to date (``jobq migrate``)."""
     parsed = _parse(url)
     if parsed.scheme == "postgresql":
-        from jobq.store.postgres.store import run_migrations as migrate_postgres
+        from jobq.store.postgres import migrate
 
-        return (await migrate_postgres(parsed.path, postgres)).public()
+        return (await migrate.run_migrations(parsed.path, postgres or PostgresOptions())).status()
     from jobq.store.sqlite import SQLiteStore
-    from jobq.store.sqlite.migrate import latest_version
+    from jobq.store.sqlite import migrate as sqlite_migrate
 
     store = await SQLiteStore.open(parsed.path)
     await store.close()
-    return SchemaStatus(f"SQLite file {parsed.path}", store.schema_version, latest_version())
+    return SchemaStatus(store.description, store.schema_version, sqlite_migrate.latest_version())
 
 
 async def schema_status(url: str, *, postgres: PostgresOptions | None = None) -> SchemaStatus:
     """How far the schema at ``url`` has come, changing nothing (``jobq migrate --check``)."""
     parsed = _parse(url)
     if parsed.scheme == "postgresql":
-        from jobq.store.postgres.store import schema_status as postgres_status
+        from jobq.store.postgres import migrate
 
-        return (await postgres_status(parsed.path, postgres)).public()
-    from jobq.store.sqlite.migrate import latest_version, read_version
+        return (await migrate.read_version(parsed.path, postgres or PostgresOptions())).status()
+    from jobq.store.sqlite import migrate as sqlite_migrate
 
-    try:
-        current = await asyncio.to_thread(read_version, parsed.path)
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot read the SQLite database {parsed.path}: {exc}") from exc
-    return SchemaStatus(f"SQLite file {parsed.path}", current, latest_version())
+    return await asyncio.to_thread(sqlite_migrate.status, parsed.path)
 
 
 def _parse(url: str) -> DatabaseURL:

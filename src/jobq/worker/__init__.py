@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from jobq.worker.pool import PoolConfig, WorkerPool
+from jobq.worker.config import PoolConfig
+from jobq.worker.pool import WorkerPool
 
 __all__ = ["PoolConfig", "WorkerPool"]

@@ -1,6 +1,6 @@
 """Successes acknowledged in batches: a worker hands its job's success over and takes its next
 job at once; one writer records every success handed over meanwhile in one transaction
-(``JobStore.complete_many``), fenced by each job's lease as a single ``complete`` would be.
+(``Outcomes.complete_many``), fenced by each job's lease as a single ``complete`` would be.
 
 No timer: a batch is whatever arrived while the last one was being written, so an idle queue
 acknowledges each success at once and a busy one in batches as large as the store is slow.
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from structlog.typing import FilteringBoundLogger
 
-from jobq.store.base import Completion, JobStore
+from jobq.store.ports import Outcomes
+from jobq.store.records import Completion
 from jobq.worker.outcomes import Ack, with_retries
 
 #: successes written in one transaction at most
@@ -30,8 +31,8 @@ class _Pending:
 
 
 class Acknowledger:
-    def __init__(self, store: JobStore, log: FilteringBoundLogger) -> None:
-        self._store = store
+    def __init__(self, outcomes: Outcomes, log: FilteringBoundLogger) -> None:
+        self._outcomes = outcomes
         self._log = log
         self._queued: list[_Pending] = []
         self._writing = 0  # successes in the batch being written
@@ -63,7 +64,7 @@ class Acknowledger:
             self._writing = len(batch)
             try:
                 written = await with_retries(
-                    lambda: self._store.complete_many(completions),  # noqa: B023 - awaited here
+                    lambda: self._outcomes.complete_many(completions),  # noqa: B023 - awaited here
                     self._log,
                 )
             finally:

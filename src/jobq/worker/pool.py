@@ -8,10 +8,12 @@
 Fan-out: every worker takes the next job from the one buffer; the first free worker wins.
 A worker hands its job's success to the acknowledger and takes the next job at once; the job
 stays held (its lease extended) until the batch with its success is written.
-Side tasks: the heartbeat extends the leases of held jobs; the reaper requeues expired ones;
-a listener wakes the dispatcher when another process enqueues (PostgreSQL: LISTEN; SQLite: a
-thread watching for other processes' commits).
-If a side task dies of a bug, ``failed`` is set and the service shuts the pool down.
+Which claims the pool holds, and in what state, is ``leases.HeldJobs``.
+Side tasks, supervised (``supervisor.py``): the heartbeat extends the leases of held jobs; the
+reaper requeues expired ones; presence reports the pool to the store; a listener wakes the
+dispatcher when another process enqueues (PostgreSQL: LISTEN; SQLite: a thread watching for
+other processes' commits). Maintenance services to come (periodic jobs, retention) sit beside
+them. If a side task dies of a bug, ``failed`` is set and the service shuts the pool down.
 """
 
 from __future__ import annotations
@@ -20,26 +22,28 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Coroutine
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import structlog
 from structlog.typing import FilteringBoundLogger
 
 from jobq.clock import Clock, SystemClock
 from jobq.domain.errors import StoreError
-from jobq.domain.ids import JobId, WorkerId, new_owner_id, slot_id
-from jobq.domain.job import Job, Lease, ProcessInfo
+from jobq.domain.ids import PoolId, WorkerId, new_pool_id, slot_id
+from jobq.domain.job import Job, ProcessInfo
 from jobq.metrics import Metrics
 from jobq.registry import Registry
-from jobq.store.base import JobStore, Listens
+from jobq.store.claim import ClaimRequest
+from jobq.store.ports import PoolStore
 from jobq.worker.acks import Acknowledger
-from jobq.worker.heartbeat import heartbeat_loop
-from jobq.worker.presence import PRESENCE_INTERVAL, presence_loop
-from jobq.worker.reaper import reaper_loop
+from jobq.worker.config import PoolConfig, StopReport
+from jobq.worker.handback import hand_back
+from jobq.worker.heartbeat import Heartbeat
+from jobq.worker.leases import HeldJobs
+from jobq.worker.presence import PRESENCE_INTERVAL, PresenceReporter
+from jobq.worker.reaper import Reaper
 from jobq.worker.runner import JobRunner
+from jobq.worker.supervisor import Supervisor
 from jobq.worker.threads import HandlerThreads
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.worker")
@@ -47,59 +51,30 @@ logger: FilteringBoundLogger = structlog.get_logger("jobq.worker")
 MAX_STORE_BACKOFF = 10.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PoolConfig:
-    worker_count: int = 10
-    #: claimed jobs waiting for a free worker, at most
-    capacity: int = 100
-    lease_seconds: float = 30.0
-    poll_interval: float = 1.0
-    #: None: every queue
-    queues: tuple[str, ...] | None = None
-    shutdown_timeout: float = 30.0
-
-    @property
-    def heartbeat_interval(self) -> float:
-        return self.lease_seconds / 3
-
-    @property
-    def reap_interval(self) -> float:
-        return max(0.05, min(self.lease_seconds / 2, 5.0))
-
-
-@dataclass(frozen=True, slots=True)
-class StopReport:
-    #: claimed jobs no worker had started, handed back with their attempt
-    released_unstarted: int
-    #: jobs running when the stop began that finished within the grace
-    finished_in_grace: int
-    #: jobs still running at the end of the grace, interrupted and handed back
-    interrupted: int
-
-
 class WorkerPool:
     def __init__(
         self,
-        store: JobStore,
+        store: PoolStore,
         registry: Registry,
         config: PoolConfig | None = None,
         *,
         clock: Clock | None = None,
         metrics: Metrics | None = None,
-        owner_id: WorkerId | None = None,
+        pool_id: PoolId | None = None,
     ) -> None:
         self.config = config or PoolConfig()
-        self.owner_id = owner_id or new_owner_id()
+        self.pool_id = pool_id or new_pool_id()
         self._store = store
         self._clock = clock or SystemClock()
         self._metrics = metrics
         self._threads = HandlerThreads()
-        # Pool-level lines (claims, hand-backs) name the lease owner; workers bind their own id.
-        self._log = logger.bind(worker_id=self.owner_id)
-        self._acks = Acknowledger(store, self._log)
+        # Pool-level lines (claims, hand-backs) name the pool; workers bind their own id.
+        self._log = logger.bind(worker_id=self.pool_id)
+        self._supervisor = Supervisor(self._log, on_failure=self._failed)
+        self._acks = Acknowledger(store.outcomes, self._log)
         self._acks_task: asyncio.Task[None] | None = None
         self._runner = JobRunner(
-            store,
+            store.outcomes,
             registry,
             clock=self._clock,
             threads=self._threads,
@@ -110,13 +85,7 @@ class WorkerPool:
             on_acknowledged=self._acknowledged,
         )
         self._buffer: asyncio.Queue[Job] = asyncio.Queue(maxsize=self.config.capacity)
-        # Claimed and not yet finished (buffered or running). Keyed by job id, but a job is
-        # removed only by the claim that put it there: a stale attempt of a job this pool has
-        # claimed again must not take the new claim's place.
-        self._held: dict[JobId, Job] = {}
-        self._lost: set[Lease] = set()
-        # Attempts whose outcome is being written: the job may leave `running` any moment now.
-        self._ending: set[Lease] = set()
+        self._held = HeldJobs()
         self._released = 0
         self._wake = asyncio.Event()  # new work may be due
         self._room = asyncio.Event()  # the buffer has room again
@@ -129,8 +98,6 @@ class WorkerPool:
         self._workers: list[asyncio.Task[None]] = []
         self._idle_workers: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
-        self.failed = asyncio.Event()
-        self.failure: BaseException | None = None
         self._started_at = self._clock.now()
 
     # -- what others may read ---------------------------------------------------------------
@@ -149,7 +116,16 @@ class WorkerPool:
 
     @property
     def worker_ids(self) -> list[WorkerId]:
-        return [slot_id(self.owner_id, i) for i in range(1, self.config.worker_count + 1)]
+        return [slot_id(self.pool_id, i) for i in range(1, self.config.worker_count + 1)]
+
+    @property
+    def failed(self) -> asyncio.Event:
+        """Set when a side task died: the pool stopped claiming and should be stopped."""
+        return self._supervisor.failed
+
+    @property
+    def failure(self) -> BaseException | None:
+        return self._supervisor.failure
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -164,44 +140,35 @@ class WorkerPool:
         )
         if self._metrics is not None:
             self._metrics.watch_pool(config.worker_count, lambda: self._busy, lambda: self.buffered)
-        self._dispatcher = self._supervised(self._dispatch(), "dispatcher")
-        self._acks_task = self._supervised(self._acks.run(), "acknowledger")
-        self._side_tasks = [
-            self._supervised(
-                heartbeat_loop(
-                    self._store,
-                    lambda: list(self._held.values()),
-                    self._lease_lost,
-                    interval=config.heartbeat_interval,
-                    lease_seconds=config.lease_seconds,
-                    log=self._log,
-                ),
-                "heartbeat",
+        supervisor = self._supervisor
+        self._dispatcher = supervisor.start(self._dispatch(), "dispatcher")
+        self._acks_task = supervisor.start(self._acks.run(), "acknowledger")
+        services = (
+            Heartbeat(
+                self._store.claims,
+                self._held.jobs,
+                self._lease_lost,
+                interval=config.heartbeat_interval,
+                lease_seconds=config.lease_seconds,
+                log=self._log,
             ),
-            self._supervised(
-                reaper_loop(
-                    self._store,
-                    interval=config.reap_interval,
-                    log=self._log,
-                    metrics=self._metrics,
-                    on_requeued=self.notify,
-                ),
-                "reaper",
+            Reaper(
+                self._store.expiry,
+                interval=config.reap_interval,
+                log=self._log,
+                metrics=self._metrics,
+                on_requeued=self.notify,
             ),
-        ]
-        self._side_tasks.append(
-            self._supervised(
-                presence_loop(
-                    self._store,
-                    self._process_info,
-                    interval=min(PRESENCE_INTERVAL, config.heartbeat_interval),
-                    log=self._log,
-                ),
-                "presence",
-            )
+            PresenceReporter(
+                self._store.presence,
+                self._process_info,
+                interval=min(PRESENCE_INTERVAL, config.heartbeat_interval),
+                log=self._log,
+            ),
         )
-        if isinstance(self._store, Listens):  # claim as soon as another process enqueues
-            self._side_tasks.append(self._supervised(self._store.listen(self._heard), "listener"))
+        self._side_tasks = [supervisor.start_service(service) for service in services]
+        listening = self._store.listener.listen(self._heard)  # claim as soon as others enqueue
+        self._side_tasks.append(supervisor.start(listening, "listener"))
         self._workers = [
             asyncio.create_task(self._work(worker_id), name=f"jobq-{worker_id}")
             for worker_id in self.worker_ids
@@ -213,7 +180,7 @@ class WorkerPool:
 
     def _process_info(self) -> ProcessInfo:
         return ProcessInfo(
-            id=self.owner_id,
+            id=self.pool_id,
             host=socket.gethostname(),
             pid=os.getpid(),
             workers=self.config.worker_count,
@@ -243,6 +210,7 @@ class WorkerPool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         self._stopping = True
+        self._supervisor.stopping()
         self._log.info("pool_stopping", running=self._busy, buffered=self.buffered, grace=grace)
         self._wake.set()
         self._room.set()
@@ -253,7 +221,7 @@ class WorkerPool:
         unstarted = []
         while not self._buffer.empty():
             unstarted.append(self._buffer.get_nowait())
-        released = await self._runner.hand_back(unstarted, self._log)
+        released = await hand_back(self._store.claims, unstarted, self._log)
         self._released += released  # (`x += await ...` would read x before the await)
         for job in unstarted:
             self._forget(job)
@@ -275,7 +243,7 @@ class WorkerPool:
             timer.cancel()
         self._threads.close()
         with contextlib.suppress(StoreError, TimeoutError):  # else the record goes stale
-            await asyncio.wait_for(self._store.forget_process(self.owner_id), 5)
+            await asyncio.wait_for(self._store.presence.forget(self.pool_id), 5)
         report = StopReport(
             released_unstarted=self._released,
             finished_in_grace=sum(1 for t in finished if not t.cancelled()),
@@ -303,11 +271,13 @@ class WorkerPool:
                 continue
             self._wake.clear()  # before the claim: a notify during it is not lost
             try:
-                jobs = await self._store.claim(
-                    self.owner_id,
-                    queues=config.queues,
-                    limit=room,
-                    lease_seconds=config.lease_seconds,
+                jobs = await self._store.claims.claim(
+                    ClaimRequest(
+                        owner=self.pool_id,
+                        limit=room,
+                        lease_seconds=config.lease_seconds,
+                        queues=config.queues,
+                    )
                 )
             except StoreError as exc:
                 self._log.warning("claim_failed", error=str(exc), retry_in=backoff)
@@ -316,7 +286,7 @@ class WorkerPool:
                 continue
             backoff = config.poll_interval
             for job in jobs:
-                self._held[job.id] = job
+                self._held.hold(job)
                 self._buffer.put_nowait(job)
                 self._log.debug(
                     "job_claimed",
@@ -344,14 +314,14 @@ class WorkerPool:
                     self._idle_workers.discard(task)
                 self._room.set()
                 if self._stop_requested():  # claimed as the stop began: it must not start now
-                    released = await self._runner.hand_back([job], log)
+                    released = await hand_back(self._store.claims, [job], log)
                     self._released += released
                     self._forget(job)
                     break
                 self._busy += 1
                 settled = True
                 try:
-                    if job.lease in self._lost:
+                    if self._held.is_lost(job.lease):
                         log.warning("job_skipped", job_id=job.id, reason="lease_lost")
                         if self._metrics is not None:
                             self._metrics.leases_lost.labels(job.queue, job.type).inc()
@@ -381,19 +351,13 @@ class WorkerPool:
 
     def _forget(self, job: Job) -> None:
         """This claim is over: stop heartbeating it (unless the job was claimed again since)."""
-        if self._held.get(job.id) is job:
-            del self._held[job.id]
-        self._lost.discard(job.lease)
-        self._ending.discard(job.lease)
+        self._held.forget(job)
 
     def _outcome_coming(self, job: Job) -> None:
-        self._ending.add(job.lease)
+        self._held.ending(job)
 
     def _lease_lost(self, job: Job) -> None:
-        if job.lease in self._ending:
-            return  # not lost: its own outcome took it out of `running`; a refused write says so
-        if self._held.get(job.id) is job and job.lease not in self._lost:
-            self._lost.add(job.lease)
+        if self._held.lose(job):
             # Counted in the metric once, where it ends: the refused write, or the skipped start.
             self._log.warning("lease_lost", job_id=job.id, job_type=job.type, attempt=job.attempt)
 
@@ -416,18 +380,8 @@ class WorkerPool:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
-    def _supervised(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=f"jobq-{name}")
-
-        def done(finished: asyncio.Task[None]) -> None:
-            if finished.cancelled() or self._stopping:
-                return
-            error = finished.exception()
-            self.failure = error or RuntimeError(f"the {name} task ended")
-            self._log.error("pool_failed", task=name, error=repr(self.failure))
-            self.failed.set()
-            self._wake.set()  # the dispatcher stops claiming: nothing would extend new leases
-            self._room.set()
-
-        task.add_done_callback(done)
-        return task
+    def _failed(self) -> None:
+        """A side task died: stop claiming (nothing would extend new leases), free the
+        dispatcher's waits."""
+        self._wake.set()
+        self._room.set()

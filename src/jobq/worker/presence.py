@@ -10,24 +10,35 @@ from structlog.typing import FilteringBoundLogger
 
 from jobq.domain.errors import StoreError
 from jobq.domain.job import ProcessInfo
-from jobq.store.base import JobStore
+from jobq.store.ports import Presence
 
 #: how often a pool reports itself; /stats lists pools heard from within STALE_AFTER
 PRESENCE_INTERVAL = 5.0
 STALE_AFTER = 3 * PRESENCE_INTERVAL
 
 
-async def presence_loop(
-    store: JobStore,
-    snapshot: Callable[[], ProcessInfo],
-    *,
-    interval: float,
-    log: FilteringBoundLogger,
-) -> None:
+class PresenceReporter:
     """Report ``snapshot()`` now and every ``interval`` seconds until cancelled."""
-    while True:
-        try:
-            await store.report_process(snapshot())
-        except StoreError as exc:
-            log.warning("presence_failed", error=str(exc))
-        await asyncio.sleep(interval)
+
+    name = "presence"
+
+    def __init__(
+        self,
+        presence: Presence,
+        snapshot: Callable[[], ProcessInfo],
+        *,
+        interval: float,
+        log: FilteringBoundLogger,
+    ) -> None:
+        self._presence = presence
+        self._snapshot = snapshot
+        self._interval = interval
+        self._log = log
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._presence.report(self._snapshot())
+            except StoreError as exc:
+                self._log.warning("presence_failed", error=str(exc))
+            await asyncio.sleep(self._interval)

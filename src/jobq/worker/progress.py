@@ -15,7 +15,7 @@ from structlog.typing import FilteringBoundLogger
 
 from jobq.domain.errors import StoreError
 from jobq.domain.job import MAX_PROGRESS_MESSAGE, Lease
-from jobq.store.base import JobStore
+from jobq.store.ports import Outcomes
 
 DRAIN_SECONDS = 2.0
 
@@ -34,12 +34,12 @@ def check_progress(fraction: float, message: str | None) -> tuple[float, str | N
 class ProgressReporter:
     def __init__(
         self,
-        store: JobStore,
+        outcomes: Outcomes,
         lease: Lease,
         loop: asyncio.AbstractEventLoop,
         log: FilteringBoundLogger,
     ) -> None:
-        self._store = store
+        self._outcomes = outcomes
         self._lease = lease
         self._loop = loop
         self._log = log
@@ -63,7 +63,7 @@ class ProgressReporter:
             fraction, message = self._latest
             self._latest = None
             try:
-                if not await self._store.progress(self._lease, fraction, message):
+                if not await self._outcomes.progress(self._lease, fraction, message):
                     return  # the lease is gone: nothing more of this attempt is recorded
             except StoreError as exc:
                 self._log.warning("progress_failed", error=str(exc))

@@ -28,12 +28,13 @@ from jobq.context import JobContext
 from jobq.domain.errors import InvalidJob, NonRetryableError
 from jobq.domain.ids import WorkerId
 from jobq.domain.job import DeadReason, ErrorInfo, Job
+from jobq.domain.jsonvalues import dumps
 from jobq.domain.retry import backoff_delay
 from jobq.metrics import Metrics
 from jobq.redaction import scrub, scrub_value, secret_values
 from jobq.registry import JobType, Registry
-from jobq.store.base import Completion, JobStore
-from jobq.store.codec import dumps
+from jobq.store.ports import Outcomes
+from jobq.store.records import Completion
 from jobq.worker.acks import Acknowledger
 from jobq.worker.outcomes import Ack, ack_of, uninterrupted, with_retries
 from jobq.worker.progress import ProgressReporter
@@ -79,7 +80,7 @@ def error_info(exc: BaseException) -> ErrorInfo:
 class JobRunner:
     def __init__(
         self,
-        store: JobStore,
+        outcomes: Outcomes,
         registry: Registry,
         *,
         clock: Clock,
@@ -90,7 +91,7 @@ class JobRunner:
         on_outcome: Callable[[Job], None] | None = None,
         on_acknowledged: Callable[[Job], None] | None = None,
     ) -> None:
-        self._store = store
+        self._outcomes = outcomes
         self._acks = acks
         # told when a success handed to the acknowledger has been written (or given up on)
         self._on_acknowledged = on_acknowledged
@@ -205,7 +206,7 @@ class JobRunner:
         args: tuple[Any, ...] = (job.payload,)
         reporter = None
         if job_type.takes_context:
-            reporter = ProgressReporter(self._store, job.lease, asyncio.get_running_loop(), log)
+            reporter = ProgressReporter(self._outcomes, job.lease, asyncio.get_running_loop(), log)
             report = reporter.report
             secrets = secret_values(job.payload, job_type.secret) if job_type.secret else []
             if secrets:
@@ -263,10 +264,10 @@ class JobRunner:
         self._outcome_coming(job)
         ack = ack_of(
             await with_retries(
-                lambda: self._store.fail(
+                lambda: self._outcomes.fail(
                     job.lease,
                     error,
-                    worker_id=worker_id,
+                    slot=worker_id,
                     started_at=started_at,
                     retry_at=retry_at,
                     dead_reason=reason,
@@ -289,33 +290,13 @@ class JobRunner:
             log.error("job_dead", reason=(reason or DeadReason.ATTEMPTS_EXHAUSTED).value, **facts)
         self._observe(job, "failed" if retry_at is not None else "dead", duration, ack, log)
 
-    async def hand_back(self, jobs: list[Job], log: FilteringBoundLogger) -> int:
-        """Give back claimed jobs that no worker started, without using their attempts."""
-        if not jobs:
-            return 0
-        released = await with_retries(
-            lambda: self._store.release_unstarted([job.lease for job in jobs]), log
-        )
-        for job in jobs:
-            if released is not None and job.id in released:
-                log.info(
-                    "job_released",
-                    job_id=job.id,
-                    job_type=job.type,
-                    queue=job.queue,
-                    attempt=job.attempt,
-                    reason="shutdown",
-                    interrupted=False,
-                )
-        return 0 if released is None else len(released)
-
     async def _release(
         self, job: Job, worker_id: WorkerId, started_at: datetime, log: FilteringBoundLogger
     ) -> None:
         self._outcome_coming(job)
         ack = ack_of(
             await with_retries(
-                lambda: self._store.release(job.lease, worker_id=worker_id, started_at=started_at),
+                lambda: self._outcomes.release(job.lease, slot=worker_id, started_at=started_at),
                 log,
             )
         )

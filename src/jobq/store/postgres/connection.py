@@ -1,4 +1,5 @@
-"""Connections to PostgreSQL: a pool, one transaction per call, and errors in jobq's terms."""
+"""Connections to PostgreSQL: a pool, one transaction per call, and errors in jobq's terms.
+The store's parts share one ``Database``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg_pool
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import tuple_row
 
 from jobq.domain.errors import StoreError, StoreFull, StoreUnavailable
 from jobq.store.options import PostgresOptions
@@ -167,6 +169,26 @@ class Database:
             raise StoreUnavailable("PostgreSQL closed every connection as soon as it was made")
         except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc) from exc
+
+    async def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows of ``sql``, in a transaction of its own."""
+
+        async def work(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+            cursor = conn.cursor(row_factory=tuple_row)
+            async with conn.pipeline():  # BEGIN, the statement and COMMIT: one round trip
+                await cursor.execute(sql, params)
+                await conn.execute("COMMIT")
+            return await cursor.fetchall()
+
+        return await self.run(work)
+
+    async def changed(self, sql: str, params: dict[str, Any]) -> bool:
+        """Whether ``sql`` changed exactly one row."""
+
+        async def work(conn: psycopg.AsyncConnection[Any]) -> bool:
+            return (await conn.execute(sql, params)).rowcount == 1
+
+        return await self.run(work)
 
     async def close(self) -> None:
         await self._pool.close()

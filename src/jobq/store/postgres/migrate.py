@@ -4,14 +4,19 @@ so the first migrates and the rest find the schema current."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
 from jobq.domain.errors import StoreError
-from jobq.store import base
 from jobq.store.migrations import load_migrations
+from jobq.store.options import PostgresOptions
+from jobq.store.postgres.connection import connect, translate
+from jobq.store.records import SchemaStatus
+
+T = TypeVar("T")
 
 # One lock per schema: jobq fleets in two schemas of one database do not wait for each other.
 LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('jobq.migrate.' || current_schema(), 0))"
@@ -24,13 +29,19 @@ CREATE TABLE IF NOT EXISTS jobq_migrations (
 
 
 @dataclass(frozen=True, slots=True)
-class SchemaStatus:
+class SchemaVersion:
+    """The schema jobq's tables are in, and how far it has come."""
+
     schema: str
     current: int  # 0: no jobq tables yet
     latest: int  # the newest version this jobq ships
 
-    def public(self) -> base.SchemaStatus:
-        return base.SchemaStatus(f"PostgreSQL schema {self.schema}", self.current, self.latest)
+    def status(self) -> SchemaStatus:
+        return SchemaStatus(describe(self.schema), self.current, self.latest)
+
+
+def describe(schema: str) -> str:
+    return f"PostgreSQL schema {schema}"
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -61,12 +72,12 @@ async def _current(conn: psycopg.AsyncConnection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
-async def status(conn: psycopg.AsyncConnection[Any]) -> SchemaStatus:
+async def version(conn: psycopg.AsyncConnection[Any]) -> SchemaVersion:
     """How far the schema has come, without changing it."""
-    return SchemaStatus(await _schema(conn), await _current(conn), len(migrations()))
+    return SchemaVersion(await _schema(conn), await _current(conn), len(migrations()))
 
 
-async def migrate(conn: psycopg.AsyncConnection[Any]) -> SchemaStatus:
+async def migrate(conn: psycopg.AsyncConnection[Any]) -> SchemaVersion:
     """Apply what is missing, in one transaction under the schema's advisory lock.
 
     A schema newer than this jobq is left alone: migrations are additive, so an older process
@@ -83,4 +94,31 @@ async def migrate(conn: psycopg.AsyncConnection[Any]) -> SchemaStatus:
         for version, script in known[current:]:
             await conn.execute(script.encode())  # several statements: the simple protocol
             await conn.execute("INSERT INTO jobq_migrations (version) VALUES (%s)", (version,))
-    return SchemaStatus(schema, max(current, len(known)), len(known))
+    return SchemaVersion(schema, max(current, len(known)), len(known))
+
+
+async def run_migrations(url: str, options: PostgresOptions) -> SchemaVersion:
+    """Bring the schema at ``url`` up to date (what ``jobq migrate`` does)."""
+    return await _on_own_connection(url, options, migrate, autocommit=False)
+
+
+async def read_version(url: str, options: PostgresOptions) -> SchemaVersion:
+    """How far the schema at ``url`` has come, changing nothing."""
+    return await _on_own_connection(url, options, version, autocommit=True)
+
+
+async def _on_own_connection(
+    url: str,
+    options: PostgresOptions,
+    work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
+    *,
+    autocommit: bool,
+) -> T:
+    """Run ``work`` on a connection of its own (not the pool's), then close it."""
+    conn = await connect(url, options, autocommit=autocommit)
+    try:
+        return await work(conn)
+    except psycopg.Error as exc:
+        raise translate(exc) from exc
+    finally:
+        await conn.close()

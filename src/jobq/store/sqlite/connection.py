@@ -75,8 +75,9 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc).lower()
 
 
-def translate(exc: sqlite3.Error) -> StoreError:
-    message = f"SQLite: {exc}"
+def translate(exc: sqlite3.Error, what: str = "SQLite") -> StoreError:
+    """``exc`` as jobq's error; ``what``: the message's start (what failed)."""
+    message = f"{what}: {exc}"
     if isinstance(exc, sqlite3.OperationalError):
         code = getattr(exc, "sqlite_errorname", None)
         if _is_full(exc):

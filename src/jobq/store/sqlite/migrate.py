@@ -8,6 +8,8 @@ from pathlib import Path
 
 from jobq.domain.errors import StoreError
 from jobq.store.migrations import load_migrations
+from jobq.store.records import SchemaStatus
+from jobq.store.sqlite.connection import translate
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -55,11 +57,24 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 def read_version(path: str) -> int:
     """The schema version of the database file at ``path`` (0 if there is none), read without
-    creating or changing anything."""
+    creating or changing anything. SQLite's errors come out as jobq's (a full disk:
+    ``StoreFull``), as every other call of the store's."""
     if not Path(path).exists():
         return 0
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
     try:
-        return int(conn.execute("PRAGMA user_version").fetchone()[0])
-    finally:
-        conn.close()
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise translate(exc, f"cannot read the SQLite database {path}") from exc
+
+
+def describe(path: str) -> str:
+    return f"SQLite file {path}"
+
+
+def status(path: str) -> SchemaStatus:
+    """How far the schema of the file at ``path`` has come, changing nothing."""
+    return SchemaStatus(describe(path), read_version(path), latest_version())

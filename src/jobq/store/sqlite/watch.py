@@ -8,6 +8,7 @@ idle pool costs next to nothing.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import threading
@@ -15,6 +16,33 @@ from collections.abc import Callable
 
 #: seconds to wait before looking again after the database could not be read
 RETRY = 1.0
+#: seconds between two looks for commits by other processes
+WATCH_INTERVAL = 0.005
+
+
+class SQLiteListener:
+    def __init__(self, path: str, *, busy_timeout: float) -> None:
+        self._path = path
+        self._busy_timeout = busy_timeout
+
+    async def listen(self, wake: Callable[[str | None], None]) -> None:
+        """Call ``wake(None)`` soon after any other connection commits to the database (another
+        process enqueued, say), until cancelled: a ``CommitWatcher`` thread looks every
+        ``WATCH_INTERVAL`` seconds."""
+        loop = asyncio.get_running_loop()
+
+        def changed() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed as the thread saw it
+                loop.call_soon_threadsafe(wake, None)
+
+        watcher = CommitWatcher(
+            self._path, interval=WATCH_INTERVAL, busy_timeout=self._busy_timeout, changed=changed
+        )
+        watcher.start()
+        try:
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            await asyncio.to_thread(watcher.stop)
 
 
 class CommitWatcher:

@@ -1,4 +1,5 @@
-"""Store contract: enqueue (one, many, idempotent), and the reads (get, list, counts)."""
+"""Store contract, ``Enqueuer``: one job or a batch, stored whole or not at all, idempotency keys
+that name a job already, and what survives closing the store."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ from datetime import timedelta
 import pytest
 
 from jobq.clock import FakeClock
-from jobq.domain.errors import IdempotencyConflict, InvalidJob, StoreUnavailable
+from jobq.domain.errors import (
+    IdempotencyConflict,
+    InvalidJob,
+    StoreUnavailable,
+)
 from jobq.domain.job import Backoff
 from jobq.domain.states import JobState
-from jobq.store import JobFilter, Page, Store, open_store
-from tests.contract.support import add, new
+from jobq.store import Store, open_store
+from tests.contract.support import (
+    add,
+    new,
+)
 
 
 async def test_the_job_returned_is_the_job_stored(store: Store) -> None:
@@ -21,7 +29,7 @@ async def test_the_job_returned_is_the_job_stored(store: Store) -> None:
     plain = new()
     batch = await add(store, odd, plain)
     for job in batch:
-        assert await store.get(job.id) == job
+        assert await store.reads.get(job.id) == job
     assert batch[0].payload == {"t": [1, 2], "nested": {"x": [True, None, 1.5]}}
     assert batch[0].timeout == 30.0 and isinstance(batch[0].timeout, float)
 
@@ -43,7 +51,7 @@ async def test_enqueue_stores_every_field(store: Store, clock: FakeClock) -> Non
             idempotency_key="k-1",
         ),
     )
-    stored = await store.get(job.id)
+    stored = await store.reads.get(job.id)
     assert stored == job
     assert (stored.type, stored.queue, stored.priority, stored.max_attempts) == (
         "mail.send",
@@ -77,85 +85,49 @@ async def test_enqueue_many_keeps_order_and_gives_sortable_ids(store: Store) -> 
 
 async def test_batch_with_a_bad_job_stores_none(store: Store) -> None:
     with pytest.raises(InvalidJob, match="payload"):
-        await store.enqueue([new(payload={"ok": 1}), new(payload={"x": float("nan")})])
-    assert await store.counts() == []
+        await store.enqueuer.enqueue([new(payload={"ok": 1}), new(payload={"x": float("nan")})])
+    assert await store.reads.counts() == []
 
 
 async def test_unserialisable_payload_is_refused(store: Store) -> None:
     with pytest.raises(InvalidJob, match="not JSON-serializable"):
-        await store.enqueue([new(payload={"when": object()})])
-    assert await store.counts() == []
+        await store.enqueuer.enqueue([new(payload={"when": object()})])
+    assert await store.reads.counts() == []
 
 
 async def test_idempotency_key_returns_the_first_job(store: Store) -> None:
-    [first] = await store.enqueue([new(payload={"a": 1}, idempotency_key="same")])
-    [again] = await store.enqueue([new(payload={"a": 1}, idempotency_key="same")])
+    [first] = await store.enqueuer.enqueue([new(payload={"a": 1}, idempotency_key="same")])
+    [again] = await store.enqueuer.enqueue([new(payload={"a": 1}, idempotency_key="same")])
     assert first.created and not again.created
     assert again.job.id == first.job.id
-    assert sum(c.count for c in await store.counts()) == 1
+    assert sum(c.count for c in await store.reads.counts()) == 1
 
 
 async def test_idempotency_key_reused_for_another_job_is_a_conflict(store: Store) -> None:
-    await store.enqueue([new(payload={"a": 1}, idempotency_key="k")])
+    await store.enqueuer.enqueue([new(payload={"a": 1}, idempotency_key="k")])
     with pytest.raises(IdempotencyConflict, match="payload"):
-        await store.enqueue([new(payload={"a": 2}, idempotency_key="k")])
+        await store.enqueuer.enqueue([new(payload={"a": 2}, idempotency_key="k")])
     with pytest.raises(IdempotencyConflict, match="type"):
-        await store.enqueue([new("sleep", payload={"a": 1}, idempotency_key="k")])
+        await store.enqueuer.enqueue([new("sleep", payload={"a": 1}, idempotency_key="k")])
 
 
 async def test_conflict_in_a_batch_rolls_back_the_batch(store: Store) -> None:
-    await store.enqueue([new(payload={"a": 1}, idempotency_key="k")])
+    await store.enqueuer.enqueue([new(payload={"a": 1}, idempotency_key="k")])
     with pytest.raises(IdempotencyConflict):
-        await store.enqueue(
+        await store.enqueuer.enqueue(
             [new(payload={"fresh": True}), new(payload={"a": 2}, idempotency_key="k")]
         )
-    assert sum(c.count for c in await store.counts()) == 1
+    assert sum(c.count for c in await store.reads.counts()) == 1
 
 
 async def test_jobs_without_keys_never_collide(store: Store) -> None:
-    results = await store.enqueue([new(), new(), new()])
+    results = await store.enqueuer.enqueue([new(), new(), new()])
     assert all(r.created for r in results)
 
 
-async def test_get_unknown_id_is_none(store: Store) -> None:
-    assert await store.get("01900000-0000-7000-8000-000000000000") is None  # type: ignore[arg-type]
-
-
-async def test_list_filters_and_pages_newest_first(store: Store) -> None:
-    jobs = await add(store, *(new("a" if i % 2 else "b", queue=f"q{i % 3}") for i in range(25)))
-    seen, after = [], None
-    while True:
-        page = await store.list_jobs(JobFilter(), limit=7, after=after)
-        seen.extend(page.jobs)
-        if page.next_after is None:
-            break
-        after = page.next_after
-    assert [j.id for j in seen] == [j.id for j in reversed(jobs)]
-
-    only_a = await store.list_jobs(JobFilter(type="a"), limit=100)
-    assert {j.id for j in only_a.jobs} == {j.id for j in jobs if j.type == "a"}
-    q1 = await store.list_jobs(JobFilter(queue="q1"), limit=100)
-    assert {j.id for j in q1.jobs} == {j.id for j in jobs if j.queue == "q1"}
-    none_running = await store.list_jobs(JobFilter(status=JobState.RUNNING), limit=100)
-    assert none_running.jobs == [] and none_running.next_after is None
-
-
-async def test_a_full_last_page_says_there_is_no_next(store: Store) -> None:
-    await add(store, *(new() for _ in range(4)))
-    page = await store.list_jobs(JobFilter(), limit=4)
-    assert len(page.jobs) == 4 and page.next_after is None
-
-
-async def test_counts_by_queue_and_status(store: Store) -> None:
-    await add(store, new(queue="a"), new(queue="a"), new(queue="b"))
-    [cancel_me] = await add(store, new(queue="b"))
-    await store.cancel(cancel_me.id)
-    counts = {(c.queue, c.status): c.count for c in await store.counts()}
-    assert counts == {
-        ("a", JobState.PENDING): 2,
-        ("b", JobState.PENDING): 1,
-        ("b", JobState.CANCELLED): 1,
-    }
+async def test_a_batch_may_mix_whole_and_fractional_timeouts(store: Store) -> None:
+    whole, fractional, none = await add(store, new(timeout=5), new(timeout=2.5), new())
+    assert (whole.timeout, fractional.timeout, none.timeout) == (5, 2.5, None)
 
 
 async def test_jobs_survive_closing_and_reopening(store_url: str, clock: FakeClock) -> None:
@@ -164,7 +136,7 @@ async def test_jobs_survive_closing_and_reopening(store_url: str, clock: FakeClo
     await first.close()
     reopened = await open_store(store_url, clock=clock)
     try:
-        assert [await reopened.get(j.id) for j in jobs] == jobs
+        assert [await reopened.reads.get(j.id) for j in jobs] == jobs
     finally:
         await reopened.close()
 
@@ -176,15 +148,4 @@ async def test_a_closed_store_says_so(store_url: str) -> None:
     with pytest.raises(StoreUnavailable, match="closed"):
         await store.ping()
     with pytest.raises(StoreUnavailable, match="closed"):
-        await store.enqueue([new()])
-
-
-async def test_a_filter_no_name_can_match_finds_nothing(store: Store) -> None:
-    await add(store, new())
-    for where in (JobFilter(type="echo\x00"), JobFilter(queue="default\x00x")):
-        assert await store.list_jobs(where, limit=10) == Page([], None)
-
-
-async def test_a_batch_may_mix_whole_and_fractional_timeouts(store: Store) -> None:
-    whole, fractional, none = await add(store, new(timeout=5), new(timeout=2.5), new())
-    assert (whole.timeout, fractional.timeout, none.timeout) == (5, 2.5, None)
+        await store.enqueuer.enqueue([new()])

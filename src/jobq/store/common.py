@@ -1,0 +1,242 @@
+"""What both stores share: the mapping from rows to records (each driver's values read by a
+``RowReader`` of converters), the batch of new jobs as one JSON array, what an enqueue returns
+(idempotency keys included), how a failure lands, and why a state change was refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jobq.domain.errors import IdempotencyConflict, IllegalTransition, JobNotFound
+from jobq.domain.ids import JobId, PoolId, WorkerId
+from jobq.domain.job import (
+    Attempt,
+    Backoff,
+    DeadReason,
+    EnqueueResult,
+    ErrorInfo,
+    Job,
+    NewJob,
+    Outcome,
+    ProcessInfo,
+)
+from jobq.domain.jsonvalues import compact, dumps, loads
+from jobq.domain.states import Event, JobState, target, transition
+from jobq.domain.tokens import ApiToken, Scope
+from jobq.store.records import JobFilter
+
+#: the columns of a job, in the order ``RowReader.job`` reads them
+JOB_COLUMN_NAMES = (
+    "id", "queue", "type", "payload", "status", "priority", "run_at", "attempt", "max_attempts",
+    "timeout", "backoff", "result", "last_error", "dead_reason", "worker_id", "lease_expires_at",
+    "idempotency_key", "created_at", "started_at", "finished_at", "progress", "progress_message",
+)  # fmt: skip
+JOB_COLUMNS = ", ".join(JOB_COLUMN_NAMES)
+ATTEMPT_COLUMNS = "job_id, attempt, worker_id, started_at, finished_at, outcome, error"
+PROCESS_COLUMNS = "id, host, pid, workers, busy, buffered, queues, started_at, seen_at"
+TOKEN_COLUMNS = "id, name, scope, secret_hash, created_at, revoked_at"
+
+
+@dataclass(frozen=True, slots=True)
+class RowReader:
+    """Records from one driver's rows. ``time``: a stored time as an aware UTC datetime;
+    ``json``: a JSON column as its value (the driver may have decoded it already); ``job_id``:
+    a stored id as a ``JobId``."""
+
+    time: Callable[[Any], datetime]
+    json: Callable[[Any], Any]
+    job_id: Callable[[Any], JobId]
+
+    def _maybe_time(self, value: Any) -> datetime | None:
+        return None if value is None else self.time(value)
+
+    def _error(self, value: Any) -> ErrorInfo | None:
+        data = self.json(value)
+        if data is None:
+            return None
+        return ErrorInfo(
+            type=data["type"], message=data["message"], traceback=data.get("traceback")
+        )
+
+    def job(self, row: Sequence[Any]) -> Job:
+        (
+            id_, queue, type_, payload, status, priority, run_at, attempt, max_attempts, timeout,
+            backoff, result, last_error, dead_reason, worker_id, lease_expires_at,
+            idempotency_key, created_at, started_at, finished_at, progress, progress_message,
+        ) = row  # fmt: skip
+        backoff_data = self.json(backoff)
+        return Job(
+            id=self.job_id(id_),
+            queue=queue,
+            type=type_,
+            payload=self.json(payload),
+            status=JobState(status),
+            priority=priority,
+            run_at=self.time(run_at),
+            attempt=attempt,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            backoff=None if backoff_data is None else Backoff(**backoff_data),
+            result=self.json(result),
+            last_error=self._error(last_error),
+            dead_reason=None if dead_reason is None else DeadReason(dead_reason),
+            worker_id=None if worker_id is None else PoolId(worker_id),
+            lease_expires_at=self._maybe_time(lease_expires_at),
+            idempotency_key=idempotency_key,
+            created_at=self.time(created_at),
+            started_at=self._maybe_time(started_at),
+            finished_at=self._maybe_time(finished_at),
+            progress=progress,
+            progress_message=progress_message,
+        )
+
+    def attempt(self, row: Sequence[Any]) -> Attempt:
+        job_id, attempt, worker_id, started_at, finished_at, outcome, error = row
+        return Attempt(
+            job_id=self.job_id(job_id),
+            attempt=attempt,
+            worker_id=None if worker_id is None else WorkerId(worker_id),
+            started_at=self._maybe_time(started_at),
+            finished_at=self._maybe_time(finished_at),
+            outcome=None if outcome is None else Outcome(outcome),
+            error=self._error(error),
+        )
+
+    def process(self, row: Sequence[Any]) -> ProcessInfo:
+        id_, host, pid, workers, busy, buffered, queues, started_at, seen_at = row
+        queue_names = self.json(queues)
+        return ProcessInfo(
+            id=PoolId(id_),
+            host=host,
+            pid=pid,
+            workers=workers,
+            busy=busy,
+            buffered=buffered,
+            queues=None if queue_names is None else tuple(queue_names),
+            started_at=self.time(started_at),
+            seen_at=self.time(seen_at),
+        )
+
+    def token(self, row: Sequence[Any]) -> ApiToken:
+        token_id, name, scope, secret_hash, created_at, revoked_at = row
+        return ApiToken(
+            token_id,
+            name,
+            Scope(scope),
+            secret_hash,
+            self.time(created_at),
+            self._maybe_time(revoked_at),
+        )
+
+
+def new_job_rows(
+    ids: Sequence[str],
+    jobs: Sequence[NewJob],
+    payloads: Sequence[str],
+    run_ats: Sequence[int | str | None],
+) -> str:
+    """A batch to enqueue as one JSON array of [id, queue, type, payload (encoded), priority,
+    run_at (as the store writes times; None: now), max_attempts, timeout, backoff (encoded),
+    idempotency_key] rows, which the database unpacks in one INSERT: encoded here in C rather
+    than bound as one statement per job or ten typed arrays."""
+    return compact(
+        [
+            [
+                job_id,
+                job.queue,
+                job.type,
+                payload,
+                job.priority,
+                run_at,
+                job.max_attempts,
+                None if job.timeout is None else float(job.timeout),
+                None if job.backoff is None else dumps(job.backoff.to_dict(), what="backoff"),
+                job.idempotency_key,
+            ]
+            for job_id, job, payload, run_at in zip(ids, jobs, payloads, run_ats, strict=True)
+        ]
+    )
+
+
+def missing_keys(
+    jobs: Sequence[NewJob], ids: Sequence[str], inserted: Mapping[str, Any]
+) -> list[str]:
+    """The idempotency keys of the jobs that were not inserted: each names a job already."""
+    return [
+        job.idempotency_key
+        for job, job_id in zip(jobs, ids, strict=True)
+        if job_id not in inserted and job.idempotency_key is not None
+    ]
+
+
+def by_key(jobs: Iterable[Job]) -> dict[str, Job]:
+    """Jobs found by their idempotency keys, by key."""
+    return {job.idempotency_key: job for job in jobs if job.idempotency_key is not None}
+
+
+def enqueue_results(
+    jobs: Sequence[NewJob],
+    ids: Sequence[str],
+    payloads: Sequence[str],
+    inserted: Mapping[str, tuple[datetime, datetime]],
+    existing: Mapping[str, Job],
+) -> list[EnqueueResult]:
+    """What an enqueue returns: each job as stored (``inserted``: its id -> run_at and
+    created_at), or the job its idempotency key already names (``existing``: key -> job).
+    Raises ``IdempotencyConflict`` (the caller's transaction then rolls back the whole batch)
+    if that job asks for another type, queue or payload."""
+    results = []
+    for new, job_id, payload in zip(jobs, ids, payloads, strict=True):
+        times = inserted.get(job_id)
+        if times is not None:
+            run_at, created_at = times
+            job = new.stored(
+                JobId(job_id), payload=loads(payload), run_at=run_at, created_at=created_at
+            )
+            results.append(EnqueueResult(job, created=True))
+            continue
+        assert new.idempotency_key is not None  # only a key can keep a job from being inserted
+        found = existing[new.idempotency_key]
+        differs = new.differences(found)
+        if differs:
+            raise IdempotencyConflict(
+                f"idempotency key {new.idempotency_key!r} already names job "
+                f"{found.id}, which differs in {', '.join(differs)}"
+            )
+        results.append(EnqueueResult(found, created=False))
+    return results
+
+
+def failure_state(
+    retry_at: datetime | None, dead_reason: DeadReason | None
+) -> tuple[JobState, DeadReason | None]:
+    """Where a failed attempt leaves its job: failed (due again at ``retry_at``), or dead, for
+    ``dead_reason`` or, by default, because its attempts are used up."""
+    if retry_at is not None:
+        return target(Event.FAIL), None
+    return target(Event.DIE), dead_reason or DeadReason.ATTEMPTS_EXHAUSTED
+
+
+def filter_values(where: JobFilter) -> list[tuple[str, str]]:
+    """The (column, value) pairs a job list is filtered by."""
+    pairs = (
+        ("status", None if where.status is None else where.status.value),
+        ("type", where.type),
+        ("queue", where.queue),
+    )
+    return [(column, value) for column, value in pairs if value is not None]
+
+
+def refusal(job_id: JobId, status: str | None, event: Event) -> Exception:
+    """Why an admin change of ``job_id`` matched no row: no such job (``JobNotFound``), or its
+    state (``status``, read after the change failed) does not allow ``event``
+    (``IllegalTransition``, with the reason)."""
+    if status is None:
+        return JobNotFound(f"no job has the id {job_id}")
+    try:
+        transition(JobState(status), event)
+    except IllegalTransition as exc:
+        return exc
+    return AssertionError("unreachable: the update matched no row, yet the state allows it")

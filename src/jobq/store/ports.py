@@ -1,0 +1,246 @@
+"""The store, one small Protocol per capability. Each backend (``sqlite/``, ``postgres/``) has a
+class per capability, all sharing its connections, and a ``Store`` that exposes them as
+attributes; each consumer asks for the narrowest one it needs (a worker's reaper: ``Expiry``;
+the API's token check: ``Tokens``).
+
+    capability            attribute       who uses it
+    Enqueuer              enqueuer        JobQueue.enqueue_many
+    TransactionalEnqueuer transactional   JobQueue.enqueue_many(connection=); None on SQLite
+    Claims                claims          the pool's dispatcher and heartbeat, its stop
+    Outcomes              outcomes        the runner, the acknowledger, ctx.progress
+    Expiry                expiry          the reaper
+    Presence              presence        the pool's presence reports
+    Listener              listener        the pool's wake-ups
+    Reads                 reads           JobQueue's reads, the read model (insights.py)
+    Admin                 admin           JobQueue.cancel, retry
+    Tokens                tokens          the API's authenticator, jobq tokens
+
+A new capability: its Protocol here, a class in each backend package, an attribute of
+``Store`` (optional ones may be None where a backend cannot offer them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from jobq.domain.ids import JobId, PoolId, WorkerId
+from jobq.domain.job import (
+    Attempt,
+    DeadReason,
+    EnqueueResult,
+    ErrorInfo,
+    Job,
+    Lease,
+    MinuteCount,
+    NewJob,
+    ProcessInfo,
+    QueueCount,
+)
+from jobq.domain.tokens import ApiToken
+from jobq.store.claim import ClaimRequest
+from jobq.store.records import Completion, Expired, JobFilter, Page
+
+
+class Enqueuer(Protocol):
+    async def enqueue(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
+        """Store ``jobs`` in one durable transaction: all or none. A job whose idempotency key
+        names a job already comes back as that job (``created`` False); ``IdempotencyConflict``
+        if it asks for another type, queue or payload."""
+        ...
+
+
+class TransactionalEnqueuer(Protocol):
+    async def enqueue_in(self, connection: object, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
+        """Store ``jobs`` inside the open transaction of the caller's own ``connection``: they
+        exist, and workers hear of them, only if it commits."""
+        ...
+
+
+class Claims(Protocol):
+    async def claim(self, request: ClaimRequest) -> list[Job]:
+        """Atomically take up to ``request.limit`` jobs that may be claimed
+        (``store/claim.py``), in claim order; each gets a lease and its next attempt."""
+        ...
+
+    async def heartbeat(self, leases: Sequence[Lease], *, lease_seconds: float) -> set[JobId]:
+        """Extend the leases still owned; return the ids of those jobs."""
+        ...
+
+    async def release_unstarted(self, leases: Sequence[Lease]) -> set[JobId]:
+        """Hand back claimed jobs no worker started, in one transaction, without using their
+        attempts; return the ids of those still held (and now released)."""
+        ...
+
+
+class Outcomes(Protocol):
+    """Every write of an attempt's end is fenced by its lease: it changes the job only if the
+    lease still owns it, and says whether it did."""
+
+    async def complete_many(self, completions: Sequence[Completion]) -> set[JobId]:
+        """Mark succeeded, in one transaction, each job whose lease in ``completions`` still
+        owns it, and record its attempt; return the ids of those jobs. The others (their lease
+        was lost) are left as they are."""
+        ...
+
+    async def fail(
+        self,
+        lease: Lease,
+        error: ErrorInfo,
+        *,
+        slot: WorkerId,
+        started_at: datetime,
+        retry_at: datetime | None,
+        dead_reason: DeadReason | None = None,
+    ) -> bool:
+        """Record a failed attempt: due again at ``retry_at``, or dead (for ``dead_reason``,
+        by default ``attempts_exhausted``) when it is None. False: the lease was lost."""
+        ...
+
+    async def release(self, lease: Lease, *, slot: WorkerId, started_at: datetime) -> bool:
+        """Hand back a job whose handler was interrupted (at shutdown): pending again without
+        using the attempt, which is recorded as interrupted. False: the lease was lost."""
+        ...
+
+    async def progress(self, lease: Lease, fraction: float, message: str | None) -> bool:
+        """Record what the handler holding ``lease`` reports; False if the lease was lost."""
+        ...
+
+
+class Expiry(Protocol):
+    async def requeue_expired(self) -> list[Expired]:
+        """Give jobs whose lease ran out another attempt, or make them dead (``worker_lost``)."""
+        ...
+
+
+class Presence(Protocol):
+    async def report(self, info: ProcessInfo) -> None:
+        """Record (or refresh) a running worker pool; forget pools silent for an hour."""
+        ...
+
+    async def forget(self, pool: PoolId) -> None:
+        """A pool stopped: remove its record."""
+        ...
+
+
+class Listener(Protocol):
+    """Tells a worker pool at once when jobs may have become due: PostgreSQL through
+    LISTEN/NOTIFY, SQLite by watching for commits of other processes. Pools poll as well, in
+    case a wake-up is missed."""
+
+    async def listen(self, wake: Callable[[str | None], None]) -> None:
+        """Call ``wake(queue)`` whenever jobs of ``queue`` may have become due (``None``: of
+        any queue), until cancelled. Never returns on its own: a lost connection is made
+        again."""
+        ...
+
+
+class Reads(Protocol):
+    async def get(self, job_id: JobId) -> Job | None: ...
+
+    async def attempts(self, job_id: JobId) -> list[Attempt]:
+        """Every attempt of the job, oldest first, the one running now included."""
+        ...
+
+    async def list_jobs(self, where: JobFilter, *, limit: int, after: JobId | None = None) -> Page:
+        """Jobs newest first; ``after`` is the ``next_after`` of the page before."""
+        ...
+
+    async def counts(self) -> list[QueueCount]: ...
+
+    async def processes(self, *, max_age: float) -> list[ProcessInfo]:
+        """Worker pools that reported themselves in the last ``max_age`` seconds."""
+        ...
+
+    async def throughput(self, *, minutes: int) -> list[MinuteCount]:
+        """Attempts that ended in each of the last ``minutes`` minutes, by outcome (minutes
+        with none are left out)."""
+        ...
+
+    async def oldest_waiting_age(self) -> float | None:
+        """Seconds since the longest-waiting due job became due; None if none is waiting."""
+        ...
+
+
+class Admin(Protocol):
+    async def cancel(self, job_id: JobId) -> Job:
+        """Cancel a pending or failed job. Raises ``JobNotFound`` or ``IllegalTransition``."""
+        ...
+
+    async def retry(self, job_id: JobId) -> Job:
+        """Make a dead or cancelled job pending again, with at least one attempt left."""
+        ...
+
+
+class Tokens(Protocol):
+    """API tokens (schema 3). Only the hash of a token's secret is stored."""
+
+    async def add(self, token: ApiToken) -> None: ...
+
+    async def all(self) -> list[ApiToken]:
+        """Every token, revoked ones too, newest first."""
+        ...
+
+    async def get(self, token_id: str) -> ApiToken | None: ...
+
+    async def revoke(self, token_id: str) -> bool:
+        """Revoke an active token; False if no active token has that id."""
+        ...
+
+    async def exist(self) -> bool:
+        """Whether any token was ever made (then every API route but /health needs one).
+        Revoked tokens count: revoking the last token locks the API, it does not open it."""
+        ...
+
+
+class PoolStore(Protocol):
+    """What a worker pool uses."""
+
+    @property
+    def claims(self) -> Claims: ...
+
+    @property
+    def outcomes(self) -> Outcomes: ...
+
+    @property
+    def expiry(self) -> Expiry: ...
+
+    @property
+    def presence(self) -> Presence: ...
+
+    @property
+    def listener(self) -> Listener: ...
+
+
+class Store(PoolStore, Protocol):
+    """A backend: its capabilities, and its life."""
+
+    @property
+    def description(self) -> str:
+        """Which database: "SQLite file jobq.db", "PostgreSQL schema public"."""
+        ...
+
+    @property
+    def schema_version(self) -> int: ...
+
+    @property
+    def enqueuer(self) -> Enqueuer: ...
+
+    @property
+    def transactional(self) -> TransactionalEnqueuer | None: ...
+
+    @property
+    def reads(self) -> Reads: ...
+
+    @property
+    def admin(self) -> Admin: ...
+
+    @property
+    def tokens(self) -> Tokens: ...
+
+    async def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers."""
+        ...
+
+    async def close(self) -> None: ...

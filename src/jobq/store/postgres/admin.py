@@ -1,0 +1,63 @@
+"""What an operator may change on PostgreSQL: cancel a waiting job, retry an ended one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from jobq.domain.errors import JobNotFound
+from jobq.domain.ids import JobId
+from jobq.domain.job import Job
+from jobq.domain.states import Event, JobState, sources, sql_in, target
+from jobq.store.common import refusal
+from jobq.store.postgres.context import Context
+from jobq.store.postgres.rows import READ, as_uuid, columns
+from jobq.store.postgres.sql import NOW
+
+
+class PostgresAdmin:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        jobs = ctx.tables.jobs
+        cols = columns(jobs)
+        self._cancel = f"""
+            UPDATE {jobs} SET status = '{target(Event.CANCEL).value}', finished_at = {NOW},
+                              lease_expires_at = NULL
+            WHERE id = %(id)s AND status IN {sql_in(sources(Event.CANCEL))}
+            RETURNING {cols}"""
+        # Give a job that used up its attempts one more; keep its history in `attempts`.
+        self._retry = f"""
+            UPDATE {jobs} SET status = '{target(Event.RETRY).value}', run_at = {NOW},
+                              max_attempts = GREATEST(max_attempts, attempt + 1),
+                              dead_reason = NULL, finished_at = NULL, worker_id = NULL,
+                              lease_expires_at = NULL
+            WHERE id = %(id)s AND status IN {sql_in(sources(Event.RETRY))}
+            RETURNING {cols}"""
+        self._status_of = f"SELECT status FROM {jobs} WHERE id = %(id)s"
+
+    async def cancel(self, job_id: JobId) -> Job:
+        return await self._change(job_id, Event.CANCEL, self._cancel)
+
+    async def retry(self, job_id: JobId) -> Job:
+        return await self._change(job_id, Event.RETRY, self._retry)
+
+    async def _change(self, job_id: JobId, event: Event, sql: str) -> Job:
+        key = as_uuid(job_id)
+        if key is None:
+            raise JobNotFound(f"no job has the id {job_id}")
+        params = {"id": key, "now": self._ctx.now()}
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> Job:
+            cursor = conn.cursor(row_factory=tuple_row)
+            row = await (await cursor.execute(sql, params)).fetchone()
+            if row is not None:
+                job = READ.job(row)
+                if job.status is JobState.PENDING:
+                    await self._ctx.tables.notify(conn, {job.queue})
+                return job
+            state = await (await cursor.execute(self._status_of, params)).fetchone()
+            raise refusal(job_id, None if state is None else state[0], event)
+
+        return await self._ctx.db.run(run)

@@ -1,0 +1,118 @@
+"""Claims on PostgreSQL: take due jobs with ``FOR UPDATE SKIP LOCKED``, extend leases, hand
+back unstarted jobs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from jobq.domain.ids import JobId
+from jobq.domain.job import Job, Lease
+from jobq.store.claim import (
+    CLAIM_ORDER,
+    ClaimRequest,
+    ClaimShape,
+    claim_condition,
+    claim_params,
+    in_claim_order,
+)
+from jobq.store.postgres.context import Context
+from jobq.store.postgres.rows import READ, columns
+from jobq.store.postgres.sql import NOW, RELEASE_SET, RUNNING, locked_leases
+
+
+class PostgresDialect:
+    now = NOW
+
+    def member(self, column: str, name: str, count: int) -> str:
+        if count == 1:
+            return f"{column} = %({name})s"
+        return f"{column} = ANY(%({name})s::text[])"
+
+    def member_params(self, name: str, values: Sequence[str]) -> dict[str, Any]:
+        return {name: values[0] if len(values) == 1 else list(values)}
+
+
+DIALECT = PostgresDialect()
+
+
+def leases_params(leases: Sequence[Lease]) -> dict[str, Any]:
+    return {
+        "ids": [uuid.UUID(lease.job_id) for lease in leases],
+        "owners": [lease.owner for lease in leases],
+        "attempts": [lease.attempt for lease in leases],
+    }
+
+
+class PostgresClaims:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        jobs = ctx.tables.jobs
+        self._claims: dict[ClaimShape, str] = {}
+        self._release_many = f"""
+            WITH {locked_leases(jobs)}
+            UPDATE {jobs} {RELEASE_SET}
+            FROM locked WHERE {jobs}.id = locked.id
+            RETURNING {jobs}.id, {jobs}.queue"""
+        self._heartbeat = f"""
+            WITH {locked_leases(jobs)}
+            UPDATE {jobs} SET lease_expires_at = {NOW} + %(lease)s::float8 * interval '1 second'
+            FROM locked WHERE {jobs}.id = locked.id
+            RETURNING {jobs}.id"""
+
+    def claim_sql(self, shape: ClaimShape) -> str:
+        """The one statement that guarantees a job is claimed once: the CTE locks jobs that may
+        be claimed, in claim order, skipping rows another claimer holds, and the UPDATE marks
+        them."""
+        sql = self._claims.get(shape)
+        if sql is None:
+            jobs = self._ctx.tables.jobs
+            sql = self._claims[shape] = f"""
+                WITH picked AS (
+                    SELECT id FROM {jobs}
+                    WHERE {claim_condition(shape, DIALECT)}
+                    ORDER BY {CLAIM_ORDER}
+                    LIMIT %(limit)s
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE {jobs}
+                SET status = '{RUNNING}', attempt = {jobs}.attempt + 1, worker_id = %(owner)s,
+                    lease_expires_at = {NOW} + %(lease)s::float8 * interval '1 second',
+                    started_at = {NOW}, progress = NULL, progress_message = NULL
+                FROM picked WHERE {jobs}.id = picked.id
+                RETURNING {columns(jobs)}"""
+        return sql
+
+    async def claim(self, request: ClaimRequest) -> list[Job]:
+        if request.takes_nothing:
+            return []
+        params = {
+            "owner": request.owner,
+            "now": self._ctx.now(),
+            "lease": request.lease_seconds,
+            "limit": request.limit,
+            **claim_params(request, DIALECT),
+        }
+        rows = await self._ctx.db.fetch(self.claim_sql(request.shape), params)
+        return in_claim_order([READ.job(row) for row in rows])
+
+    async def heartbeat(self, leases: Sequence[Lease], *, lease_seconds: float) -> set[JobId]:
+        if not leases:
+            return set()
+        params = {**leases_params(leases), "lease": lease_seconds, "now": self._ctx.now()}
+        return {JobId(str(row[0])) for row in await self._ctx.db.fetch(self._heartbeat, params)}
+
+    async def release_unstarted(self, leases: Sequence[Lease]) -> set[JobId]:
+        if not leases:
+            return set()
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> set[JobId]:
+            cursor = await conn.execute(self._release_many, leases_params(leases))
+            rows = await cursor.fetchall()
+            await self._ctx.tables.notify(conn, {row[1] for row in rows})
+            return {JobId(str(row[0])) for row in rows}
+
+        return await self._ctx.db.run(run)

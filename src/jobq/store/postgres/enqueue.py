@@ -1,0 +1,117 @@
+"""Enqueue on PostgreSQL: a batch in one INSERT, unpacked from one JSON array, that also wakes
+the pools; in a transaction of its own, or in the caller's (``enqueue_in``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
+
+from jobq.domain.errors import InvalidJob
+from jobq.domain.ids import new_job_id
+from jobq.domain.job import EnqueueResult, Job, NewJob
+from jobq.domain.jsonvalues import dumps
+from jobq.domain.states import JobState
+from jobq.store.common import by_key, enqueue_results, missing_keys, new_job_rows
+from jobq.store.postgres.connection import translate
+from jobq.store.postgres.context import Context
+from jobq.store.postgres.rows import READ, columns
+from jobq.store.postgres.sql import NOW
+
+
+class PostgresEnqueuer:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        jobs = ctx.tables.jobs
+        # The insert wakes listening pools in the same statement (one round trip less): the
+        # NOTIFY of each queue with a job due now is sent when the transaction commits.
+        self._insert = f"""
+            WITH new AS (
+                INSERT INTO {jobs} (id, queue, type, payload, status, priority, run_at, attempt,
+                                    max_attempts, timeout, backoff, idempotency_key, created_at)
+                SELECT (given.v->>0)::uuid, given.v->>1, given.v->>2, (given.v->>3)::json,
+                       '{JobState.PENDING.value}', (given.v->>4)::smallint,
+                       COALESCE((given.v->>5)::timestamptz, {NOW}), 0, (given.v->>6)::int,
+                       (given.v->>7)::float8, (given.v->>8)::json, given.v->>9, {NOW}
+                FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS given (v, position)
+                ORDER BY given.position
+                ON CONFLICT (idempotency_key) DO NOTHING
+                RETURNING id, queue, run_at, created_at, run_at <= {NOW} AS due
+            ), woken AS (
+                SELECT count(pg_notify(%(channel)s, queue)) AS queues
+                FROM (SELECT DISTINCT queue FROM new WHERE due) AS due_queues
+            )
+            SELECT new.id, new.run_at, new.created_at FROM new, woken"""
+        self._by_keys = (
+            f"SELECT {columns(jobs)} FROM {jobs} WHERE idempotency_key = ANY(%(keys)s::text[])"
+        )
+
+    async def enqueue(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
+        if not jobs:
+            return []
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> list[EnqueueResult]:
+            return await self.insert(conn, jobs, commit=True)
+
+        return await self._ctx.db.run(run)
+
+    async def insert(
+        self, conn: psycopg.AsyncConnection[Any], jobs: Sequence[NewJob], *, commit: bool
+    ) -> list[EnqueueResult]:
+        """Insert ``jobs`` on ``conn``, in its transaction; ``commit``: the transaction is
+        ours, and may be committed with the statement when no idempotency key could make this
+        batch roll back."""
+        ids = [new_job_id() for _ in jobs]
+        payloads = [dumps(job.payload, what="payload") for job in jobs]
+        run_ats = [None if job.run_at is None else job.run_at.isoformat() for job in jobs]
+        params = {
+            "rows": new_job_rows(ids, jobs, payloads, run_ats),
+            "now": self._ctx.now(),
+            "channel": self._ctx.tables.channel,
+        }
+        cursor = conn.cursor(row_factory=tuple_row)
+        async with conn.pipeline():  # BEGIN goes with the statement (and COMMIT, if ours)
+            await cursor.execute(self._insert, params)
+            if commit and not any(job.idempotency_key for job in jobs):
+                await conn.execute("COMMIT")
+        inserted = {
+            str(job_id): (run_at.astimezone(UTC), created_at.astimezone(UTC))
+            for job_id, run_at, created_at in await cursor.fetchall()
+        }
+        keys = missing_keys(jobs, ids, inserted)
+        existing: dict[str, Job] = {}
+        if keys:  # idempotency keys that name jobs already (perhaps earlier in this batch)
+            await cursor.execute(self._by_keys, {"keys": keys})
+            existing = by_key(map(READ.job, await cursor.fetchall()))
+        return enqueue_results(jobs, ids, payloads, inserted, existing)
+
+
+class PostgresTransactionalEnqueuer:
+    def __init__(self, enqueuer: PostgresEnqueuer) -> None:
+        self._enqueuer = enqueuer
+
+    async def enqueue_in(self, connection: object, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
+        """Store ``jobs`` inside the caller's transaction on ``connection`` (a psycopg
+        ``AsyncConnection``), committed or rolled back with it."""
+        if not jobs:
+            return []
+        if not isinstance(connection, psycopg.AsyncConnection):
+            raise InvalidJob(
+                f"connection must be a psycopg AsyncConnection, not {type(connection).__name__}"
+            )
+        try:
+            idle = connection.info.transaction_status is TransactionStatus.IDLE
+            if idle and not connection.autocommit:
+                # psycopg opens the caller's transaction with its next statement; open it now,
+                # or transaction() below would begin and commit a transaction of its own.
+                await connection.execute("SELECT 1")
+            # A savepoint inside the caller's transaction (on an autocommit connection outside
+            # one: a transaction of its own): an error here undoes only this enqueue.
+            async with connection.transaction():
+                return await self._enqueuer.insert(connection, jobs, commit=False)
+        except psycopg.Error as exc:
+            raise translate(exc) from exc

@@ -1,0 +1,68 @@
+"""What goes into and comes out of the stores beyond the domain's own records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from jobq.domain.ids import JobId, PoolId, WorkerId
+from jobq.domain.job import Job, Lease
+from jobq.domain.states import JobState
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A job whose lease ran out, as ``requeue_expired`` left it."""
+
+    job_id: JobId
+    owner: PoolId  # the pool whose lease it was
+    attempt: int
+    status: JobState  # pending again, or dead when that was the last attempt
+    queue: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A successful attempt to record: the lease it ran under, the worker that ran it, and its
+    result, already encoded as JSON (``jobq.domain.jsonvalues.dumps``), so a result that cannot
+    be stored fails its own job and no other."""
+
+    lease: Lease
+    result: str
+    slot: WorkerId
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    """How far a database's schema has come."""
+
+    store: str  # which database: "SQLite file jobq.db", "PostgreSQL schema public"
+    current: int  # 0: no jobq tables yet
+    latest: int  # the newest version this jobq ships
+
+    @property
+    def behind(self) -> bool:
+        return self.current < self.latest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobFilter:
+    status: JobState | None = None
+    type: str | None = None
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    jobs: list[Job]
+    #: pass back as ``after`` for the next page; None on the last page
+    next_after: JobId | None
+
+    @classmethod
+    def of(cls, rows: list[Job], limit: int) -> Page:
+        """The page from ``rows``, read with ``limit + 1`` so that one more says a next exists."""
+        if len(rows) > limit:
+            return cls(rows[:limit], rows[limit - 1].id)
+        return cls(rows, None)

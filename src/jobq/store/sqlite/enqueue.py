@@ -1,0 +1,64 @@
+"""Enqueue on SQLite: a batch in one INSERT, unpacked from one JSON array."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from jobq.domain.ids import new_job_id
+from jobq.domain.job import EnqueueResult, Job, NewJob
+from jobq.domain.jsonvalues import compact, dumps
+from jobq.domain.states import JobState
+from jobq.store.common import JOB_COLUMNS, by_key, enqueue_results, missing_keys, new_job_rows
+from jobq.store.sqlite.database import Database
+from jobq.store.sqlite.rows import READ, from_us, to_us
+
+# The batch arrives as one JSON array of [id, queue, type, payload, priority, run_at,
+# max_attempts, timeout, backoff, idempotency_key] rows; rows are inserted in their order, so a
+# key repeated within the batch keeps its first job. ("WHERE true": SQLite's grammar needs it
+# between INSERT ... SELECT and ON CONFLICT.)
+INSERT_JOBS = f"""
+INSERT INTO jobs (id, queue, type, payload, status, priority, run_at, attempt, max_attempts,
+                  timeout, backoff, idempotency_key, created_at)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+       json_extract(value, '$[3]'), '{JobState.PENDING.value}', json_extract(value, '$[4]'),
+       json_extract(value, '$[5]'), 0, json_extract(value, '$[6]'), json_extract(value, '$[7]'),
+       json_extract(value, '$[8]'), json_extract(value, '$[9]'), ?2
+FROM json_each(?1) WHERE true ORDER BY key
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING id
+"""
+
+BY_KEYS = f"""
+SELECT {JOB_COLUMNS} FROM jobs WHERE idempotency_key IN (SELECT value FROM json_each(?))
+"""
+
+
+class SQLiteEnqueuer:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def enqueue(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
+        if not jobs:
+            return []
+        now = self._db.now()
+        ids = [new_job_id() for _ in jobs]
+        payloads = [dumps(job.payload, what="payload") for job in jobs]
+        run_ats = [now if job.run_at is None else to_us(job.run_at) for job in jobs]
+        rows = new_job_rows(ids, jobs, payloads, run_ats)
+        created = from_us(now)
+
+        run_at_of = dict(zip(ids, run_ats, strict=True))
+
+        def insert(conn: sqlite3.Connection) -> list[EnqueueResult]:
+            inserted = {
+                job_id: (from_us(run_at_of[job_id]), created)
+                for (job_id,) in conn.execute(INSERT_JOBS, (rows, now))
+            }
+            keys = missing_keys(jobs, ids, inserted)
+            existing: dict[str, Job] = {}
+            if keys:  # idempotency keys that name jobs already (perhaps earlier in this batch)
+                existing = by_key(map(READ.job, conn.execute(BY_KEYS, (compact(keys),))))
+            return enqueue_results(jobs, ids, payloads, inserted, existing)
+
+        return await self._db.writer.write(insert)

@@ -1,0 +1,106 @@
+"""The end of an attempt on SQLite: succeeded, failed, handed back; and progress on the way.
+Each is a fenced update and, if it matched, the attempt's record (``fence.py``)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from jobq.domain.ids import JobId, WorkerId
+from jobq.domain.job import DeadReason, ErrorInfo, Lease, Outcome
+from jobq.domain.jsonvalues import dumps
+from jobq.domain.states import Event, JobState, target
+from jobq.store.common import failure_state
+from jobq.store.records import Completion
+from jobq.store.sqlite.database import Database
+from jobq.store.sqlite.fence import FENCE, RELEASE_SET, attempt_row, end_attempt, fence
+from jobq.store.sqlite.rows import to_us
+
+COMPLETE = f"""
+UPDATE jobs
+SET status = '{target(Event.SUCCEED).value}', result = :result, started_at = :started_at,
+    finished_at = :now, lease_expires_at = NULL
+WHERE {FENCE}
+"""
+
+FAIL = f"""
+UPDATE jobs
+SET status = :status, run_at = COALESCE(:retry_at, run_at), last_error = :error,
+    dead_reason = :dead_reason, started_at = :started_at, lease_expires_at = NULL,
+    finished_at = CASE WHEN :status = '{JobState.DEAD.value}' THEN :now END
+WHERE {FENCE}
+"""
+
+RELEASE = f"UPDATE jobs {RELEASE_SET} WHERE {FENCE}"
+
+PROGRESS = f"UPDATE jobs SET progress = :progress, progress_message = :message WHERE {FENCE}"
+
+
+class SQLiteOutcomes:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def complete_many(self, completions: Sequence[Completion]) -> set[JobId]:
+        if not completions:
+            return set()
+        now = self._db.now()
+        rows = [
+            (
+                {
+                    **fence(c.lease),
+                    "result": c.result,
+                    "started_at": to_us(c.started_at),
+                    "now": now,
+                },
+                attempt_row(c.lease, c.slot, c.started_at, now, Outcome.SUCCEEDED, None),
+            )
+            for c in completions
+        ]
+
+        def run(conn: sqlite3.Connection) -> set[JobId]:
+            # no round trips to save: one statement each is cheap
+            return {
+                JobId(params["job_id"])
+                for params, attempt in rows
+                if end_attempt(conn, COMPLETE, params, attempt)
+            }
+
+        return await self._db.writer.write(run)
+
+    async def fail(
+        self,
+        lease: Lease,
+        error: ErrorInfo,
+        *,
+        slot: WorkerId,
+        started_at: datetime,
+        retry_at: datetime | None,
+        dead_reason: DeadReason | None = None,
+    ) -> bool:
+        now = self._db.now()
+        status, reason = failure_state(retry_at, dead_reason)
+        params = {
+            **fence(lease),
+            "status": status.value,
+            "retry_at": None if retry_at is None else to_us(retry_at),
+            "error": dumps(error.to_dict(), what="error"),
+            "dead_reason": None if reason is None else reason.value,
+            "started_at": to_us(started_at),
+            "now": now,
+        }
+        attempt = attempt_row(lease, slot, started_at, now, Outcome.FAILED, error)
+        return await self._end(FAIL, params, attempt)
+
+    async def release(self, lease: Lease, *, slot: WorkerId, started_at: datetime) -> bool:
+        attempt = attempt_row(lease, slot, started_at, self._db.now(), Outcome.INTERRUPTED, None)
+        return await self._end(RELEASE, fence(lease), attempt)
+
+    async def _end(self, sql: str, params: dict[str, object], attempt: dict[str, object]) -> bool:
+        return await self._db.writer.write(lambda conn: end_attempt(conn, sql, params, attempt))
+
+    async def progress(self, lease: Lease, fraction: float, message: str | None) -> bool:
+        params = {**fence(lease), "progress": fraction, "message": message}
+        return await self._db.writer.write(
+            lambda conn: conn.execute(PROGRESS, params).rowcount == 1
+        )
