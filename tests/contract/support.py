@@ -9,9 +9,9 @@ from typing import Any
 
 from jobq.clock import FakeClock
 from jobq.domain.ids import PoolId, WorkerId
-from jobq.domain.job import ErrorInfo, Job, JSONValue, Lease, NewJob
+from jobq.domain.job import DeadReason, ErrorInfo, Job, JSONValue, Lease, NewJob
 from jobq.domain.jsonvalues import dumps
-from jobq.store import ClaimRequest, Completion, Store
+from jobq.store import ClaimRequest, Completion, Failure, Store
 
 OWNER = PoolId("host:1:aaaaaa")
 OTHER = PoolId("host:2:bbbbbb")
@@ -57,6 +57,28 @@ async def complete(
     was lost."""
     completion = Completion(lease, dumps(result, what="result"), WorkerId(slot), started_at)
     return lease.job_id in await store.outcomes.complete_many([completion])
+
+
+async def fail(
+    store: Store,
+    lease: Lease,
+    error: ErrorInfo,
+    *,
+    slot: str,
+    started_at: datetime,
+    retry_at: datetime | None,
+    dead_reason: DeadReason | None = None,
+) -> bool:
+    """One failed attempt; False: the lease was lost."""
+    failure = Failure(
+        lease=lease,
+        error=error,
+        slot=WorkerId(slot),
+        started_at=started_at,
+        retry_at=retry_at,
+        dead_reason=dead_reason,
+    )
+    return await store.outcomes.fail(failure)
 
 
 def boom(message: str = "boom") -> ErrorInfo:

@@ -21,6 +21,7 @@ from tests.contract.support import (
     claim,
     claim_one,
     complete,
+    fail,
     later,
     new,
 )
@@ -33,7 +34,8 @@ async def test_cancel_pending_or_failed(store: Store, clock: FakeClock, state: s
     [job] = await add(store, new())
     if state == "failed":
         claimed = await claim_one(store)
-        await store.outcomes.fail(
+        await fail(
+            store,
             claimed.lease,
             boom(),
             slot=WORKER,
@@ -62,7 +64,7 @@ async def test_cancel_refuses_running_and_finished_jobs(store: Store, clock: Fak
 async def test_retry_gives_a_dead_job_one_more_attempt(store: Store, clock: FakeClock) -> None:
     await add(store, new(max_attempts=1))
     job = await claim_one(store)
-    await store.outcomes.fail(job.lease, boom(), slot=WORKER, started_at=clock.now(), retry_at=None)
+    await fail(store, job.lease, boom(), slot=WORKER, started_at=clock.now(), retry_at=None)
     clock.advance(10)
     retried = await store.admin.retry(job.id)
     assert retried.status is JobState.PENDING and retried.run_at == clock.now()

@@ -20,6 +20,7 @@ from tests.contract.support import (
     claim,
     claim_one,
     complete,
+    fail,
     later,
     new,
 )
@@ -88,8 +89,8 @@ async def test_failed_job_is_claimed_again_when_its_retry_is_due(
 ) -> None:
     await add(store, new())
     job = await claim_one(store)
-    assert await store.outcomes.fail(
-        job.lease, boom(), slot=OWNER, started_at=clock.now(), retry_at=later(clock, 5)
+    assert await fail(
+        store, job.lease, boom(), slot=OWNER, started_at=clock.now(), retry_at=later(clock, 5)
     )
     assert await claim(store, OWNER, limit=1) == []
     clock.advance(5)
@@ -106,9 +107,7 @@ async def test_finished_and_cancelled_jobs_are_never_claimed(
     second = await claim_one(store)
     assert {first.id, second.id} == {done.id, dead.id}
     await complete(store, first.lease, None, slot=OWNER, started_at=clock.now())
-    await store.outcomes.fail(
-        second.lease, boom(), slot=OWNER, started_at=clock.now(), retry_at=None
-    )
+    await fail(store, second.lease, boom(), slot=OWNER, started_at=clock.now(), retry_at=None)
     clock.advance(3600)
     assert await claim(store, OWNER, limit=10) == []
 

@@ -75,7 +75,7 @@ from jobq.domain.retry import backoff_delay
 from jobq.domain.states import JobState
 from jobq.store import ClaimRequest, Expired, JobFilter, PostgresOptions, Store, open_store
 from tests.conftest import BACKENDS, postgres_dsn, with_schema
-from tests.contract.support import complete
+from tests.contract.support import complete, fail
 
 T = TypeVar("T")
 
@@ -535,7 +535,8 @@ class StoreMachine(RuleBasedStateMachine):
         elif name_reason:
             reason = DeadReason.ATTEMPTS_EXHAUSTED  # None means the same
         done = self.run(
-            self.db.outcomes.fail(
+            fail(
+                self.db,
                 lease,
                 error,
                 slot=worker.slot,

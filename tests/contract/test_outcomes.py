@@ -27,6 +27,7 @@ from tests.contract.support import (
     claim,
     claim_one,
     complete,
+    fail,
     later,
     new,
 )
@@ -139,8 +140,8 @@ async def test_fail_with_retry_records_the_error_and_the_due_time(
     await add(store, new())
     job = await claim_one(store)
     retry_at = later(clock, 8)
-    assert await store.outcomes.fail(
-        job.lease, boom("first"), slot=WORKER, started_at=clock.now(), retry_at=retry_at
+    assert await fail(
+        store, job.lease, boom("first"), slot=WORKER, started_at=clock.now(), retry_at=retry_at
     )
     failed = await store.reads.get(job.id)
     assert failed is not None
@@ -156,7 +157,8 @@ async def test_fail_without_retry_is_dead_with_its_reason(store: Store, clock: F
     await add(store, new(), new())
     for reason in (None, DeadReason.NON_RETRYABLE):
         job = await claim_one(store)
-        assert await store.outcomes.fail(
+        assert await fail(
+            store,
             job.lease,
             boom(),
             slot=WORKER,
@@ -205,10 +207,11 @@ async def test_stale_worker_cannot_complete(store: Store, clock: FakeClock) -> N
 
 async def test_stale_worker_cannot_fail_or_kill(store: Store, clock: FakeClock) -> None:
     stale, _ = await _expire_and_reclaim(store, clock)
-    assert not await store.outcomes.fail(
-        stale, boom(), slot=OWNER, started_at=clock.now(), retry_at=later(clock, 1)
+    assert not await fail(
+        store, stale, boom(), slot=OWNER, started_at=clock.now(), retry_at=later(clock, 1)
     )
-    assert not await store.outcomes.fail(
+    assert not await fail(
+        store,
         stale,
         boom(),
         slot=WORKER,
@@ -234,9 +237,7 @@ async def test_a_finished_job_refuses_a_second_completion(store: Store, clock: F
     lease = (await claim_one(store)).lease
     assert await complete(store, lease, 1, slot=OWNER, started_at=clock.now())
     assert not await complete(store, lease, 2, slot=OWNER, started_at=clock.now())
-    assert not await store.outcomes.fail(
-        lease, boom(), slot=OWNER, started_at=clock.now(), retry_at=None
-    )
+    assert not await fail(store, lease, boom(), slot=OWNER, started_at=clock.now(), retry_at=None)
     job = await store.reads.get(lease.job_id)
     assert job is not None and job.result == 1
     assert [a.outcome for a in await store.reads.attempts(lease.job_id)] == [Outcome.SUCCEEDED]

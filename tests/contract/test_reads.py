@@ -9,16 +9,7 @@ from jobq.clock import FakeClock
 from jobq.domain.job import MinuteCount, Outcome
 from jobq.domain.states import JobState
 from jobq.store import JobFilter, Page, Store
-from tests.contract.support import (
-    OWNER,
-    WORKER,
-    add,
-    boom,
-    claim_one,
-    complete,
-    later,
-    new,
-)
+from tests.contract.support import OWNER, WORKER, add, boom, claim_one, complete, fail, later, new
 
 
 async def test_get_unknown_id_is_none(store: Store) -> None:
@@ -28,8 +19,8 @@ async def test_get_unknown_id_is_none(store: Store) -> None:
 async def test_attempts_include_the_running_one(store: Store, clock: FakeClock) -> None:
     await add(store, new())
     first = await claim_one(store)
-    await store.outcomes.fail(
-        first.lease, boom(), slot=WORKER, started_at=clock.now(), retry_at=clock.now()
+    await fail(
+        store, first.lease, boom(), slot=WORKER, started_at=clock.now(), retry_at=clock.now()
     )
     second = await claim_one(store)
     attempts = await store.reads.attempts(second.id)
@@ -89,9 +80,7 @@ async def test_throughput_counts_attempts_per_minute_by_outcome(
     one, two, three = [await claim_one(store) for _ in range(3)]
     clock.advance(10)
     await complete(store, one.lease, None, slot=OWNER, started_at=clock.now())
-    await store.outcomes.fail(
-        two.lease, boom(), slot=OWNER, started_at=clock.now(), retry_at=clock.now()
-    )
+    await fail(store, two.lease, boom(), slot=OWNER, started_at=clock.now(), retry_at=clock.now())
     clock.advance(60)  # the next minute
     await complete(store, three.lease, None, slot=OWNER, started_at=clock.now())
     again = await claim_one(store)

@@ -11,13 +11,14 @@ from jobq.domain.errors import UnsupportedStore
 from jobq.store.claim import ClaimRequest
 from jobq.store.options import PostgresOptions
 from jobq.store.ports import Store
-from jobq.store.records import Completion, Expired, JobFilter, Page, SchemaStatus
+from jobq.store.records import Completion, Expired, Failure, JobFilter, Page, SchemaStatus
 from jobq.store.url import DatabaseURL, parse_database_url, redact
 
 __all__ = [
     "ClaimRequest",
     "Completion",
     "Expired",
+    "Failure",
     "JobFilter",
     "Page",
     "PostgresOptions",

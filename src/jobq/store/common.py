@@ -25,7 +25,7 @@ from jobq.domain.job import (
 from jobq.domain.jsonvalues import compact, dumps, loads
 from jobq.domain.states import Event, JobState, target, transition
 from jobq.domain.tokens import ApiToken, Scope
-from jobq.store.records import JobFilter
+from jobq.store.records import Failure, JobFilter
 
 #: the columns of a job, in the order ``RowReader.job`` reads them
 JOB_COLUMN_NAMES = (
@@ -209,14 +209,26 @@ def enqueue_results(
     return results
 
 
-def failure_state(
-    retry_at: datetime | None, dead_reason: DeadReason | None
-) -> tuple[JobState, DeadReason | None]:
+def failure_state(failure: Failure) -> tuple[JobState, DeadReason | None]:
     """Where a failed attempt leaves its job: failed (due again at ``retry_at``), or dead, for
     ``dead_reason`` or, by default, because its attempts are used up."""
-    if retry_at is not None:
+    if failure.retry_at is not None:
         return target(Event.FAIL), None
-    return target(Event.DIE), dead_reason or DeadReason.ATTEMPTS_EXHAUSTED
+    return target(Event.DIE), failure.dead_reason or DeadReason.ATTEMPTS_EXHAUSTED
+
+
+def process_row(info: ProcessInfo, time: Callable[[datetime], Any]) -> dict[str, Any]:
+    """A pool's report as a store writes it; ``time``: how that store writes a time."""
+    return {
+        "id": info.id,
+        "host": info.host,
+        "pid": info.pid,
+        "workers": info.workers,
+        "busy": info.busy,
+        "buffered": info.buffered,
+        "queues": None if info.queues is None else dumps(list(info.queues), what="queues"),
+        "started_at": time(info.started_at),
+    }
 
 
 def filter_values(where: JobFilter) -> list[tuple[str, str]]:

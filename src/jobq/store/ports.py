@@ -28,9 +28,7 @@ from typing import Protocol
 from jobq.domain.ids import JobId, PoolId, WorkerId
 from jobq.domain.job import (
     Attempt,
-    DeadReason,
     EnqueueResult,
-    ErrorInfo,
     Job,
     Lease,
     MinuteCount,
@@ -40,7 +38,7 @@ from jobq.domain.job import (
 )
 from jobq.domain.tokens import ApiToken
 from jobq.store.claim import ClaimRequest
-from jobq.store.records import Completion, Expired, JobFilter, Page
+from jobq.store.records import Completion, Expired, Failure, JobFilter, Page
 
 
 class Enqueuer(Protocol):
@@ -84,18 +82,8 @@ class Outcomes(Protocol):
         was lost) are left as they are."""
         ...
 
-    async def fail(
-        self,
-        lease: Lease,
-        error: ErrorInfo,
-        *,
-        slot: WorkerId,
-        started_at: datetime,
-        retry_at: datetime | None,
-        dead_reason: DeadReason | None = None,
-    ) -> bool:
-        """Record a failed attempt: due again at ``retry_at``, or dead (for ``dead_reason``,
-        by default ``attempts_exhausted``) when it is None. False: the lease was lost."""
+    async def fail(self, failure: Failure) -> bool:
+        """Record a failed attempt: due again, or dead. False: the lease was lost."""
         ...
 
     async def release(self, lease: Lease, *, slot: WorkerId, started_at: datetime) -> bool:

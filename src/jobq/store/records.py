@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from jobq.domain.ids import JobId, PoolId, WorkerId
-from jobq.domain.job import Job, Lease
+from jobq.domain.job import DeadReason, ErrorInfo, Job, Lease
 from jobq.domain.states import JobState
 
 
@@ -32,6 +32,20 @@ class Completion:
     result: str
     slot: WorkerId
     started_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failure:
+    """A failed attempt to record, under the lease it ran under: its job is due again at
+    ``retry_at``, or dead when that is None (for ``dead_reason``; by default its attempts are
+    used up)."""
+
+    lease: Lease
+    error: ErrorInfo
+    slot: WorkerId
+    started_at: datetime
+    retry_at: datetime | None
+    dead_reason: DeadReason | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from jobq.metrics import Metrics
 from jobq.redaction import scrub, scrub_value, secret_values
 from jobq.registry import JobType, Registry
 from jobq.store.ports import Outcomes
-from jobq.store.records import Completion
+from jobq.store.records import Completion, Failure
 from jobq.worker.acks import Acknowledger
 from jobq.worker.outcomes import Ack, ack_of, uninterrupted, with_retries
 from jobq.worker.progress import ProgressReporter
@@ -265,12 +265,14 @@ class JobRunner:
         ack = ack_of(
             await with_retries(
                 lambda: self._outcomes.fail(
-                    job.lease,
-                    error,
-                    slot=worker_id,
-                    started_at=started_at,
-                    retry_at=retry_at,
-                    dead_reason=reason,
+                    Failure(
+                        lease=job.lease,
+                        error=error,
+                        slot=worker_id,
+                        started_at=started_at,
+                        retry_at=retry_at,
+                        dead_reason=reason,
+                    )
                 ),
                 log,
             )

@@ -12,13 +12,13 @@ from typing import Any
 import psycopg
 
 from jobq.domain.ids import JobId, WorkerId
-from jobq.domain.job import DeadReason, ErrorInfo, Lease, Outcome
+from jobq.domain.job import ErrorInfo, Lease, Outcome
 from jobq.domain.jsonvalues import compact, dumps
 from jobq.domain.states import Event, JobState, target
 from jobq.store.common import failure_state
 from jobq.store.postgres.context import Context
 from jobq.store.postgres.sql import FENCE, NOW, RELEASE_SET, RUNNING, record_attempt
-from jobq.store.records import Completion
+from jobq.store.records import Completion, Failure
 
 SUCCEEDED = target(Event.SUCCEED).value
 
@@ -108,21 +108,14 @@ class PostgresOutcomes:
         params = {"acks": compact(acks), "now": self._ctx.now()}
         return {JobId(str(row[0])) for row in await self._ctx.db.fetch(self._complete_many, params)}
 
-    async def fail(
-        self,
-        lease: Lease,
-        error: ErrorInfo,
-        *,
-        slot: WorkerId,
-        started_at: datetime,
-        retry_at: datetime | None,
-        dead_reason: DeadReason | None = None,
-    ) -> bool:
-        status, reason = failure_state(retry_at, dead_reason)
+    async def fail(self, failure: Failure) -> bool:
+        status, reason = failure_state(failure)
         params = {
-            **attempt_params(lease, slot, started_at, Outcome.FAILED, error),
+            **attempt_params(
+                failure.lease, failure.slot, failure.started_at, Outcome.FAILED, failure.error
+            ),
             "status": status.value,
-            "retry_at": retry_at,
+            "retry_at": failure.retry_at,
             "dead_reason": None if reason is None else reason.value,
             "now": self._ctx.now(),
         }

@@ -8,7 +8,7 @@ import psycopg
 
 from jobq.domain.ids import PoolId
 from jobq.domain.job import ProcessInfo
-from jobq.domain.jsonvalues import dumps
+from jobq.store.common import process_row
 from jobq.store.postgres.context import Context
 from jobq.store.postgres.sql import NOW
 
@@ -30,14 +30,7 @@ class PostgresPresence:
 
     async def report(self, info: ProcessInfo) -> None:
         params = {
-            "id": info.id,
-            "host": info.host,
-            "pid": info.pid,
-            "workers": info.workers,
-            "busy": info.busy,
-            "buffered": info.buffered,
-            "queues": None if info.queues is None else dumps(list(info.queues), what="queues"),
-            "started_at": info.started_at,
+            **process_row(info, lambda moment: moment),
             "now": self._ctx.now(),
         }
 

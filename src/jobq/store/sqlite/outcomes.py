@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from jobq.domain.ids import JobId, WorkerId
-from jobq.domain.job import DeadReason, ErrorInfo, Lease, Outcome
+from jobq.domain.job import Lease, Outcome
 from jobq.domain.jsonvalues import dumps
 from jobq.domain.states import Event, JobState, target
 from jobq.store.common import failure_state
-from jobq.store.records import Completion
+from jobq.store.records import Completion, Failure
 from jobq.store.sqlite.database import Database
 from jobq.store.sqlite.fence import FENCE, RELEASE_SET, attempt_row, end_attempt, fence
 from jobq.store.sqlite.rows import to_us
@@ -68,28 +68,22 @@ class SQLiteOutcomes:
 
         return await self._db.writer.write(run)
 
-    async def fail(
-        self,
-        lease: Lease,
-        error: ErrorInfo,
-        *,
-        slot: WorkerId,
-        started_at: datetime,
-        retry_at: datetime | None,
-        dead_reason: DeadReason | None = None,
-    ) -> bool:
+    async def fail(self, failure: Failure) -> bool:
         now = self._db.now()
-        status, reason = failure_state(retry_at, dead_reason)
+        status, reason = failure_state(failure)
+        retry_at = failure.retry_at
         params = {
-            **fence(lease),
+            **fence(failure.lease),
             "status": status.value,
             "retry_at": None if retry_at is None else to_us(retry_at),
-            "error": dumps(error.to_dict(), what="error"),
+            "error": dumps(failure.error.to_dict(), what="error"),
             "dead_reason": None if reason is None else reason.value,
-            "started_at": to_us(started_at),
+            "started_at": to_us(failure.started_at),
             "now": now,
         }
-        attempt = attempt_row(lease, slot, started_at, now, Outcome.FAILED, error)
+        attempt = attempt_row(
+            failure.lease, failure.slot, failure.started_at, now, Outcome.FAILED, failure.error
+        )
         return await self._end(FAIL, params, attempt)
 
     async def release(self, lease: Lease, *, slot: WorkerId, started_at: datetime) -> bool:

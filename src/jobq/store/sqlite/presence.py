@@ -6,7 +6,7 @@ import sqlite3
 
 from jobq.domain.ids import PoolId
 from jobq.domain.job import ProcessInfo
-from jobq.domain.jsonvalues import dumps
+from jobq.store.common import process_row
 from jobq.store.sqlite.database import Database
 from jobq.store.sqlite.rows import to_us
 
@@ -28,14 +28,7 @@ class SQLitePresence:
     async def report(self, info: ProcessInfo) -> None:
         now = self._db.now()
         params = {
-            "id": info.id,
-            "host": info.host,
-            "pid": info.pid,
-            "workers": info.workers,
-            "busy": info.busy,
-            "buffered": info.buffered,
-            "queues": None if info.queues is None else dumps(list(info.queues), what="queues"),
-            "started_at": to_us(info.started_at),
+            **process_row(info, to_us),
             "now": now,
         }
 
