@@ -15,10 +15,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -33,17 +32,10 @@ from jobq.domain.errors import (
     JobNotFound,
     JobqError,
     StoreUnavailable,
-    UnknownJobType,
 )
 from jobq.domain.ids import JobId
 from jobq.domain.job import (
-    DEFAULT_MAX_ATTEMPTS,
     DEFAULT_QUEUE,
-    MAX_ATTEMPTS_LIMIT,
-    MAX_DELAY,
-    MAX_IDEMPOTENCY_KEY,
-    PRIORITY_MAX,
-    PRIORITY_MIN,
     Attempt,
     Backoff,
     EnqueueResult,
@@ -54,8 +46,8 @@ from jobq.domain.job import (
 )
 from jobq.domain.states import TERMINAL, JobState
 from jobq.insights import Overview, overview
+from jobq.intake import check_new_job
 from jobq.metrics import Metrics
-from jobq.names import check_name
 from jobq.redaction import redact_payload
 from jobq.registry import Registry
 from jobq.store import JobFilter, Page, PostgresOptions, Store, open_store
@@ -188,51 +180,15 @@ class JobQueue:
         idempotency_key: str | None = None,
     ) -> NewJob:
         """Check the fields, fill in defaults; raise ``InvalidJob`` or ``UnknownJobType``."""
-        try:
-            check_name(type, what="job type")
-            check_name(queue, what="queue")
-        except ValueError as exc:
-            raise InvalidJob(str(exc)) from exc
-        job_type = self.registry.get(type)
-        if job_type is None and not self.accept_unknown_types:
-            known = ", ".join(self.registry.names())
-            raise UnknownJobType(f"unknown job type {type!r}; this process knows: {known}")
-        if payload is None:
-            payload = {}
-        if not isinstance(payload, Mapping):
-            raise InvalidJob(f"payload must be a JSON object, not {payload.__class__.__name__}")
-        if not isinstance(priority, int) or isinstance(priority, bool):
-            raise InvalidJob(f"priority must be an integer, not {priority!r}")
-        if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
-            raise InvalidJob(f"priority must be {PRIORITY_MIN}..{PRIORITY_MAX}, not {priority}")
-        if delay is not None and run_at is not None:
-            raise InvalidJob("give delay or run_at, not both")
-        if delay is not None:
-            if not (math.isfinite(delay) and 0 <= delay <= MAX_DELAY):
-                raise InvalidJob(f"delay must be 0..{MAX_DELAY:.0f} seconds, not {delay}")
-            run_at = self.clock.now() + timedelta(seconds=delay)
-        if run_at is not None:
-            if run_at.tzinfo is None:
-                raise InvalidJob("run_at must carry a timezone (e.g. 2030-01-01T00:00:00Z)")
-            try:
-                run_at = run_at.astimezone(UTC)
-            except OverflowError:
-                raise InvalidJob(f"run_at {run_at.isoformat()} is out of range") from None
-        if max_attempts is None:
-            max_attempts = job_type.max_attempts if job_type else DEFAULT_MAX_ATTEMPTS
-        if not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
-            raise InvalidJob(f"max_attempts must be 1..{MAX_ATTEMPTS_LIMIT}, not {max_attempts}")
-        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-            raise InvalidJob(f"timeout must be a positive number of seconds, not {timeout}")
-        if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-            raise InvalidJob(f"idempotency_key must be 1..{MAX_IDEMPOTENCY_KEY} characters")
-        if idempotency_key is not None and "\x00" in idempotency_key:
-            raise InvalidJob("idempotency_key must not contain NUL characters")
-        return NewJob(
-            type=type,
-            payload=dict(payload),
+        return check_new_job(
+            type,
+            payload,
+            registry=self.registry,
+            clock=self.clock,
+            accept_unknown_types=self.accept_unknown_types,
             queue=queue,
             priority=priority,
+            delay=delay,
             run_at=run_at,
             max_attempts=max_attempts,
             timeout=timeout,

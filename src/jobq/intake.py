@@ -1,0 +1,97 @@
+"""A job as a caller asks for it, checked before anything is stored: its names, its type (known
+to this process, unless unknown types are accepted), its options and their ranges, with the
+type's defaults filled in. The Python API, the HTTP API and the CLI all submit through here."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from jobq.clock import Clock
+from jobq.domain.errors import InvalidJob, UnknownJobType
+from jobq.domain.job import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_QUEUE,
+    MAX_ATTEMPTS_LIMIT,
+    MAX_DELAY,
+    MAX_IDEMPOTENCY_KEY,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    Backoff,
+    JSONValue,
+    NewJob,
+)
+from jobq.names import check_name
+from jobq.registry import Registry
+
+
+def check_new_job(
+    type: str,
+    payload: Mapping[str, JSONValue] | None,
+    *,
+    registry: Registry,
+    clock: Clock,
+    accept_unknown_types: bool,
+    queue: str = DEFAULT_QUEUE,
+    priority: int = 0,
+    delay: float | None = None,
+    run_at: datetime | None = None,
+    max_attempts: int | None = None,
+    timeout: float | None = None,
+    backoff: Backoff | None = None,
+    idempotency_key: str | None = None,
+) -> NewJob:
+    """``type`` and ``payload`` with the options, checked, defaults filled in from the type
+    (``registry``) or jobq's; ``InvalidJob`` or ``UnknownJobType`` says what is wrong."""
+    try:
+        check_name(type, what="job type")
+        check_name(queue, what="queue")
+    except ValueError as exc:
+        raise InvalidJob(str(exc)) from exc
+    job_type = registry.get(type)
+    if job_type is None and not accept_unknown_types:
+        known = ", ".join(registry.names())
+        raise UnknownJobType(f"unknown job type {type!r}; this process knows: {known}")
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, Mapping):
+        raise InvalidJob(f"payload must be a JSON object, not {payload.__class__.__name__}")
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise InvalidJob(f"priority must be an integer, not {priority!r}")
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise InvalidJob(f"priority must be {PRIORITY_MIN}..{PRIORITY_MAX}, not {priority}")
+    if delay is not None and run_at is not None:
+        raise InvalidJob("give delay or run_at, not both")
+    if delay is not None:
+        if not (math.isfinite(delay) and 0 <= delay <= MAX_DELAY):
+            raise InvalidJob(f"delay must be 0..{MAX_DELAY:.0f} seconds, not {delay}")
+        run_at = clock.now() + timedelta(seconds=delay)
+    if run_at is not None:
+        if run_at.tzinfo is None:
+            raise InvalidJob("run_at must carry a timezone (e.g. 2030-01-01T00:00:00Z)")
+        try:
+            run_at = run_at.astimezone(UTC)
+        except OverflowError:
+            raise InvalidJob(f"run_at {run_at.isoformat()} is out of range") from None
+    if max_attempts is None:
+        max_attempts = job_type.max_attempts if job_type else DEFAULT_MAX_ATTEMPTS
+    if not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+        raise InvalidJob(f"max_attempts must be 1..{MAX_ATTEMPTS_LIMIT}, not {max_attempts}")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise InvalidJob(f"timeout must be a positive number of seconds, not {timeout}")
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise InvalidJob(f"idempotency_key must be 1..{MAX_IDEMPOTENCY_KEY} characters")
+    if idempotency_key is not None and "\x00" in idempotency_key:
+        raise InvalidJob("idempotency_key must not contain NUL characters")
+    return NewJob(
+        type=type,
+        payload=dict(payload),
+        queue=queue,
+        priority=priority,
+        run_at=run_at,
+        max_attempts=max_attempts,
+        timeout=timeout,
+        backoff=backoff,
+        idempotency_key=idempotency_key,
+    )
