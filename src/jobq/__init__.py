@@ -26,7 +26,7 @@ from jobq.domain.errors import (
     UnknownJobType,
     UnsupportedStore,
 )
-from jobq.domain.ids import JobId, WorkerId
+from jobq.domain.ids import JobId, PoolId, WorkerId
 from jobq.domain.job import Attempt, Backoff, DeadReason, ErrorInfo, Job, Lease, NewJob, Outcome
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
@@ -60,6 +60,7 @@ __all__ = [
     "NonRetryableError",
     "Outcome",
     "PoolConfig",
+    "PoolId",
     "Registry",
     "StoreError",
     "StoreUnavailable",

@@ -12,7 +12,7 @@ import pytest
 
 from jobq.clock import FakeClock
 from jobq.domain.errors import StoreError
-from jobq.store import open_store
+from jobq.store import open_store, schema_status
 from jobq.store.sqlite import SQLiteStore
 from jobq.store.sqlite.migrate import latest_version, statements
 from tests.contract.support import OWNER, add, claim, new
@@ -123,3 +123,14 @@ async def test_the_event_loop_keeps_running_while_sqlite_waits(db_path: Path) ->
         assert ticks.count >= 20  # ... and the loop ran meanwhile (50 ticks if never blocked)
     finally:
         await store.close()
+
+
+async def test_a_file_that_is_no_database_is_a_store_error_when_its_schema_is_read(
+    db_path: Path,
+) -> None:
+    """``jobq migrate --check`` reads the file itself: SQLite's own errors must still come out
+    as jobq's, as from every other call of the store (a full disk: ``StoreFull``)."""
+    db_path.write_bytes(b"this is not a SQLite database, though it is long enough to look" * 8)
+    with pytest.raises(StoreError, match="cannot read the SQLite database") as raised:
+        await schema_status(f"sqlite:///{db_path}")
+    assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)

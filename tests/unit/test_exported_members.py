@@ -30,6 +30,7 @@ EXPECTED = [
     "NonRetryableError",
     "Outcome",
     "PoolConfig",
+    "PoolId",
     "Registry",
     "StoreError",
     "StoreUnavailable",
