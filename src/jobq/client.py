@@ -20,10 +20,10 @@ from typing import Any, Generic, Self, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from jobq.api.schemas import BatchOut, JobDetailOut, JobOut, JobPageOut, StatsOut
 from jobq.domain.errors import JobqError
 from jobq.domain.job import Backoff
 from jobq.domain.states import TERMINAL, JobState
+from jobq.wire import BatchOut, JobDetailOut, JobOut, JobPageOut, StatsOut
 
 M = TypeVar("M", bound=BaseModel)
 

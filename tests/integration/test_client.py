@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import jobq
+import jobq.wire
 from jobq import Backoff, JobContext, JobQueue, JobState, PoolConfig, WorkerPool
 from tests.helpers import live_server
 
@@ -95,7 +96,7 @@ async def expect_error(call: Any, status: int, code: str) -> jobq.ClientError:
 
 async def test_enqueue_then_wait_for_the_result(client: Any, jq: JobQueue) -> None:
     job = await client.enqueue("echo", {"to": "a@example.com"}, queue="mail", priority=4)
-    assert isinstance(job, jobq.api.schemas.JobOut)
+    assert isinstance(job, jobq.wire.JobOut)
     assert uuid.UUID(job.id).version == 7
     assert job.status == "pending"
     assert job.queue == "mail"
@@ -175,7 +176,7 @@ async def test_get_with_attempts(client: Any, server: tuple[str, WorkerPool]) ->
     assert done.result == {"attempt": 2, "k": "v"}
 
     detail = await client.get(job.id)
-    assert isinstance(detail, jobq.api.schemas.JobDetailOut)
+    assert isinstance(detail, jobq.wire.JobDetailOut)
     assert detail.attempt == 2
     assert [a.attempt for a in detail.attempts] == [1, 2]
     assert [a.outcome for a in detail.attempts] == ["failed", "succeeded"]
@@ -204,7 +205,7 @@ async def test_list_with_filters_and_cursor(client: Any) -> None:
         page = await client.list(
             status=JobState.PENDING, type="echo", queue="later", limit=3, cursor=cursor
         )
-        assert isinstance(page, jobq.api.schemas.JobPageOut)
+        assert isinstance(page, jobq.wire.JobPageOut)
         pages += 1
         walked.extend(job.id for job in page.jobs)
         cursor = page.next_cursor
@@ -258,7 +259,7 @@ async def test_stats(client: Any) -> None:
     await client.wait(job.id, timeout=15, interval=0.05)
     await client.enqueue("echo", {}, queue="stats-q", delay=600)
     stats = await client.stats()
-    assert isinstance(stats, jobq.api.schemas.StatsOut)
+    assert isinstance(stats, jobq.wire.StatsOut)
     assert stats.counts["stats-q"]["succeeded"] == 1
     assert stats.counts["stats-q"]["pending"] == 1
     assert stats.totals["succeeded"] == 1

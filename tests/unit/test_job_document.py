@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic_core import to_json
 
-from jobq.api.schemas import JobOut, job_document
 from jobq.domain.ids import JobId, WorkerId
 from jobq.domain.job import Backoff, DeadReason, ErrorInfo, Job
 from jobq.domain.states import JobState
+from jobq.wire import JobOut, job_document
 
 T = datetime(2026, 11, 29, 16, 47, 45, 491241, tzinfo=UTC)
 

@@ -4,7 +4,6 @@ one place that maps exceptions to status codes."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -26,6 +25,7 @@ from jobq.domain.errors import (
     StoreUnavailable,
     UnknownJobType,
 )
+from jobq.wire import field_path
 
 logger = structlog.get_logger("jobq.api")
 
@@ -57,15 +57,6 @@ def error_response(
 ) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details}}
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-def field_path(loc: Sequence[str | int]) -> str:
-    """``("body", "jobs", 3, "type")`` -> ``jobs[3].type``."""
-    parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or (str(loc[0]) if loc else "request")
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:

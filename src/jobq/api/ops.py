@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from jobq.api.errors import error_response
-from jobq.api.schemas import ErrorBody
 from jobq.domain.errors import StoreError
 from jobq.jobqueue import JobQueue
 from jobq.metrics import Metrics
+from jobq.wire import ErrorBody
 
 router = APIRouter()
 

@@ -14,7 +14,12 @@ from pydantic_core import to_json
 
 from jobq.api.errors import UnsupportedMediaType
 from jobq.api.ops import JQ
-from jobq.api.schemas import (
+from jobq.dashboard.pages import overview_page
+from jobq.domain.errors import InvalidJob, JobqError
+from jobq.domain.ids import JobId, parse_job_id
+from jobq.domain.states import JobState
+from jobq.store.records import JobFilter
+from jobq.wire import (
     AttemptOut,
     BatchIn,
     BatchOut,
@@ -29,13 +34,7 @@ from jobq.api.schemas import (
     RetryDeadOut,
     StatsOut,
     job_document,
-    new_job_from,
 )
-from jobq.dashboard.pages import overview_page
-from jobq.domain.errors import InvalidJob, JobqError
-from jobq.domain.ids import JobId, parse_job_id
-from jobq.domain.states import JobState
-from jobq.store.records import JobFilter
 from jobq.worker.pool import WorkerPool
 
 router = APIRouter()
@@ -95,9 +94,8 @@ async def enqueue(
     or field) returns the first job with 200."""
     if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
         raise InvalidJob("the Idempotency-Key header and the idempotency_key field differ")
-    [result] = await jq.enqueue_many(
-        [new_job_from(jq, body, body.idempotency_key or idempotency_key)]
-    )
+    options = body.new_job_options(idempotency_key=idempotency_key)
+    [result] = await jq.enqueue_many([jq.new_job(**options)])
     return _answer(job_document(jq.visible(result.job)), 201 if result.created else 200)
 
 
@@ -113,7 +111,7 @@ async def enqueue_batch(body: BatchIn, jq: JQ) -> Response:
     jobs = []
     for index, item in enumerate(body.jobs):
         try:
-            jobs.append(new_job_from(jq, item, item.idempotency_key))
+            jobs.append(jq.new_job(**item.new_job_options()))
         except JobqError as exc:
             raise type(exc)(f"jobs[{index}]: {exc}") from exc
     results = await jq.enqueue_many(jobs)

@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from jobq.api.errors import field_path
-from jobq.api.schemas import JobIn, new_job_from
 from jobq.domain.errors import IdempotencyConflict, InvalidJob, UnknownJobType
 from jobq.domain.job import NewJob
 from jobq.jobqueue import JobQueue
+from jobq.wire import JobIn, field_path
 
 BATCH = 500
 
@@ -43,7 +42,7 @@ def parse_line(jq: JobQueue, number: int, text: str) -> NewJob | Rejected:
         problems = [f"{field_path(e['loc']) or 'job'}: {e['msg']}" for e in exc.errors()]
         return Rejected(number, "; ".join(problems))
     try:
-        return new_job_from(jq, body, body.idempotency_key)
+        return jq.new_job(**body.new_job_options())
     except (InvalidJob, UnknownJobType) as exc:
         return Rejected(number, str(exc))
 

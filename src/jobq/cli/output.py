@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from jobq.api.schemas import AttemptOut, JobOut
 from jobq.domain.job import Attempt, Job
+from jobq.wire import AttemptOut, JobOut
 
 
 def echo_json(value: Any) -> None:

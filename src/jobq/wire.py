@@ -1,9 +1,12 @@
-"""The JSON the HTTP API takes and gives. Shared with ``jobq.Client``, which reads the same."""
+"""The JSON the HTTP API takes and gives, as pydantic models: shared by the API, ``jobq.Client``
+and ``jobq enqueue --from-file``. Pydantic and the domain only, so a client or a worker process
+that reads these never loads the web framework."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypedDict
 
 from pydantic import (
     AfterValidator,
@@ -24,9 +27,7 @@ from jobq.domain.job import (
     Attempt,
     Backoff,
     Job,
-    NewJob,
 )
-from jobq.jobqueue import JobQueue
 from jobq.names import MAX_NAME, NAME_PATTERN, check_name
 
 MAX_BATCH = 1000
@@ -36,6 +37,30 @@ NAME: dict[str, Any] = {"pattern": NAME_PATTERN, "minLength": 1, "maxLength": MA
 JobTypeName = Annotated[str, AfterValidator(lambda value: check_name(value, what="job type"))]
 QueueName = Annotated[str, AfterValidator(lambda value: check_name(value, what="queue"))]
 MAX_TIMEOUT = 7 * 86400.0
+
+
+class NewJobOptions(TypedDict):
+    """``JobQueue.new_job``'s arguments, by name, as a ``JobIn`` gives them."""
+
+    type: str
+    payload: dict[str, Any]
+    queue: str
+    priority: int
+    delay: float | None
+    run_at: datetime | None
+    max_attempts: int | None
+    timeout: float | None
+    backoff: Backoff | None
+    idempotency_key: str | None
+
+
+def field_path(loc: Sequence[str | int]) -> str:
+    """``("body", "jobs", 3, "type")`` -> ``jobs[3].type``."""
+    parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or (str(loc[0]) if loc else "request")
 
 
 class _Strict(BaseModel):
@@ -89,22 +114,22 @@ class JobIn(_Strict):
             raise ValueError("give delay or run_at, not both")
         return self
 
-
-def new_job_from(jq: JobQueue, body: JobIn, key: str | None) -> NewJob:
-    """The checked job ``body`` describes (``key``: its idempotency key, from the body or a
-    header)."""
-    return jq.new_job(
-        body.type,
-        body.payload,
-        queue=body.queue,
-        priority=body.priority,
-        delay=body.delay,
-        run_at=body.run_at,
-        max_attempts=body.max_attempts,
-        timeout=body.timeout,
-        backoff=None if body.backoff is None else body.backoff.to_domain(),
-        idempotency_key=key,
-    )
+    def new_job_options(self, *, idempotency_key: str | None = None) -> NewJobOptions:
+        """This job as ``JobQueue.new_job(**options)`` takes it, so it is checked and filled in as
+        any job is. ``idempotency_key``: one given beside the body (a header), used if the body
+        names none."""
+        return NewJobOptions(
+            type=self.type,
+            payload=self.payload,
+            queue=self.queue,
+            priority=self.priority,
+            delay=self.delay,
+            run_at=self.run_at,
+            max_attempts=self.max_attempts,
+            timeout=self.timeout,
+            backoff=None if self.backoff is None else self.backoff.to_domain(),
+            idempotency_key=self.idempotency_key or idempotency_key,
+        )
 
 
 class BatchIn(_Strict):
