@@ -7,6 +7,8 @@ Shutdown, on the first SIGINT or SIGTERM:
      back too (attempt kept);
   4. close the store; exit 0.
 A second signal exits at once (status 128 + signal number); leases bring the jobs back.
+
+The HTTP side (``serving.py``: FastAPI, uvicorn) is imported only by a process that serves HTTP.
 """
 
 from __future__ import annotations
@@ -16,17 +18,12 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import Generator, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import structlog
-import uvicorn
 from structlog.typing import FilteringBoundLogger
 
-from jobq.api.app import create_app, create_metrics_app
-from jobq.api.auth import AccessPolicy
-from jobq.api.http_server import server_config
-from jobq.api.limits import Limits
 from jobq.config import Settings, is_loopback
 from jobq.domain.errors import JobqError
 from jobq.jobqueue import JobQueue
@@ -36,17 +33,12 @@ from jobq.store.url import redact
 from jobq.worker.config import PoolConfig
 from jobq.worker.pool import WorkerPool
 
+if TYPE_CHECKING:
+    from jobq.serving import Serving
+
 logger: FilteringBoundLogger = structlog.get_logger("jobq.service")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: this module decides the shutdown order."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 def pool_config(settings: Settings) -> PoolConfig:
@@ -57,25 +49,6 @@ def pool_config(settings: Settings) -> PoolConfig:
         poll_interval=settings.poll_interval,
         queues=settings.queues,
         shutdown_timeout=settings.shutdown_timeout,
-    )
-
-
-def limits(settings: Settings) -> Limits:
-    return Limits(
-        max_body_bytes=settings.max_body_bytes,
-        max_json_depth=settings.max_json_depth,
-        max_page_size=settings.max_page_size,
-        max_header_bytes=settings.max_header_bytes,
-        read_timeout=settings.read_timeout,
-    )
-
-
-def access(settings: Settings) -> AccessPolicy:
-    key = settings.session_key
-    return AccessPolicy(
-        metrics_public=settings.metrics_public,
-        rate_limit=settings.rate_limit,
-        session_key=None if key is None else key.get_secret_value().encode(),
     )
 
 
@@ -155,6 +128,10 @@ async def run_service(
 
 
 async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyncio.Event) -> int:
+    if http or settings.metrics_port is not None:
+        # Only now, and before the store opens and the pool starts: importing FastAPI and
+        # uvicorn holds up the event loop for a while.
+        from jobq import serving
     metrics = Metrics()
     jq = JobQueue(
         settings.database_url,
@@ -200,28 +177,14 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
         pool = jq.worker_pool(pool_config(settings))
         await pool.start()
 
-    server: _Server | None = None
-    serving: asyncio.Task[None] | None = None
+    api: Serving | None = None
     if sock is not None:
-        app = create_app(
-            jq,
-            pool=pool,
-            limits=limits(settings),
-            allowed_hosts=settings.host_allowlist(),
-            access=access(settings),
-        )
-        server, serving = _serve(app, sock, settings, "http_listening")
-    metrics_server: _Server | None = None
-    metrics_serving: asyncio.Task[None] | None = None
+        api = serving.serve_api(jq, pool, settings, sock)
+    scrapes: Serving | None = None
     if metrics_sock is not None:
-        metrics_app = create_metrics_app(
-            jq, metrics, settings.host_allowlist(), access=access(settings)
-        )
-        metrics_server, metrics_serving = _serve(
-            metrics_app, metrics_sock, settings, "metrics_listening"
-        )
+        scrapes = serving.serve_metrics(jq, metrics, settings, metrics_sock)
 
-    await _wait_first(stop, serving, pool)
+    await _wait_first(stop, None if api is None else api.task, pool)
     # One deadline for the whole stop: requests in flight and running jobs share the grace.
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.shutdown_timeout
@@ -229,20 +192,16 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
     status = EXIT_OK
     if pool is not None and pool.failed.is_set():
         status = EXIT_FAILED
-    if server is not None and serving is not None:
-        if serving.done() and serving.exception() is not None:
-            logger.error("http_failed", error=repr(serving.exception()))
+    if api is not None:
+        if api.task.done() and api.task.exception() is not None:
+            logger.error("http_failed", error=repr(api.task.exception()))
             status = EXIT_FAILED
-        server.should_exit = True
-        with contextlib.suppress(Exception, SystemExit):
-            await serving
+        await api.stop()
     if pool is not None:
         await pool.stop(grace=max(0.0, deadline - loop.time()))
         jq.detach(pool)
-    if metrics_server is not None and metrics_serving is not None:
-        metrics_server.should_exit = True  # scrapes went on until the pool had stopped
-        with contextlib.suppress(Exception, SystemExit):
-            await metrics_serving
+    if scrapes is not None:
+        await scrapes.stop()  # scrapes went on until the pool had stopped
     await jq.close()
     return status
 
@@ -252,19 +211,3 @@ def _bind(host: str, port: int, names: str) -> socket.socket:
         return listen(host, port)
     except OSError as exc:
         raise OSError(f"cannot listen on {host}:{port} ({names}): {exc}") from exc
-
-
-def _serve(
-    app: Any, sock: socket.socket, settings: Settings, event: str
-) -> tuple[_Server, asyncio.Task[None]]:
-    server = _Server(
-        server_config(
-            app,
-            max_header_bytes=settings.max_header_bytes,
-            graceful_seconds=max(1, int(settings.shutdown_timeout)),
-        )
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    host, port = sock.getsockname()[:2]
-    logger.info(event, host=host, port=port, url=f"http://{host}:{port}")
-    return server, serving
