@@ -14,7 +14,7 @@ import click
 
 from jobq.builtin_jobs import HttpRequest, builtin_registry, is_builtin_http_request
 from jobq.config import FLAG_NAMES, LoadedSettings, load_settings
-from jobq.domain.errors import ConfigError
+from jobq.domain.errors import ConfigError, JobqError
 from jobq.jobqueue import JobQueue
 from jobq.logs import configure_logging
 from jobq.registry import Registry
@@ -70,6 +70,29 @@ def store_options(fn: F) -> F:
                 "Accept job types no handler here knows.",
                 is_flag=True,
                 flag_value="true",
+            ),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+def pool_options(fn: F) -> F:
+    for option in reversed(
+        (
+            setting_option("worker_count", "Concurrent workers (default 10).", metavar="N"),
+            setting_option(
+                "queue_capacity", "Claimed jobs waiting for a worker, at most (100).", metavar="N"
+            ),
+            setting_option(
+                "shutdown_timeout", "Seconds running jobs get to finish (30).", metavar="S"
+            ),
+            setting_option(
+                "lease_seconds", "Seconds a claim lasts without a heartbeat (30).", metavar="S"
+            ),
+            setting_option("poll_interval", "Seconds between claims when idle (1).", metavar="S"),
+            setting_option(
+                "queues", "Comma-separated queues to work on (default: all).", metavar="Q1,Q2"
             ),
         )
     ):
@@ -169,3 +192,24 @@ def _without(registry: Registry, name: str) -> Registry:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def open_queue(flags: dict[str, Any]) -> JobQueue:
+    """The ``JobQueue`` of a one-shot command (enqueue, jobs, stats, top), from its flags."""
+    loaded = settings_from(flags, one_shot=True)
+    return JobQueue(
+        loaded.settings.database_url,
+        registry=load_registry(loaded),
+        builtins=False,
+        accept_unknown_types=loaded.settings.accept_unknown_types,
+        postgres=loaded.settings.postgres_options(),
+    )
+
+
+def guard(coro: Coroutine[Any, Any, int]) -> int:
+    """Run a command's coroutine; known failures become a message and exit status 1."""
+    try:
+        status: int = run(coro)
+    except JobqError as exc:  # an unknown id, a refused state change, a store error
+        fail(str(exc))
+    return status

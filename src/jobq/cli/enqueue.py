@@ -1,0 +1,190 @@
+"""``jobq enqueue``: one job from the command line, or every line of a file (``--from-file``,
+through ``bulk.py``); with ``--wait``, its progress until it ends."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from jobq.cli.bulk import enqueue_lines
+from jobq.cli.common import EXIT_FAILURE, EXIT_USAGE, fail, guard, open_queue, store_options
+from jobq.cli.output import echo_json, job_json
+from jobq.domain.errors import IdempotencyConflict, InvalidJob, UnknownJobType
+from jobq.domain.job import Job
+from jobq.domain.states import JobState
+from jobq.jobqueue import JobQueue
+
+
+async def enqueue_file(jq: JobQueue, source: TextIO, *, as_json: bool) -> int:
+    """Enqueue every line of ``source``, with a progress bar on stderr when its size is known
+    (a file, not a pipe); exit 1 if a line was refused."""
+    try:
+        info = os.fstat(source.fileno())
+        total = info.st_size if stat.S_ISREG(info.st_mode) else 0
+    except (OSError, ValueError):
+        total = 0
+    async with jq:
+        if total:
+            bar: Any
+            with click.progressbar(
+                length=total, label="enqueueing", file=sys.stderr, show_pos=False
+            ) as bar:
+                report = await enqueue_lines(
+                    jq, source, on_line=lambda text: bar.update(len(text.encode()))
+                )
+        else:
+            report = await enqueue_lines(jq, source)
+    for rejected in report.rejected:
+        click.echo(f"line {rejected.line}: {rejected.reason}", err=True)
+    if as_json:
+        echo_json(
+            {
+                "created": report.created,
+                "existing": report.existing,
+                "rejected": [{"line": r.line, "error": r.reason} for r in report.rejected],
+            }
+        )
+    else:
+        click.echo(
+            f"{report.created} enqueued, {report.existing} already there, "
+            f"{len(report.rejected)} refused"
+        )
+    return EXIT_FAILURE if report.rejected else 0
+
+
+def describe_progress(job: Job) -> str:
+    """A waited-for job's state in one line: status, attempt, progress and its message."""
+    parts = [job.status.value, f"attempt {job.attempt}/{job.max_attempts}"]
+    if job.progress is not None:
+        parts.append(f"{job.progress:.0%}")
+    if job.progress_message:
+        parts.append(job.progress_message)
+    return f"{job.id} " + " · ".join(parts)
+
+
+@contextlib.contextmanager
+def _waiting(job: Job) -> Iterator[Callable[[Job], None]]:
+    """On a terminal, a spinner whose text follows the job; elsewhere, a line per change."""
+    if not sys.stderr.isatty():
+        yield lambda current: click.echo(describe_progress(current), err=True)
+        return
+    console = Console(stderr=True)
+    last = [job]
+
+    def follow(current: Job) -> None:
+        last[0] = current
+        spinner.update(Text(describe_progress(current)))  # Text: a message is never markup
+
+    with console.status(Text(describe_progress(job))) as spinner:
+        yield follow
+    console.print(Text(describe_progress(last[0])))  # the spinner goes; its last word stays
+
+
+def _payload(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    if text == "-":
+        text = sys.stdin.read()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"PAYLOAD is not valid JSON: {exc}", EXIT_USAGE)
+    if not isinstance(value, dict):
+        fail(f"PAYLOAD must be a JSON object, not {type(value).__name__}", EXIT_USAGE)
+    return value
+
+
+@click.command()
+@click.argument("job_type", metavar="TYPE", required=False)
+@click.argument("payload", required=False)
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.File("r", encoding="utf-8-sig"),
+    help="Enqueue one job per line of this JSON-lines file ('-': stdin), as POST /jobs takes "
+    "them, in batches; report each line refused.",
+)
+@click.option("--queue", default="default", show_default=True, help="Queue to put it on.")
+@click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
+@click.option("--delay", type=float, help="Seconds from now until it is due.")
+@click.option("--max-attempts", type=int, help="Attempts before it is dead (type's default).")
+@click.option("--timeout", type=float, help="Seconds one attempt may run (type's default).")
+@click.option("--idempotency-key", help="A repeat with this key returns the first job.")
+@click.option("--wait", is_flag=True, help="Wait until it ends; exit 0 if it succeeded, else 1.")
+@click.option("--wait-timeout", type=float, help="With --wait: give up after S seconds (exit 1).")
+@click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
+@store_options
+def enqueue(
+    job_type: str | None,
+    payload: str | None,
+    from_file: TextIO | None,
+    queue: str,
+    priority: int,
+    delay: float | None,
+    max_attempts: int | None,
+    timeout: float | None,
+    idempotency_key: str | None,
+    wait: bool,
+    wait_timeout: float | None,
+    as_json: bool,
+    **flags: Any,
+) -> None:
+    """Enqueue a job of TYPE with a JSON object PAYLOAD ('-' reads it from stdin), or every
+    job of a file with --from-file."""
+    if from_file is not None:
+        if job_type is not None or wait:
+            fail("--from-file takes no TYPE, PAYLOAD or --wait", EXIT_USAGE)
+        sys.exit(guard(enqueue_file(open_queue(flags), from_file, as_json=as_json)))
+    if job_type is None:
+        fail("give a job TYPE (or --from-file FILE)", EXIT_USAGE)
+    body = _payload(payload)
+    jq = open_queue(flags)
+
+    async def go() -> int:
+        async with jq:
+            try:
+                job = await jq.enqueue(
+                    job_type,
+                    body,
+                    queue=queue,
+                    priority=priority,
+                    delay=delay,
+                    max_attempts=max_attempts,
+                    timeout=timeout,
+                    idempotency_key=idempotency_key,
+                )
+            except (InvalidJob, UnknownJobType, IdempotencyConflict) as exc:
+                fail(str(exc), EXIT_USAGE)
+            if not wait:
+                if as_json:
+                    echo_json(job_json(job))
+                else:
+                    click.echo(f"{job.id} {job.status.value} ({job.type} on {job.queue})")
+                return 0
+            click.echo(f"{job.id} enqueued; waiting", err=True)
+            try:
+                with _waiting(job) as on_change:
+                    job = await jq.wait(job.id, timeout=wait_timeout, on_change=on_change)
+            except TimeoutError:
+                current = await jq.get(job.id)
+                fail(f"job {job.id} is still {current.status.value} after {wait_timeout} s")
+            if as_json:
+                echo_json(job_json(job))
+            elif job.status is JobState.SUCCEEDED:
+                click.echo(json.dumps(job.result, ensure_ascii=False))
+            else:
+                error = job.last_error
+                detail = "" if error is None else f": {error.type}: {error.message}"
+                click.echo(f"job {job.id} {job.status.value}{detail}", err=True)
+            return 0 if job.status is JobState.SUCCEEDED else EXIT_FAILURE
+
+    sys.exit(guard(go()))

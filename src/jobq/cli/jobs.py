@@ -1,0 +1,107 @@
+"""``jobq jobs list|show|cancel|retry``: read jobs and change their state, through the
+``JobQueue`` as the API does."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from jobq.cli.common import EXIT_USAGE, fail, guard, open_queue, store_options
+from jobq.cli.output import attempts_json, echo_json, job_detail, job_json, job_rows
+from jobq.domain.ids import parse_job_id
+from jobq.domain.states import JobState
+from jobq.store.records import JobFilter
+
+
+@click.group()
+def jobs() -> None:
+    """List, show, cancel and retry jobs."""
+
+
+@jobs.command("list")
+@click.option("--status", type=click.Choice([s.value for s in JobState]), help="Only this status.")
+@click.option("--type", "job_type", help="Only this type.")
+@click.option("--queue", help="Only this queue.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--cursor", help="Continue after this job id (printed under a full page).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_options
+def jobs_list(
+    status: str | None,
+    job_type: str | None,
+    queue: str | None,
+    limit: int,
+    cursor: str | None,
+    as_json: bool,
+    **flags: Any,
+) -> None:
+    """Jobs, newest first."""
+    try:
+        after = None if cursor is None else parse_job_id(cursor)
+    except ValueError:
+        fail(f"--cursor {cursor!r} is not a job id", EXIT_USAGE)
+    jq = open_queue(flags)
+
+    async def go() -> int:
+        async with jq:
+            where = JobFilter(
+                status=None if status is None else JobState(status), type=job_type, queue=queue
+            )
+            page = await jq.list_jobs(where, limit=limit, after=after)
+        if as_json:
+            echo_json({"jobs": [job_json(j) for j in page.jobs], "next_cursor": page.next_after})
+        else:
+            job_rows(page.jobs)
+            if page.next_after is not None:
+                click.echo(f"more: jobq jobs list --cursor {page.next_after}", err=True)
+        return 0
+
+    sys.exit(guard(go()))
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_options
+def jobs_show(job_id: str, as_json: bool, **flags: Any) -> None:
+    """One job with its attempts."""
+    jq = open_queue(flags)
+
+    async def go() -> int:
+        async with jq:
+            job = await jq.get(job_id)
+            attempts = await jq.attempts(job.id)
+        if as_json:
+            echo_json({**job_json(job), "attempts": attempts_json(attempts)})
+        else:
+            job_detail(job, attempts)
+        return 0
+
+    sys.exit(guard(go()))
+
+
+def _change(action: str) -> Any:
+    @click.argument("job_id")
+    @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
+    @store_options
+    def command(job_id: str, as_json: bool, **flags: Any) -> None:
+        jq = open_queue(flags)
+
+        async def go() -> int:
+            async with jq:
+                job = await (jq.cancel(job_id) if action == "cancel" else jq.retry(job_id))
+            if as_json:
+                echo_json(job_json(job))
+            else:
+                click.echo(f"{job.id} {job.status.value}")
+            return 0
+
+        sys.exit(guard(go()))
+
+    return command
+
+
+jobs.command("cancel", help="Cancel a pending or failed job.")(_change("cancel"))
+jobs.command("retry", help="Run a dead or cancelled job again.")(_change("retry"))

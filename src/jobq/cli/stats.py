@@ -1,0 +1,75 @@
+"""``jobq stats`` (jobs by queue and status, once) and ``jobq top`` (a live view, drawn by
+``top.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from jobq.cli.common import guard, open_queue, store_options
+from jobq.cli.output import echo_json, table
+from jobq.cli.top import MINUTES, render
+from jobq.domain.errors import StoreError
+from jobq.domain.job import counts_by_queue
+from jobq.domain.states import JobState
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_options
+def stats(as_json: bool, **flags: Any) -> None:
+    """Jobs by queue and status."""
+    jq = open_queue(flags)
+
+    async def go() -> int:
+        async with jq:
+            by_queue = counts_by_queue(await jq.counts())
+        if as_json:
+            echo_json(by_queue)
+        else:
+            states = [s.value for s in JobState]
+            table(
+                ("QUEUE", *(s.upper() for s in states)),
+                [(queue, *(row[s] for s in states)) for queue, row in sorted(by_queue.items())],
+            )
+        return 0
+
+    sys.exit(guard(go()))
+
+
+@click.command()
+@click.option(
+    "--interval", type=click.FloatRange(0.2, 60), default=1.0, show_default=True,
+    help="Seconds between refreshes.",
+)  # fmt: skip
+@click.option("--once", is_flag=True, help="Print one picture and exit (for scripts, logs).")
+@store_options
+def top(interval: float, once: bool, **flags: Any) -> None:
+    """A live view of queues, worker processes and throughput (Ctrl-C to leave)."""
+    jq = open_queue(flags)
+    console = Console()
+
+    async def go() -> int:
+        async with jq:
+            if once:
+                console.print(render(await jq.overview(minutes=MINUTES)))
+                return 0
+            with Live(console=console, screen=False, auto_refresh=False) as live:
+                while True:
+                    try:
+                        view: Any = render(await jq.overview(minutes=MINUTES))
+                    except StoreError as exc:  # keep watching: it shows when the store is back
+                        view = Text(f"the store does not answer: {exc}", style="red")
+                    live.update(view, refresh=True)
+                    await asyncio.sleep(interval)
+
+    try:
+        sys.exit(guard(go()))
+    except KeyboardInterrupt:
+        sys.exit(0)
