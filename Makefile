@@ -32,9 +32,11 @@ run: $(BIN)/.installed
 
 LINTED := src tests scripts $(wildcard bench)
 
+# lint-imports: the contracts in pyproject.toml ([tool.importlinter]) on which way imports point.
 lint: $(BIN)/.installed
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/lint-imports
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
@@ -62,4 +64,4 @@ profile: $(BIN)/.installed
 	$(BIN)/python -m bench.profile
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache src/*.egg-info
