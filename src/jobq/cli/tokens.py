@@ -7,16 +7,16 @@ hash of it. Revoking is final and takes effect in every process within a few sec
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
 
-from jobq.cli.common import EXIT_FAILURE, fail, run, settings_from, store_options
+from jobq.cli.common import EXIT_FAILURE, fail, guard, settings_from, store_options
 from jobq.cli.output import echo_json, table
 from jobq.clock import SystemClock
-from jobq.domain.errors import JobqError
 from jobq.domain.tokens import MAX_TOKEN_NAME, ApiToken, Scope, new_token
-from jobq.store import open_store
+from jobq.jobqueue import JobQueue
 from jobq.store.ports import Tokens
 
 SCOPES = [scope.value for scope in Scope]
@@ -49,7 +49,7 @@ def create(scope: str, name: str, **flags: Any) -> None:
         click.echo(text)
         return 0
 
-    sys.exit(_with_store(flags, go))
+    sys.exit(_with_tokens(flags, go))
 
 
 @tokens.command("list")
@@ -80,7 +80,7 @@ def list_tokens(as_json: bool, **flags: Any) -> None:
             )
         return 0
 
-    sys.exit(_with_store(flags, go))
+    sys.exit(_with_tokens(flags, go))
 
 
 @tokens.command()
@@ -99,7 +99,7 @@ def revoke(token_id: str, **flags: Any) -> None:
         click.echo(f"revoked {wanted}")
         return 0
 
-    sys.exit(_with_store(flags, go))
+    sys.exit(_with_tokens(flags, go))
 
 
 def _as_json(token: ApiToken) -> dict[str, Any]:
@@ -112,18 +112,13 @@ def _as_json(token: ApiToken) -> dict[str, Any]:
     }
 
 
-def _with_store(flags: dict[str, Any], action: Any) -> int:
+def _with_tokens(flags: dict[str, Any], action: Callable[[Tokens], Awaitable[int]]) -> int:
+    """Run ``action`` on the tokens of the store the settings name; exit 1 on a store error."""
     settings = settings_from(flags, one_shot=True).settings
+    jq = JobQueue(settings.database_url, builtins=False, postgres=settings.postgres_options())
 
     async def go() -> int:
-        store = await open_store(settings.database_url, postgres=settings.postgres_options())
-        try:
-            status: int = await action(store.tokens)
-        finally:
-            await store.close()
-        return status
+        async with jq:
+            return await action(jq.tokens)
 
-    try:
-        return run(go())
-    except JobqError as exc:
-        fail(str(exc))
+    return guard(go())
