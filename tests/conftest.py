@@ -98,8 +98,18 @@ async def store(store_url: str, clock: FakeClock) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def jq(db_url: str) -> AsyncIterator[JobQueue]:
-    """A JobQueue on a fresh database, on the real clock, with the built-in types."""
+async def jq(store_url: str) -> AsyncIterator[JobQueue]:
+    """A JobQueue on a fresh database of each backend (a SQLite file, a PostgreSQL schema), on
+    the real clock, with the built-in types."""
+    queue = JobQueue(store_url, postgres=PostgresOptions(pool_size=4))
+    async with queue:
+        yield queue
+
+
+@pytest.fixture
+async def sqlite_jq(db_url: str) -> AsyncIterator[JobQueue]:
+    """``jq`` on SQLite only, for tests about SQLite itself: they read its file, or hand the
+    same ``db_url`` to a CLI process."""
     queue = JobQueue(db_url)
     async with queue:
         yield queue

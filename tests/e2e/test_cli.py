@@ -577,8 +577,8 @@ async def seed(jq: JobQueue) -> dict[str, Job]:
     return jobs
 
 
-async def test_jobs_list_table_newest_first(cli: Cli, jq: JobQueue) -> None:
-    jobs = await seed(jq)
+async def test_jobs_list_table_newest_first(cli: Cli, sqlite_jq: JobQueue) -> None:
+    jobs = await seed(sqlite_jq)
     result = cli.ok("jobs", "list")
     rows = parse_table(result.stdout, JOB_COLUMNS)
     assert [row["ID"] for row in rows] == [jobs[k].id for k in "edcba"]
@@ -605,15 +605,17 @@ async def test_jobs_list_table_newest_first(cli: Cli, jq: JobQueue) -> None:
     ],
     ids=["status-cancelled", "status-pending", "type", "queue", "queue-and-type", "empty", "limit"],
 )
-async def test_jobs_list_filters(cli: Cli, jq: JobQueue, args: list[str], expected: str) -> None:
-    jobs = await seed(jq)
+async def test_jobs_list_filters(
+    cli: Cli, sqlite_jq: JobQueue, args: list[str], expected: str
+) -> None:
+    jobs = await seed(sqlite_jq)
     result = cli.ok("jobs", "list", *args)
     assert job_ids(result) == [jobs[k].id for k in expected], describe(result)
     assert "--cursor" not in result.stderr, describe(result)  # the page was not full
 
 
-async def test_jobs_list_pages_with_cursor(cli: Cli, jq: JobQueue) -> None:
-    jobs = await seed(jq)
+async def test_jobs_list_pages_with_cursor(cli: Cli, sqlite_jq: JobQueue) -> None:
+    jobs = await seed(sqlite_jq)
     first = cli.ok("jobs", "list", "--limit", "2")
     assert job_ids(first) == [jobs["e"].id, jobs["d"].id]
     hint = re.search(rf"--cursor ({UUID_RE})", first.stderr)
@@ -628,8 +630,8 @@ async def test_jobs_list_pages_with_cursor(cli: Cli, jq: JobQueue) -> None:
     assert "--cursor" not in third.stderr, describe(third)
 
 
-async def test_jobs_list_json(cli: Cli, jq: JobQueue) -> None:
-    jobs = await seed(jq)
+async def test_jobs_list_json(cli: Cli, sqlite_jq: JobQueue) -> None:
+    jobs = await seed(sqlite_jq)
     page = cli.json("jobs", "list", "--limit", "3", "--type", "echo")
     assert [j["id"] for j in page["jobs"]] == [jobs[k].id for k in "dca"]
     assert page["jobs"][0]["status"] == "cancelled"
@@ -650,8 +652,8 @@ def test_jobs_list_bad_cursor_exits_2(cli: Cli, cursor: str) -> None:
     assert result.stdout == ""
 
 
-async def test_jobs_show_human_and_unknown_id(cli: Cli, jq: JobQueue) -> None:
-    job = await jq.enqueue("echo", {"hello": "world"}, queue="q9", priority=3)
+async def test_jobs_show_human_and_unknown_id(cli: Cli, sqlite_jq: JobQueue) -> None:
+    job = await sqlite_jq.enqueue("echo", {"hello": "world"}, queue="q9", priority=3)
     result = cli.ok("jobs", "show", job.id)
     fields = dict(
         re.split(r"\s{2,}", line, maxsplit=1) for line in result.stdout.splitlines() if line
@@ -673,24 +675,24 @@ async def test_jobs_show_human_and_unknown_id(cli: Cli, jq: JobQueue) -> None:
 
 
 @pytest.mark.slow
-async def test_jobs_cancel_and_retry(cli: Cli, jq: JobQueue) -> None:
-    job = await jq.enqueue("echo", {})
+async def test_jobs_cancel_and_retry(cli: Cli, sqlite_jq: JobQueue) -> None:
+    job = await sqlite_jq.enqueue("echo", {})
     refused = cli("jobs", "retry", job.id)
     assert refused.returncode == 1, describe(refused)
     assert "cannot retry" in refused.stderr and "pending" in refused.stderr, describe(refused)
 
     cancelled = cli.ok("jobs", "cancel", job.id)
     assert cancelled.stdout == f"{job.id} cancelled\n"
-    assert (await jq.get(job.id)).status.value == "cancelled"
+    assert (await sqlite_jq.get(job.id)).status.value == "cancelled"
 
     again = cli("jobs", "cancel", job.id)
     assert again.returncode == 1, describe(again)
     assert re.search(r"cannot cancel a job that is cancelled", again.stderr), describe(again)
-    assert (await jq.get(job.id)).status.value == "cancelled"
+    assert (await sqlite_jq.get(job.id)).status.value == "cancelled"
 
     retried = cli.json("jobs", "retry", job.id)
     assert (retried["id"], retried["status"]) == (job.id, "pending")
-    assert (await jq.get(job.id)).status.value == "pending"
+    assert (await sqlite_jq.get(job.id)).status.value == "pending"
 
     for action in ("cancel", "retry"):
         missing = cli("jobs", action, str(uuid.uuid4()))
@@ -698,9 +700,9 @@ async def test_jobs_cancel_and_retry(cli: Cli, jq: JobQueue) -> None:
         assert "no job has the id" in missing.stderr, describe(missing)
 
 
-async def test_stats_table_and_json(cli: Cli, jq: JobQueue) -> None:
+async def test_stats_table_and_json(cli: Cli, sqlite_jq: JobQueue) -> None:
     assert cli.json("stats") == {}
-    await seed(jq)
+    await seed(sqlite_jq)
     expected = {
         "default": {**dict.fromkeys(STATES, 0), "pending": 2, "cancelled": 1},
         "q1": {**dict.fromkeys(STATES, 0), "pending": 2},

@@ -249,10 +249,10 @@ async def test_a_transactional_enqueue_wakes_a_pool_elsewhere_only_at_commit(
             await pool.stop(grace=5)
 
 
-async def test_a_connection_is_refused_on_sqlite(jq: JobQueue) -> None:
+async def test_a_connection_is_refused_on_sqlite(sqlite_jq: JobQueue) -> None:
     with pytest.raises(InvalidJob, match="needs the PostgreSQL store"):
-        await jq.enqueue("echo", {}, connection=object())
-    assert await jq.store.reads.counts() == []
+        await sqlite_jq.enqueue("echo", {}, connection=object())
+    assert await sqlite_jq.store.reads.counts() == []
 
 
 async def test_a_connection_must_be_an_async_psycopg_connection(pg_jq: JobQueue) -> None:
