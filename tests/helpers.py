@@ -24,7 +24,9 @@ from jobq.api.auth import AccessPolicy
 from jobq.api.http_server import server_config
 from jobq.api.limits import Limits
 from jobq.jobqueue import JobQueue
+from jobq.worker.config import PoolConfig
 from jobq.worker.pool import WorkerPool
+from tests.storewrap import Watched
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,6 +74,38 @@ class LoopTicks:
         self._task.cancel()
 
 
+class Metronome:
+    """A second worker pool on ``jq``'s store, on a queue no job is in: its dispatcher claims
+    once every ``poll_interval`` seconds, and ``beats`` counts those claims. A test asserting
+    that something does NOT happen waits for a number of beats, not for a time: that many
+    polls of a live dispatcher, slowed by a busy event loop or a slow store just as the pool
+    under test would be. (On SQLite any commit also wakes a pool, so a beat may come early;
+    it never comes late.)"""
+
+    QUEUE = "metronome"
+
+    def __init__(self, jq: JobQueue, *, poll_interval: float) -> None:
+        self._store = Watched(jq.store, ["claim"])
+        config = PoolConfig(worker_count=1, poll_interval=poll_interval, queues=(self.QUEUE,))
+        self._pool = WorkerPool(self._store, jq.registry, config)  # type: ignore[arg-type]
+
+    @property
+    def beats(self) -> int:
+        return self._store.ended["claim"]
+
+    async def wait(self, beats: int, *, timeout: float = 10.0) -> None:
+        """Return after ``beats`` more polls."""
+        target = self.beats + beats
+        await wait_for(lambda: self.beats >= target, timeout=timeout, what=f"{beats} polls")
+
+    async def __aenter__(self) -> Metronome:
+        await self._pool.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._pool.stop()
+
+
 class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Any:
@@ -85,11 +119,15 @@ async def live_server(
     pool: WorkerPool | None = None,
     limits: Limits | None = None,
     access: AccessPolicy | None = None,
+    auth_clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[str]:
     """Serve the API for ``jq`` with uvicorn, as ``jobq serve`` runs it, on a free loopback
-    port; yield its base URL."""
+    port; yield its base URL. ``auth_clock``: the monotonic clock by which the authenticator
+    ages what it remembers (a test moves it instead of sleeping)."""
     limits = limits or Limits()
     app = create_app(jq, pool=pool, limits=limits, access=access)
+    if auth_clock is not None:
+        app.state.authenticator.clock = auth_clock
     sock = socket.create_server(("127.0.0.1", 0))
     server = _QuietServer(server_config(app, max_header_bytes=limits.max_header_bytes))
     task = asyncio.create_task(server.serve(sockets=[sock]))

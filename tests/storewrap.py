@@ -6,11 +6,14 @@ the real store's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from jobq.domain.errors import StoreUnavailable
+from jobq.jobqueue import JobQueue
 from jobq.store import Store
 
 CAPABILITIES = (
@@ -76,24 +79,58 @@ class FlakyStore(Meddled):
 
 
 class SlowStore(Meddled):
-    """Chosen methods wait ``delays[name]`` seconds before they run, or, with ``answer_late``,
-    do their work at once and wait before answering (as over a slow network: the change is
-    committed, the caller not yet told)."""
+    """Chosen methods wait ``delays[name]`` seconds before they run (a store that is slow
+    to answer, for tests about time limits such as a shutdown's grace)."""
 
-    def __init__(
-        self, inner: Store, delays: dict[str, float], *, answer_late: bool = False
-    ) -> None:
+    def __init__(self, inner: Store, delays: dict[str, float]) -> None:
         self.delays = delays
-        self.answer_late = answer_late
         super().__init__(inner, {name: functools.partial(self._slow, name) for name in delays})
 
     async def _slow(self, name: str, method: Around, *args: Any, **kwargs: Any) -> Any:
-        if not self.answer_late:
-            await asyncio.sleep(self.delays[name])
-        answer = await method(*args, **kwargs)
-        if self.answer_late:
-            await asyncio.sleep(self.delays[name])
-        return answer
+        await asyncio.sleep(self.delays[name])
+        return await method(*args, **kwargs)
+
+
+class Watched(Meddled):
+    """Counts the calls of the methods named, as they begin (``begun``) and as they return or
+    raise (``ended``): a test waits for a call to be under way, or for its caller to have
+    had its answer, instead of guessing how long that takes."""
+
+    def __init__(self, inner: Store, names: Iterable[str]) -> None:
+        self.begun: Counter[str] = Counter()
+        self.ended: Counter[str] = Counter()
+        super().__init__(inner, {name: functools.partial(self._watch, name) for name in names})
+
+    def idle(self, name: str) -> bool:
+        """``name`` was called at least once and no call of it is under way."""
+        return self.ended[name] >= 1 and self.begun[name] == self.ended[name]
+
+    async def _watch(self, name: str, method: Around, *args: Any, **kwargs: Any) -> Any:
+        self.begun[name] += 1
+        try:
+            return await method(*args, **kwargs)
+        finally:
+            self.ended[name] += 1
+
+
+class Gated(Meddled):
+    """Calls of the methods named stop at a gate until the test opens it: ``arrived[name]`` is
+    set when the first call of ``name`` reaches it. The test acts while the call is under way
+    (stops the pool, say), then lets it go on."""
+
+    def __init__(self, inner: Store, names: Iterable[str]) -> None:
+        names = list(names)
+        self.arrived = {name: asyncio.Event() for name in names}
+        self._open = asyncio.Event()
+        super().__init__(inner, {name: functools.partial(self._wait, name) for name in names})
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def _wait(self, name: str, method: Around, *args: Any, **kwargs: Any) -> Any:
+        self.arrived[name].set()
+        await self._open.wait()
+        return await method(*args, **kwargs)
 
 
 def broken(inner: Store, name: str) -> Meddled:
@@ -103,3 +140,16 @@ def broken(inner: Store, name: str) -> Meddled:
         raise RuntimeError(f"a bug in {name}")
 
     return Meddled(inner, {name: bug})
+
+
+@contextlib.contextmanager
+def meddling(jq: JobQueue, store: Meddled) -> Iterator[Meddled]:
+    """Inside the block ``jq`` works through ``store`` (a wrapper of its own store): its own
+    calls, and the pools it makes meanwhile (``jq.worker_pool``, ``jq.run``), which its
+    enqueues still wake."""
+    real = jq._store
+    jq._store = store  # type: ignore[assignment]
+    try:
+        yield store
+    finally:
+        jq._store = real

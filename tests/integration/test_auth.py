@@ -3,17 +3,16 @@ dashboard's sign-in, session cookie and CSRF token, the rate limit and revocatio
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from jobq.api.auth import AccessPolicy
+from jobq.api.auth import CACHE_SECONDS, AccessPolicy
 from jobq.domain.tokens import Scope, new_token
 from jobq.jobqueue import JobQueue
 from tests.helpers import live_server, wait_for
@@ -38,9 +37,14 @@ class Server:
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10)
 
 
-async def serve(jq: JobQueue, access: AccessPolicy | None = None) -> AsyncIterator[Server]:
+async def serve(
+    jq: JobQueue,
+    access: AccessPolicy | None = None,
+    auth_clock: Callable[[], float] | None = None,
+) -> AsyncIterator[Server]:
     tokens = {scope: await make_token(jq, scope) for scope in Scope}
-    async with live_server(jq, access=access or AccessPolicy(rate_limit=0)) as url:
+    access = access or AccessPolicy(rate_limit=0)
+    async with live_server(jq, access=access, auth_clock=auth_clock) as url:
         yield Server(url, jq, tokens)
 
 
@@ -347,10 +351,12 @@ async def test_odd_cookies_and_csrf_values_are_refused_not_crashed(
 
 
 async def test_health_answers_while_the_store_is_away(jq: JobQueue) -> None:
-    async for server in serve(jq):
+    now = [0.0]
+    async for server in serve(jq, auth_clock=lambda: now[0]):
         async with server.client() as client:
+            assert (await client.get("/stats")).status_code == 401  # it knows tokens exist
             await jq.store.close()
-            await asyncio.sleep(2.2)  # past what the authenticator remembers
+            now[0] += CACHE_SECONDS + 0.1  # past what the authenticator remembers
             assert (await client.get("/health")).status_code == 200
             refused = await client.get("/stats")
             assert refused.status_code == 503

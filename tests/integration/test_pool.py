@@ -1,4 +1,5 @@
-"""The worker pool on a real SQLite file: fan-out over one bounded buffer, wake-ups, heartbeats."""
+"""The worker pool on each store (a SQLite file, a PostgreSQL schema): fan-out over one
+bounded buffer, wake-ups, heartbeats."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from structlog.testing import capture_logs
 from jobq import JobContext, JobQueue, PoolConfig
 from jobq.domain.states import JobState
 from jobq.store import JobFilter
-from tests.helpers import LoopTicks, wait_for
+from tests.helpers import LoopTicks, Metronome, wait_for
+from tests.jobs import statuses
+from tests.storewrap import Watched, meddling
 
 
 async def _all_done(jq: JobQueue, count: int) -> bool:
-    counts = {c.status: c.count for c in await jq.store.reads.counts()}
-    return counts.get(JobState.SUCCEEDED, 0) == count
+    return (await statuses(jq)).get(JobState.SUCCEEDED, 0) == count
 
 
 async def test_ten_workers_share_one_queue(jq: JobQueue) -> None:
@@ -47,17 +49,21 @@ async def test_ten_workers_share_one_queue(jq: JobQueue) -> None:
 
 
 async def test_an_enqueue_in_the_same_process_wakes_the_dispatcher(jq: JobQueue) -> None:
-    """With a 30 s poll interval, only the in-process wake-up can start the job quickly."""
+    """With a 30 s poll interval, only a wake-up can start the job within a second: the
+    JobQueue's own (its enqueues notify its pools), or the store's listener hearing the
+    commit."""
     started = asyncio.Event()
 
     @jq.job("ping")
     async def ping(payload: dict[str, Any]) -> None:
         started.set()
 
-    pool = jq.worker_pool(PoolConfig(worker_count=1, poll_interval=30))
+    with meddling(jq, Watched(jq.store, ["claim"])) as watched:
+        pool = jq.worker_pool(PoolConfig(worker_count=1, poll_interval=30))
     await pool.start()
     try:
-        await asyncio.sleep(0.1)  # the dispatcher found nothing and sleeps for 30 s
+        # Its first claim found nothing, and none is under way: the dispatcher sleeps for 30 s.
+        await wait_for(lambda: watched.idle("claim"), what="the first claim to return")
         enqueued = time.monotonic()
         await jq.enqueue("ping")
         await asyncio.wait_for(started.wait(), timeout=5)
@@ -82,9 +88,9 @@ async def test_the_buffer_never_holds_more_than_its_capacity(jq: JobQueue) -> No
             timeout=5,
             what="3 busy workers and a full buffer",
         )
-        await asyncio.sleep(0.2)  # several poll intervals: it must not claim more
-        counts = {c.status: c.count for c in await jq.store.reads.counts()}
-        assert counts == {JobState.RUNNING: 8, JobState.PENDING: 32}
+        async with Metronome(jq, poll_interval=0.02) as metronome:
+            await metronome.wait(10)  # ten polls it could have claimed more in
+        assert await statuses(jq) == {JobState.RUNNING: 8, JobState.PENDING: 32}
         assert pool.held == 8
         release.set()
         await wait_for(lambda: _all_done(jq, 40), timeout=10, what="all 40 jobs")
@@ -159,12 +165,15 @@ async def test_every_log_line_about_a_job_names_its_worker(jq: JobQueue) -> None
 @pytest.mark.parametrize("queues", [("a",), ("a", "c")])
 async def test_a_pool_works_only_its_queues(jq: JobQueue, queues: tuple[str, ...]) -> None:
     jobs = {q: await jq.enqueue("echo", {}, queue=q) for q in ("a", "b", "c")}
-    pool = jq.worker_pool(PoolConfig(worker_count=2, poll_interval=0.02, queues=queues))
+    with meddling(jq, Watched(jq.store, ["claim"])) as watched:
+        pool = jq.worker_pool(PoolConfig(worker_count=2, poll_interval=0.02, queues=queues))
     await pool.start()
     try:
         for q in queues:
             await jq.wait(jobs[q].id, timeout=10)
-        await asyncio.sleep(0.2)
+        claims = watched.ended["claim"]
+        # five more polls, each a chance to take a job of a queue it does not work
+        await wait_for(lambda: watched.ended["claim"] >= claims + 5, what="five more polls")
     finally:
         await pool.stop()
     for q, job in jobs.items():

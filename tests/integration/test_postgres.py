@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 import pytest
+from structlog.testing import capture_logs
 
 from jobq.domain.errors import (
     IdempotencyConflict,
@@ -37,7 +38,8 @@ from jobq.store.postgres import migrate as migrations
 from jobq.store.postgres.tables import channel_of
 from jobq.worker import PoolConfig
 from tests.contract.support import claim
-from tests.helpers import REPO, live_server, wait_for
+from tests.helpers import REPO, Metronome, live_server, wait_for
+from tests.storewrap import Watched, meddling
 from tests.tcp_proxy import TcpProxy
 
 LATEST = len(migrations.migrations())
@@ -232,15 +234,20 @@ async def test_a_transactional_enqueue_wakes_a_pool_elsewhere_only_at_commit(
     worker_side = JobQueue(pg_url, postgres=PostgresOptions(pool_size=3))
     client_side = JobQueue(pg_url, postgres=PostgresOptions(pool_size=2))
     async with worker_side, client_side:
-        pool = worker_side.worker_pool(PoolConfig(worker_count=2, poll_interval=30))
+        store = worker_side.store
+        assert isinstance(store, PostgresStore)
+        with meddling(worker_side, Watched(store, ["claim"])) as watched:
+            pool = worker_side.worker_pool(PoolConfig(worker_count=2, poll_interval=30))
         await pool.start()
         try:
-            store = worker_side.store
-            assert isinstance(store, PostgresStore)
             await wait_for(lambda: store.listener.backend_pid is not None, what="LISTEN")
+            await wait_for(lambda: watched.idle("claim"), what="the first claim to return")
+            claims = watched.begun["claim"]
             async with app_conn.transaction():
                 job = await client_side.enqueue("echo", {"n": 1}, connection=app_conn)
-                await asyncio.sleep(0.3)
+                async with Metronome(worker_side, poll_interval=0.02) as metronome:
+                    await metronome.wait(15)  # time for a NOTIFY sent too soon to arrive
+                assert watched.begun["claim"] == claims, "woken before the commit"
             began = time.monotonic()
             done = await worker_side.wait(job.id, timeout=5, interval=0.02)
             assert done.status is JobState.SUCCEEDED
@@ -384,9 +391,15 @@ async def test_a_pool_rides_out_an_outage_and_loses_nothing(pg_url: str, proxy: 
             await wait_for(
                 lambda: _all_running(direct, before), timeout=10, what="the jobs to start"
             )
-            await proxy.cut()
-            during = [await direct.enqueue("echo", {"n": n}) for n in range(5)]
-            await asyncio.sleep(2.0)  # the outage: the handlers end, their acks cannot land
+            with capture_logs() as logs:
+                await proxy.cut()
+                during = [await direct.enqueue("echo", {"n": n}) for n in range(5)]
+                # the outage lasts until the handlers have ended and their acks have met it
+                await wait_for(
+                    lambda: pool.busy == 0 and any(e["event"] == "ack_retry" for e in logs),
+                    timeout=15,
+                    what="the handlers to end and an ack to fail",
+                )
             assert not pool.failed.is_set()
             await proxy.restore()
             for job in before + during:

@@ -15,12 +15,14 @@ from jobq.domain.states import JobState
 from jobq.metrics import Metrics
 from jobq.registry import Registry
 from jobq.store import JobFilter, Store
-from tests.helpers import wait_for
-from tests.storewrap import FlakyStore, Meddled, SlowStore, broken
+from tests.helpers import Metronome, wait_for
+from tests.jobs import statuses
+from tests.storewrap import FlakyStore, Gated, Meddled, SlowStore, broken, meddling
 
 
-async def _statuses(jq: JobQueue) -> dict[JobState, int]:
-    return {c.status: c.count for c in await jq.store.reads.counts()}
+def logged(logs: list[dict[str, Any]], event: str) -> int:
+    """How many times ``event`` is in the captured ``logs``."""
+    return sum(1 for entry in logs if entry["event"] == event)
 
 
 async def test_stop_hands_back_unstarted_jobs_and_lets_running_ones_finish(jq: JobQueue) -> None:
@@ -39,14 +41,19 @@ async def test_stop_hands_back_unstarted_jobs_and_lets_running_ones_finish(jq: J
     await wait_for(lambda: pool.busy == 2 and pool.buffered == 5, what="2 running, 5 buffered")
 
     stopping = asyncio.create_task(pool.stop(grace=5))
-    await asyncio.sleep(0.2)  # unstarted jobs are handed back while the running ones go on
-    assert not stopping.done()
+
+    async def handed_back() -> bool:
+        return await statuses(jq) == {JobState.RUNNING: 2, JobState.PENDING: 5}
+
+    # unstarted jobs are handed back while the running ones go on
+    await wait_for(handed_back, what="the 5 buffered jobs handed back, 2 still running")
+    assert not stopping.done(), "the stop waits for the running jobs"
     gate.set()
     report = await asyncio.wait_for(stopping, timeout=5)
 
     assert report.released_unstarted == 5 and report.interrupted == 0
     assert len(started) == 2
-    assert await _statuses(jq) == {JobState.SUCCEEDED: 2, JobState.PENDING: 5}
+    assert await statuses(jq) == {JobState.SUCCEEDED: 2, JobState.PENDING: 5}
     for job in jobs:
         current = await jq.get(job.id)
         if current.status is JobState.PENDING:
@@ -85,8 +92,8 @@ async def test_stop_leaves_no_task_behind(jq: JobQueue) -> None:
     before = {t for t in asyncio.all_tasks() if t.get_name().startswith("jobq-")}
     pool = jq.worker_pool(PoolConfig(worker_count=5, poll_interval=0.02))
     await pool.start()
-    await jq.enqueue("echo")
-    await asyncio.sleep(0.1)
+    job = await jq.enqueue("echo")
+    await jq.wait(job.id, timeout=10, interval=0.02)  # every part of the pool has worked
     await pool.stop()
     left = {t for t in asyncio.all_tasks() if t.get_name().startswith("jobq-")} - before
     assert left == set(), f"tasks still running after stop: {left}"
@@ -120,13 +127,11 @@ async def test_a_side_task_that_dies_of_a_bug_fails_the_pool(jq: JobQueue) -> No
 
 
 async def test_run_raises_when_its_pool_fails(jq: JobQueue) -> None:
-    real = jq._store
-    jq._store = broken(real, "requeue_expired")  # type: ignore[assignment]
-    try:
-        with pytest.raises(Exception, match="worker pool failed"):
-            await asyncio.wait_for(jq.run(PoolConfig(worker_count=1, lease_seconds=0.2)), 10)
-    finally:
-        jq._store = real
+    with (
+        meddling(jq, broken(jq.store, "requeue_expired")),
+        pytest.raises(Exception, match="worker pool failed"),
+    ):
+        await asyncio.wait_for(jq.run(PoolConfig(worker_count=1, lease_seconds=0.2)), 10)
 
 
 async def test_a_completion_under_way_when_the_grace_ends_is_still_written(jq: JobQueue) -> None:
@@ -159,14 +164,18 @@ async def test_jobs_claimed_as_the_stop_begins_are_handed_back_not_started(jq: J
 
     for n in range(3):
         await jq.enqueue("mark", {"n": n})
-    slow = SlowStore(jq.store, {"claim": 0.3})
-    pool = WorkerPool(slow, jq.registry, PoolConfig(worker_count=3, poll_interval=0.02))  # type: ignore[arg-type]
+    gated = Gated(jq.store, ["claim"])
+    pool = WorkerPool(gated, jq.registry, PoolConfig(worker_count=3, poll_interval=0.02))  # type: ignore[arg-type]
     await pool.start()
-    await asyncio.sleep(0.1)  # the first claim is under way
-    report = await pool.stop(grace=2)
+    await asyncio.wait_for(gated.arrived["claim"].wait(), 10)  # the first claim is under way
+    with capture_logs() as logs:
+        stopping = asyncio.create_task(pool.stop(grace=2))
+        await wait_for(lambda: logged(logs, "pool_stopping") == 1, what="the stop to begin")
+    gated.open()  # the claim goes on, and takes the 3 jobs for a pool that is stopping
+    report = await asyncio.wait_for(stopping, 10)
     assert started == [], "no job may start once the stop has begun"
     assert report.released_unstarted == 3
-    assert await _statuses(jq) == {JobState.PENDING: 3}
+    assert await statuses(jq) == {JobState.PENDING: 3}
     for page_job in (await jq.store.reads.list_jobs(JobFilter(), limit=10)).jobs:
         assert page_job.attempt == 0 and page_job.started_at is None
 
@@ -225,14 +234,12 @@ async def test_run_until_idle_raises_when_its_pool_fails(jq: JobQueue) -> None:
         await asyncio.sleep(float(payload["s"]))
 
     await jq.enqueue("nap", {"s": 1})
-    real = jq._store
-    jq._store = broken(real, "heartbeat")  # type: ignore[assignment,arg-type]
-    try:
-        config = PoolConfig(worker_count=2, lease_seconds=0.3, poll_interval=0.02)
-        with pytest.raises(Exception, match="worker pool failed"):
-            await asyncio.wait_for(jq.run(config, until_idle=True), timeout=10)
-    finally:
-        jq._store = real
+    config = PoolConfig(worker_count=2, lease_seconds=0.3, poll_interval=0.02)
+    with (
+        meddling(jq, broken(jq.store, "heartbeat")),
+        pytest.raises(Exception, match="worker pool failed"),
+    ):
+        await asyncio.wait_for(jq.run(config, until_idle=True), timeout=10)
 
 
 async def test_a_failed_pool_claims_no_more(jq: JobQueue) -> None:
@@ -246,7 +253,8 @@ async def test_a_failed_pool_claims_no_more(jq: JobQueue) -> None:
     try:
         await asyncio.wait_for(pool.failed.wait(), timeout=5)
         job = await jq.enqueue("echo")
-        await asyncio.sleep(0.3)  # fifteen poll intervals
+        async with Metronome(jq, poll_interval=0.02) as metronome:
+            await metronome.wait(15)  # fifteen polls a live pool would have claimed it in
         assert (await jq.get(job.id)).status is JobState.PENDING
     finally:
         await pool.stop()
@@ -298,22 +306,46 @@ async def test_a_lost_lease_is_counted_once(jq: JobQueue) -> None:
     assert metrics.registry.get_sample_value("jobq_leases_lost_total", lost) == 1
 
 
+class LateAnswer(Meddled):
+    """``complete_many`` commits at once but answers only once the heartbeat has gone round
+    twice more (as over a slow network: the change is committed, the caller not yet told)."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner, {"complete_many": self._complete, "heartbeat": self._heartbeat})
+        self.beats = 0
+        self.answered = asyncio.Event()
+
+    async def _heartbeat(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        self.beats += 1
+        return await method(*args, **kwargs)
+
+    async def _complete(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        written = await method(*args, **kwargs)
+        # The second beat begins only after the first has read the store's answer and
+        # judged it: at least one whole heartbeat met the committed outcome.
+        beats = self.beats
+        await wait_for(lambda: self.beats >= beats + 2, what="two heartbeats after the commit")
+        self.answered.set()
+        return written
+
+
 async def test_a_heartbeat_during_the_jobs_own_outcome_is_not_a_lost_lease(jq: JobQueue) -> None:
     """The outcome is committed but its answer is slow; heartbeats meanwhile find the job no
     longer running. That is the job ending, not another worker taking it: no lease_lost."""
-    slow = SlowStore(jq.store, {"complete_many": 0.5}, answer_late=True)
+    late = LateAnswer(jq.store)
     metrics = Metrics()
     config = PoolConfig(worker_count=1, lease_seconds=0.3, poll_interval=0.02)  # beats: 0.1 s
-    pool = WorkerPool(slow, jq.registry, config, metrics=metrics)  # type: ignore[arg-type]
+    pool = WorkerPool(late, jq.registry, config, metrics=metrics)  # type: ignore[arg-type]
     with capture_logs() as logs:
         job = await jq.enqueue("echo", {})
         await pool.start()
         try:
             assert (await jq.wait(job.id, timeout=10)).status is JobState.SUCCEEDED
-            await asyncio.sleep(0.6)  # the slow answer arrives; heartbeats ran meanwhile
+            await asyncio.wait_for(late.answered.wait(), 10)  # heartbeats ran meanwhile
+            await wait_for(lambda: pool.held == 0, what="the pool to let the job go")
         finally:
             await pool.stop()
-    assert [e for e in logs if e["event"] == "lease_lost"] == []
+    assert logged(logs, "lease_lost") == 0
     assert metrics.registry.get_sample_value(
         "jobq_leases_lost_total", {"queue": "default", "type": "echo"}
     ) in (None, 0)
