@@ -16,6 +16,10 @@ from jobq.jobqueue import JobQueue
 from jobq.store import PostgresOptions, Store, open_store
 from tests.helpers import JobqProcess
 
+#: fixtures kept beside their helpers: the ledger fleet (producer, ledger, launch) and the
+#: local PostgreSQL cluster (local_cluster)
+pytest_plugins = ("tests.fleet", "tests.pgcluster")
+
 BACKENDS = ["sqlite", "postgres"]
 
 POSTGRES_DSN_VARIABLE = "JOBQ_TEST_POSTGRES_DSN"

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -229,3 +230,14 @@ class JobqProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def documented_events() -> set[str]:
+    """Every event name in the first column of the log table in docs/configuration.md."""
+    text = (REPO / "docs" / "configuration.md").read_text()
+    table = text[text.index("| Event | When |") :]
+    names: set[str] = set()
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            names.update(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
+    return names

@@ -28,7 +28,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -37,81 +36,20 @@ from jobq import __version__
 from jobq.config import ENV_NAMES, FIELDS, FLAG_NAMES
 from jobq.domain.job import Job
 from jobq.jobqueue import JobQueue
+from tests.cli import PLAIN_ENV_NAMES, Cli, clean_env, describe, inherited_setting
+from tests.fleet import APP
 from tests.helpers import REPO, JobqProcess
 
-LEDGER = "tests.apps.ledger:jq"
-PLAIN_ENV_NAMES = tuple(
-    n for names in ENV_NAMES.values() for n in names if not n.startswith("JOBQ_")
-)
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 #: how long a command that must refuse to start may take, at most (Python starts in ~0.5 s)
 REFUSE_WITHIN = 5.0
-
-
-# -- running the CLI ------------------------------------------------------------------------------
-
-
-def _inherited_setting(name: str) -> bool:
-    return name.startswith("JOBQ_") or name in PLAIN_ENV_NAMES
-
-
-def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``os.environ`` without any jobq setting, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not _inherited_setting(k)}
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra or {})
-    return env
-
-
-def run_jobq(
-    args: Sequence[str], env: Mapping[str, str], *, stdin: str | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    feed: dict[str, Any] = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
-    return subprocess.run(
-        [sys.executable, "-m", "jobq", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(env),
-        cwd=REPO,
-        check=False,
-        **feed,
-    )
-
-
-def describe(result: subprocess.CompletedProcess[str]) -> str:
-    return (
-        f"{' '.join(map(str, result.args[3:]))} -> exit {result.returncode}\n"
-        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    )
-
-
-class Cli:
-    """``jobq`` on one database, in a hermetic environment."""
-
-    def __init__(self, db_url: str) -> None:
-        self.env = clean_env({"JOBQ_DATABASE_URL": db_url})
-
-    def __call__(
-        self, *args: str, stdin: str | None = None, env: Mapping[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return run_jobq(args, {**self.env, **(env or {})}, stdin=stdin)
-
-    def ok(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        result = self(*args, **kwargs)
-        assert result.returncode == 0, describe(result)
-        assert "Traceback" not in result.stderr, describe(result)
-        return result
-
-    def json(self, *args: str, **kwargs: Any) -> Any:
-        return json.loads(self.ok(*args, "--json", **kwargs).stdout)
 
 
 @pytest.fixture(autouse=True)
 def _hermetic(monkeypatch: pytest.MonkeyPatch) -> None:
     """``JobqProcess`` copies ``os.environ``: drop inherited jobq settings from it too."""
     for name in list(os.environ):
-        if _inherited_setting(name):
+        if inherited_setting(name):
             monkeypatch.delenv(name)
 
 
@@ -530,9 +468,9 @@ def test_app_adds_its_job_types(cli: Cli) -> None:
     unknown = cli("enqueue", "ledger.sleep", '{"seconds": 0}')
     assert unknown.returncode == 2, describe(unknown)
     assert "ledger.sleep" in unknown.stderr
-    by_flag = cli.ok("enqueue", "ledger.sleep", '{"seconds": 0}', "--app", LEDGER)
+    by_flag = cli.ok("enqueue", "ledger.sleep", '{"seconds": 0}', "--app", APP)
     assert re.fullmatch(rf"{UUID_RE} pending \(ledger\.sleep on default\)\n", by_flag.stdout)
-    by_env = cli.ok("enqueue", "ledger.fail", env={"JOBQ_APP": LEDGER})
+    by_env = cli.ok("enqueue", "ledger.fail", env={"JOBQ_APP": APP})
     assert "(ledger.fail on default)" in by_env.stdout
 
 
@@ -733,7 +671,7 @@ async def test_enqueue_wait_with_a_worker(
 ) -> None:
     worker = start(
         processes, tmp_path, db_url, "worker",
-        "worker", "--app", LEDGER, "--queues", "default", "--poll-interval", "0.1",
+        "worker", "--app", APP, "--queues", "default", "--poll-interval", "0.1",
     )  # fmt: skip
     await worker.wait_event("pool_started")
 
@@ -752,7 +690,7 @@ async def test_enqueue_wait_with_a_worker(
 
     failed = cli(
         "enqueue", "ledger.fail", '{"message": "boom-42"}',
-        "--app", LEDGER, "--max-attempts", "1", "--wait", "--wait-timeout", "30",
+        "--app", APP, "--max-attempts", "1", "--wait", "--wait-timeout", "30",
     )  # fmt: skip
     assert failed.returncode == 1, describe(failed)
     assert failed.stdout == "", describe(failed)

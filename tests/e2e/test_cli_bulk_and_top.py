@@ -10,12 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
-from tests.apps.ledger import jq as ledger_app
-from tests.helpers import REPO, JobqProcess
+from tests.fleet import APP, Launch
+from tests.helpers import REPO
 
-APP = "tests.apps.ledger:jq"
+
+@pytest.fixture
+def fleet_url(db_url: str) -> str:
+    """The worker processes share the SQLite file the CLI commands here are given."""
+    return db_url
 
 
 def jobq(db_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -108,20 +114,14 @@ def test_from_file_refuses_a_type_argument(tmp_path: Path, db_url: str) -> None:
 
 
 async def test_top_once_shows_queues_processes_and_throughput(
-    processes: list[JobqProcess], tmp_path: Path, db_url: str
+    launch: Launch, producer: JobQueue, db_url: str
 ) -> None:
-    worker = JobqProcess(
-        ["worker", "--workers", "3", "--poll-interval", "0.05", "--app", APP],
-        env={"JOBQ_DATABASE_URL": db_url, "JOBQ_TEST_LEDGER": str(tmp_path / "ledger")},
-        log_path=tmp_path / "worker.log",
-    )
-    processes.append(worker)
+    worker = launch("worker", "worker --workers 3 --poll-interval 0.05")
     await worker.wait_event("pool_started")
-    async with JobQueue(db_url, registry=ledger_app.registry, builtins=False) as producer:
-        done = [await producer.enqueue("ledger.sleep", {"seconds": 0}) for _ in range(4)]
-        for job in done:
-            await producer.wait(job.id, timeout=20)
-        await producer.enqueue("ledger.sleep", {"seconds": 0}, queue="later", delay=3600)
+    done = [await producer.enqueue("ledger.sleep", {"seconds": 0}) for _ in range(4)]
+    for job in done:
+        await producer.wait(job.id, timeout=20)
+    await producer.enqueue("ledger.sleep", {"seconds": 0}, queue="later", delay=3600)
     shown = jobq(db_url, "top", "--once")
     assert shown.returncode == 0, shown.stderr
     text = shown.stdout
@@ -134,14 +134,9 @@ async def test_top_once_shows_queues_processes_and_throughput(
 
 
 async def test_wait_on_a_terminal_shows_a_spinner_then_the_outcome(
-    processes: list[JobqProcess], tmp_path: Path, db_url: str
+    launch: Launch, db_url: str
 ) -> None:
-    worker = JobqProcess(
-        ["worker", "--workers", "1", "--poll-interval", "0.05", "--app", APP],
-        env={"JOBQ_DATABASE_URL": db_url, "JOBQ_TEST_LEDGER": str(tmp_path / "ledger")},
-        log_path=tmp_path / "worker.log",
-    )
-    processes.append(worker)
+    worker = launch("worker", "worker --workers 1 --poll-interval 0.05")
     await worker.wait_event("pool_started")
     primary, secondary = os.openpty()  # stderr is a terminal; stdout a pipe
     try:

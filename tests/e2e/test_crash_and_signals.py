@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -19,26 +18,17 @@ from jobq.domain.job import Lease, Outcome
 from jobq.domain.states import JobState
 from tests.apps.ledger import read_ledger
 from tests.contract.support import complete
-from tests.e2e.ledger_fleet import Launch, launcher, ledger_queue
-from tests.helpers import JobqProcess, wait_for
+from tests.fleet import Launch
+from tests.helpers import wait_for
+from tests.jobs import statuses
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-async def producer(db_url: str) -> AsyncIterator[JobQueue]:
-    async with ledger_queue(db_url) as queue:
-        yield queue
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.jsonl"
-
-
-@pytest.fixture
-def launch(processes: list[JobqProcess], tmp_path: Path, db_url: str, ledger: Path) -> Launch:
-    return launcher(processes, tmp_path, db_url, ledger)
+def fleet_url(db_url: str) -> str:
+    """These processes, and the producer, share one SQLite file."""
+    return db_url
 
 
 async def post_sleep(http: httpx.AsyncClient, seconds: float, *, priority: int = 0) -> str:
@@ -46,10 +36,6 @@ async def post_sleep(http: httpx.AsyncClient, seconds: float, *, priority: int =
     answer = await http.post("/jobs", json=job)
     assert answer.status_code == 201, answer.text
     return str(answer.json()["id"])
-
-
-async def statuses(jq: JobQueue) -> dict[JobState, int]:
-    return {c.status: c.count for c in await jq.store.reads.counts()}
 
 
 async def test_a_worker_killed_mid_job_loses_nothing(

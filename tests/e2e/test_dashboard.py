@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import skip_unless_required
+from tests.fleet import APP
 from tests.helpers import REPO, JobqProcess
 
 CHROMIUM = "/usr/bin/chromium"
@@ -87,7 +88,7 @@ async def test_the_dashboard_shows_jobs_move_and_retries_a_dead_one(
 ) -> None:
     serve = JobqProcess(
         ["serve", "--port", "0", "--workers", "2", "--poll-interval", "0.05",
-         "--app", "tests.apps.ledger:jq"],
+         "--app", APP],
         env={"JOBQ_DATABASE_URL": db_url, "JOBQ_TEST_LEDGER": str(tmp_path / "ledger")},
         log_path=tmp_path / "serve.log",
     )  # fmt: skip

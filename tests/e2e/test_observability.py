@@ -3,7 +3,6 @@ kept out of the logs, and Prometheus metrics whose numbers match what the test d
 
 from __future__ import annotations
 
-import re
 import signal
 from pathlib import Path
 
@@ -13,9 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from tests.apps.ledger import jq as ledger_app
-from tests.helpers import REPO, JobqProcess, wait_for
+from tests.fleet import APP
+from tests.helpers import JobqProcess, documented_events, wait_for
 
-APP = "tests.apps.ledger:jq"
 SECRET = "s3cr3t-Tr0ub4dor-3"
 
 
@@ -155,17 +154,6 @@ async def test_log_events_name_the_job_and_never_show_a_secret(
     assert all(r["level"] in {"debug", "info", "warning", "error"} for r in events)
     undocumented = {str(r["event"]) for r in events} - documented_events()
     assert not undocumented, f"events missing from docs/configuration.md: {undocumented}"
-
-
-def documented_events() -> set[str]:
-    """Every event name in the first column of the log table in docs/configuration.md."""
-    text = (REPO / "docs" / "configuration.md").read_text()
-    table = text[text.index("| Event | When |") :]
-    names: set[str] = set()
-    for line in table.splitlines():
-        if line.startswith("| `"):
-            names.update(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
-    return names
 
 
 async def test_a_request_naming_another_host_is_refused(

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -26,62 +22,25 @@ import pytest
 from jobq import JobQueue
 from jobq.domain.job import Job, Outcome
 from jobq.domain.states import JobState
-from jobq.store import JobFilter
 from tests.apps.ledger import read_ledger
-from tests.conftest import POSTGRES_DSN_VARIABLE, skip_unless_required
-from tests.e2e.ledger_fleet import Launch, launcher, ledger_queue
+from tests.fleet import Launch, broken, pid_of, stop_all
 from tests.helpers import JobqProcess, wait_for
+from tests.jobs import all_jobs, statuses
+from tests.pgcluster import make_sure_postgres_answers, pg_ctlcluster
 
 pytestmark = pytest.mark.slow
 
 
-#: events a process logs when something went wrong in it (not merely "the store was away")
-BROKEN = {"pool_failed", "worker_error", "request_crashed", "http_failed", "startup_failed"}
-
-
 @pytest.fixture
-async def producer(pg_url: str) -> AsyncIterator[JobQueue]:
-    async with ledger_queue(pg_url) as queue:
-        yield queue
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.jsonl"
-
-
-@pytest.fixture
-def launch(processes: list[JobqProcess], tmp_path: Path, pg_url: str, ledger: Path) -> Launch:
-    return launcher(processes, tmp_path, pg_url, ledger)
+def fleet_url(pg_url: str) -> str:
+    """Every process of these tests, and the producer, on one PostgreSQL schema."""
+    return pg_url
 
 
 async def listening(*fleet: JobqProcess) -> None:
     """Every process has its pool up and LISTENing: an enqueue from anywhere wakes it."""
     for process in fleet:
         await process.wait_event("listen_started", timeout=30)
-
-
-async def statuses(jq: JobQueue) -> dict[JobState, int]:
-    return {c.status: c.count for c in await jq.store.reads.counts()}
-
-
-async def all_jobs(jq: JobQueue) -> list[Job]:
-    """Every job in the store, read page by page (bounded: 100 pages of 1,000)."""
-    found: list[Job] = []
-    after = None
-    for _ in range(100):
-        page = await jq.store.reads.list_jobs(JobFilter(), limit=1000, after=after)
-        found.extend(page.jobs)
-        if page.next_after is None:
-            return found
-        after = page.next_after
-    raise AssertionError("more than 100,000 jobs in the store")
-
-
-def pid_of(worker_id: str | None) -> int:
-    """``host:pid:xxxxxx`` (a pool) or ``host:pid:xxxxxx/w3`` (one of its workers) -> pid."""
-    assert worker_id is not None
-    return int(worker_id.split(":")[1])
 
 
 def complaints(process: JobqProcess, *, level: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -99,12 +58,11 @@ def summary(fleet: list[JobqProcess]) -> str:
     return "\n".join(lines)
 
 
-async def stop_all(fleet: list[JobqProcess]) -> None:
+async def stop_cleanly(fleet: list[JobqProcess]) -> None:
     """SIGTERM every process (by its PID); each must shut down in order and exit 0."""
+    codes = await stop_all(fleet)
     for process in fleet:
-        process.signal(signal.SIGTERM)
-    for process in fleet:
-        status = await process.wait_exit(30)
+        status = codes.get(process.pid, process.proc.returncode)
         assert status == 0, (
             f"{process.log_path.name} exited {status}:\n{process.log_text()[-3000:]}"
         )
@@ -196,7 +154,7 @@ async def test_a_fleet_of_six_processes_runs_every_job_exactly_once(
 
     # The store agrees with the ledger: one attempt, by the process that wrote the ledger line.
     async with JobQueue(pg_url, accept_unknown_types=True) as reader:
-        stored = await all_jobs(reader)
+        stored = await all_jobs(reader.store)
     assert len(stored) == FLEET_JOBS
     for found in stored:
         assert found.status is JobState.SUCCEEDED and found.attempt == 1, found
@@ -214,7 +172,7 @@ async def test_a_fleet_of_six_processes_runs_every_job_exactly_once(
     # Nothing went wrong on the way: no process logged a warning or an error.
     noisy = [p for p in fleet if complaints(p, level=("warning", "error", "critical"))]
     assert not noisy, summary(fleet)
-    await stop_all(fleet)
+    await stop_cleanly(fleet)
 
 
 # -- 2. a worker killed mid-run --------------------------------------------------------------
@@ -313,13 +271,13 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_runs_nothing_twice(
     assert {job_id for job_id, _ in cut_short} | unacknowledged <= expired
     for process in survivors:
         assert not complaints(process, level=("error", "critical")), summary(survivors)
-        assert not BROKEN & {e["event"] for e in process.events()}
+        assert not broken([process])
         assert not process.find("lease_lost"), "a survivor's own lease ran out"
     print(
         f"\nkilled pid {victim.pid}: {len(cut_short)} jobs cut short, {len(unacknowledged)} "
         f"finished but not recorded; {len(expired)} leases expired"
     )
-    await stop_all(survivors)
+    await stop_cleanly(survivors)
 
 
 # -- 3. PostgreSQL restarted mid-run ---------------------------------------------------------
@@ -327,63 +285,6 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_runs_nothing_twice(
 RESTART_BATCHES = 80
 RESTART_BATCH = 10
 RESTART_DEADLINE = 90.0  # the whole test, seconds
-
-
-def cluster_version() -> str:
-    """The local cluster the test DSN names, or skip: restarting is only for a local server."""
-    dsn = os.environ.get(POSTGRES_DSN_VARIABLE, "")
-    host = urlsplit(dsn).hostname
-    if host not in ("127.0.0.1", "localhost") or urlsplit(dsn).port not in (None, 5432):
-        skip_unless_required("restarting PostgreSQL needs the local cluster on 127.0.0.1:5432")
-    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
-        skip_unless_required("restarting PostgreSQL needs pg_ctlcluster (postgresql-common)")
-    versions = sorted(os.listdir("/etc/postgresql"))
-    if len(versions) != 1:
-        skip_unless_required(f"expected one cluster version in /etc/postgresql, found {versions}")
-    return versions[0]
-
-
-def pg_ctlcluster(version: str, action: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def pg_isready() -> bool:
-    answer = subprocess.run(
-        ["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"], timeout=10, check=False
-    )
-    return answer.returncode == 0
-
-
-def make_sure_postgres_answers(version: str) -> None:
-    """Whatever happened in the test: the server answers again (started if it does not),
-    within 60 seconds, or the teardown says so."""
-    deadline = time.monotonic() + 60
-    started = False
-    while not pg_isready():
-        if time.monotonic() > deadline:
-            raise AssertionError("PostgreSQL does not answer 60 s after the restart test")
-        if not started:
-            pg_ctlcluster(version, "start", timeout=50)
-            started = True
-        time.sleep(0.5)
-
-
-@pytest.fixture
-def local_cluster(pg_url: str) -> Iterator[str]:
-    """The version of the local cluster this test may restart. Its teardown (before the
-    schema's, which needs the server) makes sure the server answers again, whatever happened:
-    an assertion, an exception, or pytest-timeout stopping the test mid-restart."""
-    version = cluster_version()
-    try:
-        yield version
-    finally:
-        make_sure_postgres_answers(version)
 
 
 @pytest.mark.timeout(150)
@@ -526,11 +427,11 @@ async def restart_mid_run(version: str, producer: JobQueue, launch: Launch, ledg
         started = [r["attempt"] for r in records if r["job_id"] == job_id and r["kind"] == "start"]
         assert stored[job_id].attempt == max(started), (job_id, started)
     for process in fleet:
-        assert not BROKEN & {e["event"] for e in process.events()}, summary(fleet)
+        assert not broken([process]), summary(fleet)
         assert len(process.find("listen_started")) >= 2, "it listens again after the restart"
     print(
         f"\nrestart took {restart_took:.1f} s; answers: {dict(statuses_seen)}, "
         f"transport errors: {dict(transport_errors)}, "
         f"jobs run twice: {sum(n > 1 for n in ends.values())}\n{summary(fleet)}"
     )
-    await stop_all(fleet)
+    await stop_cleanly(fleet)

@@ -11,6 +11,7 @@ import httpx
 
 from jobq.domain.tokens import Scope, new_token
 from jobq.store import open_store
+from tests.fleet import APP
 from tests.helpers import JobqProcess, wait_for
 
 PASSWORD = "Canary-Password-91b2"
@@ -26,7 +27,7 @@ async def test_secret_fields_and_tokens_never_show(
     await store.close()
     serve = JobqProcess(
         ["serve", "--port", "0", "--workers", "2", "--log-level", "DEBUG",
-         "--poll-interval", "0.05", "--app", "tests.apps.ledger:jq"],
+         "--poll-interval", "0.05", "--app", APP],
         env={"JOBQ_DATABASE_URL": db_url},
         log_path=tmp_path / "serve.log",
     )  # fmt: skip

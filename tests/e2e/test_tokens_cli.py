@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_cli import Cli
+from tests.cli import Cli
 from tests.helpers import JobqProcess, wait_for
 
 TOKEN = re.compile(r"^jobq_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$")

@@ -11,34 +11,32 @@ from pathlib import Path
 
 import pytest
 
+from jobq import JobQueue
 from jobq.domain.states import JobState
 from tests.apps.ledger import read_ledger
-from tests.e2e.ledger_fleet import launcher, ledger_queue
-from tests.helpers import JobqProcess, wait_for
+from tests.fleet import Launch
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
 
 
 async def test_a_job_from_another_process_starts_at_once(
-    store_url: str, processes: list[JobqProcess], tmp_path: Path
+    producer: JobQueue, launch: Launch, ledger: Path
 ) -> None:
-    ledger = tmp_path / "ledger.jsonl"
-    launch = launcher(processes, tmp_path, store_url, ledger)
-    async with ledger_queue(store_url) as producer:
-        worker = launch("worker", "worker --workers 2 --poll-interval 30")
-        first = await producer.enqueue("ledger.sleep", {"seconds": 0})  # the pool is up once
-        await producer.wait(first.id, timeout=45)  # it ran (its first claim is at start-up)
-        waits = []
-        for _ in range(5):
-            await asyncio.sleep(0.2)  # the pool is idle, asleep until its next poll
-            began = time.monotonic()
-            job = await producer.enqueue("ledger.sleep", {"seconds": 0})
-            await wait_for(
-                lambda job_id=job.id: any(r["job_id"] == job_id for r in read_ledger(ledger)),
-                timeout=10,
-                what="the job started",
-            )
-            waits.append(time.monotonic() - began)
-            assert (await producer.wait(job.id, timeout=10)).status is JobState.SUCCEEDED
-        assert max(waits) < 1.0, f"seconds from enqueue to start: {waits}"
-        assert worker.proc.poll() is None
+    worker = launch("worker", "worker --workers 2 --poll-interval 30")
+    first = await producer.enqueue("ledger.sleep", {"seconds": 0})  # the pool is up once
+    await producer.wait(first.id, timeout=45)  # it ran (its first claim is at start-up)
+    waits = []
+    for _ in range(5):
+        await asyncio.sleep(0.2)  # the pool is idle, asleep until its next poll
+        began = time.monotonic()
+        job = await producer.enqueue("ledger.sleep", {"seconds": 0})
+        await wait_for(
+            lambda job_id=job.id: any(r["job_id"] == job_id for r in read_ledger(ledger)),
+            timeout=10,
+            what="the job started",
+        )
+        waits.append(time.monotonic() - began)
+        assert (await producer.wait(job.id, timeout=10)).status is JobState.SUCCEEDED
+    assert max(waits) < 1.0, f"seconds from enqueue to start: {waits}"
+    assert worker.proc.poll() is None

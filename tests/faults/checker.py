@@ -74,8 +74,10 @@ import pytest
 from jobq.domain.ids import JobId
 from jobq.domain.job import Attempt, Job, Outcome
 from jobq.domain.states import TERMINAL, JobState
-from jobq.store import JobFilter, Store
+from jobq.store import Store
+from tests.fleet import pid_of
 from tests.helpers import REPO, JobqProcess
+from tests.jobs import all_jobs
 
 #: job types whose handler writes both a ``start`` and, when it returns, an ``end`` record
 RECORDED_TYPES = frozenset({"ledger.sleep", "ledger.block"})
@@ -145,13 +147,6 @@ class Verdict:
         return sorted(self.ids.get(name, set()))[:n]
 
 
-def pid_of(worker_id: str | None) -> int | None:
-    """``host:pid:xxxxxx`` or ``host:pid:xxxxxx/w3`` -> pid; None for None."""
-    if worker_id is None:
-        return None
-    return int(worker_id.split(":")[1])
-
-
 def percentile(values: Sequence[float], q: float) -> float | None:
     """Nearest-rank percentile (``q`` in 0..100); None when there are no values."""
     if not values:
@@ -159,19 +154,6 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
-
-
-async def all_jobs(store: Store, *, pages: int = 1000) -> list[Job]:
-    """Every job in the store, 1,000 at a time (bounded: ``pages`` pages)."""
-    found: list[Job] = []
-    after = None
-    for _ in range(pages):
-        page = await store.reads.list_jobs(JobFilter(), limit=1000, after=after)
-        found.extend(page.jobs)
-        if page.next_after is None:
-            return found
-        after = page.next_after
-    raise AssertionError(f"more than {pages * 1000} jobs in the store")
 
 
 async def all_attempts(

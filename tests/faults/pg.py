@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from tests.e2e.test_postgres_fleet import cluster_version, make_sure_postgres_answers, pg_isready
+from tests.pgcluster import cluster_version, make_sure_postgres_answers, pg_isready
 
 __all__ = [
     "backend_pids",

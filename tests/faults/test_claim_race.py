@@ -45,6 +45,7 @@ from tests.faults.checker import backend_of, write_figures
 from tests.faults.naive_claim import NAIVE_CLAIM_VARIABLE
 from tests.faults.tier import tier
 from tests.helpers import REPO
+from tests.jobs import statuses
 
 pytestmark = pytest.mark.slow
 
@@ -144,7 +145,7 @@ async def race(url: str, tmp_path: Path, *, naive: bool) -> Race:
         reports = [json.loads(path.read_text()) for path in sorted(out.glob("claimed-*.json"))]
         assert len(reports) == processes
         claims = Counter(job_id for report in reports for job_id in report["claimed"])
-        final = {c.status: c.count for c in await store.reads.counts()}
+        final = await statuses(store)
     finally:
         await store.close()
     return Race(enqueued, claims, reports, final, processes, processes * tasks, elapsed)

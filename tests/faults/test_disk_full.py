@@ -48,9 +48,10 @@ from jobq.store.postgres.connection import translate as translate_postgres
 from jobq.store.sqlite.connection import translate as translate_sqlite
 from tests.apps.ledger import read_ledger
 from tests.conftest import postgres_dsn
-from tests.e2e.ledger_fleet import launcher, ledger_queue
 from tests.faults.checker import check, write_figures
+from tests.fleet import BROKEN, launcher, ledger_queue
 from tests.helpers import JobqProcess, wait_for
+from tests.jobs import stored
 
 TMPFS_SIZE = "16m"
 #: what the filler leaves free for the database once it has been created
@@ -60,7 +61,6 @@ JOB_SECONDS = 0.5  # each job runs this long: some finish, and must be acknowled
 FULL_SECONDS = 2.0  # how long the disk stays full (refusing) before space is freed
 RECOVERY_SECONDS = 5.0
 #: events that mean something broke inside the process (not merely "the store refused")
-BROKEN = {"pool_failed", "worker_error", "request_crashed", "http_failed", "startup_failed"}
 
 
 # -- the mappings -----------------------------------------------------------------------------
@@ -263,7 +263,7 @@ async def run_until_full_and_back(
             processes=[serve],
             server_errors=sum(v for k, v in answers.items() if k >= 500 and k not in (503, 507)),
         )
-        rows = sum(c.count for c in await reader.store.reads.counts())
+        rows = await stored(reader)
 
     integrity = None
     if db is not None:

@@ -26,10 +26,11 @@ import pytest
 from jobq.domain.states import JobState
 from tests.apps.ledger import read_ledger
 from tests.conftest import postgres_dsn
-from tests.e2e.ledger_fleet import launcher, ledger_queue
 from tests.faults.checker import check, percentile, write_figures
 from tests.faults.tier import tier
+from tests.fleet import broken, launcher, ledger_queue
 from tests.helpers import JobqProcess, wait_for
+from tests.jobs import statuses
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +38,6 @@ POLL_INTERVAL = 1.0
 LATENCY_BOUND = POLL_INTERVAL + 1.0
 ENQUEUE_EVERY = 0.1
 BURST = 3  # jobs enqueued at once after each cut, before the worker can listen again
-BROKEN = {"pool_failed", "worker_error", "request_crashed", "http_failed", "startup_failed"}
 
 
 def listen_backend(dsn: str, logged: int) -> str | None:
@@ -130,8 +130,7 @@ async def test_jobs_are_picked_up_within_the_poll_when_listen_is_cut(
         await wait_for(all_started, timeout=LATENCY_BOUND + 5, interval=0.1, what="every job")
 
         async def all_done() -> bool:
-            counts = {c.status: c.count for c in await producer.store.reads.counts()}
-            return counts.get(JobState.SUCCEEDED, 0) == len(enqueued)
+            return (await statuses(producer)).get(JobState.SUCCEEDED, 0) == len(enqueued)
 
         await wait_for(all_done, timeout=10, interval=0.1, what="every job to succeed")
         records = read_ledger(ledger)
@@ -170,6 +169,6 @@ async def test_jobs_are_picked_up_within_the_poll_when_listen_is_cut(
     assert verdict.figures["stuck"] == 0, verdict.sample("stuck")
     assert verdict.figures["dup_exec"] == 0, verdict.sample("dup_exec")
     assert max(latency.values()) <= LATENCY_BOUND, slowest
-    assert not BROKEN & {e["event"] for e in worker.events()}
+    assert not broken([worker])
     worker.signal(signal.SIGTERM)
     assert await worker.wait_exit(30) == 0, worker.log_text()[-3000:]

@@ -19,10 +19,9 @@ from jobq import JobQueue
 from jobq.domain.job import DeadReason, Outcome
 from jobq.domain.states import JobState
 from tests.apps.ledger import read_ledger
-from tests.e2e.ledger_fleet import Launch
-from tests.faults.checker import Kill, check, pid_of, write_figures
-from tests.faults.fleet import broken, stop_all, worker_args
+from tests.faults.checker import Kill, check, write_figures
 from tests.faults.tier import tier
+from tests.fleet import Launch, broken, pid_of, stop_all, worker_args
 from tests.helpers import JobqProcess, wait_for
 
 pytestmark = pytest.mark.slow

@@ -29,7 +29,6 @@ import secrets
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +41,10 @@ from jobq.store import PostgresOptions, open_store
 from jobq.store.postgres import PostgresStore
 from tests.apps.ledger import read_ledger
 from tests.conftest import postgres_dsn
-from tests.e2e.ledger_fleet import launcher, ledger_queue
 from tests.faults import pg
 from tests.faults.checker import check, percentile, write_figures
 from tests.faults.tier import tier
+from tests.fleet import broken, launcher, ledger_queue
 from tests.helpers import JobqProcess, wait_for
 
 pytestmark = pytest.mark.slow
@@ -53,19 +52,6 @@ pytestmark = pytest.mark.slow
 RECONNECT_WITHIN = 5.0
 ENQUEUE_EVERY = 0.05  # the stream: 20 jobs a second, far below what the fleet can run
 JOB_SECONDS = 0.1
-#: events a process logs when something broke in it (not merely "the store was away")
-BROKEN = {"pool_failed", "worker_error", "request_crashed", "http_failed", "startup_failed"}
-
-
-@pytest.fixture
-def local_cluster(pg_url: str) -> Iterator[str]:
-    """The local cluster's version; the server answers again after the test, whatever
-    happened in it (its teardown runs before the schema's, which needs the server)."""
-    version = pg.cluster_version()
-    try:
-        yield version
-    finally:
-        pg.make_sure_postgres_answers(version)
 
 
 def schedule(fast: int, immediate: int, terminations: int, rng: random.Random) -> list[str]:
@@ -304,7 +290,7 @@ async def outages(
         for name, claim in r["claim_s"].items():
             assert claim is not None and claim <= RECONNECT_WITHIN, (name, r)
     for process in fleet:
-        assert not BROKEN & {e["event"] for e in process.events()}, process.log_path.name
+        assert not broken([process]), process.log_path.name
         process.signal(signal.SIGTERM)
     for process in fleet:
         assert await process.wait_exit(30) == 0, process.log_text()[-3000:]
@@ -343,6 +329,7 @@ async def test_a_pool_whose_idle_connections_all_died_answers_at_once(pg_url: st
                 (name,),
             )
             assert await cursor.fetchone() == (4,)
+
         await asyncio.sleep(0.2)  # the FATAL messages arrive
         began = time.monotonic()
         await store.ping()

@@ -19,11 +19,11 @@ from jobq.domain.job import Outcome
 from jobq.domain.states import JobState
 from jobq.worker import PoolConfig
 from tests.apps.ledger import read_ledger
-from tests.e2e.ledger_fleet import Launch
-from tests.faults.checker import Kill, check, lease_lost_events, pid_of, write_figures
-from tests.faults.fleet import broken, statuses, stop_all, worker_args
+from tests.faults.checker import Kill, check, lease_lost_events, write_figures
 from tests.faults.tier import tier
+from tests.fleet import Launch, broken, pid_of, stop_all, worker_args
 from tests.helpers import JobqProcess, wait_for
+from tests.jobs import statuses
 
 pytestmark = pytest.mark.slow
 

@@ -15,11 +15,11 @@ from jobq import JobQueue
 from jobq.domain.job import Outcome
 from jobq.domain.states import JobState
 from tests.apps.ledger import read_ledger
-from tests.e2e.ledger_fleet import Launch
-from tests.faults.checker import check, pid_of, write_figures
-from tests.faults.fleet import broken, statuses, stop_all, worker_args
+from tests.faults.checker import check, write_figures
 from tests.faults.tier import tier
+from tests.fleet import Launch, broken, pid_of, stop_all, worker_args
 from tests.helpers import JobqProcess, wait_for
+from tests.jobs import statuses
 
 pytestmark = pytest.mark.slow
 

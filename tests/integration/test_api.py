@@ -21,6 +21,7 @@ from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from jobq.worker import PoolConfig, WorkerPool
 from tests.helpers import live_server, wait_for
+from tests.jobs import stored
 
 JOB_FIELDS = {
     "id",
@@ -80,10 +81,6 @@ async def served_with_pool(
         httpx.AsyncClient(base_url=url, timeout=10) as client,
     ):
         yield client, pool
-
-
-async def stored(jq: JobQueue) -> int:
-    return sum(row.count for row in await jq.store.reads.counts())
 
 
 def when(text: str) -> datetime:

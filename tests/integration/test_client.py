@@ -16,6 +16,7 @@ import jobq
 import jobq.wire
 from jobq import Backoff, JobContext, JobQueue, JobState, PoolConfig, WorkerPool
 from tests.helpers import live_server
+from tests.jobs import stored
 
 FAST_RETRY = Backoff(base_seconds=0.05, max_seconds=0.05, jitter=False)
 
@@ -74,10 +75,6 @@ async def client(
             yield ThreadedClient(sync_client)
         finally:
             await asyncio.to_thread(sync_client.close)
-
-
-async def stored(jq: JobQueue) -> int:
-    return sum(row.count for row in await jq.store.reads.counts())
 
 
 async def expect_error(call: Any, status: int, code: str) -> jobq.ClientError:

@@ -18,6 +18,7 @@ import pytest
 from jobq.api.limits import Limits
 from jobq.jobqueue import JobQueue
 from tests.helpers import live_server
+from tests.jobs import stored
 
 LIMITS = Limits(
     max_body_bytes=65_536, max_json_depth=32, max_page_size=100, max_header_bytes=8192,
@@ -179,10 +180,6 @@ async def port(jq: JobQueue) -> AsyncIterator[int]:
         yield int(url.rsplit(":", 1)[1])
 
 
-async def job_count(jq: JobQueue) -> int:
-    return sum(count.count for count in await jq.store.reads.counts())
-
-
 def test_the_table_is_big_enough() -> None:
     assert len(CASES) >= 20
     assert len({case.name for case in CASES}) == len(CASES)
@@ -193,7 +190,7 @@ async def test_a_malformed_request_gets_a_json_4xx_naming_it(
     port: int, jq: JobQueue, case: Case
 ) -> None:
     await jq.enqueue("echo", {"n": 0})  # there is something to leave unchanged
-    before = await job_count(jq)
+    before = await stored(jq)
     answer = await send_raw(port, case.request)
     assert answer.status == case.status, answer
     error = answer.body["error"]
@@ -201,7 +198,7 @@ async def test_a_malformed_request_gets_a_json_4xx_naming_it(
     assert error["code"] == case.code, answer
     assert case.names in str(error["message"]), answer
     assert answer.seconds < ANSWER_WITHIN, answer
-    assert await job_count(jq) == before
+    assert await stored(jq) == before
 
 
 async def test_a_body_sent_at_one_byte_a_second_is_cut_off_at_the_read_timeout(
@@ -214,14 +211,14 @@ async def test_a_body_sent_at_one_byte_a_second_is_cut_off_at_the_read_timeout(
     assert error["code"] == "request_timeout"
     assert "2 s" in str(error["message"]) and "JOBQ_READ_TIMEOUT" in str(error["message"])
     assert LIMITS.read_timeout <= answer.seconds < LIMITS.read_timeout + ANSWER_WITHIN
-    assert await job_count(jq) == 0
+    assert await stored(jq) == 0
 
 
 async def test_a_well_formed_request_still_passes(port: int, jq: JobQueue) -> None:
     """The table's requests are refused for what is wrong with them, not for how they are sent."""
     answer = await send_raw(port, post(JOB, extra="Connection: close\r\n"))
     assert answer.status == 201, answer
-    assert await job_count(jq) == 1
+    assert await stored(jq) == 1
 
 
 async def test_headers_that_never_end_are_cut_off_with_431(port: int, jq: JobQueue) -> None:

@@ -39,6 +39,7 @@ from jobq.store.postgres.tables import channel_of
 from jobq.worker import PoolConfig
 from tests.contract.support import claim
 from tests.helpers import REPO, Metronome, live_server, wait_for
+from tests.jobs import statuses
 from tests.storewrap import Watched, meddling
 from tests.tcp_proxy import TcpProxy
 
@@ -408,8 +409,7 @@ async def test_a_pool_rides_out_an_outage_and_loses_nothing(pg_url: str, proxy: 
             assert not pool.failed.is_set()
         finally:
             await pool.stop(grace=5)
-        counts = {c.status: c.count for c in await direct.store.reads.counts()}
-        assert counts == {JobState.SUCCEEDED: 9}
+        assert await statuses(direct) == {JobState.SUCCEEDED: 9}
 
 
 async def _all_running(queue: JobQueue, jobs: list[Any]) -> bool:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.test_observability import documented_events
-from tests.helpers import REPO
+from tests.helpers import REPO, documented_events
 
 LOG_CALL = re.compile(
     r"\b(?:log|logger|self\._log|ctx\.log)\s*\.\s*(?:debug|info|warning|error|exception)"
