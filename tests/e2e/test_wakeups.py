@@ -28,7 +28,12 @@ async def test_a_job_from_another_process_starts_at_once(
     await producer.wait(first.id, timeout=45)  # it ran (its first claim is at start-up)
     waits = []
     for _ in range(5):
-        await asyncio.sleep(0.2)  # the pool is idle, asleep until its next poll
+        # Deliberately kept: a bounded pause, not an event. The worker's own last commit
+        # wakes it too (on SQLite the watcher sees every other connection's commit, its own
+        # process's included), and the claim that follows could take the next job without
+        # any wake-up from its enqueue. Nothing outside the process says when that claim has
+        # come back empty; it takes a watcher interval (5 ms) and one claim, far below this.
+        await asyncio.sleep(0.2)
         began = time.monotonic()
         job = await producer.enqueue("ledger.sleep", {"seconds": 0})
         await wait_for(

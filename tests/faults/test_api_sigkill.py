@@ -114,7 +114,10 @@ async def test_every_201_survives_sigkill_of_the_api(
         # One last process, left running: the clients see it answer, then stop.
         last = start(kills_wanted)
         await last.wait_event("http_listening", timeout=30)
-        await asyncio.sleep(0.3)
+        answered_before = len(accepted)
+        await wait_for(
+            lambda: len(accepted) > answered_before, timeout=15, what="a 201 from the last one"
+        )
     finally:
         stop.set()
         await asyncio.gather(*clients, return_exceptions=True)

@@ -94,11 +94,22 @@ async def test_jobs_are_picked_up_within_the_poll_when_listen_is_cut(
                 await enqueue_one()
                 await asyncio.sleep(ENQUEUE_EVERY)
 
+        async def flowing(since: float, jobs: int = 10) -> None:
+            """Wait until ``jobs`` jobs enqueued after ``since`` have started: the stream
+            runs through the LISTEN connection of the moment."""
+
+            def started() -> bool:
+                fresh = {job_id for job_id, t in enqueued.items() if t >= since}
+                ran = {r["job_id"] for r in read_ledger(ledger) if r["kind"] == "start"}
+                return len(fresh & ran) >= jobs
+
+            await wait_for(started, timeout=30, interval=0.05, what=f"{jobs} jobs of the stream")
+
         cut: list[dict[str, float | int]] = []
         began = time.monotonic()
         producing = asyncio.create_task(produce())
         try:
-            await asyncio.sleep(1.0)
+            await flowing(began)
             for _ in range(cuts_wanted):
                 assert not producing.done(), producing
                 started = worker.find("listen_started")
@@ -118,7 +129,7 @@ async def test_jobs_are_picked_up_within_the_poll_when_listen_is_cut(
                 listening.set()
                 cut.append({"backend": backend, "relisten_s": round(time.monotonic() - t, 3)})
                 await asyncio.sleep(rng.uniform(1.0, 2.0))
-            await asyncio.sleep(1.0)
+            await flowing(time.monotonic())
         finally:
             stop.set()
             await asyncio.wait_for(producing, 30)

@@ -180,7 +180,25 @@ async def outages(
                 )
                 # Every job answered before the restart is still there after it.
                 missing_after_restart.extend(await missing(dsn, url, before.values()))
-                await asyncio.sleep(RECONNECT_WITHIN)  # let the recovery be seen
+
+                def recovered(up: float = up) -> bool:
+                    """An enqueue sent after the server came back was answered, and every
+                    process has started one of the jobs so sent (the figures below time
+                    both, and hold them to RECONNECT_WITHIN)."""
+                    fresh = {accepted[key] for sent, _, key in enqueued if sent >= up}
+                    started = {
+                        r["pid"]
+                        for r in read_ledger(ledger)
+                        if r["kind"] == "start" and r["job_id"] in fresh
+                    }
+                    return bool(fresh) and started >= {p.pid for p in fleet}
+
+                await wait_for(
+                    recovered,
+                    timeout=RECONNECT_WITHIN + 25,
+                    interval=0.1,
+                    what="every process working again after the restart",
+                )
         finally:
             stop.set()
             await asyncio.wait_for(producing, 60)
@@ -330,7 +348,14 @@ async def test_a_pool_whose_idle_connections_all_died_answers_at_once(pg_url: st
             )
             assert await cursor.fetchone() == (4,)
 
-        await asyncio.sleep(0.2)  # the FATAL messages arrive
+        async def gone() -> bool:  # each backend has sent its FATAL message and exited
+            async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+                cursor = await conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
+                )
+                return await cursor.fetchone() == (0,)
+
+        await wait_for(gone, timeout=10, what="the terminated backends to exit")
         began = time.monotonic()
         await store.ping()
         assert time.monotonic() - began < 1.0
