@@ -14,9 +14,8 @@ import pytest
 from jobq import DeadReason, JobQueue
 from jobq.domain.job import Job
 from jobq.domain.states import JobState
+from tests.cli import inherited_setting
 from tests.helpers import JobqProcess, http_server
-
-PLAIN_SETTINGS = ("PORT", "WORKER_COUNT", "JOB_QUEUE_CAPACITY")
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -44,7 +43,7 @@ def target() -> Iterator[str]:
 def no_inherited_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker inherits this environment (``JobqProcess``): only the test's settings count."""
     for name in list(os.environ):
-        if name.startswith("JOBQ_") or name in PLAIN_SETTINGS:
+        if inherited_setting(name):
             monkeypatch.delenv(name)
 
 
