@@ -19,6 +19,14 @@ from jobq.cli.common import (
 )
 from jobq.service import run_service
 
+#: the flag both serving commands take
+INSECURE = setting_option(
+    "insecure",
+    "Serve beyond loopback with no API token (only behind a proxy that authenticates).",
+    is_flag=True,
+    flag_value="true",
+)
+
 
 @click.command()
 @setting_option("host", "Address to bind (default 127.0.0.1).", metavar="HOST")
@@ -29,12 +37,7 @@ from jobq.service import run_service
     "Host names clients use (default on loopback: localhost, 127.0.0.1, ::1).",
     metavar="H1,H2",
 )
-@setting_option(
-    "insecure",
-    "Serve beyond loopback with no API token (only behind a proxy that authenticates).",
-    is_flag=True,
-    flag_value="true",
-)
+@INSECURE
 @pool_options
 @store_options
 def serve(**flags: Any) -> None:
@@ -50,12 +53,7 @@ def serve(**flags: Any) -> None:
     "metrics_port", "Serve /metrics, /health and /ready on this port (0: any).", metavar="PORT"
 )
 @setting_option("allowed_hosts", "Host names clients use for --metrics-port.", metavar="H1,H2")
-@setting_option(
-    "insecure",
-    "Serve beyond loopback with no API token (only behind a proxy that authenticates).",
-    is_flag=True,
-    flag_value="true",
-)
+@INSECURE
 @pool_options
 @store_options
 def worker(**flags: Any) -> None:
