@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from jobq.cli.top import MINUTES
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from tests.fleet import APP, Launch
@@ -118,9 +120,8 @@ async def test_top_once_shows_queues_processes_and_throughput(
 ) -> None:
     worker = launch("worker", "worker --workers 3 --poll-interval 0.05")
     await worker.wait_event("pool_started")
-    done = [await producer.enqueue("ledger.sleep", {"seconds": 0}) for _ in range(4)]
-    for job in done:
-        await producer.wait(job.id, timeout=20)
+    enqueued = [await producer.enqueue("ledger.sleep", {"seconds": 0}) for _ in range(4)]
+    done = [await producer.wait(job.id, timeout=20) for job in enqueued]
     await producer.enqueue("ledger.sleep", {"seconds": 0}, queue="later", delay=3600)
     shown = jobq(db_url, "top", "--once")
     assert shown.returncode == 0, shown.stderr
@@ -129,7 +130,14 @@ async def test_top_once_shows_queues_processes_and_throughput(
     default_row = next(line for line in text.splitlines() if "│ default" in line)
     assert default_row.split("│")[4].strip() == "4"  # the succeeded column
     assert f":{worker.pid}:" in text and "0/3" in text
-    assert "4/min" in text  # four succeeded this minute
+    # "this minute" is top's own wall-clock minute: the four may straddle a minute boundary
+    clock = re.search(r"^(\d\d):(\d\d):\d\d UTC$", text, re.MULTILINE)
+    assert clock is not None, text
+    this_minute = (int(clock[1]), int(clock[2]))
+    ended = [job.finished_at for job in done if job.finished_at is not None]
+    assert len(ended) == 4
+    expected = sum(1 for at in ended if (at.hour, at.minute) == this_minute)
+    assert re.search(rf"succeeded .{{{MINUTES}}} {expected}/min", text), text
     assert "nothing waiting" in text  # the delayed job is not due
 
 
