@@ -29,6 +29,8 @@ _HOSTNAME = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
 )
 
+MAX_PREFETCH = 100_000
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["auto", "json", "console"]
 
@@ -75,6 +77,12 @@ class Settings(BaseSettings):
         ge=1,
         le=100_000,
         description="an integer 1..100000: claimed jobs waiting for a free worker, at most",
+    )
+    prefetch: int | Literal["auto"] = Field(
+        "auto",
+        description="auto, or an integer 0..100000: jobs a worker process claims beyond its "
+        "free workers (0: only what it can start now; auto: what its workers finish during two "
+        "claims, measured)",
     )
     shutdown_timeout: float = Field(
         30.0,
@@ -218,6 +226,19 @@ class Settings(BaseSettings):
                 raise ValueError("not an IP address or a host name") from None
         return value
 
+    @field_validator("prefetch", mode="before")
+    @classmethod
+    def _prefetch(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            number = int(str(value).strip()) if not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or not 0 <= number <= MAX_PREFETCH:
+            raise ValueError(f"not auto or an integer 0..{MAX_PREFETCH}")
+        return number
+
     @field_validator("metrics_port", mode="before")
     @classmethod
     def _metrics_port(cls, value: Any) -> Any:
@@ -342,6 +363,7 @@ FLAG_NAMES: dict[str, str] = {
     "allowed_hosts": "--allowed-hosts",
     "worker_count": "--workers",
     "queue_capacity": "--queue-capacity",
+    "prefetch": "--prefetch",
     "shutdown_timeout": "--shutdown-timeout",
     "lease_seconds": "--lease-seconds",
     "poll_interval": "--poll-interval",

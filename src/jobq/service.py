@@ -45,6 +45,7 @@ def pool_config(settings: Settings) -> PoolConfig:
     return PoolConfig(
         worker_count=settings.worker_count,
         capacity=settings.queue_capacity,
+        prefetch=settings.prefetch,
         lease_seconds=settings.lease_seconds,
         poll_interval=settings.poll_interval,
         queues=settings.queues,

@@ -111,6 +111,7 @@ STORE_SETTINGS = ("database_url", "app", "log_level", "log_format", "accept_unkn
 POOL_SETTINGS = (
     "worker_count",
     "queue_capacity",
+    "prefetch",
     "shutdown_timeout",
     "lease_seconds",
     "poll_interval",
@@ -136,6 +137,7 @@ BAD_VALUES: dict[str, str] = {
     "port": "abc",
     "worker_count": "-1",
     "queue_capacity": "0",
+    "prefetch": "some",
     "shutdown_timeout": "-5",
     "lease_seconds": "0.01",
     "poll_interval": "0",

@@ -81,7 +81,7 @@ async def test_sigterm_stops_http_then_drains_the_pool_in_order(
 ) -> None:
     serve = launch(
         "serve",
-        "serve --port 0 --workers 4 --queue-capacity 10 --shutdown-timeout 2 --poll-interval 0.1",
+        "serve --port 0 --workers 4 --prefetch 3 --shutdown-timeout 2 --poll-interval 0.1",
     )
     port = await serve.port()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:

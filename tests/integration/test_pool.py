@@ -80,7 +80,7 @@ async def test_the_buffer_never_holds_more_than_its_capacity(jq: JobQueue) -> No
         await release.wait()
 
     await jq.enqueue_many([jq.new_job("hold") for _ in range(40)])
-    pool = jq.worker_pool(PoolConfig(worker_count=3, capacity=5, poll_interval=0.02))
+    pool = jq.worker_pool(PoolConfig(worker_count=3, capacity=5, prefetch=10, poll_interval=0.02))
     await pool.start()
     try:
         await wait_for(

@@ -36,7 +36,7 @@ async def test_stop_hands_back_unstarted_jobs_and_lets_running_ones_finish(jq: J
         return "finished"
 
     jobs = [await jq.enqueue("gated", {"n": n}) for n in range(7)]
-    pool = jq.worker_pool(PoolConfig(worker_count=2, capacity=5, poll_interval=0.02))
+    pool = jq.worker_pool(PoolConfig(worker_count=2, capacity=5, prefetch=5, poll_interval=0.02))
     await pool.start()
     await wait_for(lambda: pool.busy == 2 and pool.buffered == 5, what="2 running, 5 buffered")
 

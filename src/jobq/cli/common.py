@@ -85,6 +85,11 @@ def pool_options(fn: F) -> F:
                 "queue_capacity", "Claimed jobs waiting for a worker, at most (100).", metavar="N"
             ),
             setting_option(
+                "prefetch",
+                "Jobs claimed beyond the free workers: auto (measured) or a number.",
+                metavar="N",
+            ),
+            setting_option(
                 "shutdown_timeout", "Seconds running jobs get to finish (30).", metavar="S"
             ),
             setting_option(

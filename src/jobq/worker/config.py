@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PoolConfig:
     worker_count: int = 10
-    #: claimed jobs waiting for a free worker, at most
+    #: claimed jobs waiting for a free worker, at most (the buffer's hard bound)
     capacity: int = 100
+    #: jobs claimed beyond the free workers, so that a worker that finishes finds its next job
+    #: at hand (the rest stay in the store for the fleet); "auto": as many as the workers
+    #: finish during two claims, measured (``prefetch.py``)
+    prefetch: int | Literal["auto"] = "auto"
     lease_seconds: float = 30.0
     poll_interval: float = 1.0
     #: None: every queue

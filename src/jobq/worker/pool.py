@@ -1,11 +1,14 @@
 """The worker pool: one dispatcher, one shared bounded buffer, N workers.
 
-    store ──claim(limit = room)──▶ dispatcher ──▶ [ buffer: JOB_QUEUE_CAPACITY ] ──▶ worker 1..N
-                                                                                    │
-    store ◀── complete_many (batched by the acknowledger) / fail / release ─────────┘
+    store ──claim(limit = demand)──▶ dispatcher ──▶ [ buffer: JOB_QUEUE_CAPACITY ] ──▶ worker 1..N
+                                                                                      │
+    store ◀── complete_many (batched by the acknowledger) / fail / release ───────────┘
               (every write under the job's lease)
 
 Fan-out: every worker takes the next job from the one buffer; the first free worker wins.
+The dispatcher claims for demand: one job per free worker plus a prefetch (``prefetch.py``),
+less what is buffered, so a busy pool leaves the backlog in the store for the rest of the
+fleet; a worker that finishes wakes the dispatcher to claim its next job.
 A worker hands its job's success to the acknowledger and takes the next job at once; the job
 stays held (its lease extended) until the batch with its success is written.
 Which claims the pool holds, and in what state, is ``leases.HeldJobs``.
@@ -22,6 +25,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 from datetime import datetime
 
 import structlog
@@ -40,6 +44,7 @@ from jobq.worker.config import PoolConfig, StopReport
 from jobq.worker.handback import hand_back
 from jobq.worker.heartbeat import Heartbeat
 from jobq.worker.leases import HeldJobs
+from jobq.worker.prefetch import Prefetch
 from jobq.worker.presence import PRESENCE_INTERVAL, PresenceReporter
 from jobq.worker.reaper import Reaper
 from jobq.worker.runner import JobRunner
@@ -86,6 +91,9 @@ class WorkerPool:
         )
         self._buffer: asyncio.Queue[Job] = asyncio.Queue(maxsize=self.config.capacity)
         self._held = HeldJobs()
+        self._prefetch = Prefetch(
+            self.config.prefetch, workers=self.config.worker_count, capacity=self.config.capacity
+        )
         self._released = 0
         self._wake = asyncio.Event()  # new work may be due
         self._room = asyncio.Event()  # the buffer has room again
@@ -135,6 +143,7 @@ class WorkerPool:
             "pool_started",
             worker_count=config.worker_count,
             capacity=config.capacity,
+            prefetch=config.prefetch,
             lease_seconds=config.lease_seconds,
             queues=config.queues,
         )
@@ -258,23 +267,38 @@ class WorkerPool:
 
     # -- the parts --------------------------------------------------------------------------
 
+    def _demand(self) -> int:
+        """How many jobs to claim now: one per free worker, plus the prefetch, less what is
+        already buffered; never beyond the buffer's capacity. A claimed job waits here, where no
+        other process can run it, so a pool asks only for what it will start soon."""
+        config = self.config
+        buffered = self._buffer.qsize()
+        wanted = config.worker_count - self._busy + self._prefetch.now - buffered
+        return min(wanted, config.capacity - buffered)
+
+    def _backed_up(self) -> bool:
+        """Successes wait to be written: the store is slow; claim nothing more until it
+        catches up."""
+        return self._acks.pending >= self.config.capacity
+
     async def _dispatch(self) -> None:
         config = self.config
         backoff = config.poll_interval
         while not self._stopping and not self.failed.is_set():
-            room = config.capacity - self._buffer.qsize()
-            if room <= 0 or self._acks.pending >= config.capacity:
-                # the buffer is full, or successes wait to be written: the store is slow
+            demand = self._demand()
+            if demand <= 0 or self._backed_up():
+                # every worker is busy and the prefetch is buffered, or the store is slow
                 self._room.clear()
-                if self._buffer.qsize() >= config.capacity or self._acks.pending >= config.capacity:
+                if self._demand() <= 0 or self._backed_up():
                     await self._room.wait()
                 continue
             self._wake.clear()  # before the claim: a notify during it is not lost
+            began = time.perf_counter()
             try:
                 jobs = await self._store.claims.claim(
                     ClaimRequest(
                         owner=self.pool_id,
-                        limit=room,
+                        limit=demand,
                         lease_seconds=config.lease_seconds,
                         queues=config.queues,
                     )
@@ -284,6 +308,7 @@ class WorkerPool:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, MAX_STORE_BACKOFF)
                 continue
+            self._prefetch.claim_took(time.perf_counter() - began)
             backoff = config.poll_interval
             for job in jobs:
                 self._held.hold(job)
@@ -295,7 +320,7 @@ class WorkerPool:
                     queue=job.queue,
                     attempt=job.attempt,
                 )
-            if len(jobs) < room:  # nothing more is due now
+            if len(jobs) < demand:  # nothing more is due now
                 if self._watch_idle and not self._held:
                     self._idle_now.set()
                 await self._sleep(config.poll_interval)
@@ -326,11 +351,14 @@ class WorkerPool:
                         if self._metrics is not None:
                             self._metrics.leases_lost.labels(job.queue, job.type).inc()
                     else:
+                        began = time.perf_counter()
                         settled = await self._runner.run(job, worker_id)
+                        self._prefetch.job_ran(time.perf_counter() - began)
                 except Exception:  # a bug in jobq itself; the worker goes on
                     log.exception("worker_error", job_id=job.id)
                 finally:
                     self._busy -= 1
+                    self._room.set()  # a free worker: demand for one more job
                     if settled:
                         self._settled(job)
         finally:

@@ -14,6 +14,11 @@ import sqlite3
 import threading
 from collections.abc import Callable
 
+import structlog
+from structlog.typing import FilteringBoundLogger
+
+logger: FilteringBoundLogger = structlog.get_logger("jobq.store")
+
 #: seconds to wait before looking again after the database could not be read
 RETRY = 1.0
 #: seconds between two looks for commits by other processes
@@ -28,15 +33,26 @@ class SQLiteListener:
     async def listen(self, wake: Callable[[str | None], None]) -> None:
         """Call ``wake(None)`` soon after any other connection commits to the database (another
         process enqueued, say), until cancelled: a ``CommitWatcher`` thread looks every
-        ``WATCH_INTERVAL`` seconds."""
+        ``WATCH_INTERVAL`` seconds. Logs ``listen_started`` once it watches: from then on, no
+        commit goes unnoticed."""
         loop = asyncio.get_running_loop()
 
         def changed() -> None:
             with contextlib.suppress(RuntimeError):  # the loop closed as the thread saw it
                 loop.call_soon_threadsafe(wake, None)
 
+        def watching() -> None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(
+                    lambda: logger.info("listen_started", watch_interval=WATCH_INTERVAL)
+                )
+
         watcher = CommitWatcher(
-            self._path, interval=WATCH_INTERVAL, busy_timeout=self._busy_timeout, changed=changed
+            self._path,
+            interval=WATCH_INTERVAL,
+            busy_timeout=self._busy_timeout,
+            changed=changed,
+            watching=watching,
         )
         watcher.start()
         try:
@@ -47,12 +63,19 @@ class SQLiteListener:
 
 class CommitWatcher:
     def __init__(
-        self, path: str, *, interval: float, busy_timeout: float, changed: Callable[[], None]
+        self,
+        path: str,
+        *,
+        interval: float,
+        busy_timeout: float,
+        changed: Callable[[], None],
+        watching: Callable[[], None] | None = None,
     ) -> None:
         self._path = path
         self._interval = interval
         self._busy_timeout = busy_timeout
         self._changed = changed
+        self._watching = watching
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="jobq-sqlite-watch", daemon=True)
 
@@ -78,7 +101,10 @@ class CommitWatcher:
                     seen = None
                     self._stop.wait(RETRY)
                     continue
-                if seen is not None and version != seen:
+                if seen is None and self._watching is not None:
+                    self._watching()  # the first look: every later commit changes the number
+                    self._watching = None
+                elif seen is not None and version != seen:
                     self._changed()
                 seen = version
         finally:

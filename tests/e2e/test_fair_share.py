@@ -1,0 +1,55 @@
+"""A fleet shares its backlog: a process claims for its free workers (plus a prefetch that
+slow jobs do not earn), so a second process gets its share of a batch instead of watching the
+first one work through everything it had claimed into its buffer.
+
+Tried as a new user would (issue 13): one worker process took all 40 jobs of a batch into its
+buffer, a second ran none, and the batch took twice the time 20 workers need. Here both
+processes poll only every 30 s: each claim that gives the second process its share comes from
+a wake-up (NOTIFY on PostgreSQL, the commit watcher on SQLite) or from its own worker
+finishing a job."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from jobq import JobQueue
+from jobq.domain.states import JobState
+from tests.apps.ledger import read_ledger
+from tests.fleet import Launch, broken, worker_args
+
+pytestmark = pytest.mark.slow
+
+WORKERS = 5  # per process
+JOBS = 20
+SECONDS = 0.5  # each job
+IDEAL = JOBS / (2 * WORKERS) * SECONDS  # 1.0 s: both processes busy throughout
+
+
+async def test_two_processes_share_a_batch_of_slow_jobs(
+    producer: JobQueue, launch: Launch, ledger: Path, fleet_url: str
+) -> None:
+    command = worker_args(fleet_url, f"--workers {WORKERS} --poll-interval 30")
+    fleet = [launch("first", command), launch("second", command)]
+    for process in fleet:
+        await process.wait_event("listen_started", timeout=30)  # wakes up for the batch
+
+    batch = [producer.new_job("ledger.sleep", {"seconds": SECONDS}) for _ in range(JOBS)]
+    results = await producer.enqueue_many(batch)
+    for result in results:
+        done = await producer.wait(result.job.id, timeout=30)
+        assert done.status is JobState.SUCCEEDED
+
+    starts = [r for r in read_ledger(ledger) if r["kind"] == "start"]
+    ends = [r for r in read_ledger(ledger) if r["kind"] == "end"]
+    assert sorted(r["job_id"] for r in starts) == sorted(r.job.id for r in results)  # once each
+    share = Counter(r["pid"] for r in starts)
+    assert set(share) == {process.pid for process in fleet}, share
+    assert min(share.values()) >= JOBS / 3, f"jobs run by each process: {dict(share)}"
+    makespan = max(r["t"] for r in ends) - min(r["t"] for r in starts)
+    # One process running the whole batch takes twice the ideal; a fair share takes the ideal,
+    # plus the wake-ups and claims between rounds (milliseconds).
+    assert makespan < IDEAL + SECONDS, f"the batch took {makespan:.2f} s (ideal {IDEAL} s)"
+    assert broken(fleet) == {}
