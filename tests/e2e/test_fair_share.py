@@ -19,6 +19,7 @@ from jobq import JobQueue
 from jobq.domain.states import JobState
 from tests.apps.ledger import read_ledger
 from tests.fleet import Launch, broken, worker_args
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -53,3 +54,28 @@ async def test_two_processes_share_a_batch_of_slow_jobs(
     # plus the wake-ups and claims between rounds (milliseconds).
     assert makespan < IDEAL + SECONDS, f"the batch took {makespan:.2f} s (ideal {IDEAL} s)"
     assert broken(fleet) == {}
+
+
+async def test_a_process_started_after_the_batch_still_gets_its_share(
+    producer: JobQueue, launch: Launch, ledger: Path, fleet_url: str
+) -> None:
+    """The issue's own story: the first process is busy with a batch of slow jobs when the
+    second one starts; the second takes its share from the store instead of idling while the
+    first works through a buffer full of the batch. (Jobs of 2 s: the second process has
+    until the second round, 2 s after the first start, to come up.)"""
+    command = worker_args(fleet_url, f"--workers {WORKERS} --poll-interval 30")
+    first = launch("first", command)
+    await first.wait_event("listen_started", timeout=30)
+    batch = [producer.new_job("ledger.sleep", {"seconds": 2.0}) for _ in range(JOBS)]
+    results = await producer.enqueue_many(batch)
+    await wait_for(lambda: len(read_ledger(ledger)) >= 1, timeout=20, what="the first start")
+    second = launch("second", command)
+    for result in results:
+        done = await producer.wait(result.job.id, timeout=60)
+        assert done.status is JobState.SUCCEEDED
+
+    share = Counter(r["pid"] for r in read_ledger(ledger) if r["kind"] == "start")
+    assert sum(share.values()) == JOBS
+    # Before: the first process ran all 20 (it had claimed them), the second none.
+    assert share[second.pid] >= JOBS / 3, f"jobs run by each process: {dict(share)}"
+    assert broken([first, second]) == {}
