@@ -35,12 +35,14 @@ async def claim(
     limit: int = 10,
     lease: float = LEASE,
     queues: Sequence[str] | None = None,
+    types: Sequence[str] | None = None,
 ) -> list[Job]:
     request = ClaimRequest(
         owner=owner,
         limit=limit,
         lease_seconds=lease,
         queues=None if queues is None else tuple(queues),
+        types=None if types is None else tuple(types),
     )
     return await store.claims.claim(request)
 

@@ -179,3 +179,61 @@ async def test_release_unstarted_hands_back_only_what_the_leases_hold(
     assert (await store.reads.get(b.id)).status is JobState.RUNNING  # type: ignore[union-attr]
     assert await store.reads.attempts(a.id) == []
     assert await store.claims.release_unstarted([]) == set()
+
+
+# -- by type: a pool claims only the types it has handlers for ---------------------------------
+
+
+async def test_claim_takes_only_the_types_asked_for(store: Store) -> None:
+    mail, video, report = await add(store, new("email.send"), new("video.encode"), new("report"))
+    claimed = await claim(store, OWNER, limit=10, types=["email.send", "report"])
+    assert {j.id for j in claimed} == {mail.id, report.id}
+    assert await claim(store, OWNER, limit=10, types=[]) == []
+    assert await claim(store, OWNER, limit=10, types=["email.send"]) == []
+    assert [j.id for j in await claim(store, OWNER, limit=10)] == [video.id]  # any type
+
+
+async def test_claim_by_type_keeps_claim_order_across_types(store: Store, clock: FakeClock) -> None:
+    early = clock.now() - timedelta(seconds=10)
+    jobs = await add(
+        store,
+        new("a", priority=0, run_at=early),  # 0
+        new("b", priority=5),  # 1
+        new("a", priority=5, run_at=early),  # 2
+        new("b", priority=5, run_at=early),  # 3
+        new("c", priority=9),  # 4: a type the claim does not take
+        new("a", priority=1),  # 5
+    )
+    claimed = await claim(store, OWNER, limit=4, types=["a", "b"])
+    assert [j.id for j in claimed] == [jobs[i].id for i in (2, 3, 1, 5)]
+    assert [j.id for j in await claim(store, OWNER, limit=4, types=["b", "a"])] == [jobs[0].id]
+
+
+async def test_claim_by_type_respects_limit_queues_and_due(store: Store, clock: FakeClock) -> None:
+    due = await add(store, *(new("a", queue="q") for _ in range(3)), new("a", queue="other"))
+    await add(store, new("a", queue="q", run_at=later(clock, 60)), new("b", queue="q"))
+    first = await claim(store, OWNER, limit=2, queues=["q"], types=["a", "b"])
+    assert [j.type for j in first] == ["a", "a"] and {j.queue for j in first} == {"q"}
+    rest = await claim(store, OTHER, limit=10, queues=["q"], types=["a"])
+    assert {j.id for j in first + rest} == {j.id for j in due[:3]}
+    assert await claim(store, OWNER, limit=10, queues=["q"], types=["a"]) == []  # one is due later
+
+
+async def test_claim_by_many_types(store: Store) -> None:
+    """More types than a store writes one arm each for (SQLite: 100) are claimed all the same."""
+    names = [f"type.{n:03}" for n in range(150)]
+    jobs = await add(store, *(new(name, priority=n % 7) for n, name in enumerate(names[::3])))
+    claimed = await claim(store, OWNER, limit=100, types=names)
+    assert sorted(j.id for j in claimed) == sorted(j.id for j in jobs)
+    assert [j.priority for j in claimed] == sorted((j.priority for j in claimed), reverse=True)
+
+
+async def test_concurrent_claims_by_type_never_take_a_job_twice(store: Store) -> None:
+    jobs = await add(store, *(new("a" if n % 2 else "b") for n in range(60)))
+    owners = [OWNER, OTHER, OWNER, OTHER]
+    batches = await asyncio.gather(
+        *(claim(store, owner, limit=10, types=["a", "b"]) for owner in owners)
+    )
+    batches.append(await claim(store, OWNER, limit=100, types=["a", "b"]))
+    ids = [j.id for batch in batches for j in batch]
+    assert sorted(ids) == sorted(j.id for j in jobs)

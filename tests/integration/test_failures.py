@@ -157,15 +157,27 @@ async def test_exception_classes_listed_per_type_are_not_retried(
     assert job.dead_reason is DeadReason.NON_RETRYABLE
 
 
-async def test_a_type_no_handler_knows_is_dead_with_a_clear_error(
+async def test_a_type_no_handler_knows_waits_pending_until_one_does(
     jq: JobQueue, pool: WorkerPool
 ) -> None:
+    """A pool claims only the types it has handlers for: a job of another type is never killed
+    for it, and runs once a handler for it is there (a handler registered after the start
+    counts, as a process with that handler would)."""
     jq.accept_unknown_types = True
-    job = await jq.wait((await jq.enqueue("nobody.handles.this")).id, timeout=10)
-    assert job.status is JobState.DEAD and job.dead_reason is DeadReason.UNKNOWN_TYPE
-    assert job.attempt == 1
-    assert job.last_error is not None
-    assert "nobody.handles.this" in job.last_error.message and "echo" in job.last_error.message
+    stranger = await jq.enqueue("nobody.handles.this", priority=9)
+    known = await jq.enqueue("echo", {"n": 1})  # claimed after the stranger would have been
+    assert (await jq.wait(known.id, timeout=10)).status is JobState.SUCCEEDED
+    waiting = await jq.get(stranger.id)
+    assert waiting.status is JobState.PENDING and waiting.attempt == 0
+    assert await jq.attempts(stranger.id) == []
+
+    @jq.job("nobody.handles.this")
+    async def handles(payload: dict[str, Any]) -> str:
+        return "at last"
+
+    pool.notify()
+    done = await jq.wait(stranger.id, timeout=10)
+    assert done.status is JobState.SUCCEEDED and done.result == "at last" and done.attempt == 1
 
 
 async def test_a_result_that_is_not_json_is_dead_not_retried(

@@ -4,12 +4,20 @@ claim grows.
 
 A job may be claimed when
   - its state allows the CLAIM event (``domain/states.py``: pending or failed),
-  - it is due (``run_at`` has come), and
-  - its queue is one the pool works (or the pool works every queue).
+  - it is due (``run_at`` has come),
+  - its queue is one the pool works (or the pool works every queue), and
+  - its type is one the pool has a handler for (or the claim takes any type).
 Jobs that may be claimed are taken in ``CLAIM_ORDER``: highest priority first, then the
 earliest ``run_at``, then the lowest id. A store takes them and marks them running, under the
 claimer's lease, in one statement (SQLite: under the write lock; PostgreSQL: ``FOR UPDATE SKIP
 LOCKED``), which is what makes a claim atomic.
+
+Types are taken one arm per type (``type_arms``): each arm walks the ``jobs_type_due`` index of
+its own type in claim order and stops after ``limit`` rows, and the statement keeps the first
+``limit`` of all arms in claim order. A type the pool cannot run is never read, however many
+jobs of it wait. (On PostgreSQL each arm locks what it reads, so when several of a pool's types
+have jobs due, rows past the ``limit`` it keeps stay locked until the claim commits; another
+claimer passes over them meanwhile, as over any row a claim holds.)
 
 A new condition (job types, paused queues, limits, dependencies) is a field of
 ``ClaimRequest``, a part of ``ClaimShape`` if it changes the statement's text, and a line in
@@ -32,6 +40,11 @@ CLAIM_ORDER = "priority DESC, run_at, id"
 CLAIMABLE = sql_in(sources(Event.CLAIM))
 
 
+def claim_order(alias: str) -> str:
+    """``CLAIM_ORDER`` over the columns of ``alias``: "alias.priority DESC, alias.run_at, ..."."""
+    return ", ".join(f"{alias}.{term.strip()}" for term in CLAIM_ORDER.split(","))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClaimRequest:
     """Take up to ``limit`` jobs for the pool ``owner``, each under a lease of
@@ -42,24 +55,37 @@ class ClaimRequest:
     lease_seconds: float
     #: the queues the pool works; None: every queue
     queues: tuple[str, ...] | None = None
+    #: the job types the pool has handlers for; None: any type
+    types: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.queues is not None:  # any sequence: a tuple, as the shape counts it
+        # any sequence: a tuple, as the shape counts it
+        if self.queues is not None:
             object.__setattr__(self, "queues", tuple(self.queues))
+        if self.types is not None:
+            object.__setattr__(self, "types", tuple(self.types))
 
     @property
     def takes_nothing(self) -> bool:
-        return self.limit <= 0 or (self.queues is not None and not self.queues)
+        return (
+            self.limit <= 0
+            or (self.queues is not None and not self.queues)
+            or (self.types is not None and not self.types)
+        )
 
     @property
     def shape(self) -> ClaimShape:
-        return ClaimShape(queue_count=None if self.queues is None else len(self.queues))
+        return ClaimShape(
+            queue_count=None if self.queues is None else len(self.queues),
+            type_count=None if self.types is None else len(self.types),
+        )
 
 
 class ClaimShape(NamedTuple):
     """What of a request changes the claim statement's text (stores cache one per shape)."""
 
     queue_count: int | None
+    type_count: int | None = None
 
 
 class Dialect(Protocol):
@@ -78,7 +104,8 @@ class Dialect(Protocol):
 
 
 def claim_condition(shape: ClaimShape, dialect: Dialect) -> str:
-    """The ``WHERE`` condition of jobs a claim of ``shape`` may take."""
+    """The ``WHERE`` condition of jobs a claim of ``shape`` may take, but for the type: each
+    arm of ``type_arms`` adds its own."""
     conditions = [f"status IN {CLAIMABLE}", f"run_at <= {dialect.now}"]
     if shape.queue_count is not None:
         conditions.append(dialect.member("queue", "queue", shape.queue_count))
@@ -90,6 +117,12 @@ def claim_params(request: ClaimRequest, dialect: Dialect) -> dict[str, Any]:
     if request.queues is None:
         return {}
     return dialect.member_params("queue", request.queues)
+
+
+def type_arms(request: ClaimRequest) -> dict[str, str]:
+    """The parameters of one arm per type, ``type0``, ``type1``...: a store that writes an arm
+    per type binds these (PostgreSQL binds the list as one array instead)."""
+    return {f"type{i}": name for i, name in enumerate(request.types or ())}
 
 
 def in_claim_order(jobs: list[Job]) -> list[Job]:

@@ -70,6 +70,7 @@ class WorkerPool:
         self.config = config or PoolConfig()
         self.pool_id = pool_id or new_pool_id()
         self._store = store
+        self._registry = registry
         self._clock = clock or SystemClock()
         self._metrics = metrics
         self._threads = HandlerThreads()
@@ -121,6 +122,12 @@ class WorkerPool:
     @property
     def held(self) -> int:
         return len(self._held)
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The job types this pool claims: those it has handlers for (read at each claim, so a
+        handler registered after the start counts)."""
+        return tuple(self._registry.names())
 
     @property
     def worker_ids(self) -> list[WorkerId]:
@@ -301,6 +308,7 @@ class WorkerPool:
                         limit=demand,
                         lease_seconds=config.lease_seconds,
                         queues=config.queues,
+                        types=self.types,  # a job no handler here can run waits for one
                     )
                 )
             except StoreError as exc:

@@ -16,6 +16,7 @@ from jobq.store.claim import (
     ClaimRequest,
     ClaimShape,
     claim_condition,
+    claim_order,
     claim_params,
     in_claim_order,
 )
@@ -71,13 +72,7 @@ class PostgresClaims:
         if sql is None:
             jobs = self._ctx.tables.jobs
             sql = self._claims[shape] = f"""
-                WITH picked AS (
-                    SELECT id FROM {jobs}
-                    WHERE {claim_condition(shape, DIALECT)}
-                    ORDER BY {CLAIM_ORDER}
-                    LIMIT %(limit)s
-                    FOR UPDATE SKIP LOCKED
-                )
+                WITH picked AS ({self._picked(shape)})
                 UPDATE {jobs}
                 SET status = '{RUNNING}', attempt = {jobs}.attempt + 1, worker_id = %(owner)s,
                     lease_expires_at = {NOW} + %(lease)s::float8 * interval '1 second',
@@ -85,6 +80,30 @@ class PostgresClaims:
                 FROM picked WHERE {jobs}.id = picked.id
                 RETURNING {columns(jobs)}"""
         return sql
+
+    def _picked(self, shape: ClaimShape) -> str:
+        """The ids a claim of ``shape`` takes and locks, in claim order, at most
+        ``%(limit)s``. By type: an arm per type of ``%(types)s``, each on the type's index."""
+        jobs = self._ctx.tables.jobs
+        condition = claim_condition(shape, DIALECT)
+        if shape.type_count is None:
+            return f"""
+                    SELECT id FROM {jobs}
+                    WHERE {condition}
+                    ORDER BY {CLAIM_ORDER}
+                    LIMIT %(limit)s
+                    FOR UPDATE SKIP LOCKED"""
+        return f"""
+                    SELECT arm.id FROM unnest(%(types)s::text[]) AS wanted(type)
+                    CROSS JOIN LATERAL (
+                        SELECT id, priority, run_at FROM {jobs}
+                        WHERE {jobs}.type = wanted.type AND {condition}
+                        ORDER BY {CLAIM_ORDER}
+                        LIMIT %(limit)s
+                        FOR UPDATE SKIP LOCKED
+                    ) AS arm
+                    ORDER BY {claim_order("arm")}
+                    LIMIT %(limit)s"""
 
     async def claim(self, request: ClaimRequest) -> list[Job]:
         if request.takes_nothing:
@@ -96,6 +115,8 @@ class PostgresClaims:
             "limit": request.limit,
             **claim_params(request, DIALECT),
         }
+        if request.types is not None:
+            params["types"] = list(request.types)
         rows = await self._ctx.db.fetch(self.claim_sql(request.shape), params)
         return in_claim_order([READ.job(row) for row in rows])
 

@@ -18,6 +18,7 @@ from jobq.store.claim import (
     claim_condition,
     claim_params,
     in_claim_order,
+    type_arms,
 )
 from jobq.store.common import JOB_COLUMNS
 from jobq.store.sqlite.database import Database
@@ -38,6 +39,8 @@ class SQLiteDialect:
 
 
 DIALECT = SQLiteDialect()
+#: more types than this are filtered in one walk (SQLite allows 500 arms in a compound SELECT)
+MAX_TYPE_ARMS = 100
 
 
 @functools.cache
@@ -48,21 +51,41 @@ def claim_sql(shape: ClaimShape) -> str:
 
     INDEXED BY pins a partial index of waiting jobs: walked in claim order, it stops after
     LIMIT rows however many jobs wait. Without it the planner may pick the status index and
-    sort every due job on each claim. (One queue: its own index. Several or all: the global
-    one, filtering.)"""
-    index = "jobs_queue_due" if shape.queue_count == 1 else "jobs_due"
+    sort every due job on each claim. (By type: an arm per type on the type's own index. Any
+    type: one queue, its own index; several or all, the global one, filtering.)"""
     return f"""
 UPDATE jobs
 SET status = '{RUNNING}', attempt = attempt + 1, worker_id = :owner,
     lease_expires_at = :lease_until, started_at = :now, progress = NULL, progress_message = NULL
-WHERE id IN (
-    SELECT id FROM jobs INDEXED BY {index}
-    WHERE {claim_condition(shape, DIALECT)}
-    ORDER BY {CLAIM_ORDER}
-    LIMIT :limit
-)
+WHERE id IN ({picked(shape)})
 RETURNING {JOB_COLUMNS}
 """
+
+
+def picked(shape: ClaimShape) -> str:
+    """The ids a claim of ``shape`` takes, in claim order, at most ``:limit``."""
+    condition = claim_condition(shape, DIALECT)
+    if shape.type_count is None or shape.type_count > MAX_TYPE_ARMS:
+        index = "jobs_queue_due" if shape.queue_count == 1 else "jobs_due"
+        if shape.type_count is not None:  # beyond what a compound SELECT takes: filter
+            condition += " AND " + DIALECT.member("type", "type", shape.type_count)
+        return walk("id", index, condition)
+    if shape.type_count == 1:
+        return walk("id", "jobs_type_due", f"type = :type0 AND {condition}")
+    arms = [
+        walk("id, priority, run_at", "jobs_type_due", f"type = :type{i} AND {condition}")
+        for i in range(shape.type_count)
+    ]
+    union = " UNION ALL ".join(f"SELECT * FROM ({arm})" for arm in arms)
+    return f"SELECT id FROM ({union}) ORDER BY {CLAIM_ORDER} LIMIT :limit"
+
+
+def walk(columns: str, index: str, condition: str) -> str:
+    """Jobs that meet ``condition``, read from ``index`` in claim order, at most ``:limit``."""
+    return (
+        f"SELECT {columns} FROM jobs INDEXED BY {index} WHERE {condition} "
+        f"ORDER BY {CLAIM_ORDER} LIMIT :limit"
+    )
 
 
 HEARTBEAT = f"""
@@ -92,6 +115,7 @@ class SQLiteClaims:
             "lease_until": to_us(moment + timedelta(seconds=request.lease_seconds)),
             "limit": request.limit,
             **claim_params(request, DIALECT),
+            **type_arms(request),
         }
         sql = claim_sql(request.shape)
 
