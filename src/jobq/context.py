@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from structlog.typing import FilteringBoundLogger
 
@@ -20,6 +21,8 @@ class JobContext:
     #: a logger already bound to the job's id, type, queue, attempt and worker id
     log: FilteringBoundLogger
     reporter: Callable[[float, str | None], None] | None = None
+    #: set by the worker when this run is cancelled (read it through ``cancelled``)
+    cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def job_id(self) -> JobId:
@@ -29,10 +32,25 @@ class JobContext:
     def attempt(self) -> int:
         return self.job.attempt
 
+    @property
+    def cancelled(self) -> bool:
+        """True once this run is cancelled and nothing it does will be recorded: its lease was
+        lost (another worker has the job now), it ran past its timeout, or the worker's
+        shutdown grace ran out. An ``async def`` handler is also cancelled (``CancelledError``
+        at its next ``await``); a plain ``def`` handler runs on in its thread, so it should
+        check this, or wait with ``wait_cancelled``, and return early."""
+        return self.cancel_event.is_set()
+
+    def wait_cancelled(self, timeout: float | None = None) -> bool:
+        """Block the calling thread until this run is cancelled, or for at most ``timeout``
+        seconds (None: no limit); True if it was cancelled. For plain ``def`` handlers, in
+        place of ``time.sleep``: ``if ctx.wait_cancelled(5): return``."""
+        return self.cancel_event.wait(timeout)
+
     def progress(self, fraction: float, message: str | None = None) -> None:
         """Report how far this attempt has come (0 to 1) and what it is doing: stored with the
         job, shown by the API, the dashboard and ``jobq enqueue --wait``. Call it as often as
         you like, from ``async def`` or plain ``def`` handlers: it never blocks, and only the
-        latest value is written."""
+        latest value is written (nothing once the run is cancelled)."""
         if self.reporter is not None:
             self.reporter(fraction, message)

@@ -55,8 +55,8 @@ class Metrics:
         )
         self.leases_lost = Counter(
             "jobq_leases_lost",
-            "Claims this process found taken by another worker: a refused write, or a "
-            "buffered job not started.",
+            "Claims this process found taken by another worker: a run stopped, a refused "
+            "write, or a buffered job not started.",
             ["queue", "type"],
             registry=r,
         )

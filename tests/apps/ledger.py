@@ -1,9 +1,10 @@
 """Handlers for tests that run jobq in real processes (``--app tests.apps.ledger:jq``).
 
-Each handler appends a ``start`` and an ``end`` record (job id, attempt, pid, worker id,
-monotonic time) to the ledger file named by ``JOBQ_TEST_LEDGER``: one JSON object per line,
-written with O_APPEND so lines from many processes never interleave. The test joins the
-ledger with the store to prove what ran where, and how often.
+Each handler appends a ``start`` and an ``end`` record (``stopped`` instead of ``end`` when
+its run was stopped) with the job id, attempt, pid, worker id and monotonic time to the ledger
+file named by ``JOBQ_TEST_LEDGER``: one JSON object per line, written with O_APPEND so lines
+from many processes never interleave. The test joins the ledger with the store to prove what
+ran where, and how often.
 """
 
 from __future__ import annotations
@@ -65,6 +66,31 @@ def ledger_block(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """A plain ``def`` handler: runs in a thread and cannot be interrupted."""
     record("start", ctx)
     time.sleep(float(payload.get("seconds", 0)))
+    record("end", ctx)
+    return {"pid": os.getpid()}
+
+
+@jq.job("ledger.linger", max_attempts=3)
+async def ledger_linger(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Runs ``seconds`` on its first attempt, returns at once on later ones; if its run is
+    stopped (its lease lost), writes a ``stopped`` record instead of ``end``."""
+    record("start", ctx)
+    try:
+        await asyncio.sleep(float(payload.get("seconds", 0)) if ctx.attempt == 1 else 0)
+    except asyncio.CancelledError:
+        record("stopped", ctx, cancelled=ctx.cancelled)
+        raise
+    record("end", ctx)
+    return {"pid": os.getpid()}
+
+
+@jq.job("ledger.linger_def", max_attempts=3)
+def ledger_linger_def(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """``ledger.linger`` as a plain ``def`` in a thread: it waits on ``ctx.wait_cancelled``."""
+    record("start", ctx)
+    if ctx.wait_cancelled(float(payload.get("seconds", 0)) if ctx.attempt == 1 else 0):
+        record("stopped", ctx, cancelled=ctx.cancelled)
+        return {"pid": os.getpid(), "stopped": True}  # dropped by the worker
     record("end", ctx)
     return {"pid": os.getpid()}
 

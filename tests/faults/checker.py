@@ -31,7 +31,8 @@ assertion messages). Definitions, per accepted job:
     record: a bug).
 ``double_claim``
     two executions of one job (different attempt or pid) that overlap in time. An execution
-    runs from its ``start`` to its ``end`` in the same pid and attempt; without an ``end``, to
+    runs from its ``start`` to its ``end`` (or ``stopped``) in the same pid and attempt;
+    without either, to
     the first of: the kill of its pid (``kills``), the exit of its pid (``ended``), the time the
     store recorded its attempt as ``interrupted`` or ``lost`` (wall clock, converted); else to
     the end of time. Time a pid spent stopped (``pauses``, SIGSTOP..SIGCONT) is cut out: a
@@ -80,7 +81,7 @@ from tests.helpers import REPO, JobqProcess
 from tests.jobs import all_jobs
 
 #: job types whose handler writes both a ``start`` and, when it returns, an ``end`` record
-RECORDED_TYPES = frozenset({"ledger.sleep", "ledger.block"})
+RECORDED_TYPES = frozenset({"ledger.sleep", "ledger.block", "ledger.linger", "ledger.linger_def"})
 
 ARTIFACTS = REPO / "test-artifacts" / "faults"
 
@@ -210,7 +211,7 @@ def _executions(
         key = (str(r["job_id"]), int(r["attempt"]), int(r["pid"]))
         if r["kind"] == "start":
             starts[key] = min(float(r["t"]), starts.get(key, math.inf))
-        elif r["kind"] == "end":
+        elif r["kind"] in ("end", "stopped"):  # returned, or stopped: its lease was lost
             ends[key] = max(float(r["t"]), ends.get(key, -math.inf))
     found: dict[str, list[tuple[tuple[int, int], list[Interval]]]] = defaultdict(list)
     for key, began in starts.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -128,6 +129,24 @@ async def test_a_sync_handler_that_overruns_is_failed_and_frees_its_worker(
     assert job.status is JobState.DEAD and job.last_error.type == "JobTimeout"  # type: ignore[union-attr]
     after = await jq.wait((await jq.enqueue("echo", {"next": 1})).id, timeout=10)
     assert after.status is JobState.SUCCEEDED
+
+
+async def test_a_sync_handler_past_its_timeout_is_told_it_was_cancelled(
+    jq: JobQueue, pool: WorkerPool
+) -> None:
+    """The worker stops waiting for the thread at the timeout; ``ctx.wait_cancelled`` wakes
+    the handler then, so it can stop too, rather than run on for nothing."""
+    told = threading.Event()
+
+    @jq.job("patient", max_attempts=1, timeout=0.2)
+    def patient(payload: dict[str, Any], ctx: JobContext) -> None:
+        assert not ctx.cancelled
+        if ctx.wait_cancelled(30) and ctx.cancelled:
+            told.set()
+
+    job = await jq.wait((await jq.enqueue("patient")).id, timeout=10)
+    assert job.status is JobState.DEAD and job.last_error.type == "JobTimeout"  # type: ignore[union-attr]
+    assert await asyncio.to_thread(told.wait, 10), "the handler's thread was told"
 
 
 async def test_non_retryable_error_is_dead_at_once(jq: JobQueue, pool: WorkerPool) -> None:

@@ -6,8 +6,9 @@ Invariants:
   - A job is held under the claim that put it there: ``forget`` of an older claim of the same
     job (a stale attempt, its lease lost and the job claimed again since) leaves the new one.
   - ``is_lost(lease)``: the heartbeat found the lease gone (it expired and the job went back
-    to the store). A lost job that has not started is not started; whatever is written under a
-    lost lease is refused by the store's fence.
+    to the store). A lost job that has not started is not started; a running one is stopped
+    and writes nothing (``runner.py``); whatever is written under a lost lease is refused by the
+    store's fence.
   - ``ending(job)``: its outcome is being written, so it may leave ``running`` any moment; a
     heartbeat that misses it then has not lost it.
   - Lost and ending leases are always leases of held jobs; ``forget`` clears all three.

@@ -394,8 +394,10 @@ class WorkerPool:
 
     def _lease_lost(self, job: Job) -> None:
         if self._held.lose(job):
-            # Counted in the metric once, where it ends: the refused write, or the skipped start.
+            # Counted in the metric once, where it ends: the stopped run, the refused write, or
+            # the skipped start.
             self._log.warning("lease_lost", job_id=job.id, job_type=job.type, attempt=job.attempt)
+            self._runner.lease_lost(job.lease)  # a run under way stops, writing nothing
 
     def _wake_at(self, when: datetime) -> None:
         """Claim again when a retry this pool scheduled falls due, not at the next poll."""

@@ -2,13 +2,13 @@
 
 A handler may report as often as it likes, from the event loop or from its thread; the
 reporter keeps only the latest value and has at most one write in flight, so a tight loop
-costs the store one write at a time, never a queue of them.
+costs the store one write at a time, never a queue of them. Once closed (the run was stopped
+or interrupted) it writes nothing more.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 
 from structlog.typing import FilteringBoundLogger
@@ -45,15 +45,20 @@ class ProgressReporter:
         self._log = log
         self._latest: tuple[float, str | None] | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._closed = False
 
     def report(self, fraction: float, message: str | None = None) -> None:
         """Record the latest progress; safe from any thread, never blocks."""
         value = check_progress(fraction, message)
+        if self._closed:  # (read from the handler's thread: at worst one more `_set` call)
+            return
         # The value is set on the loop, the writer's own thread: a writer never clears a value
         # it has not seen.
         self._loop.call_soon_threadsafe(self._set, value)
 
     def _set(self, value: tuple[float, str | None]) -> None:
+        if self._closed:
+            return
         self._latest = value
         if self._writer is None or self._writer.done():
             self._writer = self._loop.create_task(self._write())
@@ -73,9 +78,12 @@ class ProgressReporter:
         """Let the last report reach the store before the outcome is written (bounded)."""
         await asyncio.sleep(0)  # run writers a thread scheduled just now
         if self._writer is not None and not self._writer.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._writer), DRAIN_SECONDS)
+            # (`wait`, not awaiting the writer: a writer cancelled by `close` is no error here)
+            await asyncio.wait([self._writer], timeout=DRAIN_SECONDS)
 
     def close(self) -> None:
+        """Write nothing more: cancel the write under way, drop reports to come."""
+        self._closed = True
+        self._latest = None
         if self._writer is not None:
             self._writer.cancel()

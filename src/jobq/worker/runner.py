@@ -7,6 +7,11 @@ worker does not wait for it. A failure or a hand-back is written before the work
 Once the handler has returned, its outcome is written even if the worker is cancelled
 meanwhile (the end of the shutdown grace): cutting that write short would leave a finished job
 ``running`` until its lease expired, and then run it again.
+
+A run whose lease the heartbeat finds lost is stopped (``stopping.py``) and nothing of it is
+written: no outcome, no hand-back, no more progress; it is logged as ``lease_lost`` and
+counted. Until its outcome is on the way, that is: from then on the job leaving ``running``
+is its own doing, not a loss (``leases.HeldJobs``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from jobq.clock import Clock
 from jobq.context import JobContext
 from jobq.domain.errors import InvalidJob, NonRetryableError
 from jobq.domain.ids import WorkerId
-from jobq.domain.job import DeadReason, ErrorInfo, Job
+from jobq.domain.job import DeadReason, ErrorInfo, Job, Lease
 from jobq.domain.jsonvalues import dumps
 from jobq.domain.retry import backoff_delay
 from jobq.metrics import Metrics
@@ -38,6 +43,7 @@ from jobq.store.records import Completion, Failure
 from jobq.worker.acks import Acknowledger
 from jobq.worker.outcomes import Ack, ack_of, uninterrupted, with_retries
 from jobq.worker.progress import ProgressReporter
+from jobq.worker.stopping import LeaseLost, RunStop
 from jobq.worker.threads import HandlerThreads
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.worker")
@@ -105,10 +111,25 @@ class JobRunner:
         self._on_outcome = on_outcome
         #: jobs whose handler was interrupted at shutdown and that were handed back
         self.interrupted = 0
+        self._runs: dict[Lease, RunStop] = {}  # the runs under way, by lease
+
+    def lease_lost(self, lease: Lease) -> None:
+        """The heartbeat found ``lease`` gone: stop its run, if one is under way."""
+        run = self._runs.get(lease)
+        if run is not None:
+            run.stop()
 
     async def run(self, job: Job, worker_id: WorkerId) -> bool:
         """Run ``job`` and record its outcome. False: its success is waiting to be written
         with the next batch, and ``on_acknowledged`` will say when that is done."""
+        lease = job.lease
+        stop = self._runs[lease] = RunStop()
+        try:
+            return await self._run(job, worker_id, stop)
+        finally:
+            del self._runs[lease]
+
+    async def _run(self, job: Job, worker_id: WorkerId, stop: RunStop) -> bool:
         log = logger.bind(
             job_id=job.id,
             job_type=job.type,
@@ -139,7 +160,7 @@ class JobRunner:
             self._metrics.job_started(job.queue, job.type, waited)
         began = time.monotonic()
         try:
-            result = await self._call(job_type, job, worker_id, log, limit=timeout)
+            result = await self._call(job_type, job, worker_id, log, stop, limit=timeout)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is None or task.cancelling() == 0:
@@ -147,13 +168,22 @@ class JobRunner:
                 failure = _Failure(
                     ErrorInfo(type="CancelledError", message="handler cancelled"), retryable=True
                 )
+            elif stop.stopped:  # and shutdown ran out of grace: nothing to hand back
+                self._stopped(job, began, log)
+                raise
             else:
                 # Shutdown ran out of grace: hand the job back without using the attempt.
                 await uninterrupted(self._release(job, worker_id, started_at, log))
                 raise
+        except LeaseLost:
+            self._stopped(job, began, log)
+            return True
         except Exception as exc:
             failure = _scrubbed(self._classify(exc, job_type), job, job_type)
         else:
+            if stop.stopped:  # the handler ended, but only after its lease was lost
+                self._stopped(job, began, log)
+                return True
             duration = time.monotonic() - began
             if job_type.secret:
                 result = scrub_value(result, secret_values(job.payload, job_type.secret))
@@ -168,6 +198,10 @@ class JobRunner:
                     lambda ack: self._acknowledged(job, duration, ack, log),
                 )
                 return False
+        if stop.stopped:
+            self._stopped(job, began, log)
+            return True
+        self._outcome_coming(job)  # now, not when the write below gets going: no more stops
         await uninterrupted(
             self._after_failure(job, job_type, worker_id, started_at, began, failure, log)
         )
@@ -200,13 +234,16 @@ class JobRunner:
         job: Job,
         worker_id: WorkerId,
         log: FilteringBoundLogger,
+        stop: RunStop,
         *,
         limit: float | None,
     ) -> Any:
         args: tuple[Any, ...] = (job.payload,)
         reporter = None
+        cancel = None
         if job_type.takes_context:
             reporter = ProgressReporter(self._outcomes, job.lease, asyncio.get_running_loop(), log)
+            stop.on_stop(reporter.close)  # nothing more of this run is written
             report = reporter.report
             secrets = secret_values(job.payload, job_type.secret) if job_type.secret else []
             if secrets:
@@ -215,16 +252,26 @@ class JobRunner:
                     assert reporter is not None
                     reporter.report(fraction, scrub(message, secrets))
 
-            args += (JobContext(job=job, worker_id=worker_id, log=log, reporter=report),)
+            ctx = JobContext(job=job, worker_id=worker_id, log=log, reporter=report)
+            cancel = ctx.cancel_event
+            stop.on_stop(cancel.set)  # `ctx.cancelled`
+            args += (ctx,)
         deadline = asyncio.timeout(limit)
         try:
-            async with deadline:
-                if job_type.is_async:
-                    return await job_type.handler(*args)
-                return await self._threads.run(job_type.handler, *args)
+            with stop:
+                async with deadline:
+                    if job_type.is_async:
+                        return await job_type.handler(*args)
+                    return await self._threads.run(job_type.handler, *args)
         except TimeoutError as exc:
             if deadline.expired():
+                if cancel is not None:
+                    cancel.set()  # a `def` handler's thread may still be running: it may stop
                 raise JobTimeout(f"the handler ran longer than its timeout of {limit} s") from exc
+            raise
+        except asyncio.CancelledError:
+            if cancel is not None:
+                cancel.set()  # shutdown: a `def` handler's thread may still be running
             raise
         finally:
             if reporter is not None:
@@ -305,6 +352,13 @@ class JobRunner:
         if ack is Ack.WRITTEN:
             self.interrupted += 1
             log.warning("job_released", reason="shutdown", interrupted=True)
+
+    def _stopped(self, job: Job, began: float, log: FilteringBoundLogger) -> None:
+        """The run was stopped (or its result dropped): its lease was lost; nothing written."""
+        duration = time.monotonic() - began
+        log.warning("lease_lost", run_stopped=True, duration_ms=round(duration * 1000, 3))
+        if self._metrics is not None:
+            self._metrics.job_finished(job.queue, job.type, Ack.LEASE_LOST.value, duration)
 
     def _outcome_coming(self, job: Job) -> None:
         if self._on_outcome is not None:
