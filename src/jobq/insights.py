@@ -1,20 +1,81 @@
 """The read model behind ``/stats``, the dashboard's overview and ``jobq top``: what the queues
-hold, which worker pools are alive, how many attempts ended in each recent minute, and how long
-the oldest waiting job has waited; read from the store, so it shows every process."""
+hold, which worker pools are alive, how many attempts ended in each recent minute, how long
+the oldest waiting job has waited, and which job types wait with no live process to run them;
+read from the store, so it shows every process."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from jobq.domain.job import MinuteCount, Outcome, ProcessInfo, counts_by_queue
+from jobq.domain.job import MinuteCount, Outcome, ProcessInfo, WaitingCount, counts_by_queue
 from jobq.domain.states import JobState
 from jobq.store.ports import Reads
 from jobq.worker.presence import STALE_AFTER
 
 #: outcomes counted as bad in the charts (an interrupted attempt is handed back, not failed)
 BAD = (Outcome.FAILED, Outcome.LOST)
+
+
+@dataclass(frozen=True, slots=True)
+class TypeWaiting:
+    """Due jobs of one type that wait for a worker, and whether any live process can run them."""
+
+    type: str
+    waiting: int
+    #: seconds the longest-waiting of them has waited
+    oldest: float
+    #: live worker pools that claim this type (in at least one queue its jobs wait in)
+    processes: int
+    #: waiting jobs that no live pool claims: of this type, in their queue
+    unhandled: int
+
+    @property
+    def warning(self) -> str | None:
+        """ "no worker for `video.encode`: 1,204 waiting, oldest 3.0 h", or None."""
+        if not self.unhandled:
+            return None
+        return f"no worker for `{self.type}`: {self.unhandled:,} waiting, oldest {age(self.oldest)}"
+
+
+def waiting_by_type(
+    rows: list[WaitingCount], processes: list[ProcessInfo], now: datetime
+) -> list[TypeWaiting]:
+    """One ``TypeWaiting`` per type with due jobs: those no process runs first, then the
+    longest queues."""
+    by_type: dict[str, list[WaitingCount]] = {}
+    for row in rows:
+        by_type.setdefault(row.type, []).append(row)
+    found = []
+    for name, parts in by_type.items():
+        found.append(
+            TypeWaiting(
+                type=name,
+                waiting=sum(part.count for part in parts),
+                oldest=max(0.0, (now - min(part.since for part in parts)).total_seconds()),
+                processes=sum(
+                    1 for p in processes if any(p.runs(part.queue, name) for part in parts)
+                ),
+                unhandled=sum(
+                    part.count
+                    for part in parts
+                    if not any(p.runs(part.queue, name) for p in processes)
+                ),
+            )
+        )
+    return sorted(found, key=lambda t: (-t.unhandled, -t.waiting, t.type))
+
+
+def age(seconds: float) -> str:
+    """A wait as people say it: 42 s, 3.5 min, 2.0 h, 1.5 d."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 86_400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} d"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +90,13 @@ class Overview:
     #: seconds the longest-waiting due job has waited; None: none waits
     oldest_waiting: float | None
     taken_at: datetime
+    #: due jobs by type, those no live process runs first
+    waiting: list[TypeWaiting] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per job type whose waiting jobs no live process can run."""
+        return [t.warning for t in self.waiting if t.warning is not None]
 
     @property
     def totals(self) -> dict[str, int]:
@@ -63,10 +131,25 @@ class Overview:
 
 async def overview(reads: Reads, *, minutes: int, now: datetime) -> Overview:
     """Everything an overview shows, read at once."""
-    counts, processes, ended, oldest = await asyncio.gather(
+    counts, processes, ended, oldest, waiting = await asyncio.gather(
         reads.counts(),
         reads.processes(max_age=STALE_AFTER),
         reads.throughput(minutes=minutes),
         reads.oldest_waiting_age(),
+        reads.waiting(),
     )
-    return Overview(counts_by_queue(counts), processes, ended, minutes, oldest, now)
+    return Overview(
+        counts_by_queue(counts),
+        processes,
+        ended,
+        minutes,
+        oldest,
+        now,
+        waiting_by_type(waiting, processes, now),
+    )
+
+
+async def types_waiting(reads: Reads, *, now: datetime) -> list[TypeWaiting]:
+    """Due jobs by type, and which of them no live worker pool claims."""
+    rows, processes = await asyncio.gather(reads.waiting(), reads.processes(max_age=STALE_AFTER))
+    return waiting_by_type(rows, processes, now)

@@ -45,7 +45,7 @@ from jobq.domain.job import (
     QueueCount,
 )
 from jobq.domain.states import TERMINAL, JobState
-from jobq.insights import Overview, overview
+from jobq.insights import Overview, TypeWaiting, overview, types_waiting
 from jobq.intake import check_new_job
 from jobq.metrics import Metrics
 from jobq.redaction import redact_payload
@@ -279,6 +279,10 @@ class JobQueue:
     async def overview(self, *, minutes: int = 60) -> Overview:
         """Queues, worker pools, attempts ended per minute over ``minutes``, the oldest wait."""
         return await overview(self.store.reads, minutes=minutes, now=self.clock.now())
+
+    async def waiting(self) -> list[TypeWaiting]:
+        """Due jobs by type, and which of them no live worker process can run."""
+        return await types_waiting(self.store.reads, now=self.clock.now())
 
     async def cancel(self, job_id: JobId | str) -> Job:
         job = await self.store.admin.cancel(JobId(job_id))

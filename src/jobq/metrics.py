@@ -74,6 +74,19 @@ class Metrics:
             ["queue", "status"],
             registry=r,
         )
+        self.waiting = Gauge(
+            "jobq_jobs_waiting",
+            "Due jobs waiting for a worker, by type, read at scrape time.",
+            ["type"],
+            registry=r,
+        )
+        self.unhandled = Gauge(
+            "jobq_jobs_unhandled",
+            "Due jobs that no live worker process claims (none has a handler for the type in "
+            "the job's queue), by type, read at scrape time: alert when above 0.",
+            ["type"],
+            registry=r,
+        )
 
     def job_enqueued(self, queue: str, job_type: str, count: int = 1) -> None:
         self.enqueued.labels(queue, job_type).inc(count)
@@ -112,6 +125,15 @@ class Metrics:
         for queue, row in table.items():
             for status, count in row.items():
                 self.depth.labels(queue, status).set(count)
+
+    def set_waiting(self, types: Iterable[tuple[str, int, int]]) -> None:
+        """Replace the waiting gauges with (type, waiting, unhandled) for each type with due
+        jobs."""
+        self.waiting.clear()
+        self.unhandled.clear()
+        for job_type, waiting, unhandled in types:
+            self.waiting.labels(job_type).set(waiting)
+            self.unhandled.labels(job_type).set(unhandled)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

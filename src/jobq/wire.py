@@ -271,8 +271,25 @@ class ProcessOut(BaseModel):
     busy: int
     buffered: int
     queues: list[str] | None = Field(description="the queues it works; null: every queue")
+    types: list[str] | None = Field(
+        None,
+        description="the job types it has handlers for, the only ones it claims; null: not "
+        "reported (a jobq that claimed every type)",
+    )
     started_at: datetime
     seen_at: datetime
+
+
+class TypeWaitingOut(BaseModel):
+    type: str
+    waiting: int = Field(description="due jobs of this type waiting for a worker")
+    oldest_waiting_seconds: float = Field(description="how long the longest-waiting has waited")
+    processes: int = Field(description="live worker processes that claim this type")
+    unhandled: int = Field(
+        description="waiting jobs that no live worker process claims (their type in their "
+        "queue): they wait until one that has a handler for the type starts"
+    )
+    warning: str | None = Field(None, description="set when unhandled jobs wait")
 
 
 class MinuteOut(BaseModel):
@@ -296,4 +313,8 @@ class StatsOut(BaseModel):
     )
     oldest_waiting_seconds: float | None = Field(
         None, description="how long the longest-waiting due job has waited; null: none waits"
+    )
+    types: list[TypeWaitingOut] = Field(
+        default_factory=list,
+        description="due jobs by type, those no live worker process can run first",
     )

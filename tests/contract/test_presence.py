@@ -60,3 +60,15 @@ async def test_queues_of_a_pool_round_trip(store: Store, clock: FakeClock) -> No
     await store.presence.report(process(clock, queues=("a", "b")))
     [listed] = await store.reads.processes(max_age=60)
     assert listed.queues == ("a", "b")
+
+
+async def test_types_of_a_pool_round_trip(store: Store, clock: FakeClock) -> None:
+    """A pool reports the job types it claims (schema 4); None: a pool that did not say."""
+    await store.presence.report(process(clock, types=("echo", "video.encode")))
+    await store.presence.report(process(clock, OTHER, pid=2))
+    listed = {p.id: p for p in await store.reads.processes(max_age=60)}
+    assert listed[OWNER].types == ("echo", "video.encode")
+    assert listed[OTHER].types is None
+    await store.presence.report(process(clock, types=("echo",)))  # a refresh replaces them
+    [mine] = [p for p in await store.reads.processes(max_age=60) if p.id == OWNER]
+    assert mine.types == ("echo",)

@@ -112,3 +112,19 @@ async def test_oldest_waiting_age_counts_from_when_the_job_fell_due(
     assert await store.reads.oldest_waiting_age() == 10
     await claim_one(store)
     assert await store.reads.oldest_waiting_age() is None
+
+
+async def test_waiting_counts_due_jobs_by_queue_and_type(store: Store, clock: FakeClock) -> None:
+    assert await store.reads.waiting() == []
+    first = clock.now()
+    await add(store, new("a"), new("a", queue="q"))
+    clock.advance(10)
+    await add(store, new("a"), new("b"), new("b", run_at=later(clock, 30)))  # one not due
+    await claim_one(store)  # the oldest "a" of the default queue is running: not waiting
+    rows = await store.reads.waiting()
+    assert [(r.queue, r.type, r.count) for r in rows] == [
+        ("default", "a", 1),
+        ("default", "b", 1),
+        ("q", "a", 1),
+    ]
+    assert [r.since for r in rows] == [clock.now(), clock.now(), first]

@@ -1081,6 +1081,7 @@ async def test_stats_without_a_pool(api: httpx.AsyncClient) -> None:
         "processes": [],
         "throughput": [],
         "oldest_waiting_seconds": None,
+        "types": [],
     }
     await post_job(api, {"type": "echo"})
     gone = await post_job(api, {"type": "echo"})
@@ -1095,6 +1096,7 @@ async def test_stats_without_a_pool(api: httpx.AsyncClient) -> None:
         "processes",
         "throughput",
         "oldest_waiting_seconds",
+        "types",
     }
     assert stats["workers"] is None
     assert stats["oldest_waiting_seconds"] >= 0
@@ -1103,6 +1105,31 @@ async def test_stats_without_a_pool(api: httpx.AsyncClient) -> None:
         "emails": {**dict.fromkeys(STATES, 0), "pending": 1},
     }
     assert stats["totals"] == {**dict.fromkeys(STATES, 0), "pending": 2, "cancelled": 1}
+
+
+async def test_stats_flag_a_type_no_live_process_runs(jq: JobQueue) -> None:
+    """Waiting jobs by type, and a warning for a type no live process has a handler for: it
+    waits (never dead), and /stats, /metrics and the pool's presence say why."""
+    jq.accept_unknown_types = True
+    strangers = [await jq.enqueue("video.encode") for _ in range(3)]
+    async with served_with_pool(jq) as (api, pool):
+        done = await post_job(api, {"type": "echo"})
+        await wait_for(lambda: _is(api, done["id"], "succeeded"), timeout=15, what="success")
+        await pool.wait_until_idle()
+        stats = (await api.get("/stats")).json()
+        metrics = (await api.get("/metrics")).text
+    [process] = stats["processes"]
+    assert process["id"] == pool.pool_id and "echo" in process["types"]
+    assert "video.encode" not in process["types"]
+    by_type = {t["type"]: t for t in stats["types"]}
+    assert set(by_type) == {"video.encode"}  # echo ran: nothing of it waits
+    video = by_type["video.encode"]
+    assert (video["waiting"], video["processes"], video["unhandled"]) == (3, 0, 3)
+    assert video["warning"].startswith("no worker for `video.encode`: 3 waiting, oldest")
+    assert sample_value(metrics, "jobq_jobs_unhandled", {"type": "video.encode"}) == 3
+    assert sample_value(metrics, "jobq_jobs_waiting", {"type": "video.encode"}) == 3
+    for job in strangers:
+        assert (await jq.get(job.id)).status is JobState.PENDING
 
 
 async def test_stats_with_a_pool(jq: JobQueue) -> None:

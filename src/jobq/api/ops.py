@@ -57,4 +57,5 @@ async def metrics(request: Request, jq: JQ) -> Response:
     # If the store is down the counters still tell their story; depth keeps its last reading.
     with contextlib.suppress(StoreError):
         registry.set_depth(await jq.counts())
+        registry.set_waiting((t.type, t.waiting, t.unhandled) for t in await jq.waiting())
     return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)

@@ -33,6 +33,7 @@ from jobq.wire import (
     RetryDeadIn,
     RetryDeadOut,
     StatsOut,
+    TypeWaitingOut,
     job_document,
 )
 from jobq.worker.pool import WorkerPool
@@ -203,6 +204,7 @@ async def stats(request: Request, jq: JQ) -> StatsOut:
                 busy=p.busy,
                 buffered=p.buffered,
                 queues=None if p.queues is None else list(p.queues),
+                types=None if p.types is None else list(p.types),
                 started_at=p.started_at,
                 seen_at=p.seen_at,
             )
@@ -213,6 +215,17 @@ async def stats(request: Request, jq: JQ) -> StatsOut:
             for minute, row in view.by_minute()
         ],
         oldest_waiting_seconds=view.oldest_waiting,
+        types=[
+            TypeWaitingOut(
+                type=t.type,
+                waiting=t.waiting,
+                oldest_waiting_seconds=t.oldest,
+                processes=t.processes,
+                unhandled=t.unhandled,
+                warning=t.warning,
+            )
+            for t in view.waiting
+        ],
     )
 
 

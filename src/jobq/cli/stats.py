@@ -18,26 +18,41 @@ from jobq.cli.top import MINUTES, render
 from jobq.domain.errors import StoreError
 from jobq.domain.job import counts_by_queue
 from jobq.domain.states import JobState
+from jobq.insights import age
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @store_options
 def stats(as_json: bool, **flags: Any) -> None:
-    """Jobs by queue and status."""
+    """Jobs by queue and status, then due jobs by type (a type that no live worker process
+    can run is flagged). --json prints the first part only: queue -> status -> jobs."""
     jq = open_queue(flags)
 
     async def go() -> int:
         async with jq:
             by_queue = counts_by_queue(await jq.counts())
+            waiting = [] if as_json else await jq.waiting()
         if as_json:
             echo_json(by_queue)
-        else:
-            states = [s.value for s in JobState]
+            return 0
+        states = [s.value for s in JobState]
+        table(
+            ("QUEUE", *(s.upper() for s in states)),
+            [(queue, *(row[s] for s in states)) for queue, row in sorted(by_queue.items())],
+        )
+        if waiting:
+            click.echo()
             table(
-                ("QUEUE", *(s.upper() for s in states)),
-                [(queue, *(row[s] for s in states)) for queue, row in sorted(by_queue.items())],
+                ("WAITING TYPE", "DUE", "OLDEST", "PROCESSES", "NO WORKER"),
+                [
+                    (t.type, t.waiting, age(t.oldest), t.processes, t.unhandled or "")
+                    for t in waiting
+                ],
             )
+        for t in waiting:
+            if t.warning is not None:
+                click.secho(f"warning: {t.warning}", fg="yellow", err=True)
         return 0
 
     sys.exit(guard(go()))

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jobq.domain.states import JobState
-from jobq.insights import Overview
+from jobq.insights import Overview, age
 
 MINUTES = 15
 BARS = " ▁▂▃▄▅▆▇█"
@@ -62,7 +62,28 @@ def render(view: Overview) -> Group:
         if view.oldest_waiting is None
         else f"oldest waiting job: {view.oldest_waiting:.1f} s"
     )
-    return Group(queues, workers, done, Text(oldest), Text(f"{view.taken_at:%H:%M:%S} UTC", "dim"))
+    parts: list[Table | Text] = [queues, workers]
+    if view.waiting:
+        parts.append(waiting_table(view))
+    parts += [done, Text(oldest)]
+    parts += [Text(f"⚠ {warning}", "bold red") for warning in view.warnings]
+    parts.append(Text(f"{view.taken_at:%H:%M:%S} UTC", "dim"))
+    return Group(*parts)
+
+
+def waiting_table(view: Overview) -> Table:
+    waiting = Table(title="Waiting by type", title_justify="left", expand=True)
+    for column in ("type", "due", "oldest", "processes", "no worker"):
+        waiting.add_column(column, justify="left" if column == "type" else "right")
+    for t in view.waiting:
+        waiting.add_row(
+            t.type,
+            str(t.waiting),
+            age(t.oldest),
+            str(t.processes),
+            Text(str(t.unhandled), "bold red") if t.unhandled else "",
+        )
+    return waiting
 
 
 def sparkline(values: list[int]) -> str:

@@ -29,7 +29,7 @@ from jobq.domain.errors import IllegalTransition, JobNotFound
 from jobq.domain.ids import JobId
 from jobq.domain.states import JobState
 from jobq.domain.tokens import Scope
-from jobq.insights import Overview
+from jobq.insights import Overview, age
 from jobq.store.records import JobFilter
 
 STATIC = resources.files(__package__).joinpath("static")
@@ -67,6 +67,7 @@ _env = Environment(
 )
 _env.filters["when"] = _when
 _env.filters["pretty"] = _pretty
+_env.filters["age"] = age
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -151,6 +152,8 @@ async def overview_page(request: Request) -> HTMLResponse:
         processes=view.processes,
         chart=chart(view),
         oldest=_age(view.oldest_waiting),
+        waiting=view.waiting,
+        warnings=view.warnings,
     )
 
 

@@ -232,6 +232,26 @@ class ProcessInfo:
     queues: tuple[str, ...] | None
     started_at: datetime
     seen_at: datetime
+    #: the job types it has handlers for (and claims); None: not reported (a jobq before
+    #: schema 4, which claimed every type)
+    types: tuple[str, ...] | None = None
+
+    def runs(self, queue: str, job_type: str) -> bool:
+        """Whether this pool claims jobs of ``job_type`` in ``queue``."""
+        return (self.queues is None or queue in self.queues) and (
+            self.types is None or job_type in self.types
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingCount:
+    """Due jobs of one queue and type that wait for a worker."""
+
+    queue: str
+    type: str
+    count: int
+    #: when the longest-waiting of them became due
+    since: datetime
 
 
 @dataclass(frozen=True, slots=True)

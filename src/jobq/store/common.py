@@ -35,7 +35,7 @@ JOB_COLUMN_NAMES = (
 )  # fmt: skip
 JOB_COLUMNS = ", ".join(JOB_COLUMN_NAMES)
 ATTEMPT_COLUMNS = "job_id, attempt, worker_id, started_at, finished_at, outcome, error"
-PROCESS_COLUMNS = "id, host, pid, workers, busy, buffered, queues, started_at, seen_at"
+PROCESS_COLUMNS = "id, host, pid, workers, busy, buffered, queues, started_at, seen_at, types"
 TOKEN_COLUMNS = "id, name, scope, secret_hash, created_at, revoked_at"
 
 
@@ -105,8 +105,9 @@ class RowReader:
         )
 
     def process(self, row: Sequence[Any]) -> ProcessInfo:
-        id_, host, pid, workers, busy, buffered, queues, started_at, seen_at = row
+        id_, host, pid, workers, busy, buffered, queues, started_at, seen_at, types = row
         queue_names = self.json(queues)
+        type_names = self.json(types)
         return ProcessInfo(
             id=PoolId(id_),
             host=host,
@@ -117,6 +118,7 @@ class RowReader:
             queues=None if queue_names is None else tuple(queue_names),
             started_at=self.time(started_at),
             seen_at=self.time(seen_at),
+            types=None if type_names is None else tuple(type_names),
         )
 
     def token(self, row: Sequence[Any]) -> ApiToken:
@@ -227,6 +229,7 @@ def process_row(info: ProcessInfo, time: Callable[[datetime], Any]) -> dict[str,
         "busy": info.busy,
         "buffered": info.buffered,
         "queues": None if info.queues is None else dumps(list(info.queues), what="queues"),
+        "types": None if info.types is None else dumps(list(info.types), what="types"),
         "started_at": time(info.started_at),
     }
 

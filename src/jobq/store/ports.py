@@ -35,6 +35,7 @@ from jobq.domain.job import (
     NewJob,
     ProcessInfo,
     QueueCount,
+    WaitingCount,
 )
 from jobq.domain.tokens import ApiToken
 from jobq.store.claim import ClaimRequest
@@ -148,6 +149,10 @@ class Reads(Protocol):
 
     async def oldest_waiting_age(self) -> float | None:
         """Seconds since the longest-waiting due job became due; None if none is waiting."""
+        ...
+
+    async def waiting(self) -> list[WaitingCount]:
+        """Due jobs that wait for a worker, by queue and type."""
         ...
 
 

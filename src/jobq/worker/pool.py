@@ -205,6 +205,7 @@ class WorkerPool:
             queues=self.config.queues,
             started_at=self._started_at,
             seen_at=self._clock.now(),
+            types=self.types,
         )
 
     def _heard(self, queue: str | None) -> None:

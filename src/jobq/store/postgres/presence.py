@@ -18,12 +18,13 @@ class PostgresPresence:
         self._ctx = ctx
         processes = ctx.tables.processes
         self._report = f"""
-            INSERT INTO {processes} (id, host, pid, workers, busy, buffered, queues, started_at,
-                                     seen_at)
+            INSERT INTO {processes} (id, host, pid, workers, busy, buffered, queues, types,
+                                     started_at, seen_at)
             VALUES (%(id)s, %(host)s, %(pid)s, %(workers)s, %(busy)s, %(buffered)s,
-                    %(queues)s::json, %(started_at)s, {NOW})
+                    %(queues)s::json, %(types)s::json, %(started_at)s, {NOW})
             ON CONFLICT (id) DO UPDATE SET workers = excluded.workers, busy = excluded.busy,
-                buffered = excluded.buffered, queues = excluded.queues, seen_at = excluded.seen_at
+                buffered = excluded.buffered, queues = excluded.queues, types = excluded.types,
+                seen_at = excluded.seen_at
         """
         self._prune = f"DELETE FROM {processes} WHERE seen_at < {NOW} - interval '1 hour'"
         self._forget = f"DELETE FROM {processes} WHERE id = %(id)s"

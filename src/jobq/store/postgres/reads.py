@@ -6,7 +6,15 @@ from typing import Any
 
 from jobq.domain.errors import InvalidJob
 from jobq.domain.ids import JobId
-from jobq.domain.job import Attempt, Job, MinuteCount, Outcome, ProcessInfo, QueueCount
+from jobq.domain.job import (
+    Attempt,
+    Job,
+    MinuteCount,
+    Outcome,
+    ProcessInfo,
+    QueueCount,
+    WaitingCount,
+)
 from jobq.domain.states import JobState
 from jobq.store.claim import CLAIMABLE
 from jobq.store.common import ATTEMPT_COLUMNS, PROCESS_COLUMNS, filter_values
@@ -45,6 +53,10 @@ class PostgresReads:
         self._oldest_waiting_age = f"""
             SELECT extract(epoch FROM {NOW} - min(run_at))::float8 FROM {jobs}
             WHERE status IN {CLAIMABLE} AND run_at <= {NOW}"""
+        self._waiting = f"""
+            SELECT queue, type, count(*), min(run_at) FROM {jobs}
+            WHERE status IN {CLAIMABLE} AND run_at <= {NOW}
+            GROUP BY queue, type ORDER BY 1, 2"""
 
     async def get(self, job_id: JobId) -> Job | None:
         key = as_uuid(job_id)
@@ -102,3 +114,9 @@ class PostgresReads:
     async def oldest_waiting_age(self) -> float | None:
         [(age,)] = await self._ctx.db.fetch(self._oldest_waiting_age, {"now": self._ctx.now()})
         return None if age is None else float(age)
+
+    async def waiting(self) -> list[WaitingCount]:
+        rows = await self._ctx.db.fetch(self._waiting, {"now": self._ctx.now()})
+        return [
+            WaitingCount(queue, job_type, n, READ.time(since)) for queue, job_type, n, since in rows
+        ]

@@ -14,10 +14,12 @@ from jobq.store.sqlite.rows import to_us
 FORGOTTEN_AFTER_US = 3600 * 1_000_000
 
 REPORT = """
-INSERT INTO processes (id, host, pid, workers, busy, buffered, queues, started_at, seen_at)
-VALUES (:id, :host, :pid, :workers, :busy, :buffered, :queues, :started_at, :now)
+INSERT INTO processes (id, host, pid, workers, busy, buffered, queues, types, started_at,
+                       seen_at)
+VALUES (:id, :host, :pid, :workers, :busy, :buffered, :queues, :types, :started_at, :now)
 ON CONFLICT (id) DO UPDATE SET workers = excluded.workers, busy = excluded.busy,
-    buffered = excluded.buffered, queues = excluded.queues, seen_at = excluded.seen_at
+    buffered = excluded.buffered, queues = excluded.queues, types = excluded.types,
+    seen_at = excluded.seen_at
 """
 
 

@@ -6,7 +6,15 @@ import sqlite3
 from typing import Any
 
 from jobq.domain.ids import JobId
-from jobq.domain.job import Attempt, Job, MinuteCount, Outcome, ProcessInfo, QueueCount
+from jobq.domain.job import (
+    Attempt,
+    Job,
+    MinuteCount,
+    Outcome,
+    ProcessInfo,
+    QueueCount,
+    WaitingCount,
+)
 from jobq.domain.states import JobState
 from jobq.store.claim import CLAIMABLE
 from jobq.store.common import ATTEMPT_COLUMNS, JOB_COLUMNS, PROCESS_COLUMNS, filter_values
@@ -112,5 +120,21 @@ class SQLiteReads:
                 (now,),
             ).fetchone()
             return None if oldest is None else (now - oldest) / 1_000_000
+
+        return await self._db.reader.read(run)
+
+    async def waiting(self) -> list[WaitingCount]:
+        now = self._db.now()
+
+        def run(conn: sqlite3.Connection) -> list[WaitingCount]:
+            rows = conn.execute(
+                "SELECT queue, type, count(*), min(run_at) FROM jobs "
+                f"WHERE status IN {CLAIMABLE} AND run_at <= ? GROUP BY queue, type ORDER BY 1, 2",
+                (now,),
+            )
+            return [
+                WaitingCount(queue, job_type, n, from_us(since))
+                for queue, job_type, n, since in rows
+            ]
 
         return await self._db.reader.read(run)
