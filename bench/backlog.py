@@ -17,6 +17,12 @@ fresh database:
 - ``drain_1m_over_10k``: ``drain_1m / drain_10k``; the target is at least 0.8 (the claim must
   not slow with depth);
 - ``drain_all``: jobs/s over the whole million, first start to last end.
+- ``drain_1m_mixed``: a million jobs again, on a fresh database, every other one of a type the
+  worker processes have no handler for (a mixed fleet's backlog, the other service away); jobs/s
+  over the first 50,000 no-op jobs the 2 processes finish, measured as ``drain_1m`` (the jobs
+  they cannot run wait, untouched);
+- ``mixed_over_1m``: ``drain_1m_mixed / drain_1m``; the target is at least 0.8 (a claim by type
+  reads only its own types' jobs).
 
 W5. While those 2 workers drain the million, the resident memory (``VmRSS`` in
 ``/proc/<pid>/status``) of each is read every 0.5 s from the moment both pools have reported
@@ -70,6 +76,8 @@ FIGURES = {
     "drain_1m": harness.Figure("jobs/s", ceiling="claim_complete_100"),
     "drain_1m_over_10k": harness.Figure("x", digits=3),
     "drain_all": harness.Figure("jobs/s", ceiling="claim_complete_100"),
+    "drain_1m_mixed": harness.Figure("jobs/s", ceiling="claim_complete_100"),
+    "mixed_over_1m": harness.Figure("x", digits=3),
     "rss_start_mb": harness.Figure("MB", higher_is_better=False),
     "rss_peak_mb": harness.Figure("MB", higher_is_better=False),
     "rss_growth_mb": harness.Figure("MB", higher_is_better=False),
@@ -264,15 +272,47 @@ async def big_drain(url: str) -> dict[str, float]:
     return figures
 
 
+#: the type of every other job of the mixed backlog: no benchmark worker has a handler for it
+ELSEWHERE = "elsewhere.encode"
+
+
+async def mixed_drain(url: str) -> float:
+    """Enqueue ``BIG`` jobs, every other one of a type the workers cannot run, then let 2
+    worker processes drain the head of the no-op half; jobs/s over it."""
+    head = max(1, BIG // 2 // 10)
+    async with harness.queue(url) as jq:
+        jq.accept_unknown_types = True
+        async with asyncio.timeout(ENQUEUE_TIMEOUT):
+            for first in range(0, BIG, BATCH):
+                await jq.enqueue_many(
+                    [
+                        jq.new_job("noop" if n % 2 else ELSEWHERE, {"n": n})
+                        for n in range(first, first + min(BATCH, BIG - first))
+                    ]
+                )
+        running = harness.workers(url, WORKER_PROCESSES)
+        with harness.processes(running):
+            await harness.wait_for_pools(jq, WORKER_PROCESSES, running)
+            await harness.wait_finished(
+                jq, head + HEAD // 10, running, timeout=DRAIN_TIMEOUT, every=POLL_EVERY
+            )
+    head_first, head_last = await head_window(url, head)
+    return head / (head_last - head_first)
+
+
 async def run(store: str) -> dict[str, float]:
     """One round of W4 and W5 on ``store``."""
     async with harness.database(store) as url:
         small = await small_drain(url)
     async with harness.database(store) as url:
         big = await big_drain(url)
+    async with harness.database(store) as url:
+        mixed = await mixed_drain(url)
     measured = {
         "drain_10k": small,
         **big,
         "drain_1m_over_10k": big["drain_1m"] / small,
+        "drain_1m_mixed": mixed,
+        "mixed_over_1m": mixed / big["drain_1m"],
     }
     return {name: measured[name] for name in FIGURES}
