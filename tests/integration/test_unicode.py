@@ -1,25 +1,39 @@
 """Strings that are not Unicode (a lone surrogate such as ``"\\ud800"``: a valid JSON escape that
-UTF-8 cannot encode), on both stores: refused where a client sends them, never a 500 or a
-crash where a handler makes them."""
+UTF-8 cannot encode), on both stores: refused where a client sends them (HTTP, Python, CLI),
+with nothing stored."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
+from jobq import NewJob
+from jobq.domain.errors import InvalidJob
 from jobq.jobqueue import JobQueue
+from tests.cli import Cli, describe
 from tests.helpers import live_server
 from tests.jobs import stored
 
 JSON = {"content-type": "application/json"}
+LONE = "\ud800"  # what json.loads makes of the escape \ud800
+NOT_UNICODE = "is not valid Unicode"
 
 
 @pytest.fixture
 async def api(jq: JobQueue) -> AsyncIterator[httpx.AsyncClient]:
     async with live_server(jq) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         yield client
+
+
+def refused(response: httpx.Response, path: str) -> None:
+    """400 ``invalid_json`` naming the string at ``path``."""
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_json", error
+    assert f"the body is not valid Unicode at {path}:" in error["message"], error
 
 
 @pytest.mark.xfail(strict=True, reason="issue 13: a lone surrogate in a payload answers 500")
@@ -30,5 +44,63 @@ async def test_a_lone_surrogate_in_a_payload_is_not_a_500(
     response = await api.post(
         "/jobs", content=b'{"type": "echo", "payload": {"a": "\\ud800"}}', headers=JSON
     )
-    assert response.status_code == 400, response.text
+    refused(response, "payload.a")
+    assert await stored(jq) == 0
+
+
+# -- the Python API -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "options", "names"),
+    [
+        (("echo", {"a": LONE}), {}, "payload.a"),
+        (("echo", {"list": [1, {"x": f"a{LONE}"}]}), {}, "payload.list[1].x"),
+        (("echo", {LONE: 1}), {}, 'payload["\\ud800"]'),
+        ((f"echo{LONE}", {}), {}, "job type"),
+        (("echo", {}), {"queue": f"q{LONE}"}, "queue"),
+        (("echo", {}), {"idempotency_key": f"k{LONE}"}, "idempotency_key"),
+    ],
+    ids=["payload", "deep in the payload", "a payload key", "type", "queue", "idempotency key"],
+)
+async def test_the_python_api_raises_invalid_job_naming_the_field(
+    jq: JobQueue, args: tuple[str, dict[str, Any]], options: dict[str, Any], names: str
+) -> None:
+    with pytest.raises(InvalidJob) as raised:
+        await jq.enqueue(*args, **options)
+    assert names in str(raised.value)
+    assert str(raised.value).isascii()  # the message itself can be printed, logged and stored
+    assert await stored(jq) == 0
+
+
+async def test_new_jobs_made_without_the_checks_are_refused_by_the_store(jq: JobQueue) -> None:
+    good = jq.new_job("echo", {"n": 1})
+    with pytest.raises(InvalidJob, match=r"jobs\[1\]\.queue is not valid Unicode"):
+        await jq.enqueue_many([good, NewJob(type="echo", payload={}, queue=f"q{LONE}")])
+    with pytest.raises(InvalidJob, match=r"jobs\[2\]: payload is not valid Unicode at payload\.a"):
+        await jq.enqueue_many([good, good, NewJob(type="echo", payload={"a": LONE})])
+    assert await stored(jq) == 0
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["echo", '{"a": "\\ud800"}'], f"payload {NOT_UNICODE} at payload.a"),
+        (["echo", "-"], f"payload {NOT_UNICODE} at payload.from_stdin"),
+        # bytes that are not UTF-8 in an argument: Python holds them as lone surrogates
+        (["echo", "{}", "--queue", "q\udcff"], "queue 'q\\udcff' is not allowed"),
+        (["echo", "{}", "--idempotency-key", "k\udcff"], f"idempotency_key {NOT_UNICODE}"),
+    ],
+    ids=["payload", "payload from stdin", "queue", "idempotency key"],
+)
+async def test_jobq_enqueue_exits_2_naming_the_field(
+    jq: JobQueue, store_url: str, args: list[str], says: str
+) -> None:
+    result = Cli(store_url)("enqueue", *args, stdin='{"from_stdin": "\\udfff"}')
+    assert result.returncode == 2, describe(result)
+    assert "Traceback" not in result.stderr, describe(result)
+    assert says in result.stderr, describe(result)
     assert await stored(jq) == 0
