@@ -1,6 +1,7 @@
 """Strings that are not Unicode (a lone surrogate such as ``"\\ud800"``: a valid JSON escape that
 UTF-8 cannot encode), on both stores: refused where a client sends them (HTTP, Python, CLI),
-with nothing stored."""
+with nothing stored; where a handler makes them, its result fails the attempt and its progress
+and error messages are kept with U+FFFD, never a crash."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from jobq import NewJob
+from jobq import JobContext, NewJob
 from jobq.domain.errors import InvalidJob
+from jobq.domain.job import DeadReason
+from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
+from jobq.worker import PoolConfig, WorkerPool
 from tests.cli import Cli, describe
 from tests.helpers import live_server
 from tests.jobs import stored
@@ -26,6 +30,14 @@ NOT_UNICODE = "is not valid Unicode"
 async def api(jq: JobQueue) -> AsyncIterator[httpx.AsyncClient]:
     async with live_server(jq) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         yield client
+
+
+@pytest.fixture
+async def pool(jq: JobQueue) -> AsyncIterator[WorkerPool]:
+    pool = jq.worker_pool(PoolConfig(worker_count=2, poll_interval=0.05))
+    await pool.start()
+    yield pool
+    await pool.stop(grace=5)
 
 
 def refused(response: httpx.Response, path: str) -> None:
@@ -140,3 +152,53 @@ async def test_jobq_enqueue_exits_2_naming_the_field(
     assert "Traceback" not in result.stderr, describe(result)
     assert says in result.stderr, describe(result)
     assert await stored(jq) == 0
+
+
+# -- what a handler makes -------------------------------------------------------------------
+
+
+async def test_a_result_that_is_not_unicode_fails_the_attempt_as_invalid_result(
+    jq: JobQueue, pool: WorkerPool
+) -> None:
+    @jq.job("bad.result", max_attempts=3)
+    async def bad_result(payload: dict[str, Any]) -> object:
+        return {"s": ["fine", f"half a pair: {LONE}"]}
+
+    job = await jq.wait((await jq.enqueue("bad.result")).id, timeout=10)
+    assert job.status is JobState.DEAD and job.dead_reason is DeadReason.NON_RETRYABLE
+    assert job.attempt == 1  # the same result next time: not retried
+    assert job.result is None
+    assert job.last_error is not None and job.last_error.type == "InvalidResult"
+    assert f"{NOT_UNICODE} at result.s[1]" in job.last_error.message
+
+
+async def test_a_progress_message_keeps_its_text_with_u_fffd(
+    jq: JobQueue, pool: WorkerPool
+) -> None:
+    @jq.job("bad.progress")
+    def bad_progress(payload: dict[str, Any], ctx: JobContext) -> str:  # in a thread
+        ctx.progress(0.5, f"step {LONE} of 2")
+        return "done"
+
+    job = await jq.wait((await jq.enqueue("bad.progress")).id, timeout=10)
+    assert job.status is JobState.SUCCEEDED, job.last_error
+    assert (job.progress, job.progress_message) == (0.5, "step \ufffd of 2")
+
+
+class WeirdError(Exception):
+    pass
+
+
+async def test_an_error_message_keeps_its_text_with_u_fffd(jq: JobQueue, pool: WorkerPool) -> None:
+    @jq.job("bad.error", max_attempts=1)
+    async def bad_error(payload: dict[str, Any]) -> None:
+        raise WeirdError(f"cannot read {LONE}file\udcff")
+
+    job = await jq.wait((await jq.enqueue("bad.error")).id, timeout=10)
+    assert job.status is JobState.DEAD and job.dead_reason is DeadReason.ATTEMPTS_EXHAUSTED
+    error = job.last_error
+    assert error is not None and error.type == "WeirdError"
+    assert error.message == "cannot read \ufffdfile\ufffd"
+    assert error.traceback is not None and "cannot read \ufffdfile\ufffd" in error.traceback
+    [attempt] = await jq.attempts(job.id)
+    assert attempt.error == error
