@@ -18,10 +18,11 @@ from jobq.domain.jsonvalues import as_unicode, dumps, is_unicode, unicode_proble
         ("plain", True),
         ("é ß 漢字 \U0001f600", True),
         ("\ufffd", True),
-        ("\ud800", False),
-        ("a\udfffb", False),
-        ("\udcff", False),  # a byte that was not UTF-8, as Python keeps it (surrogateescape)
-        ("\ud83d\ude00", False),  # a pair in a Python string is two code points, not 😀
+        # chr(): ruff reads string literals with surrogates as one and the same
+        (chr(0xD800), False),
+        (f"a{chr(0xDFFF)}b", False),
+        (chr(0xDCFF), False),  # a byte that was not UTF-8, as Python keeps it (surrogateescape)
+        (chr(0xD83D) + chr(0xDE00), False),  # a pair in a Python string: two code points, not 😀
     ],
 )
 def test_is_unicode(text: str, good: bool) -> None:
