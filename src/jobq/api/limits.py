@@ -146,8 +146,10 @@ def _head_size(scope: Scope) -> int:
 
 
 def _is_json(scope: Scope) -> bool:
+    """Whether the body is JSON as the routes take it: ``application/json`` or ``*/*+json``."""
     content_type: bytes = dict(scope["headers"]).get(b"content-type", b"")
-    return content_type.split(b";", 1)[0].strip().lower() == b"application/json"
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
 
 
 def json_problem(body: bytes, *, max_depth: int = MAX_DEPTH) -> str | None:
