@@ -6,6 +6,7 @@ and error messages are kept with U+FFFD, never a crash."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -152,6 +153,23 @@ async def test_jobq_enqueue_exits_2_naming_the_field(
     assert "Traceback" not in result.stderr, describe(result)
     assert says in result.stderr, describe(result)
     assert await stored(jq) == 0
+
+
+async def test_jobq_enqueue_from_file_refuses_that_line_only(
+    jq: JobQueue, store_url: str, tmp_path: Path
+) -> None:
+    lines = [
+        '{"type": "echo"}',
+        '{"type": "echo", "payload": {"s": "\\ud800"}}',
+        '{"type": "echo"}',
+    ]
+    source = tmp_path / "jobs.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = Cli(store_url)("enqueue", "--from-file", str(source))
+    assert result.returncode == 1, describe(result)
+    assert f"line 2: payload {NOT_UNICODE} at payload.s:" in result.stderr, describe(result)
+    assert "2 enqueued, 0 already there, 1 refused" in result.stdout, describe(result)
+    assert await stored(jq) == 2
 
 
 # -- what a handler makes -------------------------------------------------------------------
