@@ -17,6 +17,7 @@ from jobq.domain.errors import InvalidJob
 from jobq.domain.job import DeadReason
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
+from jobq.store.records import JobFilter
 from jobq.worker import PoolConfig, WorkerPool
 from tests.cli import Cli, describe
 from tests.helpers import live_server
@@ -129,6 +130,18 @@ async def test_new_jobs_made_without_the_checks_are_refused_by_the_store(jq: Job
     with pytest.raises(InvalidJob, match=r"jobs\[2\]: payload is not valid Unicode at payload\.a"):
         await jq.enqueue_many([good, good, NewJob(type="echo", payload={"a": LONE})])
     assert await stored(jq) == 0
+
+
+async def test_a_filter_by_such_a_name_matches_nothing(jq: JobQueue, store_url: str) -> None:
+    """No stored name can hold one; the store is not asked (it could not take the parameter)."""
+    await jq.enqueue("echo")
+    page = await jq.list_jobs(JobFilter(type=f"echo{LONE}"))
+    assert (page.jobs, page.next_after) == ([], None)
+    assert (await jq.list_jobs(JobFilter(queue=f"default{LONE}"))).jobs == []
+    assert await jq.retry_dead("echo", queue=f"q{LONE}") == 0
+    # the same name from the command line, as bytes that are not UTF-8
+    listed = Cli(store_url).json("jobs", "list", "--type", "echo\udcff")
+    assert listed["jobs"] == []
 
 
 # -- the command line -----------------------------------------------------------------------
