@@ -5,7 +5,8 @@
         done = client.wait(job.id, timeout=30)
 
 Both build the same requests and read the same answers (``_Call``); only the sending differs.
-An error answer raises ``ClientError`` with the server's ``code``, ``message`` and ``details``.
+An error answer raises ``ClientError`` with the server's ``code``, ``message`` and ``details``;
+a job with a string that is not valid Unicode raises ``InvalidJob`` before it is sent.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import Any, Generic, Self, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from jobq.domain.errors import JobqError
+from jobq.domain.errors import InvalidJob, JobqError
 from jobq.domain.job import Backoff
+from jobq.domain.jsonvalues import not_unicode, unicode_problem
 from jobq.domain.states import TERMINAL, JobState
 from jobq.wire import BatchOut, JobDetailOut, JobOut, JobPageOut, StatsOut
 
@@ -77,14 +79,23 @@ def _job_body(
     return body
 
 
+def _unicode(body: dict[str, Any]) -> dict[str, Any]:
+    """``body``, or ``InvalidJob`` as the server would answer (400) if a string in it is not
+    valid Unicode: UTF-8, so httpx, cannot encode it."""
+    where = unicode_problem(body)
+    if where is not None:
+        raise InvalidJob(not_unicode("the body", where))
+    return body
+
+
 def _enqueue(
     job_type: str, payload: dict[str, Any] | None, options: dict[str, Any]
 ) -> _Call[JobOut]:
-    return _Call("POST", "/jobs", JobOut, json=_job_body(job_type, payload, options))
+    return _Call("POST", "/jobs", JobOut, json=_unicode(_job_body(job_type, payload, options)))
 
 
 def _enqueue_many(jobs: list[dict[str, Any]]) -> _Call[BatchOut]:
-    return _Call("POST", "/jobs/batch", BatchOut, json={"jobs": jobs})
+    return _Call("POST", "/jobs/batch", BatchOut, json=_unicode({"jobs": jobs}))
 
 
 def _get(job_id: str) -> _Call[JobDetailOut]:

@@ -1,6 +1,8 @@
 """A job as a caller asks for it, checked before anything is stored: its names, its type (known
 to this process, unless unknown types are accepted), its options and their ranges, with the
-type's defaults filled in. The Python API, the HTTP API and the CLI all submit through here."""
+type's defaults filled in. The Python API, the HTTP API and the CLI all submit through here.
+The payload is checked as the store encodes it (``jsonvalues.dumps``: plain JSON, its depth,
+valid Unicode), which costs no second pass over it."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from jobq.domain.job import (
     JSONValue,
     NewJob,
 )
+from jobq.domain.jsonvalues import is_unicode, not_unicode
 from jobq.names import check_name
 from jobq.registry import Registry
 
@@ -84,6 +87,8 @@ def check_new_job(
         raise InvalidJob(f"idempotency_key must be 1..{MAX_IDEMPOTENCY_KEY} characters")
     if idempotency_key is not None and "\x00" in idempotency_key:
         raise InvalidJob("idempotency_key must not contain NUL characters")
+    if idempotency_key is not None and not is_unicode(idempotency_key):
+        raise InvalidJob(not_unicode("idempotency_key"))
     return NewJob(
         type=type,
         payload=dict(payload),

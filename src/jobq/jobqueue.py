@@ -270,7 +270,10 @@ class JobQueue:
         self, where: JobFilter | None = None, *, limit: int = 50, after: JobId | None = None
     ) -> Page:
         """Jobs newest first, filtered; ``after``: the ``next_after`` of the page before."""
-        return await self.store.reads.list_jobs(where or JobFilter(), limit=limit, after=after)
+        where = where or JobFilter()
+        if where.matches_nothing:
+            return Page([], None)
+        return await self.store.reads.list_jobs(where, limit=limit, after=after)
 
     async def counts(self) -> list[QueueCount]:
         """Jobs by queue and status."""
@@ -301,6 +304,8 @@ class JobQueue:
         how many. Jobs that change state meanwhile are left as they are."""
         retried = 0
         where = JobFilter(status=JobState.DEAD, type=job_type, queue=queue)
+        if where.matches_nothing:
+            return 0
         after: JobId | None = None
         while True:  # newest first, each page after the last: every job is visited once
             page = await self.store.reads.list_jobs(where, limit=RETRY_DEAD_PAGE, after=after)

@@ -286,6 +286,19 @@ async def test_validation_error_carries_details(client: Any, jq: JobQueue) -> No
     assert await stored(jq) == 0
 
 
+async def test_a_string_that_is_not_unicode_raises_invalid_job_before_it_is_sent(
+    client: Any, jq: JobQueue
+) -> None:
+    """httpx cannot encode it; the client says where it is, as the server would."""
+    with pytest.raises(jobq.InvalidJob, match=r"not valid Unicode at payload\.a:"):
+        await client.enqueue("echo", {"a": "\ud800"})
+    with pytest.raises(jobq.InvalidJob, match=r"not valid Unicode at jobs\[2\]\.payload\.s\[1\]:"):
+        await client.enqueue_many(
+            [{"type": "echo"}, {"type": "echo"}, {"type": "echo", "payload": {"s": ["", "\udfff"]}}]
+        )
+    assert await stored(jq) == 0
+
+
 async def test_idempotency_conflict_raises_409(client: Any) -> None:
     await client.enqueue("echo", {"a": 1}, idempotency_key="same", delay=600)
     error = await expect_error(

@@ -3,9 +3,10 @@
 - a body larger than ``max_body_bytes``: 413;
 - a body that has not fully arrived ``read_timeout`` seconds after the request began (a client
   trickling bytes to hold a connection): 408;
-- a JSON body the parser after us would take without a word: bytes that are not UTF-8, a key
-  given twice in one object, NaN or Infinity, a number no JSON parser holds, nesting deeper than
-  ``max_json_depth``: 400 ``invalid_json``.
+- a JSON body the parser after us would take without a word: bytes that are not UTF-8, a string
+  escape that is not Unicode (a lone surrogate, ``"\\ud800"``), a key given twice in one object,
+  NaN or Infinity, a number no JSON parser holds, nesting deeper than ``max_json_depth``: 400
+  ``invalid_json``.
 - a request line and headers larger than ``max_header_bytes``: 431 (headers that never end
   are cut off by the HTTP protocol itself, ``http_server``).
 """
@@ -14,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobq.domain.jsonvalues import MAX_DEPTH, depth
+from jobq.domain.jsonvalues import MAX_DEPTH, depth, not_unicode, unicode_problem
 
 # Past the limit the rest of the body is still read (and dropped), up to this many bytes, so the
 # client, which sends its whole body before it reads the answer, gets the 413 instead of a
@@ -29,6 +31,11 @@ DRAIN_MAX = 64 * 1024 * 1024
 #: the longest integer a body may hold: reading a longer one costs time that grows with the square
 #: of its length (Python's own limit is 4,300 digits)
 MAX_INT_DIGITS = 100
+
+# The escape of a surrogate code point (U+D800 to U+DFFF). A body without one cannot hold a string
+# that is not Unicode (UTF-8 bytes of a surrogate are refused as not UTF-8), so only a body with
+# one is walked.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,15 +146,18 @@ def _head_size(scope: Scope) -> int:
 
 
 def _is_json(scope: Scope) -> bool:
+    """Whether the body is JSON as the routes take it: ``application/json`` or ``*/*+json``."""
     content_type: bytes = dict(scope["headers"]).get(b"content-type", b"")
-    return content_type.split(b";", 1)[0].strip().lower() == b"application/json"
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
 
 
 def json_problem(body: bytes, *, max_depth: int = MAX_DEPTH) -> str | None:
     """What is wrong with a JSON body that the parser after us would take without a word:
-    bytes that are not UTF-8, a key given twice in one object (which value would count?),
-    NaN or Infinity (not JSON), a number beyond what JSON parsers hold, nesting past
-    ``max_depth``. None if it is fine (or bad in a way the parser reports)."""
+    bytes that are not UTF-8, a string that is not Unicode (a lone surrogate escaped, which no
+    store can hold), a key given twice in one object (which value would count?), NaN or
+    Infinity (not JSON), a number beyond what JSON parsers hold, nesting past ``max_depth``.
+    None if it is fine (or bad in a way the parser reports)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -168,6 +178,10 @@ def json_problem(body: bytes, *, max_depth: int = MAX_DEPTH) -> str | None:
         return None  # not JSON at all: the parser says so
     if depth(data) > max_depth:
         return f"the body nests arrays and objects deeper than {max_depth} levels"
+    if _SURROGATE_ESCAPE.search(body):
+        where = unicode_problem(data)
+        if where is not None:
+            return not_unicode("the body", where)
     return None
 
 

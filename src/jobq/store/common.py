@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jobq.domain.errors import IdempotencyConflict, IllegalTransition, JobNotFound
+from jobq.domain.errors import IdempotencyConflict, IllegalTransition, InvalidJob, JobNotFound
 from jobq.domain.ids import JobId, PoolId, WorkerId
 from jobq.domain.job import (
     Attempt,
@@ -22,7 +22,7 @@ from jobq.domain.job import (
     Outcome,
     ProcessInfo,
 )
-from jobq.domain.jsonvalues import compact, dumps, loads
+from jobq.domain.jsonvalues import compact, dumps, is_unicode, loads, not_unicode
 from jobq.domain.states import Event, JobState, target, transition
 from jobq.domain.tokens import ApiToken, Scope
 from jobq.store.records import Failure, JobFilter
@@ -142,8 +142,9 @@ def new_job_rows(
     """A batch to enqueue as one JSON array of [id, queue, type, payload (encoded), priority,
     run_at (as the store writes times; None: now), max_attempts, timeout, backoff (encoded),
     idempotency_key] rows, which the database unpacks in one INSERT: encoded here in C rather
-    than bound as one statement per job or ten typed arrays."""
-    return compact(
+    than bound as one statement per job or ten typed arrays. ``InvalidJob`` if a name or key
+    is not valid Unicode (a ``NewJob`` made without ``JobQueue.new_job``'s checks)."""
+    rows = compact(
         [
             [
                 job_id,
@@ -160,6 +161,27 @@ def new_job_rows(
             for job_id, job, payload, run_at in zip(ids, jobs, payloads, run_ats, strict=True)
         ]
     )
+    if not is_unicode(rows):  # the payloads were checked: a type, queue or key
+        for index, job in enumerate(jobs):
+            for name in ("type", "queue", "idempotency_key"):
+                value = getattr(job, name)
+                if value is not None and not is_unicode(value):
+                    where = f"jobs[{index}].{name}" if len(jobs) > 1 else name
+                    raise InvalidJob(not_unicode(where))
+    return rows
+
+
+def encode_payloads(jobs: Sequence[NewJob]) -> list[str]:
+    """Each job's payload as JSON (``dumps``); in a batch, ``InvalidJob`` names the job."""
+    if len(jobs) == 1:
+        return [dumps(jobs[0].payload, what="payload")]
+    encoded = []
+    for index, job in enumerate(jobs):
+        try:
+            encoded.append(dumps(job.payload, what="payload"))
+        except InvalidJob as exc:
+            raise InvalidJob(f"jobs[{index}]: {exc}") from exc
+    return encoded
 
 
 def missing_keys(

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from jobq.domain.ids import JobId, PoolId, WorkerId
 from jobq.domain.job import DeadReason, ErrorInfo, Job, Lease
+from jobq.domain.jsonvalues import is_unicode
 from jobq.domain.states import JobState
 
 
@@ -66,6 +67,12 @@ class JobFilter:
     status: JobState | None = None
     type: str | None = None
     queue: str | None = None
+
+    @property
+    def matches_nothing(self) -> bool:
+        """A name no stored job can have: not valid Unicode (a command-line argument that is not
+        UTF-8), which no store can take as a parameter either."""
+        return any(name is not None and not is_unicode(name) for name in (self.type, self.queue))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,19 +15,21 @@ from structlog.typing import FilteringBoundLogger
 
 from jobq.domain.errors import StoreError
 from jobq.domain.job import MAX_PROGRESS_MESSAGE, Lease
+from jobq.domain.jsonvalues import as_unicode
 from jobq.store.ports import Outcomes
 
 DRAIN_SECONDS = 2.0
 
 
 def check_progress(fraction: float, message: str | None) -> tuple[float, str | None]:
-    """The value as stored; ``ValueError`` for a fraction outside 0..1."""
+    """The value as stored (a lone surrogate in the message, which no store can hold, replaced
+    with U+FFFD); ``ValueError`` for a fraction outside 0..1."""
     if isinstance(fraction, bool) or not isinstance(fraction, int | float):
         raise ValueError(f"progress must be a number from 0 to 1, not {fraction!r}")
     if not (math.isfinite(fraction) and 0 <= fraction <= 1):
         raise ValueError(f"progress must be from 0 to 1, not {fraction!r}")
     if message is not None:
-        message = str(message).replace("\x00", "")[:MAX_PROGRESS_MESSAGE]
+        message = as_unicode(str(message).replace("\x00", "")[:MAX_PROGRESS_MESSAGE])
     return float(fraction), message
 
 

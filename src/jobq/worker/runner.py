@@ -33,7 +33,7 @@ from jobq.context import JobContext
 from jobq.domain.errors import InvalidJob, NonRetryableError
 from jobq.domain.ids import WorkerId
 from jobq.domain.job import DeadReason, ErrorInfo, Job, Lease
-from jobq.domain.jsonvalues import dumps
+from jobq.domain.jsonvalues import as_unicode, dumps
 from jobq.domain.retry import backoff_delay
 from jobq.metrics import Metrics
 from jobq.redaction import scrub, scrub_value, secret_values
@@ -76,10 +76,13 @@ def _scrubbed(failure: _Failure, job: Job, job_type: JobType) -> _Failure:
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
+    """What is recorded of ``exc``; a lone surrogate in its text (which no store can hold) is
+    replaced with U+FFFD."""
+    name = as_unicode(type(exc).__qualname__)
     return ErrorInfo(
-        type=type(exc).__qualname__,
-        message=str(exc) or type(exc).__qualname__,
-        traceback="".join(traceback.format_exception(exc)),
+        type=name,
+        message=as_unicode(str(exc)) or name,
+        traceback=as_unicode("".join(traceback.format_exception(exc))),
     )
 
 
@@ -188,7 +191,7 @@ class JobRunner:
             if job_type.secret:
                 result = scrub_value(result, secret_values(job.payload, job_type.secret))
             try:
-                encoded = dumps(result, what="the handler's result")
+                encoded = dumps(result, what="the handler's result", path="result")
             except InvalidJob as exc:  # the result cannot be stored: the same next time
                 failure = _Failure(ErrorInfo(type="InvalidResult", message=str(exc)), False)
             else:

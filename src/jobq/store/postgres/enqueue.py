@@ -14,9 +14,14 @@ from psycopg.rows import tuple_row
 from jobq.domain.errors import InvalidJob
 from jobq.domain.ids import new_job_id
 from jobq.domain.job import EnqueueResult, Job, NewJob
-from jobq.domain.jsonvalues import dumps
 from jobq.domain.states import JobState
-from jobq.store.common import by_key, enqueue_results, missing_keys, new_job_rows
+from jobq.store.common import (
+    by_key,
+    encode_payloads,
+    enqueue_results,
+    missing_keys,
+    new_job_rows,
+)
 from jobq.store.postgres.connection import translate
 from jobq.store.postgres.context import Context
 from jobq.store.postgres.rows import READ, columns
@@ -66,7 +71,7 @@ class PostgresEnqueuer:
         ours, and may be committed with the statement when no idempotency key could make this
         batch roll back."""
         ids = [new_job_id() for _ in jobs]
-        payloads = [dumps(job.payload, what="payload") for job in jobs]
+        payloads = encode_payloads(jobs)
         run_ats = [None if job.run_at is None else job.run_at.isoformat() for job in jobs]
         params = {
             "rows": new_job_rows(ids, jobs, payloads, run_ats),

@@ -7,9 +7,16 @@ from collections.abc import Sequence
 
 from jobq.domain.ids import new_job_id
 from jobq.domain.job import EnqueueResult, Job, NewJob
-from jobq.domain.jsonvalues import compact, dumps
+from jobq.domain.jsonvalues import compact
 from jobq.domain.states import JobState
-from jobq.store.common import JOB_COLUMNS, by_key, enqueue_results, missing_keys, new_job_rows
+from jobq.store.common import (
+    JOB_COLUMNS,
+    by_key,
+    encode_payloads,
+    enqueue_results,
+    missing_keys,
+    new_job_rows,
+)
 from jobq.store.sqlite.database import Database
 from jobq.store.sqlite.rows import READ, from_us, to_us
 
@@ -43,7 +50,7 @@ class SQLiteEnqueuer:
             return []
         now = self._db.now()
         ids = [new_job_id() for _ in jobs]
-        payloads = [dumps(job.payload, what="payload") for job in jobs]
+        payloads = encode_payloads(jobs)
         run_ats = [now if job.run_at is None else to_us(job.run_at) for job in jobs]
         rows = new_job_rows(ids, jobs, payloads, run_ats)
         created = from_us(now)
