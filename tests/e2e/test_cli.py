@@ -648,10 +648,19 @@ async def test_stats_table_and_json(cli: Cli, sqlite_jq: JobQueue) -> None:
         "q1": {**dict.fromkeys(STATES, 0), "pending": 2},
     }
     assert cli.json("stats") == expected
-    rows = parse_table(cli.ok("stats").stdout, ("QUEUE", *(s.upper() for s in STATES)))
+    shown = cli.ok("stats")
+    by_queue, by_type = shown.stdout.split("\n\n")
+    rows = parse_table(by_queue, ("QUEUE", *(s.upper() for s in STATES)))
     assert [row["QUEUE"] for row in rows] == ["default", "q1"]
     for row in rows:
         assert {s: int(row[s.upper()]) for s in STATES} == expected[row["QUEUE"]]
+    # then due jobs by type: no worker process runs here, so none of them has a worker
+    types = parse_table(by_type, ("WAITING TYPE", "DUE", "OLDEST", "PROCESSES", "NO WORKER"))
+    assert {(r["WAITING TYPE"], r["DUE"], r["PROCESSES"], r["NO WORKER"]) for r in types} == {
+        ("echo", "2", "0", "2"),
+        ("sleep", "2", "0", "2"),
+    }
+    assert "warning: no worker for `echo`: 2 waiting, oldest" in shown.stderr
 
 
 # -- with a worker running ---------------------------------------------------------------------
