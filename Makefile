@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-full lint typecheck browser unit bench profile clean
+.PHONY: help run test test-full lint typecheck browser pgbouncer unit bench profile clean
 
 help:
 	@echo "make run    start jobq serve on http://$(HOST):$(PORT) with SQLite at ./jobq.db"
@@ -44,12 +44,16 @@ typecheck: $(BIN)/.installed
 browser:
 	@sh scripts/ensure_browser.sh
 
+# The PgBouncer tests start Debian's pgbouncer themselves (tests/pgbouncer.py).
+pgbouncer:
+	@sh scripts/ensure_pgbouncer.sh
+
 # pytest exits 5 when it collects nothing; make treats that as the failure it is.
-test: lint typecheck browser
+test: lint typecheck browser pgbouncer
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The fault-injection tests (tests/faults) and the fuzzers read JOBQ_TEST_TIER.
-test-full: lint typecheck browser
+test-full: lint typecheck browser pgbouncer
 	JOBQ_TEST_TIER=full $(BIN)/pytest $(PYTEST_ARGS)
 
 # Benchmarks: never part of `make test`. Needs PostgreSQL (JOBQ_BENCH_POSTGRES_DSN; default the

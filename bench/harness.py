@@ -179,15 +179,17 @@ def api(url: str, port: int, *, worker_count: int = 0, **env: str) -> Process:
 
 
 async def wait_http(base: str, process: Process, timeout: float = 30.0) -> None:
+    """Until the server at ``base`` is ready: its store open (``/ready``; ``/health`` answers
+    200 from the moment the port is bound)."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=base) as client:
         while True:
             process.check_alive()
             with contextlib.suppress(httpx.HTTPError):
-                if (await client.get("/health")).status_code == 200:
+                if (await client.get("/ready")).status_code == 200:
                     return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{base} did not answer /health in {timeout} s")
+                raise TimeoutError(f"{base} did not answer /ready in {timeout} s")
             await asyncio.sleep(0.05)
 
 

@@ -18,7 +18,7 @@ from tests.helpers import JobqProcess
 
 #: fixtures kept beside their helpers: the ledger fleet (producer, ledger, launch) and the
 #: local PostgreSQL cluster (local_cluster)
-pytest_plugins = ("tests.fleet", "tests.pgcluster")
+pytest_plugins = ("tests.fleet", "tests.pgcluster", "tests.pgbouncer")
 
 BACKENDS = ["sqlite", "postgres"]
 

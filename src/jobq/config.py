@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from jobq.domain.errors import ConfigError
 from jobq.domain.jsonvalues import MAX_DEPTH
 from jobq.names import check_name
-from jobq.store.options import PostgresOptions
+from jobq.store.options import Notify, Pooler, PostgresOptions
 from jobq.store.url import parse_database_url, redact
 
 _APP = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -46,10 +46,11 @@ class Settings(BaseSettings):
         "postgresql://user:password@host:5432/dbname",
     )
     db_pool_size: int = Field(
-        10,
+        4,
         ge=1,
         le=1000,
-        description="an integer 1..1000: PostgreSQL connections this process opens at most",
+        description="an integer 1..1000: pooled PostgreSQL connections this process opens at "
+        "most (a worker pool's listener holds one more)",
     )
     db_connect_timeout: float = Field(
         5.0,
@@ -64,6 +65,21 @@ class Settings(BaseSettings):
         le=86_400,
         allow_inf_nan=False,
         description="seconds 0.01..86400 one PostgreSQL statement may run",
+    )
+    db_pooler: Pooler = Field(
+        "none",
+        description="none, or transaction: a pooler in transaction mode (PgBouncer "
+        "pool_mode=transaction) sits between jobq and PostgreSQL",
+    )
+    notify: Notify = Field(
+        "listen",
+        description="listen (a PostgreSQL connection of the pool's own LISTENs: woken at once) "
+        "or poll (no such connection: claim every poll interval)",
+    )
+    listen_url: str | None = Field(
+        None,
+        description="a postgresql:// URL for the LISTEN connection, straight to the server "
+        "(unset: the database URL)",
     )
     host: str = Field(
         "127.0.0.1", description="an IP address or host name to bind, e.g. 127.0.0.1 or ::1"
@@ -208,6 +224,9 @@ class Settings(BaseSettings):
             pool_size=self.db_pool_size,
             connect_timeout=self.db_connect_timeout,
             statement_timeout=self.db_statement_timeout,
+            notify=self.notify,
+            listen_url=self.listen_url,
+            pooler=self.db_pooler,
         )
 
     @field_validator("database_url")
@@ -215,6 +234,20 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str) -> str:
         parse_database_url(value)
         return value
+
+    @field_validator("listen_url", mode="before")
+    @classmethod
+    def _listen_url(cls, value: Any) -> Any:
+        if value in ("", None):
+            return None
+        if not isinstance(value, str) or parse_database_url(value).scheme != "postgresql":
+            raise ValueError("not a PostgreSQL URL")
+        return value
+
+    @field_validator("db_pooler", "notify", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("host")
     @classmethod
@@ -357,6 +390,9 @@ FLAG_NAMES: dict[str, str] = {
     "db_pool_size": "--db-pool-size",
     "db_connect_timeout": "--db-connect-timeout",
     "db_statement_timeout": "--db-statement-timeout",
+    "db_pooler": "--db-pooler",
+    "notify": "--notify",
+    "listen_url": "--listen-url",
     "host": "--host",
     "port": "--port",
     "metrics_port": "--metrics-port",
@@ -411,6 +447,36 @@ def load_settings(
     return LoadedSettings(settings, sources)
 
 
+def _label(loaded: LoadedSettings, name: str) -> str:
+    """Where a setting came from, as the user would spell it: ``JOBQ_NOTIFY``, ``--notify``."""
+    source = loaded.sources.get(name, "default")
+    return source.split(" ", 1)[1] if " " in source else f"JOBQ_{name.upper()}"
+
+
+def check_postgres_settings(loaded: LoadedSettings) -> None:
+    """The PostgreSQL settings that only make sense together, for a process that runs a worker
+    pool (``jobq serve``, ``jobq worker``); ``ConfigError`` naming them."""
+    settings = loaded.settings
+    postgres = parse_database_url(settings.database_url).scheme == "postgresql"
+    if not postgres:
+        for name in ("listen_url", "db_pooler"):
+            if loaded.sources[name] != "default" and getattr(settings, name) not in (None, "none"):
+                raise ConfigError(
+                    f"invalid setting {_label(loaded, name)}: it is for PostgreSQL, and "
+                    f"{_label(loaded, 'database_url')} names a SQLite database"
+                )
+        return
+    pooled = settings.db_pooler == "transaction"
+    listens = settings.worker_count > 0 and settings.notify == "listen"
+    if pooled and listens and settings.listen_url is None:
+        raise ConfigError(
+            f"invalid setting {_label(loaded, 'notify')}='listen': behind a pooler in "
+            f"transaction mode ({_label(loaded, 'db_pooler')}=transaction) a LISTEN hears "
+            "nothing; set JOBQ_LISTEN_URL to a URL straight to the PostgreSQL server, or "
+            "JOBQ_NOTIFY=poll"
+        )
+
+
 def _describe(error: Any, values: Mapping[str, Any], sources: Mapping[str, str]) -> str:
     name = str(error["loc"][0]) if error["loc"] else "?"
     source = sources.get(name, "default")
@@ -419,7 +485,7 @@ def _describe(error: Any, values: Mapping[str, Any], sources: Mapping[str, str])
     field = Settings.model_fields.get(name)
     allowed = field.description if field is not None and field.description else ""
     value = values.get(name)
-    if name == "database_url" and isinstance(value, str):
+    if name in ("database_url", "listen_url") and isinstance(value, str):
         value = redact(value)
     if name == "session_key" and value is not None:
         value = "***"  # a secret, even when it is not allowed

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 from collections.abc import Iterator
@@ -25,10 +26,11 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 
 from jobq.config import Settings, is_loopback
-from jobq.domain.errors import JobqError
+from jobq.domain.errors import JobqError, StoreUnavailable
 from jobq.jobqueue import JobQueue
 from jobq.metrics import Metrics
 from jobq.registry import Registry
+from jobq.startup import Startup
 from jobq.store.url import redact
 from jobq.worker.config import PoolConfig
 from jobq.worker.pool import WorkerPool
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
 logger: FilteringBoundLogger = structlog.get_logger("jobq.service")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: seconds between attempts to reach the store at start-up: doubling from the first, at most
+#: the second (each varied by up to 20 %, so a fleet's processes do not retry in step)
+FIRST_STARTUP_BACKOFF, MAX_STARTUP_BACKOFF = 0.5, 10.0
 
 
 def pool_config(settings: Settings) -> PoolConfig:
@@ -142,17 +147,8 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
         metrics=metrics,
         postgres=settings.postgres_options(),
     )
-    try:
-        await jq.open()
-    except JobqError as exc:
-        logger.error("startup_failed", error=str(exc), database_url=redact(settings.database_url))
-        return EXIT_FAILED
-    # before anything listens: never expose an open API beyond loopback, even for a moment
-    refusal = await _exposed_without_token(settings, jq, http=http)
-    if refusal is not None:
-        logger.error("startup_refused", reason=refusal)
-        await jq.close()
-        return EXIT_USAGE
+    # The ports first: a taken port is a clear error at once, and /health and /ready answer
+    # while the store is awaited (the starting app: nothing in it reads or changes a job).
     sock = metrics_sock = None
     try:
         if http:
@@ -164,13 +160,35 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
         for bound in (sock, metrics_sock):
             if bound is not None:
                 bound.close()
-        await jq.close()
         return EXIT_FAILED
+    startup = Startup()
+    api: Serving | None = None
+    scrapes: Serving | None = None
+    if sock is not None:
+        api = serving.serve_starting(sock, settings, startup, "http_listening")
+    if metrics_sock is not None:
+        scrapes = serving.serve_starting(metrics_sock, settings, startup, "metrics_listening")
+    servers = [server for server in (api, scrapes) if server is not None]
+
+    status = await _open_store(jq, settings, startup, stop, [s.url for s in servers])
+    if status is None:
+        # before the real app answers: never expose an open API beyond loopback, even for a
+        # moment
+        refusal = await _exposed_without_token(settings, jq, http=http)
+        if refusal is not None:
+            logger.error("startup_refused", reason=refusal)
+            status = EXIT_USAGE
+    if status is not None:
+        for server in servers:
+            await server.stop()
+        await jq.close()
+        return status
     logger.info(
         "store_opened",
         database_url=redact(settings.database_url),
         schema_version=jq.store.schema_version,
         job_types=registry.names(),
+        attempts=startup.attempts,
     )
 
     pool: WorkerPool | None = None
@@ -178,12 +196,10 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
         pool = jq.worker_pool(pool_config(settings))
         await pool.start()
 
-    api: Serving | None = None
-    if sock is not None:
-        api = serving.serve_api(jq, pool, settings, sock)
-    scrapes: Serving | None = None
-    if metrics_sock is not None:
-        scrapes = serving.serve_metrics(jq, metrics, settings, metrics_sock)
+    if api is not None:
+        api.ready(serving.api_app(jq, pool, settings))
+    if scrapes is not None:
+        scrapes.ready(serving.metrics_app(jq, metrics, settings))
 
     await _wait_first(stop, None if api is None else api.task, pool)
     # One deadline for the whole stop: requests in flight and running jobs share the grace.
@@ -205,6 +221,43 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
         await scrapes.stop()  # scrapes went on until the pool had stopped
     await jq.close()
     return status
+
+
+async def _open_store(
+    jq: JobQueue, settings: Settings, startup: Startup, stop: asyncio.Event, answering: list[str]
+) -> int | None:
+    """Open the store, trying again while it cannot be reached (connections refused, too many
+    clients, a server starting up), with backoff up to ``MAX_STARTUP_BACKOFF`` seconds. None
+    once it is open; the exit status if the process must end instead: 0 for a stop requested
+    meanwhile, 1 for a failure no retry mends (no such file, a schema newer than this jobq).
+    ``answering``: the URLs where /ready says why meanwhile (logged with each retry)."""
+    delay = FIRST_STARTUP_BACKOFF
+    while True:
+        startup.attempts += 1
+        try:
+            await jq.open()
+            return None
+        except StoreUnavailable as exc:
+            startup.error = str(exc)
+            wait = delay * random.uniform(0.8, 1.2)
+            logger.warning(
+                "store_waiting",
+                error=str(exc),
+                attempt=startup.attempts,
+                retry_in=round(wait, 2),
+                database_url=redact(settings.database_url),
+                ready_urls=answering,
+            )
+        except JobqError as exc:
+            logger.error(
+                "startup_failed", error=str(exc), database_url=redact(settings.database_url)
+            )
+            return EXIT_FAILED
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+        if stop.is_set():
+            return EXIT_OK
+        delay = min(delay * 2, MAX_STARTUP_BACKOFF)
 
 
 def _bind(host: str, port: int, names: str) -> socket.socket:

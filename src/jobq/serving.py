@@ -1,5 +1,7 @@
 """The HTTP side of ``jobq serve`` and of ``--metrics-port``: the apps built from the settings,
-each served by uvicorn on a socket bound beforehand.
+each served by uvicorn on a socket bound beforehand. A server answers from the start: with the
+starting app (``/health`` 200, ``/ready`` 503 saying why) while the process waits for its
+store, then with the real one.
 
 ``service.py`` imports this module only in a process that serves HTTP, so a worker without a
 metrics port (and ``import jobq``) never loads FastAPI, Starlette or uvicorn. When to stop each
@@ -19,13 +21,14 @@ import structlog
 import uvicorn
 from structlog.typing import FilteringBoundLogger
 
-from jobq.api.app import create_app, create_metrics_app
+from jobq.api.app import create_app, create_metrics_app, create_starting_app
 from jobq.api.auth import AccessPolicy
 from jobq.api.http_server import server_config
 from jobq.api.limits import Limits
 from jobq.config import Settings
 from jobq.jobqueue import JobQueue
 from jobq.metrics import Metrics
+from jobq.startup import Startup
 from jobq.worker.pool import WorkerPool
 
 # the service's logger: its events are the service's, wherever the code that logs them lives
@@ -40,12 +43,36 @@ class _Server(uvicorn.Server):
         yield
 
 
+class Switch:
+    """The app a server runs: the starting app until start-up is over, then the real one."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
 @dataclass(frozen=True, slots=True)
 class Serving:
     """One server answering on its socket, and the task that runs it."""
 
     server: uvicorn.Server
     task: asyncio.Task[None]
+    switch: Switch
+    host: str
+    port: int
+    #: logged when the real app answers: ``http_listening`` or ``metrics_listening``
+    event: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def ready(self, app: Any) -> None:
+        """Start-up is over: requests from now on go to ``app``."""
+        self.switch.app = app
+        logger.info(self.event, host=self.host, port=self.port, url=self.url)
 
     async def stop(self) -> None:
         """Close the listener and let requests in flight finish (within uvicorn's grace)."""
@@ -73,37 +100,39 @@ def access(settings: Settings) -> AccessPolicy:
     )
 
 
-def serve_api(
-    jq: JobQueue, pool: WorkerPool | None, settings: Settings, sock: socket.socket
+def serve_starting(
+    sock: socket.socket, settings: Settings, startup: Startup, event: str
 ) -> Serving:
-    """The API and the dashboard on ``sock``."""
-    app = create_app(
+    """Answer on ``sock`` while the process starts (``/health`` 200, the rest 503 saying why);
+    ``Serving.ready`` puts the real app in place and logs ``event``."""
+    return _serve(create_starting_app(startup, settings.host_allowlist()), sock, settings, event)
+
+
+def api_app(jq: JobQueue, pool: WorkerPool | None, settings: Settings) -> Any:
+    """The API and the dashboard."""
+    return create_app(
         jq,
         pool=pool,
         limits=limits(settings),
         allowed_hosts=settings.host_allowlist(),
         access=access(settings),
     )
-    return _serve(app, sock, settings, "http_listening")
 
 
-def serve_metrics(
-    jq: JobQueue, metrics: Metrics, settings: Settings, sock: socket.socket
-) -> Serving:
-    """``/metrics``, ``/health`` and ``/ready`` alone on ``sock``."""
-    app = create_metrics_app(jq, metrics, settings.host_allowlist(), access=access(settings))
-    return _serve(app, sock, settings, "metrics_listening")
+def metrics_app(jq: JobQueue, metrics: Metrics, settings: Settings) -> Any:
+    """``/metrics``, ``/health`` and ``/ready`` alone."""
+    return create_metrics_app(jq, metrics, settings.host_allowlist(), access=access(settings))
 
 
 def _serve(app: Any, sock: socket.socket, settings: Settings, event: str) -> Serving:
+    switch = Switch(app)
     server = _Server(
         server_config(
-            app,
+            switch,
             max_header_bytes=settings.max_header_bytes,
             graceful_seconds=max(1, int(settings.shutdown_timeout)),
         )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     host, port = sock.getsockname()[:2]
-    logger.info(event, host=host, port=port, url=f"http://{host}:{port}")
-    return Serving(server, task)
+    return Serving(server, task, switch, host, port, event)

@@ -161,6 +161,9 @@ BAD_VALUES: dict[str, str] = {
     "db_pool_size": "0",
     "db_connect_timeout": "forever",
     "db_statement_timeout": "-1",
+    "db_pooler": "session",
+    "notify": "shout",
+    "listen_url": "mysql://jobq@db/jobs",
 }
 #: --accept-unknown-types is an on/off flag: it cannot carry a bad value
 VALUED_FLAGS = tuple(

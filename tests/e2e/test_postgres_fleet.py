@@ -23,6 +23,7 @@ from jobq import JobQueue
 from jobq.domain.job import Job, Outcome
 from jobq.domain.states import JobState
 from tests.apps.ledger import read_ledger
+from tests.faults.pg import backend_pids, client_ports, server_port
 from tests.fleet import Launch, broken, pid_of, stop_all
 from tests.helpers import JobqProcess, wait_for
 from tests.jobs import all_jobs, statuses
@@ -434,4 +435,48 @@ async def restart_mid_run(version: str, producer: JobQueue, launch: Launch, ledg
         f"transport errors: {dict(transport_errors)}, "
         f"jobs run twice: {sum(n > 1 for n in ends.values())}\n{summary(fleet)}"
     )
+    await stop_cleanly(fleet)
+
+
+# -- 4. what an idle fleet holds -----------------------------------------------------------
+
+IDLE_FLEET = 10
+
+
+@pytest.mark.timeout(150)
+async def test_an_idle_worker_process_gives_back_all_but_its_listen_connection(
+    producer: JobQueue, launch: Launch, pg_url: str
+) -> None:
+    """10 worker processes with the default connection settings drain a burst of jobs (their
+    pools grow), then go idle: each closes its pooled connections and keeps one, its LISTEN
+    connection, which also runs its polls, heartbeats, reaper and presence. (Before: 3 each
+    from the start, 11 at most, idle ones kept 10 minutes.)"""
+    fleet = [launch(f"worker{i}", "worker --workers 2") for i in range(1, IDLE_FLEET + 1)]
+    await listening(*fleet)
+    pids = [process.pid for process in fleet]
+    port = server_port(pg_url)
+    peak = 0
+
+    results = await producer.enqueue_many(
+        [producer.new_job("ledger.sleep", {"seconds": 0.01}) for _ in range(400)]
+    )
+
+    async def drained() -> bool:
+        nonlocal peak
+        peak = max(peak, len(client_ports(pids, port)))
+        return await statuses(producer) == {JobState.SUCCEEDED: len(results)}
+
+    await wait_for(drained, timeout=60, interval=0.05, what="the burst to be drained")
+
+    def one_each() -> bool:
+        return len(client_ports(pids, port)) == IDLE_FLEET
+
+    # pooled connections close after 10 s unused, one per process every 10 s
+    await wait_for(one_each, timeout=90, interval=0.5, what="one connection per idle process")
+    held = backend_pids(pg_url, pids)
+    assert sorted(held.values()) == ["jobq-listen"] * IDLE_FLEET, held
+    assert IDLE_FLEET < peak <= IDLE_FLEET * 5, peak  # grew while busy; 1 + pool size at most
+    for process in fleet:
+        assert not complaints(process, level=("warning", "error")), summary(fleet)
+    print(f"\n{IDLE_FLEET} worker processes: {peak} connections at the peak, {IDLE_FLEET} idle")
     await stop_cleanly(fleet)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -38,7 +39,7 @@ from jobq.store.postgres import migrate as migrations
 from jobq.store.postgres.tables import channel_of
 from jobq.worker import PoolConfig
 from tests.contract.support import claim
-from tests.helpers import REPO, Metronome, live_server, wait_for
+from tests.helpers import REPO, JobqProcess, Metronome, live_server, wait_for
 from tests.jobs import statuses
 from tests.storewrap import Watched, meddling
 from tests.tcp_proxy import TcpProxy
@@ -436,21 +437,37 @@ def socket_port_nobody_listens_on() -> int:
         return int(probe.getsockname()[1])  # closed when the block ends: nothing listens
 
 
-def test_serve_with_an_unreachable_database_exits_1_without_showing_the_password(
-    tmp_path: Path,
+async def test_serve_with_an_unreachable_database_waits_for_it_without_showing_the_password(
+    tmp_path: Path, processes: list[JobqProcess]
 ) -> None:
+    """Refused connections at start-up are retried, not fatal: the process says so in its log
+    (without the password) and on /ready, answers /health, and a SIGTERM meanwhile ends it
+    with status 0."""
     url = f"postgresql://jobq:hunter2@127.0.0.1:{socket_port_nobody_listens_on()}/jobq"
-    finished = subprocess.run(
-        jobq_command("serve", "--port", "0", "--log-format", "json", "--db-connect-timeout", "1"),
-        env={**os.environ, "JOBQ_DATABASE_URL": url},
+    serve = JobqProcess(
+        ["serve", "--port", "0", "--db-connect-timeout", "1"],
+        env={"JOBQ_DATABASE_URL": url},
+        log_path=tmp_path / "serve.log",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
-    assert finished.returncode == 1
-    assert "startup_failed" in finished.stderr and "cannot connect to PostgreSQL" in finished.stderr
-    assert "hunter2" not in finished.stderr + finished.stdout
+    processes.append(serve)
+    waiting = await serve.wait_event("store_waiting", timeout=30, attempt=2)
+    assert "cannot connect to PostgreSQL" in waiting["error"]
+    [ready_url] = waiting["ready_urls"]
+    async with httpx.AsyncClient(base_url=ready_url, timeout=10) as http:
+        assert (await http.get("/health")).status_code == 200
+        ready = await http.get("/ready")
+        assert ready.status_code == 503 and ready.headers["retry-after"] == "1"
+        assert ready.json()["error"]["code"] == "not_ready"
+        assert "cannot reach the store yet" in ready.json()["error"]["message"]
+        listing = await http.get("/jobs")
+        assert listing.status_code == 503, "nothing is served before the store is open"
+        assert "hunter2" not in ready.text + listing.text
+    assert serve.proc.poll() is None
+    serve.signal(signal.SIGTERM)
+    assert await serve.wait_exit(20) == 0
+    assert not serve.find("startup_failed") and not serve.find("http_listening")
+    assert "hunter2" not in serve.log_text() and "Traceback" not in serve.log_text()
 
 
 # -- plans of the hot statements --------------------------------------------------------------

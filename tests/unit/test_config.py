@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from jobq.config import FIELDS, Settings, load_settings
+from jobq.config import FIELDS, Settings, check_postgres_settings, load_settings
 from jobq.domain.errors import ConfigError
 from jobq.store import PostgresOptions
 
@@ -38,9 +38,12 @@ DEFAULTS: dict[str, Any] = {
     "read_timeout": 10.0,
     "metrics_port": None,
     "allowed_hosts": None,
-    "db_pool_size": 10,
+    "db_pool_size": 4,
     "db_connect_timeout": 5.0,
     "db_statement_timeout": 30.0,
+    "db_pooler": "none",
+    "notify": "listen",
+    "listen_url": None,
 }
 
 
@@ -104,6 +107,10 @@ def test_unrelated_environment_is_ignored() -> None:
         ("JOBQ_RATE_LIMIT", "0", "rate_limit", 0.0),
         ("JOBQ_HTTP_ALLOW", "api.example.com, *.internal, 10.0.0.5", "http_allow",
          ("api.example.com", "*.internal", "10.0.0.5")),
+        ("JOBQ_DB_POOLER", "Transaction", "db_pooler", "transaction"),
+        ("JOBQ_NOTIFY", "poll", "notify", "poll"),
+        ("JOBQ_LISTEN_URL", "postgresql://jobq@db:5432/jobs", "listen_url",
+         "postgresql://jobq@db:5432/jobs"),
     ],
 )  # fmt: skip
 def test_each_jobq_variable_is_read(variable: str, text: str, name: str, value: Any) -> None:
@@ -166,6 +173,9 @@ def test_plain_name_only_for_three_settings() -> None:
         ("db_pool_size", "--db-pool-size", 3),
         ("db_connect_timeout", "--db-connect-timeout", 1.5),
         ("db_statement_timeout", "--db-statement-timeout", 2.0),
+        ("db_pooler", "--db-pooler", "transaction"),
+        ("notify", "--notify", "poll"),
+        ("listen_url", "--listen-url", "postgresql://flag@db/jobs"),
     ],
 )
 def test_flags_win_over_env(name: str, flag: str, value: Any) -> None:
@@ -189,6 +199,9 @@ def test_flags_win_over_env(name: str, flag: str, value: Any) -> None:
         "JOBQ_DB_POOL_SIZE": "7",
         "JOBQ_DB_CONNECT_TIMEOUT": "9",
         "JOBQ_DB_STATEMENT_TIMEOUT": "9",
+        "JOBQ_DB_POOLER": "none",
+        "JOBQ_NOTIFY": "listen",
+        "JOBQ_LISTEN_URL": "postgresql://env@db/jobs",
     }
     loaded = load_settings(env, {name: value})
     assert getattr(loaded.settings, name) == value
@@ -482,3 +495,65 @@ def test_the_hosts_the_server_answers_to(
     env: dict[str, str], allowed: frozenset[str] | None
 ) -> None:
     assert load_settings(env).settings.host_allowlist() == allowed
+
+
+# -- PostgreSQL settings that go together (checked by jobq serve and jobq worker) -------------
+
+PG = "postgresql://jobq@pgbouncer:6432/jobs"
+
+
+def test_behind_a_transaction_pooler_listen_needs_a_direct_url() -> None:
+    loaded = load_settings({"JOBQ_DATABASE_URL": PG, "JOBQ_DB_POOLER": "transaction"})
+    with pytest.raises(ConfigError) as refused:
+        check_postgres_settings(loaded)
+    message = str(refused.value)
+    assert "JOBQ_NOTIFY='listen'" in message and "JOBQ_DB_POOLER=transaction" in message
+    assert "JOBQ_LISTEN_URL" in message and "JOBQ_NOTIFY=poll" in message
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"JOBQ_NOTIFY": "poll"},
+        {"JOBQ_LISTEN_URL": "postgresql://jobq@db:5432/jobs"},
+        {"JOBQ_WORKER_COUNT": "0"},  # serve --workers 0 never LISTENs
+    ],
+)
+def test_behind_a_transaction_pooler_poll_or_a_direct_url_will_do(extra: dict[str, str]) -> None:
+    env = {"JOBQ_DATABASE_URL": PG, "JOBQ_DB_POOLER": "transaction", **extra}
+    check_postgres_settings(load_settings(env))
+
+
+def test_the_flag_is_named_when_the_flag_set_it() -> None:
+    loaded = load_settings({"JOBQ_DATABASE_URL": PG}, {"db_pooler": "transaction"})
+    with pytest.raises(ConfigError, match="--db-pooler=transaction"):
+        check_postgres_settings(loaded)
+
+
+def test_postgres_settings_on_sqlite_are_refused() -> None:
+    loaded = load_settings({"JOBQ_LISTEN_URL": "postgresql://jobq@db/jobs"})
+    with pytest.raises(ConfigError, match="JOBQ_LISTEN_URL: it is for PostgreSQL"):
+        check_postgres_settings(loaded)
+
+
+def test_a_listen_url_must_be_postgresql() -> None:
+    with pytest.raises(ConfigError, match="not a PostgreSQL URL"):
+        load_settings({"JOBQ_LISTEN_URL": "sqlite:///x.db"})
+
+
+def test_a_bad_listen_url_hides_its_password() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"JOBQ_LISTEN_URL": "mysql://jobq:hunter2@db/jobs"})
+    assert "hunter2" not in str(refused.value)
+
+
+def test_postgres_options_carry_the_new_settings() -> None:
+    env = {
+        "JOBQ_DATABASE_URL": PG,
+        "JOBQ_DB_POOLER": "transaction",
+        "JOBQ_LISTEN_URL": "postgresql://jobq@db:5432/jobs",
+    }
+    options = load_settings(env).settings.postgres_options()
+    assert (options.pooler, options.notify) == ("transaction", "listen")
+    assert options.listen_url == "postgresql://jobq@db:5432/jobs"
+    assert options.pool_size == 4

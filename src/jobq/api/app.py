@@ -6,17 +6,19 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from jobq import __version__
 from jobq.api import ops
 from jobq.api.auth import AccessPolicy, Authenticator, RequireToken
-from jobq.api.errors import install_error_handlers
+from jobq.api.errors import error_response, install_error_handlers
 from jobq.api.limits import Limits, RequestLimits
 from jobq.api.origin import SameOriginWrites
 from jobq.api.routes import router
 from jobq.dashboard import mount_dashboard
 from jobq.jobqueue import JobQueue
 from jobq.metrics import Metrics
+from jobq.startup import Startup
 from jobq.worker.pool import WorkerPool
 
 
@@ -78,5 +80,30 @@ def create_metrics_app(
         authenticator=Authenticator(lambda: jq.tokens),
         policy=access or AccessPolicy(),
     )
+    app.add_middleware(SameOriginWrites, allowed_hosts=allowed_hosts)
+    return app
+
+
+def create_starting_app(startup: Startup, allowed_hosts: Collection[str] | None = None) -> FastAPI:
+    """What a process answers while it waits for its store at start-up: ``/health`` 200 (it is
+    alive), ``/ready`` and everything else 503 with ``Retry-After``, saying why. No route reads
+    or changes anything, so nothing needs a token yet."""
+    app = FastAPI(
+        title="jobq (starting)",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+    async def starting(path: str) -> JSONResponse:
+        code = "not_ready" if path == "ready" else "store_unavailable"
+        return error_response(503, code, startup.reason(), headers={"Retry-After": "1"})
+
     app.add_middleware(SameOriginWrites, allowed_hosts=allowed_hosts)
     return app

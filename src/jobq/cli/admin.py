@@ -36,6 +36,8 @@ def config(as_json: bool, **flags: Any) -> None:
     loaded = settings_from(flags)
     values = loaded.settings.model_dump(mode="json")
     values["database_url"] = redact(values["database_url"])
+    if values["listen_url"] is not None:
+        values["listen_url"] = redact(values["listen_url"])
     if as_json:
         echo_json(
             {name: {"value": values[name], "source": loaded.sources[name]} for name in FIELDS}

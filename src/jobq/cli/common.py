@@ -47,7 +47,9 @@ def store_options(fn: F) -> F:
                 "Database URL: sqlite:///jobq.db or postgresql://user@host/db.",
                 metavar="URL",
             ),
-            setting_option("db_pool_size", "PostgreSQL: connections at most (10).", metavar="N"),
+            setting_option(
+                "db_pool_size", "PostgreSQL: pooled connections at most (4).", metavar="N"
+            ),
             setting_option(
                 "db_connect_timeout",
                 "PostgreSQL: seconds to wait for a connection (5).",
@@ -57,6 +59,21 @@ def store_options(fn: F) -> F:
                 "db_statement_timeout",
                 "PostgreSQL: seconds one statement may run (30).",
                 metavar="S",
+            ),
+            setting_option(
+                "db_pooler",
+                "PostgreSQL: none, or transaction (behind PgBouncer pool_mode=transaction).",
+                metavar="MODE",
+            ),
+            setting_option(
+                "notify",
+                "PostgreSQL: listen (wake at once) or poll (no LISTEN connection).",
+                metavar="MODE",
+            ),
+            setting_option(
+                "listen_url",
+                "PostgreSQL: URL of the LISTEN connection, straight to the server.",
+                metavar="URL",
             ),
             setting_option(
                 "app",

@@ -17,6 +17,8 @@ from jobq.cli.common import (
     settings_from,
     store_options,
 )
+from jobq.config import LoadedSettings, check_postgres_settings
+from jobq.domain.errors import ConfigError
 from jobq.service import run_service
 
 #: the flag both serving commands take
@@ -43,6 +45,7 @@ INSECURE = setting_option(
 def serve(**flags: Any) -> None:
     """Run the HTTP API and a worker pool in one process (--workers 0: the API alone)."""
     loaded = settings_from(flags)
+    _check_postgres(loaded)
     registry = load_registry(loaded, serves_api=True)
     sys.exit(run(run_service(loaded.settings, registry, http=True)))
 
@@ -65,5 +68,14 @@ def worker(**flags: Any) -> None:
             "jobq worker needs at least one worker; allowed: an integer 1..1000",
             EXIT_USAGE,
         )
+    _check_postgres(loaded)
     registry = load_registry(loaded)
     sys.exit(run(run_service(loaded.settings, registry, http=False)))
+
+
+def _check_postgres(loaded: LoadedSettings) -> None:
+    """Before anything starts: how a pool here would hear of new jobs can work (exit 2)."""
+    try:
+        check_postgres_settings(loaded)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)

@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg_pool
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
 from jobq.domain.errors import StoreError, StoreFull, StoreUnavailable
-from jobq.store.options import PostgresOptions
+from jobq.store.options import POOL_MAX_IDLE, PostgresOptions
+from jobq.store.postgres.resident import Resident
 
 T = TypeVar("T")
 
@@ -56,16 +58,26 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def conninfo(url: str, options: PostgresOptions) -> str:
+def conninfo(url: str, options: PostgresOptions, *, direct: bool = False) -> str:
     """The libpq connection string: the URL's own parameters, plus jobq's timeouts, UTC, and
-    an application name. ``options=`` in the URL (a search_path, say) is kept."""
+    an application name. ``options=`` in the URL (a search_path, say) is kept.
+
+    Behind a pooler in transaction mode (``options.pooler``), unless ``direct`` (a connection
+    straight to the server, such as the listener's), jobq adds no ``options`` of its own: a
+    pooler refuses that startup parameter, and a session setting would stay on the server
+    connection for whoever gets it next. The statement timeout is then set per transaction
+    (``Database.run``); times are read in UTC whatever the session's time zone (``rows.py``).
+    """
     params = conninfo_to_dict(url)
-    server_options = str(params.get("options") or "")
-    statement_ms = math.ceil(options.statement_timeout * 1000)
-    server_options = f"{server_options} -c statement_timeout={statement_ms} -c TimeZone=UTC"
+    extra: dict[str, str] = {}
+    if direct or options.pooler == "none":
+        server_options = str(params.get("options") or "")
+        statement_ms = math.ceil(options.statement_timeout * 1000)
+        server_options = f"{server_options} -c statement_timeout={statement_ms} -c TimeZone=UTC"
+        extra["options"] = server_options.strip()
     return make_conninfo(
         url,
-        options=server_options.strip(),
+        **extra,
         # libpq takes whole seconds and treats 1 as 2; the pool's own timeout is exact
         connect_timeout=str(max(2, math.ceil(options.connect_timeout))),
         application_name=str(params.get("application_name") or APPLICATION_NAME),
@@ -80,12 +92,24 @@ def conninfo(url: str, options: PostgresOptions) -> str:
     )
 
 
+def prepare_threshold(options: PostgresOptions, *, direct: bool = False) -> int | None:
+    """psycopg prepares a statement on the server once a connection has run it this often
+    (its default, 5); behind a pooler in transaction mode the next transaction may be on
+    another server connection, where that statement does not exist: never."""
+    return 5 if direct or options.pooler == "none" else None
+
+
 async def connect(
-    url: str, options: PostgresOptions, **kwargs: Any
+    url: str, options: PostgresOptions, *, direct: bool = False, **kwargs: Any
 ) -> psycopg.AsyncConnection[Any]:
-    """One connection outside the pool (for migrations and LISTEN)."""
+    """One connection outside the pool (for migrations and LISTEN); ``direct``: straight to
+    the server even behind a pooler (``JOBQ_LISTEN_URL``)."""
     try:
-        return await psycopg.AsyncConnection.connect(conninfo(url, options), **kwargs)
+        return await psycopg.AsyncConnection.connect(
+            conninfo(url, options, direct=direct),
+            prepare_threshold=prepare_threshold(options, direct=direct),
+            **kwargs,
+        )
     except psycopg.OperationalError as exc:
         raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
     except psycopg.Error as exc:
@@ -107,15 +131,33 @@ def _closed_while_idle(conn: psycopg.AsyncConnection[Any]) -> bool:
 
 
 class Database:
-    """A pool of connections; ``run`` hands ``work`` a connection inside one transaction."""
+    """A pool of connections; ``run`` hands ``work`` a connection inside one transaction.
 
-    def __init__(self, url: str, options: PostgresOptions) -> None:
+    The pool opens connections when calls need them, up to ``pool_size``, and closes those
+    unused for ``POOL_MAX_IDLE`` seconds, down to none. A worker pool's listener lends its own
+    connection (``resident``) to calls while it only waits, so an idle worker process holds
+    that one connection and no pooled one.
+    """
+
+    def __init__(
+        self, url: str, options: PostgresOptions, resident: Resident | None = None
+    ) -> None:
         self.options = options
+        self.resident = resident
+        # Behind a pooler in transaction mode the server-side timeout is set per transaction:
+        # a session setting would outlive it on a server connection others get next.
+        self._set_timeout = (
+            f"SET LOCAL statement_timeout = {math.ceil(options.statement_timeout * 1000)}"
+            if options.pooler == "transaction"
+            else None
+        )
         self._pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]] = (
             psycopg_pool.AsyncConnectionPool(
                 conninfo(url, options),
-                min_size=min(2, options.pool_size),
+                kwargs={"prepare_threshold": prepare_threshold(options)},
+                min_size=0,
                 max_size=options.pool_size,
+                max_idle=POOL_MAX_IDLE,
                 timeout=options.connect_timeout,
                 # A connection that cannot be made is retried with backoff for this long, then
                 # left to the next request: after a long outage the pool refills at once
@@ -135,6 +177,9 @@ class Database:
                 f"cannot connect to PostgreSQL within {self.options.connect_timeout:g} s: {exc}"
             ) from exc
 
+    def _deadline(self) -> float:
+        return self.options.statement_timeout + self.options.connect_timeout + DEADLINE_MARGIN
+
     async def run(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
         """Run ``work`` in one transaction: committed if it returns, rolled back if it raises.
 
@@ -142,7 +187,14 @@ class Database:
         abandoned (the server would have cancelled the statement itself: the network is gone)
         and its connection closed, so the caller gets ``StoreUnavailable``, never a hang.
         """
-        deadline = self.options.statement_timeout + self.options.connect_timeout + DEADLINE_MARGIN
+        if self.resident is not None:
+            conn = self.resident.lend()
+            if conn is not None:
+                try:
+                    return await self._on_resident(conn, work)
+                finally:
+                    self.resident.give_back()
+        deadline = self._deadline()
         give_up = time.monotonic() + self.options.connect_timeout
         try:
             # A connection that died while idle (a server restart, a terminated backend) is
@@ -157,6 +209,8 @@ class Database:
                         continue
                     try:
                         async with asyncio.timeout(deadline):
+                            if self._set_timeout is not None:
+                                await conn.execute(self._set_timeout)
                             return await work(conn)
                     except TimeoutError:
                         await conn.close()  # never handed out again
@@ -168,6 +222,36 @@ class Database:
                         raise
             raise StoreUnavailable("PostgreSQL closed every connection as soon as it was made")
         except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
+            raise translate(exc) from exc
+
+    async def _on_resident(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
+    ) -> T:
+        """``work`` on the listener's connection, as ``run`` does it on a pooled one (the
+        listener's connection goes straight to the server: its own options apply)."""
+        deadline = self._deadline()
+        try:
+            try:
+                async with asyncio.timeout(deadline):
+                    result = await work(conn)
+                    if conn.info.transaction_status != TransactionStatus.IDLE:
+                        await conn.commit()
+                    return result
+            except TimeoutError:
+                await conn.close()  # the listener notices and connects again
+                raise StoreUnavailable(f"PostgreSQL did not answer within {deadline:g} s") from None
+            except BaseException:
+                if not (conn.closed or conn.broken):
+                    try:
+                        await conn.rollback()
+                    except psycopg.Error:
+                        await conn.close()
+                raise
+        except psycopg.Error as exc:
+            if isinstance(exc, _SERVER_GONE):
+                await conn.close()  # the listener connects again, maybe to a new primary
             raise translate(exc) from exc
 
     async def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -29,6 +29,7 @@ from jobq.store.postgres.listen import PostgresListener
 from jobq.store.postgres.outcomes import PostgresOutcomes
 from jobq.store.postgres.presence import PostgresPresence
 from jobq.store.postgres.reads import PostgresReads
+from jobq.store.postgres.resident import Resident
 from jobq.store.postgres.tables import Tables
 from jobq.store.postgres.tokens import PostgresTokens
 
@@ -48,7 +49,9 @@ class PostgresStore:
         self.options = options or PostgresOptions()
         self.schema_version = version.current
         self.description = schema.describe(version.schema)
-        self.db = Database(url, self.options)
+        # the listener's connection, lent to calls while it only waits (notify="listen")
+        resident = Resident() if self.options.notify == "listen" else None
+        self.db = Database(url, self.options, resident)
         self.ctx = Context(self.db, Tables.of(version.schema), clock)
         self.enqueuer = PostgresEnqueuer(self.ctx)
         self.transactional = PostgresTransactionalEnqueuer(self.enqueuer)
@@ -56,7 +59,7 @@ class PostgresStore:
         self.outcomes = PostgresOutcomes(self.ctx)
         self.expiry = PostgresExpiry(self.ctx)
         self.presence = PostgresPresence(self.ctx)
-        self.listener = PostgresListener(url, self.options, self.ctx.tables.channel)
+        self.listener = PostgresListener(url, self.options, self.ctx.tables.channel, resident)
         self.reads = PostgresReads(self.ctx)
         self.admin = PostgresAdmin(self.ctx)
         self.tokens = PostgresTokens(self.ctx)

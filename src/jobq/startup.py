@@ -1,0 +1,22 @@
+"""Where a process's start-up is, for ``/ready`` while it cannot reach its store yet. Plain
+data: the service sets it, the HTTP side reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Startup:
+    #: why the store cannot be reached yet (the last attempt's error); None: not tried yet
+    error: str | None = None
+    #: attempts to open the store so far
+    attempts: int = 0
+
+    def reason(self) -> str:
+        if self.error is None:
+            return "jobq is starting: opening the store"
+        return (
+            f"jobq is starting and cannot reach the store yet ({self.attempts} attempts; "
+            f"the last: {self.error}); it keeps trying"
+        )
