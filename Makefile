@@ -6,12 +6,13 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-full lint typecheck browser pgbouncer unit bench profile clean
+.PHONY: help run test test-full flake-hunt lint typecheck browser pgbouncer unit bench profile clean
 
 help:
 	@echo "make run    start jobq serve on http://$(HOST):$(PORT) with SQLite at ./jobq.db"
 	@echo "make test   lint, type-check and run the whole test suite (fault tests: fast tier)"
 	@echo "make test-full  the same with the fault tests' full tier (more kills, restarts, examples)"
+	@echo "make flake-hunt  the suite 5 times beside a CPU burner, listing every test that failed"
 	@echo "make bench  the benchmarks (bench/): figures and bench/results.json"
 	@echo "make profile  flame graphs of a worker draining jobs (bench/profile-*.svg)"
 	@echo "make clean  remove the virtual environment and caches"
@@ -55,6 +56,10 @@ test: lint typecheck browser pgbouncer
 # The fault-injection tests (tests/faults) and the fuzzers read JOBQ_TEST_TIER.
 test-full: lint typecheck browser pgbouncer
 	JOBQ_TEST_TIER=full $(BIN)/pytest $(PYTEST_ARGS)
+
+# Tests that fail only sometimes: the suite RUNS times (5) beside a CPU burner; see the script.
+flake-hunt: $(BIN)/.installed browser pgbouncer
+	bash scripts/flake_hunt.sh
 
 # Benchmarks: never part of `make test`. Needs PostgreSQL (JOBQ_BENCH_POSTGRES_DSN; default the
 # local test database). Prints a table; writes bench/results.json.
