@@ -68,14 +68,12 @@ def waiting_by_type(
 
 
 def age(seconds: float) -> str:
-    """A wait as people say it: 42 s, 3.5 min, 2.0 h, 1.5 d."""
+    """A wait as people say it, as every view shows it: 42.0 s, 3.5 min, 2.0 h."""
     if seconds < 60:
-        return f"{seconds:.0f} s"
+        return f"{seconds:.1f} s"
     if seconds < 3600:
         return f"{seconds / 60:.1f} min"
-    if seconds < 86_400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86_400:.1f} d"
+    return f"{seconds / 3600:.1f} h"
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,7 +102,7 @@ def test_a_type_is_flagged_where_no_live_pool_claims_it_in_its_queue() -> None:
     # with the "b" pool gone, the bulk queue's email jobs have no worker either
     alone = {t.type: t for t in waiting_by_type(rows, [pools[0]], NOW)}
     assert (alone["email.send"].processes, alone["email.send"].unhandled) == (1, 7)
-    assert alone["report"].warning == "no worker for `report`: 2 waiting, oldest 5 s"
+    assert alone["report"].warning == "no worker for `report`: 2 waiting, oldest 5.0 s"
 
 
 def test_a_pool_of_an_older_jobq_runs_every_type_of_its_queues() -> None:

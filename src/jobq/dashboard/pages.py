@@ -132,13 +132,7 @@ def chart(view: Overview) -> Chart:
 
 
 def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "none waiting"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+    return "none waiting" if seconds is None else age(seconds)
 
 
 async def overview_page(request: Request) -> HTMLResponse:
