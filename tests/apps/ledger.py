@@ -119,6 +119,21 @@ async def ledger_gate(payload: dict[str, Any], ctx: JobContext) -> str:
     return "passed"
 
 
+@jq.job("ledger.held", max_attempts=1)
+async def ledger_held(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Starts, waits until the file named by ``until`` exists (at most ``limit`` seconds), then
+    sleeps ``seconds``: a test decides when the jobs under way may end, whatever the machine's
+    speed."""
+    record("start", ctx)
+    gate = str(payload["until"])
+    async with asyncio.timeout(float(payload.get("limit", 120))):
+        while not os.path.exists(gate):
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(float(payload.get("seconds", 0)))
+    record("end", ctx)
+    return {"pid": os.getpid()}
+
+
 # -- poison jobs (tests/faults/test_poison.py) ---------------------------------------------
 
 

@@ -57,19 +57,31 @@ async def test_two_processes_share_a_batch_of_slow_jobs(
 
 
 async def test_a_process_started_after_the_batch_still_gets_its_share(
-    producer: JobQueue, launch: Launch, ledger: Path, fleet_url: str
+    producer: JobQueue, launch: Launch, ledger: Path, fleet_url: str, tmp_path: Path
 ) -> None:
     """The issue's own story: the first process is busy with a batch of slow jobs when the
     second one starts; the second takes its share from the store instead of idling while the
-    first works through a buffer full of the batch. (Jobs of 2 s: the second process has
-    until the second round, 2 s after the first start, to come up.)"""
+    first works through a buffer full of the batch. The first round of jobs is held until the
+    second process is up (``ledger.held``), so its start-up time, which a busy machine
+    stretches to seconds, decides nothing; then every job takes 1 s."""
+    gate = tmp_path / "open"
     command = worker_args(fleet_url, f"--workers {WORKERS} --poll-interval 30")
     first = launch("first", command)
     await first.wait_event("listen_started", timeout=30)
-    batch = [producer.new_job("ledger.sleep", {"seconds": 2.0}) for _ in range(JOBS)]
+    batch = [
+        producer.new_job("ledger.held", {"until": str(gate), "seconds": 1.0}) for _ in range(JOBS)
+    ]
     results = await producer.enqueue_many(batch)
-    await wait_for(lambda: len(read_ledger(ledger)) >= 1, timeout=20, what="the first start")
+    await wait_for(
+        lambda: len(read_ledger(ledger)) == WORKERS, timeout=20, what="the first round started"
+    )
     second = launch("second", command)
+    await second.wait_event("listen_started", timeout=30)
+    # Up: it claimed for its free workers at once, from what the first one left in the store.
+    await wait_for(
+        lambda: len(read_ledger(ledger)) == 2 * WORKERS, timeout=20, what="the second's jobs"
+    )
+    gate.touch()
     for result in results:
         done = await producer.wait(result.job.id, timeout=60)
         assert done.status is JobState.SUCCEEDED
