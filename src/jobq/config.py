@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from jobq.domain.errors import ConfigError
 from jobq.domain.jsonvalues import MAX_DEPTH
 from jobq.names import check_name
-from jobq.store.options import Notify, Pooler, PostgresOptions
+from jobq.store.options import DEFAULT_POOL_SIZE, Notify, Pooler, PostgresOptions
 from jobq.store.url import parse_database_url, redact
 
 _APP = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -30,9 +30,23 @@ _HOSTNAME = re.compile(
 )
 
 MAX_PREFETCH = 100_000
+MAX_POOL_SIZE = 1000
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["auto", "json", "console"]
+
+
+def _auto_or_count(value: Any, most: int) -> int | Literal["auto"]:
+    """``auto``, or an integer 0..``most`` (from a string too); ValueError otherwise."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        number = int(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    if number is None or not 0 <= number <= most:
+        raise ValueError(f"not auto or an integer 0..{most}")
+    return number
 
 
 class Settings(BaseSettings):
@@ -45,12 +59,11 @@ class Settings(BaseSettings):
         description="where jobs live: sqlite:///relative.db, sqlite:////absolute/path.db or "
         "postgresql://user:password@host:5432/dbname",
     )
-    db_pool_size: int = Field(
-        4,
-        ge=1,
-        le=1000,
-        description="an integer 1..1000: pooled PostgreSQL connections this process opens at "
-        "most (a worker pool's listener holds one more)",
+    db_pool_size: int | Literal["auto"] = Field(
+        "auto",
+        description="auto, or an integer 0..1000: pooled PostgreSQL connections this process "
+        "opens at most, beside the one a worker pool LISTENs on (0: no pool, every call takes "
+        "that one connection in turn; auto: 0 in `jobq worker`, 4 elsewhere)",
     )
     db_connect_timeout: float = Field(
         5.0,
@@ -219,9 +232,14 @@ class Settings(BaseSettings):
         # from; ``Settings(...)`` itself only validates what it is handed.
         return (init_settings,)
 
-    def postgres_options(self) -> PostgresOptions:
+    def postgres_options(self, *, worker_process: bool = False) -> PostgresOptions:
+        """The store's PostgreSQL options; ``worker_process``: for ``jobq worker``, whose
+        pool size ``auto`` is 0 (one connection for the process), where it is 4 elsewhere."""
+        pool_size = self.db_pool_size
+        if pool_size == "auto":
+            pool_size = 0 if worker_process else DEFAULT_POOL_SIZE
         return PostgresOptions(
-            pool_size=self.db_pool_size,
+            pool_size=pool_size,
             connect_timeout=self.db_connect_timeout,
             statement_timeout=self.db_statement_timeout,
             notify=self.notify,
@@ -262,15 +280,12 @@ class Settings(BaseSettings):
     @field_validator("prefetch", mode="before")
     @classmethod
     def _prefetch(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() == "auto":
-            return "auto"
-        try:
-            number = int(str(value).strip()) if not isinstance(value, bool) else None
-        except ValueError:
-            number = None
-        if number is None or not 0 <= number <= MAX_PREFETCH:
-            raise ValueError(f"not auto or an integer 0..{MAX_PREFETCH}")
-        return number
+        return _auto_or_count(value, MAX_PREFETCH)
+
+    @field_validator("db_pool_size", mode="before")
+    @classmethod
+    def _db_pool_size(cls, value: Any) -> Any:
+        return _auto_or_count(value, MAX_POOL_SIZE)
 
     @field_validator("metrics_port", mode="before")
     @classmethod

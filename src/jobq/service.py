@@ -145,7 +145,7 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
         builtins=False,
         accept_unknown_types=settings.accept_unknown_types,
         metrics=metrics,
-        postgres=settings.postgres_options(),
+        postgres=settings.postgres_options(worker_process=not http),
     )
     # The ports first: a taken port is a clear error at once, and /health and /ready answer
     # while the store is awaited (the starting app: nothing in it reads or changes a job).

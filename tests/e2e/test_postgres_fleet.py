@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from jobq import JobQueue
 from jobq.domain.job import Job, Outcome
 from jobq.domain.states import JobState
 from tests.apps.ledger import read_ledger
-from tests.faults.pg import backend_pids, client_ports, server_port
+from tests.faults.pg import ports_by_pid, server_port
 from tests.fleet import Launch, broken, pid_of, stop_all
 from tests.helpers import JobqProcess, wait_for
 from tests.jobs import all_jobs, statuses
@@ -438,45 +439,89 @@ async def restart_mid_run(version: str, producer: JobQueue, launch: Launch, ledg
     await stop_cleanly(fleet)
 
 
-# -- 4. what an idle fleet holds -----------------------------------------------------------
+# -- 4. a fleet of default processes within the server's connection limit ----------------
 
-IDLE_FLEET = 10
+FLEET_PROCESSES = 50
+API_POOL = 4  # ``jobq serve --workers 0``: its pool (auto: 4), and no LISTEN connection
+BURST = 1_000
 
 
-@pytest.mark.timeout(150)
-async def test_an_idle_worker_process_gives_back_all_but_its_listen_connection(
-    producer: JobQueue, launch: Launch, pg_url: str
+@pytest.mark.timeout(300)
+async def test_fifty_default_worker_processes_and_an_api_share_a_hundred_connections(
+    producer: JobQueue, launch: Launch, pg_url: str, ledger: Path
 ) -> None:
-    """10 worker processes with the default connection settings drain a burst of jobs (their
-    pools grow), then go idle: each closes its pooled connections and keeps one, its LISTEN
-    connection, which also runs its polls, heartbeats, reaper and presence. (Before: 3 each
-    from the start, 11 at most, idle ones kept 10 minutes.)"""
-    fleet = [launch(f"worker{i}", "worker --workers 2") for i in range(1, IDLE_FLEET + 1)]
-    await listening(*fleet)
-    pids = [process.pid for process in fleet]
+    """The issue's story, at 50: ``jobq worker`` processes with the default settings (10 workers
+    each) and ``jobq serve --workers 0``, on a server that allows 100 connections. Before, 40
+    such processes held 97 of them at start-up: seven exited ("too many clients already"),
+    twelve could not LISTEN, and a client elsewhere could not connect. Now a worker process
+    holds one connection at every moment (start-up, a burst of jobs, idle) and the API at most
+    its pool; a client elsewhere connects every time it tries, and every job runs once."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        [(allowed, reserved)] = conn.execute(
+            "SELECT current_setting('max_connections')::int, "
+            "current_setting('superuser_reserved_connections')::int"
+        ).fetchall()
+    needed = FLEET_PROCESSES + API_POOL + 4 + 1  # and the producer's pool, the outside client
+    assert allowed - reserved > needed, f"the test needs a server allowing {needed} connections"
+
     port = server_port(pg_url)
-    peak = 0
+    held: Counter[int] = Counter()  # pid -> the most connections seen at one moment
+    refused: list[str] = []
+    probes = 0
+    sampling = True
 
-    results = await producer.enqueue_many(
-        [producer.new_job("ledger.sleep", {"seconds": 0.01}) for _ in range(400)]
-    )
+    async def watch(pids: list[int]) -> None:
+        """Connections per process every 50 ms; a new outside connection every 200 ms."""
+        nonlocal probes
+        tick = 0
+        while sampling:
+            for pid, ports in ports_by_pid(pids, port).items():
+                held[pid] = max(held[pid], len(ports))
+            if tick % 4 == 0:
+                probes += 1
+                try:
+                    outside = await psycopg.AsyncConnection.connect(pg_url, connect_timeout=5)
+                    await outside.execute("SELECT 1")
+                    await outside.close()
+                except psycopg.Error as exc:
+                    refused.append(str(exc).strip())
+            tick += 1
+            await asyncio.sleep(0.05)
 
-    async def drained() -> bool:
-        nonlocal peak
-        peak = max(peak, len(client_ports(pids, port)))
-        return await statuses(producer) == {JobState.SUCCEEDED: len(results)}
+    api = launch("api", "serve --port 0 --workers 0")
+    fleet = [launch(f"worker{i}", "worker") for i in range(1, FLEET_PROCESSES + 1)]
+    watcher = asyncio.create_task(watch([api.pid] + [process.pid for process in fleet]))
+    try:
+        await listening(*fleet)
+        api_port = await api.port()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30) as http:
+            body = {"jobs": [{"type": "ledger.sleep", "payload": {"seconds": 0.01}}] * 500}
+            answer = await http.post("/jobs/batch", json=body)
+            assert answer.status_code == 201, answer.text
+        await producer.enqueue_many(
+            [producer.new_job("ledger.sleep", {"seconds": 0.01}) for _ in range(BURST - 500)]
+        )
 
-    await wait_for(drained, timeout=60, interval=0.05, what="the burst to be drained")
+        async def drained() -> bool:
+            for process in [api, *fleet]:
+                assert process.proc.poll() is None, f"{process.log_path.name} exited"
+            return await statuses(producer) == {JobState.SUCCEEDED: BURST}
 
-    def one_each() -> bool:
-        return len(client_ports(pids, port)) == IDLE_FLEET
+        await wait_for(drained, timeout=120, interval=0.2, what="the burst to be drained")
+        await asyncio.sleep(1)  # and idle for a moment, still sampled
+    finally:
+        sampling = False
+        await watcher
 
-    # pooled connections close after 10 s unused, one per process every 10 s
-    await wait_for(one_each, timeout=90, interval=0.5, what="one connection per idle process")
-    held = backend_pids(pg_url, pids)
-    assert sorted(held.values()) == ["jobq-listen"] * IDLE_FLEET, held
-    assert IDLE_FLEET < peak <= IDLE_FLEET * 5, peak  # grew while busy; 1 + pool size at most
+    assert refused == [], f"{len(refused)} of {probes} outside connections refused: {refused[:3]}"
+    assert probes > 0
+    per_worker = Counter(held[process.pid] for process in fleet)
+    assert per_worker == {1: FLEET_PROCESSES}, per_worker  # one each, never more
+    assert 1 <= held[api.pid] <= API_POOL, held[api.pid]
+    starts = Counter(r["job_id"] for r in read_ledger(ledger) if r["kind"] == "start")
+    assert len(starts) == BURST and set(starts.values()) == {1}
+    assert broken([api, *fleet]) == {}
     for process in fleet:
         assert not complaints(process, level=("warning", "error")), summary(fleet)
-    print(f"\n{IDLE_FLEET} worker processes: {peak} connections at the peak, {IDLE_FLEET} idle")
-    await stop_cleanly(fleet)
+    print(f"\n{FLEET_PROCESSES} worker processes: one connection each; the API {held[api.pid]}")
+    await stop_cleanly([api, *fleet])

@@ -26,6 +26,7 @@ __all__ = [
     "cluster_version",
     "make_sure_postgres_answers",
     "pg_isready",
+    "ports_by_pid",
     "restart",
     "restart_watched",
     "terminate",
@@ -52,10 +53,17 @@ def _socket_inodes(pid: int) -> set[int]:
 
 def client_ports(pids: Iterable[int], server_port: int) -> set[int]:
     """The local TCP ports by which the processes ``pids`` are connected to ``server_port``."""
-    inodes: set[int] = set()
+    return set().union(*ports_by_pid(pids, server_port).values())
+
+
+def ports_by_pid(pids: Iterable[int], server_port: int) -> dict[int, set[int]]:
+    """pid -> the local TCP ports by which that process is connected to ``server_port``
+    (connections it holds; one reading of the socket tables for all of them)."""
+    owner: dict[int, int] = {}
+    found: dict[int, set[int]] = {}
     for pid in pids:
-        inodes |= _socket_inodes(pid)
-    ports: set[int] = set()
+        found[pid] = set()
+        owner |= dict.fromkeys(_socket_inodes(pid), pid)
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -64,9 +72,10 @@ def client_ports(pids: Iterable[int], server_port: int) -> set[int]:
         for line in lines:
             fields = line.split()
             local, remote, inode = fields[1], fields[2], int(fields[9])
-            if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == server_port:
-                ports.add(int(local.rsplit(":", 1)[1], 16))
-    return ports
+            pid = owner.get(inode)
+            if pid is not None and int(remote.rsplit(":", 1)[1], 16) == server_port:
+                found[pid].add(int(local.rsplit(":", 1)[1], 16))
+    return found
 
 
 def server_port(dsn: str) -> int:

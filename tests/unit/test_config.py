@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "read_timeout": 10.0,
     "metrics_port": None,
     "allowed_hosts": None,
-    "db_pool_size": 4,
+    "db_pool_size": "auto",
     "db_connect_timeout": 5.0,
     "db_statement_timeout": 30.0,
     "db_pooler": "none",
@@ -89,6 +89,8 @@ def test_unrelated_environment_is_ignored() -> None:
         ("JOBQ_PREFETCH", "0", "prefetch", 0),
         ("JOBQ_PREFETCH", " 12 ", "prefetch", 12),
         ("JOBQ_PREFETCH", "Auto", "prefetch", "auto"),
+        ("JOBQ_DB_POOL_SIZE", "0", "db_pool_size", 0),
+        ("JOBQ_DB_POOL_SIZE", "AUTO", "db_pool_size", "auto"),
         ("JOBQ_SHUTDOWN_TIMEOUT", "2.5", "shutdown_timeout", 2.5),
         ("JOBQ_LEASE_SECONDS", "0.1", "lease_seconds", 0.1),
         ("JOBQ_POLL_INTERVAL", "0.05", "poll_interval", 0.05),
@@ -339,7 +341,7 @@ def test_accept_unknown_types_falsy(text: str) -> None:
         # PostgreSQL pool
         ({"JOBQ_ALLOWED_HOSTS": "good.example, bad host!"}, None, "JOBQ_ALLOWED_HOSTS",
          "good.example, bad host!"),
-        ({"JOBQ_DB_POOL_SIZE": "0"}, None, "JOBQ_DB_POOL_SIZE", "0"),
+        ({"JOBQ_DB_POOL_SIZE": "-1"}, None, "JOBQ_DB_POOL_SIZE", "-1"),
         ({"JOBQ_DB_POOL_SIZE": "many"}, None, "JOBQ_DB_POOL_SIZE", "many"),
         ({}, {"db_pool_size": 5000}, "--db-pool-size", "5000"),
         ({"JOBQ_DB_CONNECT_TIMEOUT": "0"}, None, "JOBQ_DB_CONNECT_TIMEOUT", "0"),
@@ -557,3 +559,12 @@ def test_postgres_options_carry_the_new_settings() -> None:
     assert (options.pooler, options.notify) == ("transaction", "listen")
     assert options.listen_url == "postgresql://jobq@db:5432/jobs"
     assert options.pool_size == 4
+
+
+def test_pool_size_auto_is_one_connection_for_a_worker_process_and_four_elsewhere() -> None:
+    auto = load_settings({"JOBQ_DATABASE_URL": PG}).settings
+    assert auto.postgres_options(worker_process=True).pool_size == 0
+    assert auto.postgres_options().pool_size == 4
+    told = load_settings({"JOBQ_DATABASE_URL": PG, "JOBQ_DB_POOL_SIZE": "2"}).settings
+    assert told.postgres_options(worker_process=True).pool_size == 2
+    assert told.postgres_options().pool_size == 2

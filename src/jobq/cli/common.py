@@ -48,7 +48,10 @@ def store_options(fn: F) -> F:
                 metavar="URL",
             ),
             setting_option(
-                "db_pool_size", "PostgreSQL: pooled connections at most (4).", metavar="N"
+                "db_pool_size",
+                "PostgreSQL: pooled connections at most, beside the LISTEN one (auto: 0 for "
+                "`jobq worker`, 4 elsewhere).",
+                metavar="N|auto",
             ),
             setting_option(
                 "db_connect_timeout",

@@ -14,6 +14,8 @@ Notify = Literal["listen", "poll"]
 #: ``pool_mode = transaction``: no session state survives a transaction)
 Pooler = Literal["none", "transaction"]
 
+#: pooled connections a process opens at most, unless told (``jobq worker``: none, see below)
+DEFAULT_POOL_SIZE = 4
 #: seconds a pooled connection may stay unused before it is closed (psycopg_pool's max_idle)
 POOL_MAX_IDLE = 10.0
 
@@ -22,8 +24,10 @@ POOL_MAX_IDLE = 10.0
 class PostgresOptions:
     #: connections the pool opens at most (API requests, claims, acknowledgements, the reaper);
     #: opened when needed, closed after ``POOL_MAX_IDLE`` unused. A worker pool's listener
-    #: (``notify="listen"``) holds one more, which also runs calls while it is free.
-    pool_size: int = 4
+    #: (``notify="listen"``) holds one more, which also runs calls while it is free. 0: no
+    #: pool; every call waits its turn for the process's one connection, which the listener
+    #: LISTENs on (``jobq worker``'s default: one connection per worker process).
+    pool_size: int = DEFAULT_POOL_SIZE
     #: seconds to wait for a new connection, or for a free one from the pool
     connect_timeout: float = 5.0
     #: seconds any one statement may run before PostgreSQL cancels it

@@ -23,6 +23,7 @@ from jobq.store.postgres.resident import Resident
 T = TypeVar("T")
 
 APPLICATION_NAME = "jobq"
+LISTEN_APPLICATION_NAME = "jobq-listen"
 TCP_USER_TIMEOUT_MS = 15_000
 #: seconds a call may take beyond the statement and connect timeouts before it is abandoned:
 #: the server answers long before unless the network is gone
@@ -116,6 +117,23 @@ async def connect(
         raise translate(exc) from exc
 
 
+def resident_connector(
+    url: str, options: PostgresOptions
+) -> Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]:
+    """How the process's own connection (``resident.py``) is made: to ``JOBQ_LISTEN_URL`` when
+    it LISTENs and that is set (straight to the server, past a pooler), else to the store's URL;
+    named ``jobq-listen`` in pg_stat_activity when it LISTENs."""
+    listens = options.notify == "listen"
+    direct = listens and options.listen_url is not None
+    target = options.listen_url if direct and options.listen_url else url
+    name = LISTEN_APPLICATION_NAME if listens else APPLICATION_NAME
+
+    async def make() -> psycopg.AsyncConnection[Any]:
+        return await connect(target, options, direct=direct, application_name=name)
+
+    return make
+
+
 def _closed_while_idle(conn: psycopg.AsyncConnection[Any]) -> bool:
     """Whether the server has said goodbye to this idle connection, seen without a round trip.
 
@@ -131,19 +149,24 @@ def _closed_while_idle(conn: psycopg.AsyncConnection[Any]) -> bool:
 
 
 class Database:
-    """A pool of connections; ``run`` hands ``work`` a connection inside one transaction.
+    """The store's connections; ``run`` hands ``work`` one inside one transaction.
 
-    The pool opens connections when calls need them, up to ``pool_size``, and closes those
-    unused for ``POOL_MAX_IDLE`` seconds, down to none. A worker pool's listener lends its own
-    connection (``resident``) to calls while it only waits, so an idle worker process holds
-    that one connection and no pooled one.
+    With ``pool_size`` 0 every call waits its turn for the process's own connection
+    (``resident``), which a worker pool's listener LISTENs on: the process holds one
+    connection. Otherwise a pool opens connections when calls need them, up to ``pool_size``,
+    and closes those unused for ``POOL_MAX_IDLE`` seconds, down to none; a worker pool's
+    listener lends its own connection to calls while it only waits, so an idle worker process
+    holds that one connection and no pooled one.
     """
 
     def __init__(
         self, url: str, options: PostgresOptions, resident: Resident | None = None
     ) -> None:
+        if options.pool_size == 0 and resident is None:
+            raise ValueError("pool_size 0 needs the process's own connection (a Resident)")
         self.options = options
         self.resident = resident
+        self._closed = False
         # Behind a pooler in transaction mode the server-side timeout is set per transaction:
         # a session setting would outlive it on a server connection others get next.
         self._set_timeout = (
@@ -151,8 +174,13 @@ class Database:
             if options.pooler == "transaction"
             else None
         )
-        self._pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]] = (
-            psycopg_pool.AsyncConnectionPool(
+        # ... except on a connection straight to the server (JOBQ_LISTEN_URL), which has it
+        self._resident_sets_timeout = self._set_timeout is not None and not (
+            options.notify == "listen" and options.listen_url is not None
+        )
+        self._pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+        if options.pool_size > 0:
+            self._pool = psycopg_pool.AsyncConnectionPool(
                 conninfo(url, options),
                 kwargs={"prepare_threshold": prepare_threshold(options)},
                 min_size=0,
@@ -166,9 +194,10 @@ class Database:
                 open=False,
                 name="jobq",
             )
-        )
 
     async def open(self) -> None:
+        if self._pool is None:
+            return  # the process's own connection is made by the first call
         try:
             await self._pool.open(wait=True, timeout=self.options.connect_timeout)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
@@ -188,12 +217,15 @@ class Database:
         and its connection closed, so the caller gets ``StoreUnavailable``, never a hang.
         """
         if self.resident is not None:
-            conn = self.resident.lend()
+            conn = self.resident.lend() if self._pool is not None else await self._turn()
             if conn is not None:
                 try:
                     return await self._on_resident(conn, work)
                 finally:
                     self.resident.give_back()
+        if self._pool is None:
+            raise StoreUnavailable("the store is closed")
+        pool = self._pool
         deadline = self._deadline()
         give_up = time.monotonic() + self.options.connect_timeout
         try:
@@ -203,7 +235,7 @@ class Database:
             # 1, 2, 4 s between them, past the connect timeout while the server is back.
             for _ in range(self.options.pool_size + 1):
                 remaining = max(0.0, give_up - time.monotonic())
-                async with self._pool.connection(timeout=remaining) as conn:
+                async with pool.connection(timeout=remaining) as conn:
                     if _closed_while_idle(conn):
                         await conn.close()
                         continue
@@ -224,23 +256,39 @@ class Database:
         except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc) from exc
 
+    async def _turn(self) -> psycopg.AsyncConnection[Any]:
+        """The process's own connection, once the calls before this one are done with it."""
+        assert self.resident is not None
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        waited = self._deadline()
+        try:
+            async with asyncio.timeout(waited):
+                return await self.resident.borrow()
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"PostgreSQL: the process's connection stayed busy for {waited:g} s"
+            ) from None
+
     async def _on_resident(
         self,
         conn: psycopg.AsyncConnection[Any],
         work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
     ) -> T:
-        """``work`` on the listener's connection, as ``run`` does it on a pooled one (the
-        listener's connection goes straight to the server: its own options apply)."""
+        """``work`` on the process's own connection, as ``run`` does it on a pooled one."""
         deadline = self._deadline()
         try:
             try:
                 async with asyncio.timeout(deadline):
+                    if self._resident_sets_timeout:
+                        assert self._set_timeout is not None
+                        await conn.execute(self._set_timeout)
                     result = await work(conn)
                     if conn.info.transaction_status != TransactionStatus.IDLE:
                         await conn.commit()
                     return result
             except TimeoutError:
-                await conn.close()  # the listener notices and connects again
+                await conn.close()  # the next call, or the listener, connects again
                 raise StoreUnavailable(f"PostgreSQL did not answer within {deadline:g} s") from None
             except BaseException:
                 if not (conn.closed or conn.broken):
@@ -251,7 +299,7 @@ class Database:
                 raise
         except psycopg.Error as exc:
             if isinstance(exc, _SERVER_GONE):
-                await conn.close()  # the listener connects again, maybe to a new primary
+                await conn.close()  # made again by the next call, maybe to a new primary
             raise translate(exc) from exc
 
     async def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -275,4 +323,8 @@ class Database:
         return await self.run(work)
 
     async def close(self) -> None:
-        await self._pool.close()
+        self._closed = True
+        if self._pool is not None:
+            await self._pool.close()
+        if self.resident is not None:
+            await self.resident.close()

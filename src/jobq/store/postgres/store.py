@@ -21,7 +21,7 @@ from jobq.store.options import PostgresOptions
 from jobq.store.postgres import migrate as schema
 from jobq.store.postgres.admin import PostgresAdmin
 from jobq.store.postgres.claims import PostgresClaims
-from jobq.store.postgres.connection import Database
+from jobq.store.postgres.connection import Database, resident_connector
 from jobq.store.postgres.context import Context
 from jobq.store.postgres.enqueue import PostgresEnqueuer, PostgresTransactionalEnqueuer
 from jobq.store.postgres.expiry import PostgresExpiry
@@ -49,8 +49,10 @@ class PostgresStore:
         self.options = options or PostgresOptions()
         self.schema_version = version.current
         self.description = schema.describe(version.schema)
-        # the listener's connection, lent to calls while it only waits (notify="listen")
-        resident = Resident() if self.options.notify == "listen" else None
+        # the process's own connection: the listener's (notify="listen"), lent to calls while
+        # it only waits; with pool_size 0, the one every call takes in turn
+        own = self.options.notify == "listen" or self.options.pool_size == 0
+        resident = Resident(resident_connector(url, self.options)) if own else None
         self.db = Database(url, self.options, resident)
         self.ctx = Context(self.db, Tables.of(version.schema), clock)
         self.enqueuer = PostgresEnqueuer(self.ctx)
