@@ -10,6 +10,13 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
+import structlog
+
+from jobq.logs import route_to_logging
+
+if not structlog.is_configured():  # an application that set up structlog keeps its own
+    route_to_logging()
+
 from jobq.client import AsyncClient, Client, ClientError
 from jobq.clock import Clock, FakeClock, SystemClock
 from jobq.context import JobContext

@@ -86,11 +86,16 @@ def _signals(stop: asyncio.Event) -> Iterator[None]:
     loop = asyncio.get_running_loop()
 
     def first(signum: int) -> None:
+        # The stop first, the log line after, and nothing a log line does may stop either.
+        name = signal.Signals(signum).name
         if stop.is_set():
-            logger.warning("shutdown_forced", signal=signal.Signals(signum).name)
-            os._exit(128 + signum)
-        logger.info("shutdown_requested", signal=signal.Signals(signum).name)
+            try:
+                logger.warning("shutdown_forced", signal=name)
+            finally:
+                os._exit(128 + signum)
         stop.set()
+        with contextlib.suppress(Exception):
+            logger.info("shutdown_requested", signal=name)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, first, signum)
