@@ -33,7 +33,12 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def run_jobq(
-    args: Sequence[str], env: Mapping[str, str], *, stdin: str | None = None, timeout: float = 60
+    args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    stdin: str | None = None,
+    timeout: float = 60,
+    cwd: str | os.PathLike[str] = REPO,
 ) -> subprocess.CompletedProcess[str]:
     feed: dict[str, Any] = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
     return subprocess.run(
@@ -42,7 +47,7 @@ def run_jobq(
         text=True,
         timeout=timeout,
         env=dict(env),
-        cwd=REPO,
+        cwd=cwd,
         check=False,
         **feed,
     )

@@ -68,7 +68,7 @@ class JobQueue:
 
     def __init__(
         self,
-        database_url: str = DEFAULT_DATABASE_URL,
+        database_url: str | None = None,
         *,
         registry: Registry | None = None,
         builtins: bool = True,
@@ -80,7 +80,9 @@ class JobQueue:
         """
         Args:
             database_url: where jobs live: ``sqlite:///relative.db``, ``sqlite:////abs.db``,
-                or ``postgresql://user@host:5432/dbname``.
+                or ``postgresql://user@host:5432/dbname``; ``sqlite:///jobq.db`` if not given.
+                A JobQueue that ``jobq serve|worker --app`` loads: the database the process
+                uses when no setting names one (``named_database_url``).
             registry: handlers to start from; a new empty one by default.
             builtins: also register the built-in types (``sleep``, ``echo``, ``http.request``).
             accept_unknown_types: enqueue types no handler here knows (another process runs
@@ -88,7 +90,9 @@ class JobQueue:
             clock: for tests; by default the real time (on PostgreSQL, the server's clock).
             postgres: pool size and timeouts of the PostgreSQL store.
         """
-        self.database_url = database_url
+        self.database_url = database_url or DEFAULT_DATABASE_URL
+        #: the URL this JobQueue was given, None if it was left to the default
+        self.named_database_url = database_url
         self.registry = registry if registry is not None else Registry()
         if builtins:
             for job_type in builtin_registry():

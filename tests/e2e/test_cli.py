@@ -158,7 +158,7 @@ BAD_VALUES: dict[str, str] = {
     "session_key": "Kanary-42",
     "metrics_port": "70000",
     "allowed_hosts": "not a host!",
-    "db_pool_size": "0",
+    "db_pool_size": "-1",
     "db_connect_timeout": "forever",
     "db_statement_timeout": "-1",
     "db_pooler": "session",
@@ -480,7 +480,7 @@ def test_app_adds_its_job_types(cli: Cli) -> None:
 
 
 BAD_APPS = {
-    "no-module": ("no.such.module:jq", ("ModuleNotFoundError", "no")),
+    "no-module": ("no.such.module:jq", ("no module named 'no'", "working directory")),
     "no-attribute": ("tests.apps.ledger:nothere", ("nothere",)),
     "not-a-jobqueue": ("tests.apps.ledger:record", ("function", "not a jobq.JobQueue")),
 }

@@ -7,7 +7,9 @@ import dataclasses
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -18,6 +20,7 @@ from jobq.domain.errors import ConfigError, JobqError
 from jobq.jobqueue import JobQueue
 from jobq.logs import configure_logging
 from jobq.registry import Registry
+from jobq.store.url import parse_database_url, redact
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -133,6 +136,7 @@ def settings_from(flags: dict[str, Any], *, one_shot: bool = False) -> LoadedSet
         loaded = load_settings(os.environ, flags)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+    loaded = with_app_database(loaded)
     level = loaded.settings.log_level
     if one_shot and loaded.sources["log_level"] == "default":
         level = "WARNING"
@@ -151,33 +155,113 @@ def load_registry(loaded: LoadedSettings, *, serves_api: bool = False) -> Regist
     as it is.
     """
     http = _http_request_handler(loaded, serves_api=serves_api)
-    app = loaded.settings.app
-    if app is None:
+    target = import_app(loaded)
+    if target is None:
         return _builtins(http)
-    label = loaded.sources["app"].split(" ", 1)[-1]
-    module_name, _, attribute = app.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # as `python -m` would: your modules are found here
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            target = getattr(target, part)
-    except Exception as exc:  # the user's module failed to import, or lacks the attribute
-        fail(f"invalid setting {label}={app!r}: {type(exc).__name__}: {exc}", EXIT_USAGE)
     if isinstance(target, JobQueue):
         return _with_http_request(target.registry, http)
-    if isinstance(target, Registry):
-        registry = _builtins(http)
-        for job_type in target:
-            if job_type.name in registry:
-                registry = _without(registry, job_type.name)
-            registry.add(job_type)
-        return _with_http_request(registry, http)
+    registry = _builtins(http)
+    for job_type in target:
+        if job_type.name in registry:
+            registry = _without(registry, job_type.name)
+        registry.add(job_type)
+    return _with_http_request(registry, http)
+
+
+def import_app(loaded: LoadedSettings) -> JobQueue | Registry | None:
+    """The ``JobQueue`` or ``Registry`` that the ``app`` setting (``module:attribute``) names,
+    imported from the working directory and the Python path; None without the setting.
+
+    A module that cannot be found, or lacks the attribute, is a bad setting (exit 2). A module
+    that raises while it is imported is the app's own bug: its traceback is shown, from the
+    app's own files, and the command fails (exit 1).
+    """
+    app = loaded.settings.app
+    if app is None:
+        return None
+    label = f"{_label(loaded, 'app')}={app!r}"
+    module_name, _, attribute = app.partition(":")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)  # as `python -m` would: your modules are found here
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if module_name == missing or module_name.startswith(f"{missing}."):
+            fail(
+                f"invalid setting {label}: no module named {missing!r} in the working "
+                f"directory ({cwd}) or on the Python path",
+                EXIT_USAGE,
+            )
+        _app_raised(exc, module_name, label)
+    except Exception as exc:
+        _app_raised(exc, module_name, label)
+    try:
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except AttributeError:
+        fail(
+            f"invalid setting {label}: module {module_name!r} has no {attribute!r}; "
+            "name the JobQueue or Registry as module:attribute",
+            EXIT_USAGE,
+        )
+    if isinstance(target, JobQueue | Registry):
+        return target
     fail(
-        f"invalid setting {label}={app!r}: that is a {type(target).__name__}, "
+        f"invalid setting {label}: that is a {type(target).__name__}, "
         "not a jobq.JobQueue or jobq.Registry",
         EXIT_USAGE,
     )
+
+
+def _app_raised(exc: BaseException, module_name: str, label: str) -> NoReturn:
+    """The app's module raised while it was imported: its traceback, without the frames of
+    Python's import machinery, then exit 1."""
+    shown = traceback.TracebackException.from_exception(exc)
+    machinery = (str(Path(importlib.__file__).parent), str(Path(__file__).parent), "<frozen ")
+    shown.stack = traceback.StackSummary.from_list(
+        [frame for frame in shown.stack if not frame.filename.startswith(machinery)]
+    )
+    sys.stderr.write("".join(shown.format()))
+    fail(
+        f"the app module {module_name!r} ({label}) raised {type(exc).__name__} while it was "
+        "imported: the traceback above is from your code",
+        EXIT_FAILURE,
+    )
+
+
+def _label(loaded: LoadedSettings, name: str) -> str:
+    """How the user gave setting ``name``: ``--app``, ``JOBQ_APP``."""
+    source = loaded.sources.get(name, "default")
+    return source.split(" ", 1)[1] if " " in source else f"JOBQ_{name.upper()}"
+
+
+def with_app_database(loaded: LoadedSettings) -> LoadedSettings:
+    """The settings, with the database the app's ``JobQueue`` names when no setting names one;
+    exit 2 when a setting names another database than the app does."""
+    target = import_app(loaded)
+    if not isinstance(target, JobQueue) or target.named_database_url is None:
+        return loaded
+    url = target.named_database_url
+    app = f"the app's JobQueue ({_label(loaded, 'app')}={loaded.settings.app})"
+    try:
+        parse_database_url(url)
+    except ValueError as exc:
+        fail(f"{app} names an invalid database URL {redact(url)!r}: {exc}", EXIT_USAGE)
+    if loaded.sources["database_url"] == "default":
+        settings = loaded.settings.model_copy(update={"database_url": url})
+        return LoadedSettings(
+            settings, {**loaded.sources, "database_url": f"app {loaded.settings.app}"}
+        )
+    if url != loaded.settings.database_url:
+        fail(
+            f"invalid setting {_label(loaded, 'database_url')}="
+            f"{redact(loaded.settings.database_url)!r}: {app} names another database, "
+            f"{redact(url)!r}; remove one of the two, or make them the same",
+            EXIT_USAGE,
+        )
+    return loaded
 
 
 def _http_request_handler(loaded: LoadedSettings, *, serves_api: bool) -> HttpRequest:

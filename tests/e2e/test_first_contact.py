@@ -1,0 +1,113 @@
+"""What a new user met the first time they tried jobq (issue 14), kept as regression tests with
+the real ``jobq`` command, run in a directory of the test's own as a user's project would be."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from jobq import JobQueue
+from jobq.domain.states import JobState
+from tests.cli import clean_env, describe, run_jobq
+from tests.helpers import JobqProcess, wait_for
+
+#: a user's module: a JobQueue that names its database, and one handler of its own
+APP = """
+from jobq import JobQueue
+
+jq = JobQueue({url!r})
+
+
+@jq.job("thumbnail")
+async def thumbnail(payload, ctx):
+    return {{"made": payload.get("name")}}
+"""
+
+
+def jobq_in(
+    project: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``jobq ARGS`` in ``project``, with no jobq setting from the test's environment."""
+    return run_jobq(args, clean_env(env), cwd=project)
+
+
+def write_app(project: Path, url: str) -> None:
+    (project / "trial.py").write_text(textwrap.dedent(APP.format(url=url)))
+
+
+def stored_jobs(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute("SELECT count(*) FROM jobs").fetchone()[0])
+
+
+# -- 2. the app's database URL ---------------------------------------------------------------
+
+
+def test_the_app_s_database_is_used_when_no_setting_names_one(tmp_path: Path) -> None:
+    app_db = tmp_path / "app.db"
+    write_app(tmp_path, f"sqlite:///{app_db}")
+    done = jobq_in(tmp_path, "enqueue", "thumbnail", '{"name": "a.png"}', "--app", "trial:jq")
+    assert done.returncode == 0, describe(done)
+    assert stored_jobs(app_db) == 1
+    assert not (tmp_path / "jobq.db").exists()  # before: a new local file took the job
+    shown = jobq_in(tmp_path, "config", "--json", "--app", "trial:jq")
+    assert shown.returncode == 0, describe(shown)
+    assert f'"sqlite:///{app_db}"' in shown.stdout and '"app trial:jq"' in shown.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+async def test_a_worker_runs_the_jobs_of_the_postgresql_database_its_app_names(
+    tmp_path: Path, pg_url: str, processes: list[JobqProcess]
+) -> None:
+    """The issue's story: ``jq = JobQueue("postgresql://.../trial")`` run by ``jobq worker
+    --app mod:jq`` logged ``sqlite:///jobq.db`` and worked on a new local file."""
+    write_app(tmp_path, pg_url)
+    worker = JobqProcess(
+        ["worker", "--workers", "1", "--app", "trial:jq"],
+        env=clean_env(),
+        log_path=tmp_path / "worker.log",
+        cwd=tmp_path,
+    )
+    processes.append(worker)
+    opened = await worker.wait_event("store_opened", timeout=30)
+    assert str(opened["database_url"]).startswith("postgresql://"), opened
+    async with JobQueue(pg_url, accept_unknown_types=True) as producer:
+        job = await producer.enqueue("thumbnail", {"name": "b.png"})
+
+        async def done() -> bool:
+            return (await producer.get(job.id)).status is JobState.SUCCEEDED
+
+        await wait_for(done, timeout=30, what="the worker to run the app's job")
+    assert not (tmp_path / "jobq.db").exists()
+
+
+def test_a_setting_naming_another_database_than_the_app_exits_2(tmp_path: Path) -> None:
+    app_db, other_db = tmp_path / "app.db", tmp_path / "other.db"
+    write_app(tmp_path, f"sqlite:///{app_db}")
+    env = {"JOBQ_DATABASE_URL": f"sqlite:///{other_db}"}
+    done = jobq_in(tmp_path, "worker", "--app", "trial:jq", env=env)
+    assert done.returncode == 2, describe(done)
+    [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("jobq: error:")]
+    assert "JOBQ_DATABASE_URL" in line and str(other_db) in line, line
+    assert "trial:jq" in line and str(app_db) in line, line
+    assert not app_db.exists() and not other_db.exists()
+
+
+# -- 7. an app module that raises ------------------------------------------------------------
+
+
+def test_an_app_module_that_raises_shows_its_own_traceback(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("import json\n\nratio = 1 / 0\n")
+    done = jobq_in(tmp_path, "worker", "--app", "broken:jq")
+    assert done.returncode == 1, describe(done)
+    assert f'File "{tmp_path / "broken.py"}", line 3, in <module>' in done.stderr, done.stderr
+    assert "ZeroDivisionError: division by zero" in done.stderr
+    assert "importlib" not in done.stderr and "jobq/cli" not in done.stderr, done.stderr
+    assert "jobq: error: the app module 'broken'" in done.stderr
+    assert not (tmp_path / "jobq.db").exists()
