@@ -76,6 +76,7 @@ class JobQueue:
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         postgres: PostgresOptions | None = None,
+        migrate: bool = True,
     ) -> None:
         """
         Args:
@@ -89,6 +90,9 @@ class JobQueue:
                 them); by default such an enqueue raises ``UnknownJobType``.
             clock: for tests; by default the real time (on PostgreSQL, the server's clock).
             postgres: pool size and timeouts of the PostgreSQL store.
+            migrate: create the database and bring its schema up to date when it opens; False
+                (tools that only look): open an existing database at this jobq's schema only,
+                and raise ``StoreError`` saying why otherwise, changing nothing.
         """
         self.database_url = database_url or DEFAULT_DATABASE_URL
         #: the URL this JobQueue was given, None if it was left to the default
@@ -102,6 +106,7 @@ class JobQueue:
         self.clock: Clock = clock or SystemClock()
         self._store_clock = clock  # None: the store keeps its own time
         self.postgres = postgres
+        self.migrate = migrate
         self.metrics = metrics
         self._store: Store | None = None
         self._pools: list[WorkerPool] = []
@@ -127,10 +132,13 @@ class JobQueue:
     # -- store ------------------------------------------------------------------------------
 
     async def open(self) -> Self:
-        """Open the store (creating and migrating it if needed)."""
+        """Open the store (creating and migrating it if needed, unless ``migrate`` is False)."""
         if self._store is None:
             self._store = await open_store(
-                self.database_url, clock=self._store_clock, postgres=self.postgres
+                self.database_url,
+                clock=self._store_clock,
+                postgres=self.postgres,
+                migrate=self.migrate,
             )
         return self
 

@@ -9,6 +9,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from jobq import JobQueue
@@ -111,3 +112,55 @@ def test_an_app_module_that_raises_shows_its_own_traceback(tmp_path: Path) -> No
     assert "importlib" not in done.stderr and "jobq/cli" not in done.stderr, done.stderr
     assert "jobq: error: the app module 'broken'" in done.stderr
     assert not (tmp_path / "jobq.db").exists()
+
+
+# -- 3. commands that only read create nothing -------------------------------------------------
+
+LOOKING = {
+    "jobs list": ("jobs", "list"),
+    "jobs show": ("jobs", "show", "01a242d7-0056-706f-991a-2684b8e8bc1d"),
+    "jobs cancel": ("jobs", "cancel", "01a242d7-0056-706f-991a-2684b8e8bc1d"),
+    "stats": ("stats",),
+    "top": ("top", "--once"),
+}
+
+
+@pytest.mark.parametrize("command", list(LOOKING))
+def test_a_command_that_only_reads_creates_no_database(tmp_path: Path, command: str) -> None:
+    """Before: an empty table, exit 0, and a new ``jobq.db`` in the working directory, while
+    the user's fleet ran on PostgreSQL with 200 jobs."""
+    done = jobq_in(tmp_path, *LOOKING[command])
+    assert done.returncode == 1, describe(done)
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"jobq: error: no jobq database at {tmp_path / 'jobq.db'}"), line
+    assert "JOBQ_DATABASE_URL" in line and "--database-url" in line
+    assert done.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_config_creates_no_database(tmp_path: Path) -> None:
+    done = jobq_in(tmp_path, "config")
+    assert done.returncode == 0, describe(done)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["jobs list", "stats"])
+def test_a_command_that_only_reads_migrates_no_postgresql_schema(
+    tmp_path: Path, pg_url: str, command: str
+) -> None:
+    done = jobq_in(tmp_path, *LOOKING[command], env={"JOBQ_DATABASE_URL": pg_url})
+    assert done.returncode == 1, describe(done)
+    assert "holds no jobq tables" in done.stderr and "jobq migrate" in done.stderr
+    with psycopg.connect(pg_url) as conn:
+        [(tables,)] = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"
+        ).fetchall()
+    assert tables == 0
+
+
+def test_a_command_that_only_reads_works_on_the_database_it_finds(tmp_path: Path) -> None:
+    enqueued = jobq_in(tmp_path, "enqueue", "echo", '{"n": 1}')  # enqueue may create it
+    assert enqueued.returncode == 0, describe(enqueued)
+    listed = jobq_in(tmp_path, "jobs", "list", "--json")
+    assert listed.returncode == 0, describe(listed)
+    assert enqueued.stdout.split()[0] in listed.stdout

@@ -303,8 +303,10 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def open_queue(flags: dict[str, Any]) -> JobQueue:
-    """The ``JobQueue`` of a one-shot command (enqueue, jobs, stats, top), from its flags."""
+def open_queue(flags: dict[str, Any], *, existing: bool = False) -> JobQueue:
+    """The ``JobQueue`` of a one-shot command (enqueue, jobs, stats, top), from its flags.
+    ``existing``: the command only looks at (or changes) jobs already there, so it creates and
+    migrates no database; a missing one fails naming where it was looked for."""
     loaded = settings_from(flags, one_shot=True)
     return JobQueue(
         loaded.settings.database_url,
@@ -312,6 +314,7 @@ def open_queue(flags: dict[str, Any]) -> JobQueue:
         builtins=False,
         accept_unknown_types=loaded.settings.accept_unknown_types,
         postgres=loaded.settings.postgres_options(),
+        migrate=not existing,
     )
 
 

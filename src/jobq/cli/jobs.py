@@ -42,7 +42,7 @@ def jobs_list(
         after = None if cursor is None else parse_job_id(cursor)
     except ValueError:
         fail(f"--cursor {cursor!r} is not a job id", EXIT_USAGE)
-    jq = open_queue(flags)
+    jq = open_queue(flags, existing=True)
 
     async def go() -> int:
         async with jq:
@@ -67,7 +67,7 @@ def jobs_list(
 @store_options
 def jobs_show(job_id: str, as_json: bool, **flags: Any) -> None:
     """One job with its attempts."""
-    jq = open_queue(flags)
+    jq = open_queue(flags, existing=True)
 
     async def go() -> int:
         async with jq:
@@ -87,7 +87,7 @@ def _change(action: str) -> Any:
     @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
     @store_options
     def command(job_id: str, as_json: bool, **flags: Any) -> None:
-        jq = open_queue(flags)
+        jq = open_queue(flags, existing=True)
 
         async def go() -> int:
             async with jq:

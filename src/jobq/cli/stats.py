@@ -27,7 +27,7 @@ from jobq.insights import age
 def stats(as_json: bool, **flags: Any) -> None:
     """Jobs by queue and status, then due jobs by type (a type that no live worker process
     can run is flagged). --json prints the first part only: queue -> status -> jobs."""
-    jq = open_queue(flags)
+    jq = open_queue(flags, existing=True)
 
     async def go() -> int:
         async with jq:
@@ -67,7 +67,7 @@ def stats(as_json: bool, **flags: Any) -> None:
 @store_options
 def top(interval: float, once: bool, **flags: Any) -> None:
     """A live view of queues, worker processes and throughput (Ctrl-C to leave)."""
-    jq = open_queue(flags)
+    jq = open_queue(flags, existing=True)
     console = Console()
 
     async def go() -> int:

@@ -37,8 +37,10 @@ async def open_store(
     postgres: PostgresOptions | None = None,
     migrate: bool = True,
 ) -> Store:
-    """Open the store that ``url`` names and bring its schema up to date (PostgreSQL: unless
-    ``migrate`` is False). ``clock``: None for the real time (on PostgreSQL, the server's)."""
+    """Open the store that ``url`` names and bring its schema up to date. ``migrate=False``
+    (commands that only read): create and change nothing; a database that does not exist, or
+    whose schema is not this jobq's, is a ``StoreError`` saying so. ``clock``: None for the
+    real time (on PostgreSQL, the server's)."""
     parsed = _parse(url)
     if parsed.scheme == "postgresql":
         try:
@@ -51,7 +53,7 @@ async def open_store(
         return await PostgresStore.open(parsed.path, clock=clock, options=postgres, migrate=migrate)
     from jobq.store.sqlite import SQLiteStore
 
-    return await SQLiteStore.open(parsed.path, clock=clock)
+    return await SQLiteStore.open(parsed.path, clock=clock, migrate=migrate)
 
 
 async def run_migrations(url: str, *, postgres: PostgresOptions | None = None) -> SchemaStatus:

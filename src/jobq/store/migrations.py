@@ -21,3 +21,22 @@ def load_migrations(package: str) -> list[tuple[int, str]]:
     if [v for v, _ in found] != list(range(1, len(found) + 1)):
         raise StoreError(f"migration files are not numbered 1..n: {[v for v, _ in found]}")
     return found
+
+
+def not_current(current: int, latest: int, what: str) -> None:
+    """For a store opened without migrating (a command that only reads): ``StoreError`` unless
+    the schema of ``what`` is at this jobq's version ``latest``, saying what to do."""
+    if current == 0:
+        raise StoreError(
+            f"{what} holds no jobq tables: `jobq migrate` (or starting the service) creates them"
+        )
+    if current < latest:
+        raise StoreError(
+            f"{what} is at schema version {current}, and this jobq reads version {latest}: "
+            "run `jobq migrate`"
+        )
+    if current > latest:
+        raise StoreError(
+            f"{what} is at schema version {current}, newer than this jobq knows ({latest}): "
+            "upgrade jobq"
+        )

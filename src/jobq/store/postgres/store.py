@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from jobq.clock import Clock
 from jobq.domain.errors import StoreError
+from jobq.store.migrations import not_current
 from jobq.store.options import PostgresOptions
 from jobq.store.postgres import migrate as schema
 from jobq.store.postgres.admin import PostgresAdmin
@@ -80,6 +81,8 @@ class PostgresStore:
         version = await (
             schema.run_migrations(url, options) if migrate else schema.read_version(url, options)
         )
+        if not migrate:
+            not_current(version.current, version.latest, f"PostgreSQL schema {version.schema!r}")
         if version.current == 0:
             raise StoreError(
                 f"schema {version.schema!r} has no jobq tables; run `jobq migrate` first"

@@ -14,13 +14,15 @@ from pathlib import Path
 
 from jobq.clock import Clock, SystemClock
 from jobq.domain.errors import StoreError
+from jobq.store.migrations import not_current
 from jobq.store.sqlite.admin import SQLiteAdmin
 from jobq.store.sqlite.claims import SQLiteClaims
 from jobq.store.sqlite.connection import check_sqlite_version
 from jobq.store.sqlite.database import Database
 from jobq.store.sqlite.enqueue import SQLiteEnqueuer
 from jobq.store.sqlite.expiry import SQLiteExpiry
-from jobq.store.sqlite.migrate import describe, migrate
+from jobq.store.sqlite.migrate import describe, latest_version, read_version
+from jobq.store.sqlite.migrate import migrate as bring_up_to_date
 from jobq.store.sqlite.outcomes import SQLiteOutcomes
 from jobq.store.sqlite.presence import SQLitePresence
 from jobq.store.sqlite.reads import SQLiteReads
@@ -62,13 +64,25 @@ class SQLiteStore:
 
     @classmethod
     async def open(
-        cls, path: str, *, clock: Clock | None = None, busy_timeout: float = 10.0
+        cls,
+        path: str,
+        *,
+        clock: Clock | None = None,
+        busy_timeout: float = 10.0,
+        migrate: bool = True,
     ) -> SQLiteStore:
-        """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
-        await asyncio.to_thread(_check_directory, path)
+        """Open (creating if needed) the database at ``path`` and bring its schema up to date;
+        ``migrate=False``: open only an existing database whose schema is this jobq's."""
+        if migrate:
+            await asyncio.to_thread(_check_directory, path)
+        else:
+            await asyncio.to_thread(_check_current, path)
         store = cls(path, clock=clock, busy_timeout=busy_timeout)
         try:
-            store.schema_version = await store.db.writer.write(migrate)
+            if migrate:
+                store.schema_version = await store.db.writer.write(bring_up_to_date)
+            else:
+                store.schema_version = latest_version()
         except BaseException:
             await store.close()
             raise
@@ -79,6 +93,17 @@ class SQLiteStore:
 
     async def close(self) -> None:
         await self.db.close()
+
+
+def _check_current(path: str) -> None:
+    """The database at ``path`` exists and its schema is this jobq's, or ``StoreError``."""
+    where = Path(path).resolve()
+    if not where.is_file():
+        raise StoreError(
+            f"no jobq database at {where}: point JOBQ_DATABASE_URL (or --database-url) at the "
+            "database your jobq service uses"
+        )
+    not_current(read_version(path), latest_version(), f"the SQLite database {where}")
 
 
 def _check_directory(path: str) -> None:
