@@ -67,6 +67,25 @@ def waiting_by_type(
     return sorted(found, key=lambda t: (-t.unhandled, -t.waiting, t.type))
 
 
+def no_runner(processes: list[ProcessInfo], queue: str, job_type: str) -> str | None:
+    """Why a job of ``job_type`` in ``queue`` would wait for ever among these live worker
+    processes, or None when one of them claims such jobs."""
+    if not processes:
+        return "no worker process is running: start one with `jobq worker` (or `jobq serve`)"
+    if any(p.runs(queue, job_type) for p in processes):
+        return None
+    up = f"{len(processes)} worker process{'es' if len(processes) != 1 else ''} up"
+    return (
+        f"no live worker process runs `{job_type}` on queue `{queue}` ({up}, none with a "
+        "handler for it there): start one whose --app registers it"
+    )
+
+
+async def runner_missing(reads: Reads, queue: str, job_type: str) -> str | None:
+    """``no_runner`` among the worker processes live now (their presence rows)."""
+    return no_runner(await reads.processes(max_age=STALE_AFTER), queue, job_type)
+
+
 def age(seconds: float) -> str:
     """A wait as people say it, as every view shows it: 42.0 s, 3.5 min, 2.0 h."""
     if seconds < 60:

@@ -45,7 +45,7 @@ from jobq.domain.job import (
     QueueCount,
 )
 from jobq.domain.states import TERMINAL, JobState
-from jobq.insights import Overview, TypeWaiting, overview, types_waiting
+from jobq.insights import Overview, TypeWaiting, overview, runner_missing, types_waiting
 from jobq.intake import check_new_job
 from jobq.metrics import Metrics
 from jobq.redaction import redact_payload
@@ -298,6 +298,11 @@ class JobQueue:
     async def waiting(self) -> list[TypeWaiting]:
         """Due jobs by type, and which of them no live worker process can run."""
         return await types_waiting(self.store.reads, now=self.clock.now())
+
+    async def runner_missing(self, job: Job) -> str | None:
+        """Why ``job`` would wait for ever (no live worker process claims its type in its
+        queue), or None when one does."""
+        return await runner_missing(self.store.reads, job.queue, job.type)
 
     async def cancel(self, job_id: JobId | str) -> Job:
         job = await self.store.admin.cancel(JobId(job_id))

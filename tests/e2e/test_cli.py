@@ -712,8 +712,9 @@ async def test_enqueue_wait_with_a_worker(
 
     started = time.monotonic()
     stuck = cli("enqueue", "echo", "--queue", "elsewhere", "--wait", "--wait-timeout", "0.5")
-    assert stuck.returncode == 1, describe(stuck)
+    assert stuck.returncode == 3, describe(stuck)  # its own status: the wait ran out
     assert "still pending" in stuck.stderr, describe(stuck)
+    assert "no live worker process runs `echo` on queue `elsewhere`" in stuck.stderr
     assert time.monotonic() - started < 10
     assert worker.proc.poll() is None, worker.log_text()[-3000:]
 

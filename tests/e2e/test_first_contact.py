@@ -164,3 +164,46 @@ def test_a_command_that_only_reads_works_on_the_database_it_finds(tmp_path: Path
     listed = jobq_in(tmp_path, "jobs", "list", "--json")
     assert listed.returncode == 0, describe(listed)
     assert enqueued.stdout.split()[0] in listed.stdout
+
+
+# -- 4. --wait for a job nothing can run -----------------------------------------------------
+
+
+def test_wait_says_no_worker_is_running_and_its_timeout_ends_it(tmp_path: Path) -> None:
+    """Before: ``pending · attempt 0/3``, then nothing, for ever."""
+    done = jobq_in(tmp_path, "enqueue", "echo", "{}", "--wait", "--wait-timeout", "1.5")
+    assert done.returncode == 3, describe(done)
+    job_id = done.stderr.split()[0]
+    assert f"{job_id}: no worker process is running" in done.stderr, done.stderr
+    assert "still pending after 1.5 s (--wait-timeout)" in done.stderr
+    shown = jobq_in(tmp_path, "jobs", "show", job_id, "--json")
+    assert '"status": "pending"' in shown.stdout  # it stays enqueued
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+async def test_wait_says_no_live_worker_runs_the_type(
+    tmp_path: Path, processes: list[JobqProcess]
+) -> None:
+    """A worker process is up, with the built-in handlers only; the job's type is the app's."""
+    url = f"sqlite:///{tmp_path / 'jobq.db'}"
+    write_app(tmp_path, url)
+    worker = JobqProcess(
+        ["worker", "--workers", "1"],
+        env=clean_env({"JOBQ_DATABASE_URL": url}),
+        log_path=tmp_path / "worker.log",
+        cwd=tmp_path,
+    )
+    processes.append(worker)
+    async with JobQueue(url) as jq:
+
+        async def present() -> bool:
+            return bool(await jq.store.reads.processes(max_age=60))
+
+        await wait_for(present, timeout=30, what="the worker process's presence")
+    done = jobq_in(
+        tmp_path, "enqueue", "thumbnail", "{}", "--app", "trial:jq", "--wait", "--wait-timeout", "2"
+    )
+    assert done.returncode == 3, describe(done)
+    assert "no live worker process runs `thumbnail` on queue `default`" in done.stderr
+    assert "(1 worker process up" in done.stderr, done.stderr

@@ -2,7 +2,8 @@
 parses, builds the settings, and calls one function.
 
 Exit status: 0 done; 1 failed (a job that ended badly with --wait, an unknown id, a refused
-state change, a store error); 2 a bad flag, setting or argument.
+state change, a store error); 2 a bad flag, setting or argument; 3 ``enqueue --wait``'s
+``--wait-timeout`` ran out.
 """
 
 from __future__ import annotations

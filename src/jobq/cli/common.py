@@ -26,6 +26,8 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
+#: ``jobq enqueue --wait --wait-timeout``: the wait ran out, the job is still pending or running
+EXIT_WAIT_TIMEOUT = 3
 
 
 def fail(message: str, status: int = EXIT_FAILURE) -> NoReturn:

@@ -3,12 +3,13 @@ through ``bulk.py``); with ``--wait``, its progress until it ends."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 import click
@@ -16,7 +17,15 @@ from rich.console import Console
 from rich.text import Text
 
 from jobq.cli.bulk import enqueue_lines
-from jobq.cli.common import EXIT_FAILURE, EXIT_USAGE, fail, guard, open_queue, store_options
+from jobq.cli.common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    EXIT_WAIT_TIMEOUT,
+    fail,
+    guard,
+    open_queue,
+    store_options,
+)
 from jobq.cli.output import echo_json, job_json
 from jobq.domain.errors import IdempotencyConflict, InvalidJob, UnknownJobType
 from jobq.domain.job import Job
@@ -61,6 +70,10 @@ async def enqueue_file(jq: JobQueue, source: TextIO, *, as_json: bool) -> int:
     return EXIT_FAILURE if report.rejected else 0
 
 
+#: seconds between two looks at which live worker processes would run a waited-for job
+RUNNERS_EVERY = 2.0
+
+
 def describe_progress(job: Job) -> str:
     """A waited-for job's state in one line: status, attempt, progress and its message."""
     parts = [job.status.value, f"attempt {job.attempt}/{job.max_attempts}"]
@@ -71,22 +84,62 @@ def describe_progress(job: Job) -> str:
     return f"{job.id} " + " · ".join(parts)
 
 
+class _Follower:
+    """How ``--wait`` shows a job: on a terminal a spinner whose text follows the job, elsewhere
+    a line per change; notes (why it may wait for ever) as lines of their own on stderr."""
+
+    def __init__(self, spinner: Any | None, console: Console | None, job: Job) -> None:
+        self._spinner, self._console, self.last = spinner, console, job
+
+    def follow(self, current: Job) -> None:
+        self.last = current
+        if self._spinner is None:
+            click.echo(describe_progress(current), err=True)
+        else:
+            self._spinner.update(Text(describe_progress(current)))  # Text: never markup
+
+    def say(self, note: str) -> None:
+        if self._console is None:
+            click.echo(note, err=True)
+        else:
+            self._console.print(Text(note))
+
+
 @contextlib.contextmanager
-def _waiting(job: Job) -> Iterator[Callable[[Job], None]]:
-    """On a terminal, a spinner whose text follows the job; elsewhere, a line per change."""
+def _waiting(job: Job) -> Iterator[_Follower]:
     if not sys.stderr.isatty():
-        yield lambda current: click.echo(describe_progress(current), err=True)
+        yield _Follower(None, None, job)
         return
     console = Console(stderr=True)
-    last = [job]
-
-    def follow(current: Job) -> None:
-        last[0] = current
-        spinner.update(Text(describe_progress(current)))  # Text: a message is never markup
-
     with console.status(Text(describe_progress(job))) as spinner:
-        yield follow
-    console.print(Text(describe_progress(last[0])))  # the spinner goes; its last word stays
+        follower = _Follower(spinner, console, job)
+        yield follower
+    console.print(Text(describe_progress(follower.last)))  # the spinner goes; its last word stays
+
+
+async def _wait(jq: JobQueue, job: Job, timeout: float | None) -> Job:
+    """The job once it has ended, following it; meanwhile, from the processes' presence, say
+    whenever no live worker process would run it (and when one comes). ``TimeoutError``."""
+    with _waiting(job) as follower:
+
+        async def watch_runners() -> None:
+            said: str | None = None
+            while True:
+                note = await jq.runner_missing(job)
+                if note != said:
+                    if note is not None:
+                        follower.say(f"{job.id}: {note}")
+                    elif said is not None:
+                        follower.say(f"{job.id}: a worker process for `{job.type}` is up")
+                    said = note
+                await asyncio.sleep(RUNNERS_EVERY)
+
+        watcher = asyncio.create_task(watch_runners())
+        try:
+            return await jq.wait(job.id, timeout=timeout, on_change=follower.follow)
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
 
 
 def _payload(text: str | None) -> dict[str, Any]:
@@ -120,7 +173,11 @@ def _payload(text: str | None) -> dict[str, Any]:
 @click.option("--timeout", type=float, help="Seconds one attempt may run (type's default).")
 @click.option("--idempotency-key", help="A repeat with this key returns the first job.")
 @click.option("--wait", is_flag=True, help="Wait until it ends; exit 0 if it succeeded, else 1.")
-@click.option("--wait-timeout", type=float, help="With --wait: give up after S seconds (exit 1).")
+@click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="With --wait: stop waiting after S seconds (exit 3; the job stays enqueued).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
 @store_options
 def enqueue(
@@ -172,11 +229,14 @@ def enqueue(
                 return 0
             click.echo(f"{job.id} enqueued; waiting", err=True)
             try:
-                with _waiting(job) as on_change:
-                    job = await jq.wait(job.id, timeout=wait_timeout, on_change=on_change)
+                job = await _wait(jq, job, wait_timeout)
             except TimeoutError:
                 current = await jq.get(job.id)
-                fail(f"job {job.id} is still {current.status.value} after {wait_timeout} s")
+                fail(
+                    f"job {job.id} is still {current.status.value} after {wait_timeout:g} s "
+                    "(--wait-timeout); it stays enqueued",
+                    EXIT_WAIT_TIMEOUT,
+                )
             if as_json:
                 echo_json(job_json(job))
             elif job.status is JobState.SUCCEEDED:
