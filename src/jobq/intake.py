@@ -25,7 +25,7 @@ from jobq.domain.job import (
     NewJob,
 )
 from jobq.domain.jsonvalues import is_unicode, not_unicode
-from jobq.names import check_name
+from jobq.names import check_name, did_you_mean
 from jobq.registry import Registry
 
 
@@ -55,7 +55,10 @@ def check_new_job(
     job_type = registry.get(type)
     if job_type is None and not accept_unknown_types:
         known = ", ".join(registry.names())
-        raise UnknownJobType(f"unknown job type {type!r}; this process knows: {known}")
+        raise UnknownJobType(
+            f"unknown job type {type!r}{did_you_mean(type, registry.names())}; "
+            f"this process knows: {known}"
+        )
     if payload is None:
         payload = {}
     if not isinstance(payload, Mapping):

@@ -299,10 +299,10 @@ class JobQueue:
         """Due jobs by type, and which of them no live worker process can run."""
         return await types_waiting(self.store.reads, now=self.clock.now())
 
-    async def runner_missing(self, job: Job) -> str | None:
-        """Why ``job`` would wait for ever (no live worker process claims its type in its
-        queue), or None when one does."""
-        return await runner_missing(self.store.reads, job.queue, job.type)
+    async def runner_missing(self, queue: str, job_type: str) -> str | None:
+        """Why a job of ``job_type`` in ``queue`` would wait for ever (no live worker process
+        claims that type there), or None when one does."""
+        return await runner_missing(self.store.reads, queue, job_type)
 
     async def cancel(self, job_id: JobId | str) -> Job:
         job = await self.store.admin.cancel(JobId(job_id))

@@ -28,3 +28,12 @@ def check_name(value: str, *, what: str) -> str:
     if len(_GOOD) < _GOOD_MAX:
         _GOOD.add(value)
     return value
+
+
+def did_you_mean(value: str, names: list[str]) -> str:
+    """`` (did you mean `work.item`?)`` for the name of ``names`` closest to a mistyped
+    ``value``, or "" when none is close."""
+    import difflib  # only on this error path
+
+    close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""

@@ -207,3 +207,44 @@ async def test_wait_says_no_live_worker_runs_the_type(
     assert done.returncode == 3, describe(done)
     assert "no live worker process runs `thumbnail` on queue `default`" in done.stderr
     assert "(1 worker process up" in done.stderr, done.stderr
+
+
+# -- 6 and 10. an enqueue of a type this command does not know ---------------------------------
+
+
+def test_an_unknown_type_says_to_pass_the_app(tmp_path: Path) -> None:
+    """Before: ``unknown job type 'thumbnail'; this process knows: echo, http.request, sleep``
+    though the running server knew it."""
+    done = jobq_in(tmp_path, "enqueue", "thumbnail", "{}")
+    assert done.returncode == 2, describe(done)
+    assert "no live worker process runs it" in done.stderr
+    assert "--app module:attribute" in done.stderr and "echo, http.request, sleep" in done.stderr
+    typo = jobq_in(tmp_path, "enqueue", "ecoh", "{}")
+    assert "unknown job type 'ecoh' (did you mean `echo`?)" in typo.stderr, describe(typo)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+async def test_a_type_a_live_worker_process_runs_is_enqueued_without_the_app(
+    tmp_path: Path, processes: list[JobqProcess]
+) -> None:
+    """The worker processes publish the types they run (their presence rows): the CLI needs no
+    ``--app`` to enqueue one of them."""
+    url = f"sqlite:///{tmp_path / 'jobq.db'}"
+    write_app(tmp_path, url)
+    worker = JobqProcess(
+        ["worker", "--workers", "1", "--app", "trial:jq"],
+        env=clean_env(),
+        log_path=tmp_path / "worker.log",
+        cwd=tmp_path,
+    )
+    processes.append(worker)
+    async with JobQueue(url) as jq:
+
+        async def present() -> bool:
+            return bool(await jq.store.reads.processes(max_age=60))
+
+        await wait_for(present, timeout=30, what="the worker process's presence")
+        done = jobq_in(tmp_path, "enqueue", "thumbnail", '{"name": "c.png"}', "--wait")
+        assert done.returncode == 0, describe(done)
+        assert done.stdout.strip() == '{"made": "c.png"}'

@@ -4,6 +4,7 @@ one place that maps exceptions to status codes."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -68,16 +69,56 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
         )
         return error_response(400, "invalid_json", f"the request body is not valid JSON: {reason}")
     details = [
-        {
-            "field": field_path(error["loc"]),
-            "message": str(error["msg"]).removeprefix("Value error, "),
-        }
-        for error in errors
+        {"field": field_path(error["loc"]), "message": in_json_words(error)} for error in errors
     ]
     summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
     if len(details) > 5:
         summary += f"; and {len(details) - 5} more"
     return error_response(422, "validation_error", summary, details)
+
+
+#: pydantic's error types whose message speaks Python ("a valid dictionary"), in JSON's words
+_EXPECTED = {
+    "dict_type": "a JSON object",
+    "model_type": "a JSON object",
+    "model_attributes_type": "a JSON object",
+    "list_type": "a JSON array",
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+
+
+def json_kind(value: Any) -> str:
+    """What ``value`` was in the request's JSON: an object, an array, a string, ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    return "a number" if isinstance(value, int | float) else type(value).__name__
+
+
+def in_json_words(error: Mapping[str, Any]) -> str:
+    """A validation error's message as a client writing JSON would say it."""
+    kind = error.get("type", "")
+    if kind in _EXPECTED:
+        return f"must be {_EXPECTED[kind]}, not {json_kind(error.get('input'))}"
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a field of this request"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def store_error_status(exc: JobqError) -> tuple[int, str]:

@@ -31,6 +31,8 @@ from jobq.domain.errors import IdempotencyConflict, InvalidJob, UnknownJobType
 from jobq.domain.job import Job
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
+from jobq.names import check_name, did_you_mean
+from jobq.registry import Registry
 
 
 async def enqueue_file(jq: JobQueue, source: TextIO, *, as_json: bool) -> int:
@@ -125,7 +127,7 @@ async def _wait(jq: JobQueue, job: Job, timeout: float | None) -> Job:
         async def watch_runners() -> None:
             said: str | None = None
             while True:
-                note = await jq.runner_missing(job)
+                note = await jq.runner_missing(job.queue, job.type)
                 if note != said:
                     if note is not None:
                         follower.say(f"{job.id}: {note}")
@@ -140,6 +142,25 @@ async def _wait(jq: JobQueue, job: Job, timeout: float | None) -> Job:
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+
+
+def named(job_type: str) -> bool:
+    """Whether ``job_type`` is a name a type may have (if not, the enqueue says why)."""
+    try:
+        check_name(job_type, what="job type")
+    except ValueError:
+        return False
+    return True
+
+
+def unknown_type(registry: Registry, job_type: str) -> str:
+    """Why ``jobq enqueue`` refuses a type neither it nor any live worker process knows."""
+    return (
+        f"unknown job type {job_type!r}{did_you_mean(job_type, registry.names())}: no live "
+        f"worker process runs it, and without --app this command knows only "
+        f"{', '.join(registry.names())}. Pass --app module:attribute naming your JobQueue "
+        "(or --accept-unknown-types to enqueue it anyway)"
+    )
 
 
 def _payload(text: str | None) -> dict[str, Any]:
@@ -208,6 +229,11 @@ def enqueue(
 
     async def go() -> int:
         async with jq:
+            if not jq.accept_unknown_types and job_type not in jq.registry and named(job_type):
+                # not known here: enqueue it if a live worker process runs it on that queue
+                if await jq.runner_missing(queue, job_type) is not None:
+                    fail(unknown_type(jq.registry, job_type), EXIT_USAGE)
+                jq.accept_unknown_types = True
             try:
                 job = await jq.enqueue(
                     job_type,
