@@ -248,3 +248,28 @@ async def test_a_type_a_live_worker_process_runs_is_enqueued_without_the_app(
         done = jobq_in(tmp_path, "enqueue", "thumbnail", '{"name": "c.png"}', "--wait")
         assert done.returncode == 0, describe(done)
         assert done.stdout.strip() == '{"made": "c.png"}'
+
+
+# -- 8. jobs show and its tracebacks ---------------------------------------------------------
+
+
+async def test_jobs_show_prints_each_attempt_s_traceback(tmp_path: Path) -> None:
+    """The README said ``jobq jobs show ID`` shows tracebacks; only ``--json`` had them."""
+    url = f"sqlite:///{tmp_path / 'jobq.db'}"
+    async with JobQueue(url) as jq:
+
+        @jq.job("crop", max_attempts=1)
+        def crop(payload: dict[str, object]) -> None:
+            raise ValueError(f"no such image: {payload['name']}")
+
+        job = await jq.enqueue("crop", {"name": "d.png"})
+        await jq.run(until_idle=True)  # attempt 1: dead
+        await jq.retry(job.id)
+        await jq.run(until_idle=True)  # attempt 2: dead again
+        assert (await jq.get(job.id)).attempt == 2
+    shown = jobq_in(tmp_path, "jobs", "show", job.id, env={"JOBQ_DATABASE_URL": url})
+    assert shown.returncode == 0, describe(shown)
+    for attempt in (1, 2):
+        section = shown.stdout.split(f"attempt {attempt} traceback:\n", 1)[1]
+        assert section.startswith("Traceback (most recent call last):"), shown.stdout
+        assert "ValueError: no such image: d.png" in section.split("\n\n")[0]

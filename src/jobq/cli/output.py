@@ -96,3 +96,7 @@ def job_detail(job: Job, attempts: Sequence[Attempt]) -> None:
                 for a in attempts
             ],
         )
+    for a in attempts:  # the tracebacks, oldest attempt first, after the table
+        if a.error is not None and a.error.traceback:
+            click.echo(f"\nattempt {a.attempt} traceback:")
+            click.echo(a.error.traceback.rstrip("\n"))
