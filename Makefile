@@ -17,18 +17,28 @@ help:
 	@echo "make profile  flame graphs of a worker draining jobs (bench/profile-*.svg)"
 	@echo "make clean  remove the virtual environment and caches"
 
-# The venv is rebuilt when pyproject.toml or the constraints change.
-$(BIN)/.installed: pyproject.toml constraints.txt
+# The venv itself: Python 3.11 or newer, with pip.
+$(BIN)/.venv:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "jobq needs Python 3.11 or newer; this is " + sys.version.split()[0])'
 	@test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	  echo "python3 has no ensurepip (Debian/Ubuntu without python3-venv): fetching pip from PyPI"; \
 	  $(PYTHON) -m venv --clear --without-pip $(VENV) && $(PYTHON) scripts/bootstrap_pip.py $(BIN)/python; } || { \
 	  echo "could not create $(VENV); on Debian/Ubuntu: apt install python3-venv"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@touch $@
+
+# What running needs (`make run`): jobq and the PostgreSQL driver, nothing of the toolchain.
+# Each is installed again when pyproject.toml or the constraints change.
+$(BIN)/.runtime: pyproject.toml constraints.txt $(BIN)/.venv
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[postgres]'
+	@touch $@
+
+# What testing needs besides (`make test`, `make bench`, ...): the dev extra.
+$(BIN)/.installed: pyproject.toml constraints.txt $(BIN)/.venv
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
 
-run: $(BIN)/.installed
+run: $(BIN)/.runtime
 	$(BIN)/jobq serve --host $(HOST) --port $(PORT) --database-url sqlite:///jobq.db
 
 LINTED := src tests scripts $(wildcard bench)

@@ -15,7 +15,7 @@ import pytest
 from jobq import JobQueue
 from jobq.domain.states import JobState
 from tests.cli import clean_env, describe, run_jobq
-from tests.helpers import JobqProcess, wait_for
+from tests.helpers import REPO, JobqProcess, wait_for
 
 #: a user's module: a JobQueue that names its database, and one handler of its own
 APP = """
@@ -273,3 +273,33 @@ async def test_jobs_show_prints_each_attempt_s_traceback(tmp_path: Path) -> None
         section = shown.stdout.split(f"attempt {attempt} traceback:\n", 1)[1]
         assert section.startswith("Traceback (most recent call last):"), shown.stdout
         assert "ValueError: no such image: d.png" in section.split("\n\n")[0]
+
+
+# -- 12. make run installs what running needs --------------------------------------------------
+
+
+def make_plan(target: str, venv: Path) -> list[str]:
+    """The commands ``make TARGET`` would run for a checkout without a venv (``make -n``)."""
+    done = subprocess.run(
+        ["make", "-n", target, f"VENV={venv}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout.splitlines()
+
+
+def test_make_run_installs_only_what_running_needs(tmp_path: Path) -> None:
+    """Before: ``make run`` installed mypy, schemathesis, Selenium and py-spy to run the
+    service."""
+    venv = tmp_path / "venv"
+    plan = make_plan("run", venv)
+    installs = [line for line in plan if " -e " in line]
+    assert installs == [
+        f"{venv}/bin/python -m pip install --quiet -c constraints.txt -e '.[postgres]'"
+    ]
+    assert plan[-1].startswith(f"{venv}/bin/jobq serve ")
+    tested = [line for line in make_plan("test", venv) if " -e " in line]
+    assert tested == [f"{venv}/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'"]
