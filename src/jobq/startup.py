@@ -14,9 +14,12 @@ class Startup:
     attempts: int = 0
 
     def reason(self) -> str:
+        """What to answer meanwhile: the state only. It goes to anyone (probes need no token
+        and no token can be checked yet), so the error itself, which may name hosts and
+        users, is only logged (``store_waiting``)."""
         if self.error is None:
             return "jobq is starting: opening the store"
         return (
-            f"jobq is starting and cannot reach the store yet ({self.attempts} attempts; "
-            f"the last: {self.error}); it keeps trying"
+            f"jobq is starting and cannot reach the store yet ({self.attempts} attempts); it "
+            "keeps trying, and its log says why (store_waiting)"
         )

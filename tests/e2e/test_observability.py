@@ -173,3 +173,8 @@ async def test_a_request_naming_another_host_is_refused(
             ok = await http.get("/stats", headers={"Host": f"{name}:{port}"})
             assert ok.status_code == 200, name
         assert (await http.get("/stats")).json()["totals"]["pending"] == 0  # nothing got in
+        # the probes answer any Host (an orchestrator names the pod's address), and say only
+        # their state
+        pod = {"Host": f"10.1.2.3:{port}"}
+        assert (await http.get("/health", headers=pod)).json() == {"status": "ok"}
+        assert (await http.get("/ready", headers=pod)).json() == {"status": "ready"}

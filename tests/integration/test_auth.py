@@ -58,7 +58,6 @@ async def server(jq: JobQueue) -> AsyncIterator[Server]:
 
 #: (method, path, body, least scope); {id} is a pending job's id, {dead} a dead one's
 ROUTES: list[tuple[str, str, object, Scope]] = [
-    ("GET", "/ready", None, READ),
     ("GET", "/metrics", None, READ),
     ("GET", "/stats", None, READ),
     ("GET", "/jobs", None, READ),
@@ -118,9 +117,13 @@ async def test_every_route_by_every_caller(
             assert response.status_code < 500, (caller, method, path, response.text)
 
 
-async def test_health_needs_no_token(server: Server) -> None:
+async def test_the_probes_need_no_token(server: Server) -> None:
+    """Tried as a new user would: once tokens existed, the orchestrator's readiness probe got
+    401. Both probes answer without a token, and say nothing but their state."""
     async with server.client() as client:
-        assert (await client.get("/health")).status_code == 200
+        assert (await client.get("/health")).json() == {"status": "ok"}
+        assert (await client.get("/ready")).json() == {"status": "ready"}
+        assert (await client.get("/stats")).status_code == 401  # the rest still needs one
 
 
 async def test_no_token_nothing_changes_when_refused(server: Server) -> None:

@@ -48,8 +48,8 @@ CSRF_HEADER = b"x-csrf-token"
 RETRY_AFTER = 1  # seconds, when the store cannot say who a token is
 CACHE_SECONDS = 2.0  # a new or revoked token counts everywhere within this long
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: what anyone may reach: liveness, and what signing in needs
-OPEN_PATHS = frozenset({"/health", "/ui/login", "/ui/logout"})
+#: what anyone may reach: the probes (liveness, readiness), and what signing in needs
+OPEN_PATHS = frozenset({"/health", "/ready", "/ui/login", "/ui/logout"})
 OPEN_PREFIXES = ("/ui/static/",)
 ENQUEUE_PATHS = frozenset({"/jobs", "/jobs/batch"})
 

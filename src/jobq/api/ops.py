@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -15,6 +16,7 @@ from jobq.jobqueue import JobQueue
 from jobq.metrics import Metrics
 from jobq.wire import ErrorBody
 
+logger = structlog.get_logger("jobq.api")
 router = APIRouter()
 
 
@@ -40,12 +42,17 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", responses={503: {"model": ErrorBody, "description": "store unreachable"}})
 async def ready(jq: JQ) -> Any:
-    """The store answers."""
+    """The store answers. Open to anyone, as ``/health`` is (probes carry no token and name the
+    pod's address): it says ready or not, and nothing of why; the log does (``not_ready``)."""
     try:
         await jq.ping()
     except StoreError as exc:
+        logger.warning("not_ready", error=str(exc))
         return error_response(
-            503, "not_ready", f"the store does not answer: {exc}", headers={"Retry-After": "1"}
+            503,
+            "not_ready",
+            "the store does not answer; the process's log says why (not_ready)",
+            headers={"Retry-After": "1"},
         )
     return {"status": "ready"}
 

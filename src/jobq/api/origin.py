@@ -2,7 +2,8 @@
 
 Host: a request must name this server by a name it answers to (``allowed_hosts``). Otherwise a
 page whose DNS name an attacker re-points at 127.0.0.1 (DNS rebinding) would be "same-origin"
-with the API and could read and write it. Any method; 400.
+with the API and could read and write it. Any method; 400. The probes (``/health``,
+``/ready``) answer any Host: they reveal nothing.
 
 Writes (CSRF):
 A browser names where a request comes from: ``Sec-Fetch-Site`` (every current browser) and
@@ -21,6 +22,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from jobq.api.limits import refuse
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: answered whatever the Host: an orchestrator probes them by the pod's address, and they show
+#: a page elsewhere nothing but "ok" or "not ready"
+PROBES = frozenset({"/health", "/ready"})
 ALLOWED_FETCH_SITES = frozenset({b"same-origin", b"none"})
 
 
@@ -35,7 +39,7 @@ class SameOriginWrites:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             headers = dict(scope["headers"])
-            if self.allowed_hosts is not None:
+            if self.allowed_hosts is not None and scope["path"] not in PROBES:
                 name = hostname(headers.get(b"host", b"").decode("latin-1"))
                 if name not in self.allowed_hosts:
                     await refuse(

@@ -47,8 +47,8 @@ async def open_store(
             from jobq.store.postgres import PostgresStore
         except ImportError as exc:
             raise UnsupportedStore(
-                f"the PostgreSQL store needs psycopg ({exc}); install it with "
-                f"pip install 'jobq[postgres]'"
+                f"the PostgreSQL store needs psycopg ({exc}); install jobq with its "
+                "postgres extra: pip install '.[postgres]' in a checkout of jobq"
             ) from exc
         return await PostgresStore.open(parsed.path, clock=clock, options=postgres, migrate=migrate)
     from jobq.store.sqlite import SQLiteStore
