@@ -253,6 +253,9 @@ async def test_an_admin_session_acts_only_with_its_csrf_token(server: Server) ->
         assert api.status_code == 403 and api.json()["error"]["code"] == "csrf_failed"
         api = await client.post("/jobs", json={"type": "echo"}, headers={"X-CSRF-Token": csrf})
         assert api.status_code == 201
+        # where a script finds the value: in any page's <meta name="csrf-token">
+        listing = (await client.get("/ui/jobs")).text
+        assert f'<meta name="csrf-token" content="{csrf}">' in listing
         # signing out ends the session in this browser
         out = await client.post("/ui/logout")
         assert out.status_code == 303 and 'jobq_session=""' in out.headers["set-cookie"]
