@@ -107,7 +107,15 @@ STATES = ("pending", "running", "succeeded", "failed", "dead", "cancelled")
 
 # -- the tables run in the background -----------------------------------------------------------
 
-STORE_SETTINGS = ("database_url", "app", "log_level", "log_format", "accept_unknown_types")
+#: every command that opens the store takes these
+DATABASE_SETTINGS = (
+    "database_url", "db_connect_timeout", "db_statement_timeout", "db_pooler", "log_level",
+    "log_format",
+)  # fmt: skip
+#: a long-running process's connections, and the handlers: only where they are used
+CONNECTION_SETTINGS = ("db_pool_size", "notify", "listen_url")
+APP_SETTINGS = ("app", "accept_unknown_types")
+STORE_SETTINGS = (*DATABASE_SETTINGS, *CONNECTION_SETTINGS, *APP_SETTINGS)
 POOL_SETTINGS = (
     "worker_count",
     "queue_capacity",
@@ -121,13 +129,18 @@ HELP_SETTINGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("serve",): ("host", "port", *POOL_SETTINGS, *STORE_SETTINGS),
     ("worker",): (*POOL_SETTINGS, *STORE_SETTINGS),
     ("config",): ("host", "port", *POOL_SETTINGS, *STORE_SETTINGS),
-    ("enqueue",): STORE_SETTINGS,
+    ("enqueue",): (*DATABASE_SETTINGS, *APP_SETTINGS),
     ("jobs",): (),
-    ("jobs", "list"): STORE_SETTINGS,
-    ("jobs", "show"): STORE_SETTINGS,
-    ("jobs", "cancel"): STORE_SETTINGS,
-    ("jobs", "retry"): STORE_SETTINGS,
-    ("stats",): STORE_SETTINGS,
+    ("jobs", "list"): DATABASE_SETTINGS,
+    ("jobs", "show"): DATABASE_SETTINGS,
+    ("jobs", "cancel"): DATABASE_SETTINGS,
+    ("jobs", "retry"): DATABASE_SETTINGS,
+    ("stats",): DATABASE_SETTINGS,
+    ("top",): DATABASE_SETTINGS,
+    ("migrate",): DATABASE_SETTINGS,
+    ("tokens", "create"): DATABASE_SETTINGS,
+    ("tokens", "list"): DATABASE_SETTINGS,
+    ("tokens", "revoke"): DATABASE_SETTINGS,
 }
 
 #: one value that is not allowed, for every setting
@@ -532,7 +545,7 @@ async def test_jobs_list_table_newest_first(cli: Cli, sqlite_jq: JobQueue) -> No
     assert by_id[jobs["a"].id]["STATUS"] == "pending"
     assert by_id[jobs["a"].id]["ATTEMPT"] == "0/3"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", by_id[jobs["a"].id]["CREATED"])
-    assert "--cursor" not in result.stderr  # five rows fit the default page of 20
+    assert "--cursor" not in result.stderr  # five rows fit the default page of 50
 
 
 @pytest.mark.parametrize(
@@ -820,6 +833,10 @@ def test_subcommand_help_shows_env_hints(
         # the hint belongs to the flag's own entry: after the flag, before the next option
         entry = options.split(f"{FLAG_NAMES[name]} ", 1)[1].split(" --", 1)[0]
         assert hint in entry, f"{hint} not in the entry of {FLAG_NAMES[name]}: {entry!r}"
+    # and only the options it uses: no --app on `jobs list`, no pool size on `tokens revoke`
+    for name in set(CONNECTION_SETTINGS + APP_SETTINGS) - set(HELP_SETTINGS[command]):
+        flag = re.escape(FLAG_NAMES[name])
+        assert not re.search(rf"(?<![\w-]){flag}(?![\w-])", options), (name, result.stdout)
 
 
 @pytest.mark.parametrize("name", list(BAD_VALUES))

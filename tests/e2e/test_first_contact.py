@@ -303,3 +303,43 @@ def test_make_run_installs_only_what_running_needs(tmp_path: Path) -> None:
     assert plan[-1].startswith(f"{venv}/bin/jobq serve ")
     tested = [line for line in make_plan("test", venv) if " -e " in line]
     assert tested == [f"{venv}/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'"]
+
+
+# -- 9. the CLI and the API agree; click's errors look like jobq's -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (("jobs", "list", "--limit", "0"), ("'--limit'", "1<=x<=500", "jobq jobs list --help")),
+        (("jobs", "list", "--limit", "501"), ("'--limit'", "1<=x<=500")),
+        (("jobs", "list", "--colour", "red"), ("--colour",)),
+        (("nosuch",), ("'nosuch'", "jobq --help")),
+    ],
+    ids=["limit-0", "limit-501", "no-such-option", "no-such-command"],
+)
+def test_a_usage_error_says_jobq_error_and_exits_2(
+    tmp_path: Path, args: tuple[str, ...], names: tuple[str, ...]
+) -> None:
+    """Before: click's ``Usage: ... Error: Invalid value`` where every other error was
+    ``jobq: error: ...``."""
+    done = jobq_in(tmp_path, *args)
+    assert done.returncode == 2, describe(done)
+    [line] = done.stderr.splitlines()
+    assert line.startswith("jobq: error: "), line
+    for name in names:
+        assert name in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_jobs_list_pages_as_get_jobs_does(tmp_path: Path) -> None:
+    """The same default page (50) and the same largest page (500) as ``GET /jobs``."""
+    url = f"sqlite:///{tmp_path / 'jobq.db'}"
+    async with JobQueue(url) as jq:
+        await jq.enqueue_many([jq.new_job("echo", {"n": n}) for n in range(60)])
+    env = {"JOBQ_DATABASE_URL": url}
+    listed = jobq_in(tmp_path, "jobs", "list", "--json", env=env)
+    assert listed.returncode == 0, describe(listed)
+    assert listed.stdout.count('"type": "echo"') == 50
+    helped = jobq_in(tmp_path, "jobs", "list", "--help")
+    assert "Jobs per page, 1..500 (as GET /jobs)." in " ".join(helped.stdout.split())

@@ -22,6 +22,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobq.domain.jsonvalues import MAX_DEPTH, depth, not_unicode, unicode_problem
+from jobq.domain.paging import MAX_PAGE
 
 # Past the limit the rest of the body is still read (and dropped), up to this many bytes, so the
 # client, which sends its whole body before it reads the answer, gets the 413 instead of a
@@ -44,7 +45,7 @@ class Limits:
 
     max_body_bytes: int = 262_144
     max_json_depth: int = MAX_DEPTH
-    max_page_size: int = 500
+    max_page_size: int = MAX_PAGE
     max_header_bytes: int = 16_384
     read_timeout: float = 10.0
 

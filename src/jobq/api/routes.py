@@ -17,6 +17,7 @@ from jobq.api.ops import JQ
 from jobq.dashboard.pages import overview_page
 from jobq.domain.errors import InvalidJob, JobqError
 from jobq.domain.ids import JobId, parse_job_id
+from jobq.domain.paging import DEFAULT_PAGE, MAX_PAGE
 from jobq.domain.states import JobState
 from jobq.store.records import JobFilter
 from jobq.wire import (
@@ -127,7 +128,9 @@ async def list_jobs(
     status: JobState | None = None,
     type: str | None = None,
     queue: str | None = None,
-    limit: Annotated[int, Query(ge=1, description="at most JOBQ_MAX_PAGE_SIZE (500)")] = 50,
+    limit: Annotated[
+        int, Query(ge=1, description=f"at most JOBQ_MAX_PAGE_SIZE ({MAX_PAGE} by default)")
+    ] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
 ) -> Response:
     """Jobs, newest first, filtered by status, type and queue."""

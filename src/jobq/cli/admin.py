@@ -11,6 +11,7 @@ import click
 
 from jobq.cli.common import (
     EXIT_FAILURE,
+    database_options,
     guard,
     pool_options,
     setting_option,
@@ -61,7 +62,7 @@ def config(as_json: bool, **flags: Any) -> None:
 @click.command()
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if the schema is behind.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@store_options
+@database_options
 def migrate(check: bool, as_json: bool, **flags: Any) -> None:
     """Bring the database schema up to date (serve and worker also do this at start-up).
 

@@ -44,62 +44,74 @@ def setting_option(name: str, help: str, **extra: Any) -> Callable[[F], F]:
     return click.option(flag, name, default=None, help=f"{help} [env: {env}]", **extra)
 
 
+def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(fn: F) -> F:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply
+
+
+#: what every command that opens the store takes: where it is, how to reach it, how to log
+database_options = _options(
+    setting_option(
+        "database_url",
+        "Database URL: sqlite:///jobq.db or postgresql://user@host/db.",
+        metavar="URL",
+    ),
+    setting_option(
+        "db_connect_timeout", "PostgreSQL: seconds to wait for a connection (5).", metavar="S"
+    ),
+    setting_option(
+        "db_statement_timeout", "PostgreSQL: seconds one statement may run (30).", metavar="S"
+    ),
+    setting_option(
+        "db_pooler",
+        "PostgreSQL: none, or transaction (behind PgBouncer pool_mode=transaction).",
+        metavar="MODE",
+    ),
+    setting_option("log_level", "DEBUG, INFO, WARNING or ERROR.", metavar="LEVEL"),
+    setting_option("log_format", "auto, json or console.", metavar="FORMAT"),
+)
+
+#: what a long-running process (serve, worker) takes besides: its connections and wake-ups
+connection_options = _options(
+    setting_option(
+        "db_pool_size",
+        "PostgreSQL: pooled connections at most, beside the LISTEN one (auto: 0 for "
+        "`jobq worker`, 4 elsewhere).",
+        metavar="N|auto",
+    ),
+    setting_option(
+        "notify",
+        "PostgreSQL: listen (wake at once) or poll (no LISTEN connection).",
+        metavar="MODE",
+    ),
+    setting_option(
+        "listen_url",
+        "PostgreSQL: URL of the LISTEN connection, straight to the server.",
+        metavar="URL",
+    ),
+)
+
+#: what a command that runs or enqueues jobs takes: your handlers
+app_options = _options(
+    setting_option(
+        "app", "Your handlers: module:attribute of a JobQueue or Registry.", metavar="MODULE:ATTR"
+    ),
+    setting_option(
+        "accept_unknown_types",
+        "Accept job types no handler here knows.",
+        is_flag=True,
+        flag_value="true",
+    ),
+)
+
+
 def store_options(fn: F) -> F:
-    for option in reversed(
-        (
-            setting_option(
-                "database_url",
-                "Database URL: sqlite:///jobq.db or postgresql://user@host/db.",
-                metavar="URL",
-            ),
-            setting_option(
-                "db_pool_size",
-                "PostgreSQL: pooled connections at most, beside the LISTEN one (auto: 0 for "
-                "`jobq worker`, 4 elsewhere).",
-                metavar="N|auto",
-            ),
-            setting_option(
-                "db_connect_timeout",
-                "PostgreSQL: seconds to wait for a connection (5).",
-                metavar="S",
-            ),
-            setting_option(
-                "db_statement_timeout",
-                "PostgreSQL: seconds one statement may run (30).",
-                metavar="S",
-            ),
-            setting_option(
-                "db_pooler",
-                "PostgreSQL: none, or transaction (behind PgBouncer pool_mode=transaction).",
-                metavar="MODE",
-            ),
-            setting_option(
-                "notify",
-                "PostgreSQL: listen (wake at once) or poll (no LISTEN connection).",
-                metavar="MODE",
-            ),
-            setting_option(
-                "listen_url",
-                "PostgreSQL: URL of the LISTEN connection, straight to the server.",
-                metavar="URL",
-            ),
-            setting_option(
-                "app",
-                "Your handlers: module:attribute of a JobQueue or Registry.",
-                metavar="MODULE:ATTR",
-            ),
-            setting_option("log_level", "DEBUG, INFO, WARNING or ERROR.", metavar="LEVEL"),
-            setting_option("log_format", "auto, json or console.", metavar="FORMAT"),
-            setting_option(
-                "accept_unknown_types",
-                "Accept job types no handler here knows.",
-                is_flag=True,
-                flag_value="true",
-            ),
-        )
-    ):
-        fn = option(fn)
-    return fn
+    """Every setting a store-opening command may take (``serve``, ``worker``, ``config``)."""
+    return database_options(connection_options(app_options(fn)))
 
 
 def pool_options(fn: F) -> F:

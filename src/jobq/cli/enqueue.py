@@ -21,10 +21,11 @@ from jobq.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
     EXIT_WAIT_TIMEOUT,
+    app_options,
+    database_options,
     fail,
     guard,
     open_queue,
-    store_options,
 )
 from jobq.cli.output import echo_json, job_json
 from jobq.domain.errors import IdempotencyConflict, InvalidJob, UnknownJobType
@@ -200,7 +201,8 @@ def _payload(text: str | None) -> dict[str, Any]:
     help="With --wait: stop waiting after S seconds (exit 3; the job stays enqueued).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
-@store_options
+@database_options
+@app_options
 def enqueue(
     job_type: str | None,
     payload: str | None,

@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from jobq.cli.common import EXIT_USAGE, fail, guard, open_queue, store_options
+from jobq.cli.common import EXIT_USAGE, database_options, fail, guard, open_queue
 from jobq.cli.output import attempts_json, echo_json, job_detail, job_json, job_rows
 from jobq.domain.ids import parse_job_id
+from jobq.domain.paging import DEFAULT_PAGE, MAX_PAGE
 from jobq.domain.states import JobState
 from jobq.store.records import JobFilter
 
@@ -24,10 +25,16 @@ def jobs() -> None:
 @click.option("--status", type=click.Choice([s.value for s in JobState]), help="Only this status.")
 @click.option("--type", "job_type", help="Only this type.")
 @click.option("--queue", help="Only this queue.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, MAX_PAGE),
+    default=DEFAULT_PAGE,
+    show_default=True,
+    help=f"Jobs per page, 1..{MAX_PAGE} (as GET /jobs).",
+)
 @click.option("--cursor", help="Continue after this job id (printed under a full page).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@store_options
+@database_options
 def jobs_list(
     status: str | None,
     job_type: str | None,
@@ -64,7 +71,7 @@ def jobs_list(
 @jobs.command("show")
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@store_options
+@database_options
 def jobs_show(job_id: str, as_json: bool, **flags: Any) -> None:
     """One job with its attempts."""
     jq = open_queue(flags, existing=True)
@@ -85,7 +92,7 @@ def jobs_show(job_id: str, as_json: bool, **flags: Any) -> None:
 def _change(action: str) -> Any:
     @click.argument("job_id")
     @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON.")
-    @store_options
+    @database_options
     def command(job_id: str, as_json: bool, **flags: Any) -> None:
         jq = open_queue(flags, existing=True)
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from jobq.cli.common import guard, open_queue, store_options
+from jobq.cli.common import database_options, guard, open_queue
 from jobq.cli.output import echo_json, table
 from jobq.cli.top import MINUTES, render
 from jobq.domain.errors import StoreError
@@ -23,7 +23,7 @@ from jobq.insights import age
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@store_options
+@database_options
 def stats(as_json: bool, **flags: Any) -> None:
     """Jobs by queue and status, then due jobs by type (a type that no live worker process
     can run is flagged). --json prints the first part only: queue -> status -> jobs."""
@@ -64,7 +64,7 @@ def stats(as_json: bool, **flags: Any) -> None:
     help="Seconds between refreshes.",
 )  # fmt: skip
 @click.option("--once", is_flag=True, help="Print one picture and exit (for scripts, logs).")
-@store_options
+@database_options
 def top(interval: float, once: bool, **flags: Any) -> None:
     """A live view of queues, worker processes and throughput (Ctrl-C to leave)."""
     jq = open_queue(flags, existing=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from jobq.cli.common import EXIT_FAILURE, fail, guard, settings_from, store_options
+from jobq.cli.common import EXIT_FAILURE, database_options, fail, guard, settings_from
 from jobq.cli.output import echo_json, table
 from jobq.clock import SystemClock
 from jobq.domain.tokens import MAX_TOKEN_NAME, ApiToken, Scope, new_token
@@ -34,7 +34,7 @@ def tokens() -> None:
     "admin: and cancel and retry.",
 )  # fmt: skip
 @click.option("--name", default="", help="What the token is for (shown by `list`).")
-@store_options
+@database_options
 def create(scope: str, name: str, **flags: Any) -> None:
     """Make a token and print it (once: it is not stored, only its hash)."""
     name = name.strip() or f"{scope} token"
@@ -54,7 +54,7 @@ def create(scope: str, name: str, **flags: Any) -> None:
 
 @tokens.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@store_options
+@database_options
 def list_tokens(as_json: bool, **flags: Any) -> None:
     """Every token (never the secrets), newest first."""
 
@@ -85,7 +85,7 @@ def list_tokens(as_json: bool, **flags: Any) -> None:
 
 @tokens.command()
 @click.argument("token_id")
-@store_options
+@database_options
 def revoke(token_id: str, **flags: Any) -> None:
     """Revoke the token with this id (the part after jobq_, before the next _)."""
 
