@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from jobq import __version__
-from jobq.api import ops
+from jobq.api import openapi, ops
 from jobq.api.auth import AccessPolicy, Authenticator, RequireToken
 from jobq.api.errors import error_response, install_error_handlers
 from jobq.api.limits import Limits, RequestLimits
@@ -53,6 +53,7 @@ def create_app(
     app.include_router(router)
     app.include_router(ops.router)
     mount_dashboard(app)
+    openapi.install(app, limits, access)
     app.add_middleware(RequestLimits, limits=limits)
     # before the body is read: who is asking, and may they
     app.add_middleware(RequireToken, authenticator=app.state.authenticator, policy=access)

@@ -1,0 +1,117 @@
+"""``/openapi.json`` as the server really answers: FastAPI's document of the routes, plus what
+the layers around them do, so that a client generated from it knows every answer it can get.
+
+- The security scheme: a bearer token (``jobq tokens create``), needed by every operation but
+  the probes once any token exists (``api/auth.py`` decides; this reads the same rule), and
+  optional while none does.
+- The answers of the middleware, on every operation they apply to: 401 and 429 (a token is
+  needed, or its rate is spent), 403 (a write whose token's scope is too narrow, or that a
+  browser sent from another site), 400 (a ``Host`` this server does not answer to), 405 (a
+  method the path does not have), 408 (the request came too slowly), 413 (the body is larger
+  than the limit), 431 (the headers are).
+- ``GET /``: 303 to the sign-in page, for a browser without a session once tokens exist.
+- The largest ``limit`` of ``GET /jobs`` this server allows (``JOBQ_MAX_PAGE_SIZE``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from jobq.api.auth import UNSAFE, AccessPolicy, required_scope
+from jobq.api.limits import Limits
+from jobq.api.origin import PROBES
+from jobq.domain.tokens import Scope
+
+SCHEME = "token"
+
+_ERROR = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def _answer(text: str) -> dict[str, Any]:
+    return {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+
+
+#: what any operation may answer before its route runs
+_EVERYWHERE = {
+    "405": _answer("the path has no such method (the Allow header lists those it has)"),
+    "408": _answer("the request did not arrive within JOBQ_READ_TIMEOUT"),
+    "413": _answer("the body is larger than JOBQ_MAX_BODY_BYTES"),
+    "431": _answer("the headers are larger than JOBQ_MAX_HEADER_BYTES"),
+}
+_HOST = {"400": _answer("the Host header names a host this server does not answer to")}
+_TOKEN = {
+    "401": _answer("an API token is needed (once any exists), or the one given is not valid"),
+    "429": _answer("the token's request rate is spent; try again after Retry-After seconds"),
+}
+_WRITE = {
+    "403": _answer(
+        "the token's scope may not do this, or a browser sent it from another site (or "
+        "without the session's CSRF value)"
+    )
+}
+
+
+def install(app: FastAPI, limits: Limits, access: AccessPolicy) -> None:
+    """Serve the completed document at ``/openapi.json`` (made once, on the first request)."""
+    made: dict[str, Any] = {}
+
+    def document() -> dict[str, Any]:
+        if not made:
+            made.update(describe(app, limits, access))
+        return made
+
+    app.openapi = document  # type: ignore[method-assign]
+
+
+def describe(app: FastAPI, limits: Limits, access: AccessPolicy) -> dict[str, Any]:
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    schema.setdefault("components", {})["securitySchemes"] = {
+        SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token (`jobq tokens create --scope read|enqueue|admin`). "
+            "Needed by every operation but /health and /ready once any token exists; until "
+            "then, none is. read: GET; enqueue: also POST /jobs and /jobs/batch; admin: all.",
+        }
+    }
+    schema["security"] = [{SCHEME: []}, {}]  # a token, or none while no token exists
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            _complete(path, method.upper(), operation, limits, access)
+    return schema
+
+
+def _complete(
+    path: str, method: str, operation: dict[str, Any], limits: Limits, access: AccessPolicy
+) -> None:
+    answers: dict[str, Any] = operation.setdefault("responses", {})
+    needed = required_scope(method, path, metrics_public=access.metrics_public)
+    extra = dict(_EVERYWHERE)
+    if path not in PROBES:
+        extra |= _HOST
+    if needed is None:
+        operation["security"] = []
+    else:
+        extra |= _TOKEN
+        if method in UNSAFE and needed is not Scope.READ:
+            extra |= _WRITE
+    for status, answer in extra.items():
+        answers.setdefault(status, answer)
+    if path == "/" and method == "GET":
+        answers.setdefault(
+            "303",
+            {
+                "description": "a browser (Accept: text/html) without a session, once tokens "
+                "exist: to /ui/login",
+                "headers": {"Location": {"schema": {"type": "string"}}},
+            },
+        )
+    if path == "/jobs" and method == "GET":
+        for parameter in operation.get("parameters", []):
+            if parameter.get("name") == "limit":
+                parameter.setdefault("schema", {})["maximum"] = limits.max_page_size
