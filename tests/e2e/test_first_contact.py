@@ -41,6 +41,24 @@ def write_app(project: Path, url: str) -> None:
     (project / "trial.py").write_text(textwrap.dedent(APP.format(url=url)))
 
 
+async def start_worker(
+    project: Path, processes: list[JobqProcess], url: str | None, *args: str
+) -> JobqProcess:
+    """``jobq worker ARGS`` in ``project`` (on ``url``, or the database its app names), once
+    its presence row says it is up."""
+    env = clean_env({} if url is None else {"JOBQ_DATABASE_URL": url})
+    worker = JobqProcess(["worker", *args], env=env, log_path=project / "worker.log", cwd=project)
+    processes.append(worker)
+    async with JobQueue(url or f"sqlite:///{project / 'jobq.db'}") as jq:
+
+        async def present() -> bool:
+            assert worker.proc.poll() is None, worker.log_text()[-2000:]
+            return bool(await jq.store.reads.processes(max_age=60))
+
+        await wait_for(present, timeout=30, what="the worker process's presence")
+    return worker
+
+
 def stored_jobs(path: Path) -> int:
     with contextlib.closing(sqlite3.connect(path)) as conn:
         return int(conn.execute("SELECT count(*) FROM jobs").fetchone()[0])
@@ -188,19 +206,7 @@ async def test_wait_says_no_live_worker_runs_the_type(
     """A worker process is up, with the built-in handlers only; the job's type is the app's."""
     url = f"sqlite:///{tmp_path / 'jobq.db'}"
     write_app(tmp_path, url)
-    worker = JobqProcess(
-        ["worker", "--workers", "1"],
-        env=clean_env({"JOBQ_DATABASE_URL": url}),
-        log_path=tmp_path / "worker.log",
-        cwd=tmp_path,
-    )
-    processes.append(worker)
-    async with JobQueue(url) as jq:
-
-        async def present() -> bool:
-            return bool(await jq.store.reads.processes(max_age=60))
-
-        await wait_for(present, timeout=30, what="the worker process's presence")
+    await start_worker(tmp_path, processes, url, "--workers", "1")
     done = jobq_in(
         tmp_path, "enqueue", "thumbnail", "{}", "--app", "trial:jq", "--wait", "--wait-timeout", "2"
     )
@@ -231,23 +237,11 @@ async def test_a_type_a_live_worker_process_runs_is_enqueued_without_the_app(
     """The worker processes publish the types they run (their presence rows): the CLI needs no
     ``--app`` to enqueue one of them."""
     url = f"sqlite:///{tmp_path / 'jobq.db'}"
-    write_app(tmp_path, url)
-    worker = JobqProcess(
-        ["worker", "--workers", "1", "--app", "trial:jq"],
-        env=clean_env(),
-        log_path=tmp_path / "worker.log",
-        cwd=tmp_path,
-    )
-    processes.append(worker)
-    async with JobQueue(url) as jq:
-
-        async def present() -> bool:
-            return bool(await jq.store.reads.processes(max_age=60))
-
-        await wait_for(present, timeout=30, what="the worker process's presence")
-        done = jobq_in(tmp_path, "enqueue", "thumbnail", '{"name": "c.png"}', "--wait")
-        assert done.returncode == 0, describe(done)
-        assert done.stdout.strip() == '{"made": "c.png"}'
+    write_app(tmp_path, url)  # the app names the database: the worker needs no setting
+    await start_worker(tmp_path, processes, None, "--workers", "1", "--app", "trial:jq")
+    done = jobq_in(tmp_path, "enqueue", "thumbnail", '{"name": "c.png"}', "--wait")
+    assert done.returncode == 0, describe(done)
+    assert done.stdout.strip() == '{"made": "c.png"}'
 
 
 # -- 8. jobs show and its tracebacks ---------------------------------------------------------
