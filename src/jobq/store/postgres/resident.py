@@ -16,6 +16,7 @@ in psycopg's backlog and are heard when it is given back.
 from __future__ import annotations
 
 import asyncio
+import select
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,9 +41,13 @@ class Resident:
 
     def lend(self) -> psycopg.AsyncConnection[Any] | None:
         """The connection, for one call, if it is up and free; None otherwise (the caller takes
-        a pooled one). The caller gives it back with ``give_back``."""
+        a pooled one). The caller gives it back with ``give_back``.
+
+        Not while the server has sent something the listener has not read yet: a notification,
+        or the goodbye of a server that is going away (a restart), which a call would meet as
+        an error before the listener notices it. A pooled connection serves meanwhile."""
         conn = self._conn
-        if conn is None or self._lent or conn.closed or conn.broken:
+        if conn is None or self._lent or conn.closed or conn.broken or _unread(conn):
             return None
         self._take()
         return conn
@@ -94,3 +99,10 @@ class Resident:
         conn, self._conn, self.listening = self._conn, None, None
         if conn is not None:
             await conn.close()
+
+
+def _unread(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the server has sent ``conn`` something not read yet, seen without a round
+    trip."""
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    return bool(readable)
