@@ -4,6 +4,7 @@ the real ``jobq`` command, run in a directory of the test's own as a user's proj
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import subprocess
 import textwrap
@@ -274,9 +275,12 @@ async def test_jobs_show_prints_each_attempt_s_traceback(tmp_path: Path) -> None
 
 def make_plan(target: str, venv: Path) -> list[str]:
     """The commands ``make TARGET`` would run for a checkout without a venv (``make -n``)."""
+    # as from a shell: not as a sub-make of the `make test` that may be running this test
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     done = subprocess.run(
-        ["make", "-n", target, f"VENV={venv}"],
+        ["make", "--no-print-directory", "-n", target, f"VENV={venv}"],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
         timeout=30,
