@@ -166,7 +166,7 @@ def test_migrate_check_on_sqlite_reads_without_creating(tmp_path: Path) -> None:
 
 
 async def test_opening_without_migrating_refuses_an_empty_schema(pg_url: str) -> None:
-    with pytest.raises(StoreError, match="run `jobq migrate` first"):
+    with pytest.raises(StoreError, match="holds no jobq tables: `jobq migrate`"):
         await open_store(pg_url, migrate=False)
 
 
