@@ -715,3 +715,46 @@ async def test_writes_to_many_jobs_at_once_lock_in_one_order(pg_url: str) -> Non
         assert written == {job.id for job in jobs}
     finally:
         await store.close()
+
+
+# -- the listener's connection as the pool's fallback -----------------------------------------
+
+
+async def test_a_call_the_pool_cannot_serve_in_time_waits_for_the_listeners_connection(
+    pg_url: str,
+) -> None:
+    """After an outage the pool makes connections again only after its own backoff (1, 2, 4 s
+    between attempts), while the listener is back within a fraction of a second. A call that
+    gets no pooled connection within the connect timeout takes the listener's once it is free,
+    instead of failing. (A flake hunt found a serve process's first claim after a restart
+    5.9 s late.) Here the one pooled connection is busy, and so, for a moment, is the
+    listener's."""
+    options = PostgresOptions(pool_size=1, connect_timeout=0.5)
+    store = await open_store(pg_url, postgres=options)
+    assert isinstance(store, PostgresStore)
+    listening = asyncio.create_task(store.listener.listen(lambda _queue: None))
+    try:
+        await wait_for(lambda: store.listener.backend_pid is not None, what="LISTEN")
+        started = asyncio.Event()
+
+        async def hold(seconds: float) -> None:
+            async def work(conn: psycopg.AsyncConnection[Any]) -> None:
+                started.set()
+                await conn.execute("SELECT pg_sleep(%s)", (seconds,))
+
+            await store.db.run(work)
+
+        on_listener = asyncio.create_task(hold(0.3))  # the listener's connection is free: lent
+        await started.wait()
+        started.clear()
+        on_pool = asyncio.create_task(hold(3.0))  # the one pooled connection
+        await started.wait()
+        assert await store.db.fetch("SELECT 42", {}) == [(42,)]
+        assert not on_pool.done()  # so it was not the pooled connection: the listener's
+        await on_listener
+        on_pool.cancel()
+        await asyncio.gather(on_pool, return_exceptions=True)
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        await store.close()

@@ -16,7 +16,6 @@ in psycopg's backlog and are heard when it is given back.
 from __future__ import annotations
 
 import asyncio
-import select
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,16 +40,18 @@ class Resident:
 
     def lend(self) -> psycopg.AsyncConnection[Any] | None:
         """The connection, for one call, if it is up and free; None otherwise (the caller takes
-        a pooled one). The caller gives it back with ``give_back``.
-
-        Not while the server has sent something the listener has not read yet: a notification,
-        or the goodbye of a server that is going away (a restart), which a call would meet as
-        an error before the listener notices it. A pooled connection serves meanwhile."""
+        a pooled one). The caller gives it back with ``give_back``."""
         conn = self._conn
-        if conn is None or self._lent or conn.closed or conn.broken or _unread(conn):
+        if conn is None or self._lent or conn.closed or conn.broken:
             return None
         self._take()
         return conn
+
+    @property
+    def up(self) -> bool:
+        """Whether the connection is there (lent or not) and not known to be lost."""
+        conn = self._conn
+        return conn is not None and not (conn.closed or conn.broken)
 
     async def borrow(self) -> psycopg.AsyncConnection[Any]:
         """The connection, for one call, once it is free; made first if there is none (or it
@@ -99,10 +100,3 @@ class Resident:
         conn, self._conn, self.listening = self._conn, None, None
         if conn is not None:
             await conn.close()
-
-
-def _unread(conn: psycopg.AsyncConnection[Any]) -> bool:
-    """Whether the server has sent ``conn`` something not read yet, seen without a round
-    trip."""
-    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
-    return bool(readable)
