@@ -229,7 +229,12 @@ class RequireToken:
         self.app = app
         self.auth = authenticator
         self.metrics_public = policy.metrics_public
-        self.limiter = RateLimit(policy.rate_limit) if policy.rate_limit > 0 else None
+        # the authenticator's clock (a test moves it): its buckets refill by the same time
+        self.limiter = (
+            RateLimit(policy.rate_limit, clock=lambda: authenticator.clock())
+            if policy.rate_limit > 0
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
