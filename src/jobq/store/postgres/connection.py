@@ -253,19 +253,7 @@ class Database:
                         await conn.close()  # the pool replaces it, maybe by one to a new primary
                         raise
             raise StoreUnavailable("PostgreSQL closed every connection as soon as it was made")
-        except psycopg_pool.PoolTimeout as exc:
-            # No pooled connection came in time: after an outage the pool makes new ones only
-            # after its own backoff (1, 2, 4 s between attempts). The listener's connection,
-            # made again within a fraction of a second, serves the call once it is free.
-            resident = self.resident
-            if resident is None or not resident.up:
-                raise translate(exc) from exc
-            conn = await self._turn()
-            try:
-                return await self._on_resident(conn, work)
-            finally:
-                resident.give_back()
-        except (psycopg.Error, psycopg_pool.PoolClosed) as exc:
+        except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc) from exc
 
     async def _turn(self) -> psycopg.AsyncConnection[Any]:

@@ -47,12 +47,6 @@ class Resident:
         self._take()
         return conn
 
-    @property
-    def up(self) -> bool:
-        """Whether the connection is there (lent or not) and not known to be lost."""
-        conn = self._conn
-        return conn is not None and not (conn.closed or conn.broken)
-
     async def borrow(self) -> psycopg.AsyncConnection[Any]:
         """The connection, for one call, once it is free; made first if there is none (or it
         was lost). Raises ``StoreError`` if it cannot be made. Given back with ``give_back``."""
