@@ -378,6 +378,35 @@ async def _counts(url: str) -> list[Any]:
         return await queue.store.reads.counts()
 
 
+async def test_after_a_long_outage_the_pool_reconnects_with_the_first_call(
+    pg_url: str, proxy: TcpProxy
+) -> None:
+    """Calls keep coming through a 4 s outage. The pool does not retry on a backoff of its own
+    (psycopg_pool's 1, 2, 4 s, which left an API process 4 to 11 s behind the server after a
+    restart in ``test_postgres_outages``): the first call after the server is back connects."""
+    options = PostgresOptions(pool_size=4, connect_timeout=0.5)
+    async with JobQueue(through(proxy, pg_url), postgres=options) as queue:
+        await queue.store.ping()
+        await proxy.cut()
+        outage_ends = time.monotonic() + 4.0
+        failures = 0
+        while time.monotonic() < outage_ends:
+            with pytest.raises(StoreUnavailable):
+                await queue.store.ping()
+            failures += 1
+        assert failures >= 4
+        await proxy.restore()
+        restored = time.monotonic()
+        while True:
+            try:
+                await queue.store.ping()
+                break
+            except StoreUnavailable:
+                assert time.monotonic() - restored < 10, "the pool never reconnected"
+        # one call's connect timeout (0.5 s) and a margin, where the pool's backoff was 4 s
+        assert time.monotonic() - restored < 1.5
+
+
 @pytest.mark.slow
 async def test_a_pool_rides_out_an_outage_and_loses_nothing(pg_url: str, proxy: TcpProxy) -> None:
     options = PostgresOptions(pool_size=4, connect_timeout=1)

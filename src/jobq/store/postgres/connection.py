@@ -187,10 +187,11 @@ class Database:
                 max_size=options.pool_size,
                 max_idle=POOL_MAX_IDLE,
                 timeout=options.connect_timeout,
-                # A connection that cannot be made is retried with backoff for this long, then
-                # left to the next request: after a long outage the pool refills at once
-                # instead of waiting out an ever longer backoff.
-                reconnect_timeout=max(10.0, 2 * options.connect_timeout),
+                # A connection that cannot be made is not retried on a backoff of the pool's
+                # own (1, 2, 4, 8 s): the next call that needs one tries again. After an
+                # outage the pool reconnects as soon as the server and a call are both there,
+                # not up to 8 s later; while the server is down, attempts are as many as calls.
+                reconnect_timeout=0.0,
                 open=False,
                 name="jobq",
             )

@@ -22,7 +22,7 @@ from jobq.store.url import redact
 logger: FilteringBoundLogger = structlog.get_logger("jobq.store")
 
 CHECK_SECONDS = 15.0  # how often a quiet LISTEN connection is checked for life
-MAX_BACKOFF = 10.0
+MAX_BACKOFF = 2.0  # a lost LISTEN connection is made again at least this often
 
 
 class PostgresListener:
