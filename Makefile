@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-full flake-hunt lint typecheck browser pgbouncer unit bench profile clean
+.PHONY: help run test test-full flake-hunt lint typecheck browser pgbouncer unit bench bench-peers profile clean
 
 help:
 	@echo "make run    start jobq serve on http://$(HOST):$(PORT) with SQLite at ./jobq.db"
@@ -14,6 +14,7 @@ help:
 	@echo "make test-full  the same with the fault tests' full tier (more kills, restarts, examples)"
 	@echo "make flake-hunt  the suite 5 times beside a CPU burner, listing every test that failed"
 	@echo "make bench  the benchmarks (bench/): figures and bench/results.json"
+	@echo "make bench-peers  jobq side by side with PgQueuer and Huey (installed into .bench-peers/)"
 	@echo "make profile  flame graphs of a worker draining jobs (bench/profile-*.svg)"
 	@echo "make clean  remove the virtual environment and caches"
 
@@ -77,10 +78,17 @@ bench: $(BIN)/.installed
 	sh scripts/ensure_wrk.sh
 	$(BIN)/python -m bench
 
+# jobq beside the queues users would pick instead, same machine, stores and workloads: PgQueuer
+# (PostgreSQL) and Huey (SQLite), each installed from PyPI into .bench-peers/<name> at the version
+# pinned in bench/peers/requirements-<name>.txt. Never part of `make test`. Writes
+# bench/peers-results.json.
+bench-peers: $(BIN)/.installed
+	$(BIN)/python -m bench.peers
+
 # Where a worker's time goes: py-spy over a 20,000-job drain on each store; prints the top
 # functions, writes bench/profile-<store>.svg (flame graphs).
 profile: $(BIN)/.installed
 	$(BIN)/python -m bench.profile
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache src/*.egg-info
+	rm -rf $(VENV) .bench-peers .pytest_cache .mypy_cache .ruff_cache .import_linter_cache src/*.egg-info

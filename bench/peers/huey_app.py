@@ -1,0 +1,32 @@
+"""Huey's worker app in the peer benchmark (``huey_consumer huey_app.huey``): the store and
+the tasks. Apart from ``driver_huey.py`` because Huey names a task after its module: a task
+defined in a script run as ``__main__`` would be one the consumer does not know."""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+
+from huey import SqliteHuey
+
+_FD = int(os.environ.get("BENCH_TALLY_FD", "-1"))
+RECORD = struct.Struct("<d")
+
+huey = SqliteHuey("bench", filename=os.environ.get("BENCH_HUEY_FILE", "huey.db"), results=False)
+
+
+def record() -> None:
+    if _FD >= 0:
+        os.write(_FD, RECORD.pack(time.time()))
+
+
+@huey.task(name="noop")
+def noop(n: int) -> None:
+    record()
+
+
+@huey.task(name="sleep10")
+def sleep10(n: int) -> None:
+    record()
+    time.sleep(0.01)
