@@ -3,12 +3,8 @@ Python; ``Client`` and ``AsyncClient`` to talk to a running ``jobq serve``."""
 
 from __future__ import annotations
 
-from importlib import metadata
-
-try:
-    __version__ = metadata.version("jobq")
-except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -17,7 +13,6 @@ from jobq.logs import route_to_logging
 if not structlog.is_configured():  # an application that set up structlog keeps its own
     route_to_logging()
 
-from jobq.client import AsyncClient, Client, ClientError
 from jobq.clock import Clock, FakeClock, SystemClock
 from jobq.context import JobContext
 from jobq.domain.errors import (
@@ -40,6 +35,34 @@ from jobq.jobqueue import JobQueue
 from jobq.registry import Registry
 from jobq.worker.config import PoolConfig
 from jobq.worker.pool import WorkerPool
+
+if TYPE_CHECKING:
+    from jobq.client import AsyncClient, Client, ClientError
+
+# Loaded when first asked for, so a worker process does not pay for what it never uses: the
+# HTTP client (httpx and the API's pydantic models) and the installed version's metadata.
+_LAZY = {"AsyncClient": "jobq.client", "Client": "jobq.client", "ClientError": "jobq.client"}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value: Any = _installed_version()
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'jobq' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def _installed_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("jobq")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0"
+
 
 __all__ = [
     "AsyncClient",

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 
 from jobq.domain.errors import NonRetryableError
 from jobq.http_allow import ALLOW_ANY, HostAllowlist, as_allowlist
 from jobq.registry import Registry
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_BODY_KEPT = 64 * 1024  # characters of the response body kept in the result
 MAX_REDIRECTS = 20  # redirects one http.request follows, at most
@@ -113,6 +115,8 @@ class HttpRequest:
         return host
 
     async def __call__(self, payload: dict[str, Any]) -> dict[str, Any]:
+        import httpx  # here, not at the top: most processes never run an http.request job
+
         request = _parse(HttpRequestPayload, payload, "http.request")
         if request.json_body is not None and request.body is not None:
             raise NonRetryableError("invalid payload for http.request: give json or body, not both")

@@ -22,9 +22,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import httpx
 import idna
+
+if TYPE_CHECKING:
+    import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -83,6 +86,8 @@ def normalize_host(host: str) -> str | IPAddress:
 def host_of(url: str | httpx.URL) -> str:
     """The host of ``url`` as httpx connects to it (ASCII, IDN in punycode, IPv6 without
     brackets); raise ``ValueError`` if ``url`` cannot be parsed."""
+    import httpx  # here: a worker process that checks no URL never loads the HTTP client
+
     try:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     except httpx.InvalidURL as exc:

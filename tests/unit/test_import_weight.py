@@ -39,3 +39,52 @@ def test_no_web_framework_is_imported(statement: str) -> None:
 
 def test_the_check_sees_a_web_framework_when_one_is_imported() -> None:
     assert loaded_after("import jobq.serving") == sorted(WEB)
+
+
+#: what a worker process never needs: the HTTP client and its models, the terminal views, the
+#: bulk loader and the token tools (issue 15: a worker's cold start)
+NOT_FOR_A_WORKER = (
+    "httpx",
+    "jobq.client",
+    "jobq.wire",
+    "jobq.cli.stats",
+    "jobq.cli.bulk",
+    "jobq.cli.tokens",
+    "jobq.cli.admin",
+)
+
+
+def modules_loaded(statement: str, wanted: tuple[str, ...]) -> list[str]:
+    code = (
+        f"import sys\n{statement}\n"
+        f"import json\nprint(json.dumps([m for m in {wanted!r} if m in sys.modules]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_a_worker_command_loads_only_what_a_worker_needs() -> None:
+    statement = (
+        "from jobq.cli import cli\n"
+        "try:\n    cli.main(['worker', '--help'], prog_name='jobq')\n"
+        "except SystemExit:\n    pass"
+    )
+    assert modules_loaded(statement, NOT_FOR_A_WORKER) == []
+    # the check can fail: the client is loaded when it is asked for
+    assert modules_loaded("import jobq\njobq.Client", NOT_FOR_A_WORKER) == [
+        "httpx",
+        "jobq.client",
+        "jobq.wire",
+    ]
+
+
+def test_the_lazy_names_and_the_version_are_there() -> None:
+    import jobq
+    from jobq.client import AsyncClient, Client, ClientError
+
+    assert (jobq.Client, jobq.AsyncClient, jobq.ClientError) == (Client, AsyncClient, ClientError)
+    assert jobq.__version__.count(".") >= 2
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        jobq.Nope  # noqa: B018

@@ -12,31 +12,52 @@ import sys
 
 import click
 
-from jobq import __version__
-from jobq.cli import admin, enqueue, jobs, run, stats, tokens
-from jobq.cli.common import EXIT_FAILURE, EXIT_USAGE
+from jobq.cli.exits import EXIT_FAILURE, EXIT_USAGE
+from jobq.cli.lazy import LazyGroup
 from jobq.logs import silence
 
+#: each command's module is imported when that command runs (or `jobq --help` lists them)
+COMMANDS = {
+    "serve": "jobq.cli.run:serve",
+    "worker": "jobq.cli.run:worker",
+    "enqueue": "jobq.cli.enqueue:enqueue",
+    "jobs": "jobq.cli.jobs:jobs",
+    "stats": "jobq.cli.stats:stats",
+    "top": "jobq.cli.stats:top",
+    "config": "jobq.cli.admin:config",
+    "migrate": "jobq.cli.admin:migrate",
+    "tokens": "jobq.cli.tokens:tokens",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="jobq")
+
+def _print_version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    import jobq
+
+    click.echo(f"jobq, version {jobq.__version__}")
+    ctx.exit()
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 def cli() -> None:
     """jobq: a durable background-job queue.
 
     Settings come from flags, then JOBQ_* environment variables, then defaults;
     `jobq config` shows the result and where each value came from.
     """
-
-
-cli.add_command(run.serve)
-cli.add_command(run.worker)
-cli.add_command(enqueue.enqueue)
-cli.add_command(jobs.jobs)
-cli.add_command(stats.stats)
-cli.add_command(stats.top)
-cli.add_command(admin.config)
-cli.add_command(admin.migrate)
-cli.add_command(tokens.tokens)
 
 
 def main() -> None:

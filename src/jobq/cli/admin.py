@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from jobq.cli.common import (
-    EXIT_FAILURE,
     database_options,
     guard,
     pool_options,
@@ -18,6 +17,7 @@ from jobq.cli.common import (
     settings_from,
     store_options,
 )
+from jobq.cli.exits import EXIT_FAILURE
 from jobq.cli.output import echo_json, table
 from jobq.config import ENV_NAMES, FIELDS, FLAG_NAMES
 from jobq.store import run_migrations, schema_status

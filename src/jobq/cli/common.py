@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from jobq.builtin_jobs import HttpRequest, builtin_registry, is_builtin_http_request
+from jobq.cli.exits import EXIT_FAILURE, EXIT_USAGE
 from jobq.config import FLAG_NAMES, LoadedSettings, load_settings
 from jobq.domain.errors import ConfigError, JobqError
 from jobq.jobqueue import JobQueue
@@ -24,10 +25,6 @@ from jobq.store.url import parse_database_url, redact
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_FAILURE, EXIT_USAGE = 1, 2
-#: ``jobq enqueue --wait --wait-timeout``: the wait ran out, the job is still pending or running
-EXIT_WAIT_TIMEOUT = 3
 
 
 def fail(message: str, status: int = EXIT_FAILURE) -> NoReturn:

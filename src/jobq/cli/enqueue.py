@@ -18,15 +18,13 @@ from rich.text import Text
 
 from jobq.cli.bulk import enqueue_lines
 from jobq.cli.common import (
-    EXIT_FAILURE,
-    EXIT_USAGE,
-    EXIT_WAIT_TIMEOUT,
     app_options,
     database_options,
     fail,
     guard,
     open_queue,
 )
+from jobq.cli.exits import EXIT_FAILURE, EXIT_USAGE, EXIT_WAIT_TIMEOUT
 from jobq.cli.output import echo_json, job_json
 from jobq.domain.errors import IdempotencyConflict, InvalidJob, UnknownJobType
 from jobq.domain.job import Job

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from jobq.cli.common import EXIT_USAGE, database_options, fail, guard, open_queue
+from jobq.cli.common import database_options, fail, guard, open_queue
+from jobq.cli.exits import EXIT_USAGE
 from jobq.cli.output import attempts_json, echo_json, job_detail, job_json, job_rows
 from jobq.domain.ids import parse_job_id
 from jobq.domain.paging import DEFAULT_PAGE, MAX_PAGE

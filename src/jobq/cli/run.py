@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from jobq.cli.common import (
-    EXIT_USAGE,
     fail,
     load_registry,
     pool_options,
@@ -17,6 +16,7 @@ from jobq.cli.common import (
     settings_from,
     store_options,
 )
+from jobq.cli.exits import EXIT_USAGE
 from jobq.config import LoadedSettings, check_postgres_settings
 from jobq.domain.errors import ConfigError
 from jobq.service import run_service

@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from jobq.cli.common import EXIT_FAILURE, database_options, fail, guard, settings_from
+from jobq.cli.common import database_options, fail, guard, settings_from
+from jobq.cli.exits import EXIT_FAILURE
 from jobq.cli.output import echo_json, table
 from jobq.clock import SystemClock
 from jobq.domain.tokens import MAX_TOKEN_NAME, ApiToken, Scope, new_token
