@@ -85,12 +85,16 @@ def _table(
 ) -> str:
     lines = [
         f"{workload.key + ' ' + workload.title:<34}{'store':<10}{'median':>12}{'spread':>22}"
-        f"{'unit':>9}{'of W0':>8}"
+        f"{'unit':>9}{'of max':>8}"
     ]
     for store, figures in measured.items():
         for name, row in figures.items():
             figure = workload.figures[name]
-            top = ceiling.get(store, {}).get(figure.ceiling or "", {}).get("median")
+            # a W0 figure, or another figure of this workload measured in the same rounds
+            bound = ceiling.get(store, {}).get(figure.ceiling or "") or figures.get(
+                figure.ceiling or "", {}
+            )
+            top = bound.get("median")
             d = figure.digits
             spread = f"{row['low']:,.{d}f}-{row['high']:,.{d}f}"
             lines.append(

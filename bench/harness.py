@@ -178,15 +178,17 @@ def api(url: str, port: int, *, worker_count: int = 0, **env: str) -> Process:
     return spawn(args, url, env=dict(env))
 
 
-async def wait_http(base: str, process: Process, timeout: float = 30.0) -> None:
+async def wait_http(
+    base: str, process: Process, timeout: float = 30.0, path: str = "/ready"
+) -> None:
     """Until the server at ``base`` is ready: its store open (``/ready``; ``/health`` answers
-    200 from the moment the port is bound)."""
+    200 from the moment the port is bound), or ``path`` answers 200."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=base) as client:
         while True:
             process.check_alive()
             with contextlib.suppress(httpx.HTTPError):
-                if (await client.get("/ready")).status_code == 200:
+                if (await client.get(path)).status_code == 200:
                     return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{base} did not answer /ready in {timeout} s")

@@ -26,6 +26,7 @@ import asyncio
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -42,7 +43,8 @@ REQUEST_TIMEOUT = 10
 BODY = '{"type":"noop","payload":{"n":1}}'
 
 FIGURES = {
-    "post_jobs_rps": harness.Figure("req/s", ceiling="insert_1"),
+    "post_jobs_rps": harness.Figure("req/s", ceiling="fastapi_bare_rps"),
+    "fastapi_bare_rps": harness.Figure("req/s", ceiling="insert_1"),
     "post_jobs_p50_ms": harness.Figure("ms", higher_is_better=False, digits=2),
     "post_jobs_p99_ms": harness.Figure("ms", higher_is_better=False, digits=2),
 }
@@ -232,11 +234,36 @@ async def http_load(url: str) -> WrkRun:
     return run
 
 
+def _bare_server(port: int) -> harness.Process:
+    command = [sys.executable, "-m", "uvicorn", "bench.bare_api:app", "--host", "127.0.0.1",
+               "--port", str(port), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    return harness.Process(subprocess.Popen(command, cwd=harness.ROOT), "bare FastAPI")
+
+
+async def bare_fastapi() -> WrkRun:
+    """The same load on ``bench/bare_api.py``: FastAPI and uvicorn alone, storing nothing."""
+    port = harness.free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = _bare_server(port)
+    with (
+        tempfile.TemporaryDirectory(prefix="jobq-bench-wrk-") as directory,
+        harness.processes([server]),
+    ):
+        script = Path(directory) / "post_jobs.lua"
+        script.write_text(SCRIPT)
+        await harness.wait_http(base, server, path="/openapi.json")
+        await load(base, WARMUP_SECONDS, script)  # figures discarded
+        return await load(base, SECONDS, script)
+
+
 async def run(store: str) -> dict[str, float]:
-    """One round of W6 on ``store``: requests/s and the p50 and p99 latency in ms."""
+    """One round of W6 on ``store``: requests/s and the p50 and p99 latency in ms, and the
+    bare FastAPI endpoint's requests/s in the same round (its ceiling)."""
     async with harness.database(store) as url:
         result = await http_load(url)
+    bare = await bare_fastapi()
     return {
+        "fastapi_bare_rps": bare.rps,
         "post_jobs_rps": result.rps,
         "post_jobs_p50_ms": result.p50_ms,
         "post_jobs_p99_ms": result.p99_ms,
