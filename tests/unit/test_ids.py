@@ -70,6 +70,30 @@ def test_ids_increase_when_clock_steps_back(monkeypatch: pytest.MonkeyPatch) -> 
     assert first < second < third
 
 
+def test_a_forked_child_draws_random_bits_of_its_own() -> None:
+    """Random bits are read from the OS a chunk at a time; a child of ``fork`` must not reuse
+    what its parent read and left unused, or parent and child would make ids with the same
+    random part."""
+    new_job_id()  # the parent has a chunk, mostly unused
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        try:
+            os.write(write_end, ",".join(new_job_id() for _ in range(50)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        theirs = pipe.read().split(",")
+    assert os.waitpid(child, 0)[1] == 0
+    ours = [new_job_id() for _ in range(50)]
+    random_part = (1 << 62) - 1
+    assert len(theirs) == 50
+    assert not {uuid.UUID(t).int & random_part for t in theirs} & {
+        uuid.UUID(o).int & random_part for o in ours
+    }
+
+
 @pytest.mark.parametrize(
     "text",
     [
