@@ -55,7 +55,7 @@ def _pgqueuer_env(target: str) -> dict[str, str]:
 
 
 def _pgqueuer_worker(target: str, concurrency: int) -> list[str]:
-    return ["-m", "pgqueuer", "run", "driver_pgqueuer:main"]
+    return ["-m", "pgqueuer", "run", "driver_pgqueuer:factory"]
 
 
 def _huey_env(target: str) -> dict[str, str]:

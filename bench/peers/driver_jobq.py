@@ -1,39 +1,20 @@
 """jobq's side of the peer benchmark: the worker app (``--app bench.peers.driver_jobq:jq``)
-and the client actions, the same as every peer driver's (``python -m bench.peers.driver_jobq
-ACTION URL [N]``; one JSON object on stdout):
-
-- ``setup``: an empty store (jobq migrates on open);
-- ``fill N KIND``: N jobs of KIND (``noop`` or ``sleep10``: 10 ms), in batches of 1,000;
-- ``enqueue-batch N``: N no-op jobs in batches of 1,000, timed: ``jobs_per_s``;
-- ``enqueue-one N``: N no-op jobs one call each, timed: ``p50_ms``, ``p99_ms``;
-- ``latency N``: N jobs one at a time, each after the last has started, with a worker idle:
-  enqueue -> handler start, read from the tally pipe (``BENCH_TALLY_READ_FD``).
-
-Settings: jobq's defaults, as a user who reads the README gets them.
-"""
+and the client (``python -m bench.peers.driver_jobq ACTION TARGET [N [KIND]]``, see
+``common.py``). Settings: jobq's defaults, as a user who reads the README gets them; the store
+is ``JOBQ_DATABASE_URL`` (the target, as a URL)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import os
-import struct
-import sys
-import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+from bench.peers.common import Client, main, record
 from jobq import JobQueue
 
-BATCH = 1_000
-_FD = int(os.environ.get("BENCH_TALLY_FD", "-1"))
-_RECORD = struct.Struct("<d")
-
 jq = JobQueue(os.environ.get("JOBQ_DATABASE_URL"))
-
-
-def record() -> None:
-    if _FD >= 0:
-        os.write(_FD, _RECORD.pack(time.time()))
 
 
 @jq.job("noop", max_attempts=1)
@@ -47,46 +28,23 @@ async def sleep10(payload: dict[str, Any]) -> None:
     await asyncio.sleep(0.01)
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+@contextlib.asynccontextmanager
+async def connect(target: str) -> AsyncIterator[Client]:
+    async with jq as queue:  # JOBQ_DATABASE_URL, and the handlers above
 
+        async def setup() -> None:
+            return None  # the store is made and migrated when it is opened
 
-async def main(action: str, count: int, kind: str) -> dict[str, float]:
-    async with jq as queue:  # JOBQ_DATABASE_URL, the handlers above
-        if action == "setup":
-            return {}
-        if action in ("fill", "enqueue-batch"):
-            batches = [
-                [queue.new_job(kind, {"n": n}) for n in range(i, min(count, i + BATCH))]
-                for i in range(0, count, BATCH)
-            ]
-            began = time.perf_counter()
-            for batch in batches:
-                await queue.enqueue_many(batch)
-            return {"jobs_per_s": count / (time.perf_counter() - began)}
-        if action == "enqueue-one":
-            took = []
-            for n in range(count):
-                began = time.perf_counter()
-                await queue.enqueue("noop", {"n": n})
-                took.append((time.perf_counter() - began) * 1000)
-            return {"p50_ms": percentile(took, 0.5), "p99_ms": percentile(took, 0.99)}
-        if action == "latency":
-            read_fd = int(os.environ["BENCH_TALLY_READ_FD"])
-            waits = []
-            for n in range(count):
-                sent = time.time()
-                await queue.enqueue("noop", {"n": n})
-                (started,) = _RECORD.unpack(await asyncio.to_thread(os.read, read_fd, 8))
-                waits.append((started - sent) * 1000)
-                await asyncio.sleep(0.02)  # the worker is idle again before the next
-            return {"p50_ms": percentile(waits, 0.5), "p99_ms": percentile(waits, 0.99)}
-    raise SystemExit(f"unknown action {action}")
+        async def enqueue_batch(kind: str, first: int, count: int) -> None:
+            await queue.enqueue_many(
+                [queue.new_job(kind, {"n": n}) for n in range(first, first + count)]
+            )
+
+        async def enqueue_one(n: int) -> None:
+            await queue.enqueue("noop", {"n": n})
+
+        yield Client(setup, enqueue_batch, enqueue_one)
 
 
 if __name__ == "__main__":
-    action = sys.argv[1]  # sys.argv[2], the target, is JOBQ_DATABASE_URL already
-    count = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-    kind = sys.argv[4] if len(sys.argv) > 4 else "noop"
-    print(json.dumps(asyncio.run(main(action, count, kind))))
+    main(connect)

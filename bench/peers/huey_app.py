@@ -5,20 +5,12 @@ defined in a script run as ``__main__`` would be one the consumer does not know.
 from __future__ import annotations
 
 import os
-import struct
 import time
 
+from common import record
 from huey import SqliteHuey
 
-_FD = int(os.environ.get("BENCH_TALLY_FD", "-1"))
-RECORD = struct.Struct("<d")
-
 huey = SqliteHuey("bench", filename=os.environ.get("BENCH_HUEY_FILE", "huey.db"), results=False)
-
-
-def record() -> None:
-    if _FD >= 0:
-        os.write(_FD, RECORD.pack(time.time()))
 
 
 @huey.task(name="noop")
