@@ -8,9 +8,10 @@ PostgreSQL, Huey on SQLite. Each peer is installed from PyPI into an environment
     python -m bench.peers drain latency      # some workloads
     python -m bench.peers --rounds 1
 
-Rounds alternate between jobq and its peer. Each figure is the median of the rounds (with the
-lowest and highest), and "lead" is jobq's ratio to the peer, above 1 where jobq is better
-(its figure over the peer's where more is better, the peer's over jobq's where less is).
+Rounds alternate between jobq and its peer, and so does who goes first. Each figure is the
+median of the rounds (with the lowest and highest), and "lead" is jobq's ratio to the peer,
+above 1 where jobq is better (its figure over the peer's where more is better, the peer's over
+jobq's where less is).
 Never part of ``make test``. Results: ``bench/peers-results.json``.
 """
 
@@ -61,7 +62,8 @@ async def _measure(store: str, names: list[str], rounds: int) -> dict[str, dict[
     found: dict[str, dict[str, list[float]]] = {}
     for name in names:
         for n in range(rounds):
-            for contender in PAIRS[store]:
+            pair = PAIRS[store]
+            for contender in pair if n % 2 == 0 else reversed(pair):  # who goes first alternates
                 _say(f"{store}: {name}, {contender.name}, round {n + 1} of {rounds}")
                 async with fresh_target(store) as target:
                     figures = await asyncio.to_thread(NAMES[name], contender, target)

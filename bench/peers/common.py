@@ -10,8 +10,9 @@ A driver runs ``python -m driver_x ACTION TARGET [N [KIND]]`` and prints one JSO
   has a batch call;
 - ``enqueue-batch N``: the same with no-op jobs, timed: ``jobs_per_s``;
 - ``enqueue-one N``: N no-op jobs one call each, timed: ``p50_ms``, ``p99_ms``;
-- ``latency N``: N jobs one at a time, each after the last has started, with a worker idle:
-  enqueue -> handler start, read from the tally pipe (``BENCH_TALLY_READ_FD``).
+- ``latency N``: N jobs one at a time, each 20 to 300 ms (at random) after the last started,
+  with a worker idle: enqueue -> handler start, read from the tally pipe
+  (``BENCH_TALLY_READ_FD``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
+import select
 import struct
 import sys
 import time
@@ -35,6 +38,14 @@ def record() -> None:
     """In a handler, first thing: tell the benchmark this job started (``tally.py``)."""
     if _FD >= 0:
         os.write(_FD, RECORD.pack(time.time()))
+
+
+def _read_record(fd: int, timeout: float = 30.0) -> bytes:
+    """One record from the tally pipe; ``TimeoutError`` if none comes (a dead worker)."""
+    readable, _, _ = select.select([fd], [], [], timeout)
+    if not readable:
+        raise TimeoutError(f"no job started within {timeout:g} s")
+    return os.read(fd, RECORD.size)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -70,13 +81,15 @@ async def run(action: str, count: int, kind: str, client: Client) -> dict[str, f
         return {"p50_ms": percentile(took, 0.5), "p99_ms": percentile(took, 0.99)}
     if action == "latency":
         read_fd = int(os.environ["BENCH_TALLY_READ_FD"])
+        gaps = random.Random(count)  # the same gaps for every queue
         waits = []
         for n in range(count):
             sent = time.time()
             await client.enqueue_one(n)
-            (started,) = RECORD.unpack(await asyncio.to_thread(os.read, read_fd, RECORD.size))
+            (started,) = RECORD.unpack(await asyncio.to_thread(_read_record, read_fd))
             waits.append((started - sent) * 1000)
-            await asyncio.sleep(0.02)  # the worker is idle again before the next
+            # idle again, for a while: a queue that polls is met at any point of its interval
+            await asyncio.sleep(gaps.uniform(0.02, 0.3))
         return {"p50_ms": percentile(waits, 0.5), "p99_ms": percentile(waits, 0.99)}
     raise SystemExit(f"unknown action {action}")
 

@@ -55,7 +55,7 @@ def _pgqueuer_env(target: str) -> dict[str, str]:
 
 
 def _pgqueuer_worker(target: str, concurrency: int) -> list[str]:
-    return ["-m", "pgqueuer", "run", "driver_pgqueuer:factory"]
+    return ["-m", "pgqueuer", "run", "driver_pgqueuer:factory", "--log-level", "WARNING"]
 
 
 def _huey_env(target: str) -> dict[str, str]:
@@ -64,7 +64,7 @@ def _huey_env(target: str) -> dict[str, str]:
 
 def _huey_worker(target: str, concurrency: int) -> list[str]:
     return ["-m", "huey.bin.huey_consumer", "huey_app.huey", "--workers", str(concurrency),
-            "--worker-type", "thread"]  # fmt: skip
+            "--worker-type", "thread", "--quiet"]  # fmt: skip
 
 
 JOBQ_POSTGRES = Contender(
@@ -75,7 +75,7 @@ JOBQ_POSTGRES = Contender(
     driver=("-m", "bench.peers.driver_jobq"),
     worker=_jobq_worker,
     env=_jobq_env,
-    settings="defaults (`jobq worker --workers 10`)",
+    settings="defaults (`jobq worker --workers 10`), log level WARNING",
 )
 JOBQ_SQLITE = Contender(**{**JOBQ_POSTGRES.__dict__, "store": "sqlite"})
 PGQUEUER = Contender(
@@ -86,7 +86,8 @@ PGQUEUER = Contender(
     driver=("-m", "driver_pgqueuer"),
     worker=_pgqueuer_worker,
     env=_pgqueuer_env,
-    settings="asyncpg, `pgq run`, concurrency limit 10 per entrypoint",
+    settings="asyncpg, `pgq run` defaults (batch size 10, uvloop), 10 handlers at once per "
+    "process, log level WARNING",
 )
 HUEY = Contender(
     name="Huey",
@@ -96,7 +97,7 @@ HUEY = Contender(
     driver=("-m", "driver_huey"),
     worker=_huey_worker,
     env=_huey_env,
-    settings="`SqliteHuey` defaults, `huey_consumer -w 10 -k thread`",
+    settings="`SqliteHuey(fsync=True)`, `huey_consumer -w 10 -k thread --quiet`",
 )
 #: each store's pair: jobq first, then the peer it is measured against
 PAIRS = {"postgres": (JOBQ_POSTGRES, PGQUEUER), "sqlite": (JOBQ_SQLITE, HUEY)}

@@ -1,11 +1,13 @@
 """PgQueuer's side of the peer benchmark; runs in its own environment (``.bench-peers/pgqueuer``).
 
-The worker: ``python -m pgqueuer run driver_pgqueuer:factory`` (``pgq run``, its CLI, with its
-defaults: batch size 10, uvloop), a ``QueueManager`` on one asyncpg connection as its
-performance guide recommends, the entrypoints' concurrency limit ``BENCH_CONCURRENCY`` (a
-limit PgQueuer enforces across all worker processes). The client (``common.py``) uses one
-asyncpg connection; a batch is one ``enqueue`` call of lists (one statement). Payloads are the
-same JSON as jobq's, as bytes.
+The worker: ``python -m pgqueuer run driver_pgqueuer:factory --log-level WARNING`` (``pgq
+run``, its CLI, with its defaults otherwise: batch size 10, uvloop, no concurrency limit), a
+``QueueManager`` on one asyncpg connection as its performance guide recommends. As many
+handlers run at once in a process as ``BENCH_CONCURRENCY`` says (a semaphore, as jobq's
+``--workers``); PgQueuer's own ``concurrency_limit`` is not used: it counts across all
+processes, and counts a finished job until its completion is written. The client
+(``common.py``) uses one asyncpg connection; a batch is one ``enqueue`` call of lists (one
+statement). Payloads are the same JSON as jobq's, as bytes.
 """
 
 from __future__ import annotations
@@ -30,16 +32,18 @@ async def factory() -> AsyncIterator[QueueManager]:
     """What ``pgq run`` calls."""
     conn = await asyncpg.connect(os.environ["PGDSN"])
     manager = QueueManager(Queries(AsyncpgDriver(conn)))
-    limit = int(os.environ.get("BENCH_CONCURRENCY", "10"))
+    slots = asyncio.Semaphore(int(os.environ.get("BENCH_CONCURRENCY", "10")))
 
-    @manager.entrypoint("noop", concurrency_limit=limit)
+    @manager.entrypoint("noop")
     async def noop(job: Job) -> None:
-        record()
+        async with slots:
+            record()
 
-    @manager.entrypoint("sleep10", concurrency_limit=limit)
+    @manager.entrypoint("sleep10")
     async def sleep10(job: Job) -> None:
-        record()
-        await asyncio.sleep(0.01)
+        async with slots:
+            record()
+            await asyncio.sleep(0.01)
 
     try:
         yield manager

@@ -10,7 +10,11 @@ import time
 from common import record
 from huey import SqliteHuey
 
-huey = SqliteHuey("bench", filename=os.environ.get("BENCH_HUEY_FILE", "huey.db"), results=False)
+# fsync=True: synchronous=FULL, as jobq's SQLite store (Huey's default leaves SQLite's own,
+# which depends on how SQLite was built)
+huey = SqliteHuey(
+    "bench", filename=os.environ.get("BENCH_HUEY_FILE", "huey.db"), results=False, fsync=True
+)
 
 
 @huey.task(name="noop")

@@ -46,6 +46,13 @@ class Tally:
     def env(self) -> dict[str, str]:
         return {FD_VARIABLE: str(self.write_fd)}
 
+    def started_writers(self) -> None:
+        """The worker processes have the write end: close ours, so the pipe ends (and
+        ``collect`` says so) once every one of them has exited."""
+        if self.write_fd >= 0:
+            os.close(self.write_fd)
+            self.write_fd = -1
+
     def collect(
         self, count: int, timeout: float, alive: Callable[[], bool] = lambda: True
     ) -> list[Arrival]:
@@ -88,5 +95,7 @@ class Tally:
 
     def close(self) -> None:
         for fd in (self.read_fd, self.write_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.read_fd = self.write_fd = -1

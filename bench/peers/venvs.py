@@ -4,6 +4,7 @@ file changes. jobq itself runs from this checkout's ``.venv``."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import subprocess
 import sys
@@ -18,8 +19,10 @@ def requirements(name: str) -> Path:
     return HERE / f"requirements-{name}.txt"
 
 
+@functools.cache
 def python_of(name: str) -> Path:
-    """The peer's interpreter, its environment made or brought up to date first."""
+    """The peer's interpreter, its environment made or brought up to date first (once a
+    run)."""
     wanted = requirements(name)
     venv = HOME / name
     python = venv / "bin" / "python"

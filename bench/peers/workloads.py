@@ -47,10 +47,10 @@ class Figure:
 FIGURES = (
     Figure("enqueue_batch", "batch enqueue, Python", "jobs/s", True),
     Figure("enqueue_one_p50", "one enqueue call, p50", "ms", False),
-    Figure("drain", "drain 20,000 no-op, 2 processes (first to last job)", "jobs/s", True),
+    Figure("drain", f"drain {DRAIN_JOBS:,} no-op, 2 processes (first to last job)", "jobs/s", True),
     Figure("drain_cold", "the same from starting the processes", "jobs/s", True),
     Figure("startup_s", "worker processes' start-up in the drain", "s", False),
-    Figure("sleep", "2,000 x 10 ms, concurrency 10", "jobs/s", True),
+    Figure("sleep", f"{SLEEP_JOBS:,} x 10 ms, concurrency 10", "jobs/s", True),
     Figure("latency_p50", "enqueue -> start, idle worker, p50", "ms", False),
     Figure("latency_p99", "enqueue -> start, idle worker, p99", "ms", False),
     Figure("cold_start_s", "worker process start -> first job started", "s", False),
@@ -88,7 +88,7 @@ class Workers:
             **os.environ,
             **self._contender.env(self._target),
             **self._tally.env(),
-            "BENCH_CONCURRENCY": str(count * concurrency),  # PgQueuer's limit is global
+            "BENCH_CONCURRENCY": str(concurrency),  # handlers at once, per process
         }
         for _ in range(count):
             self.processes.append(
@@ -100,6 +100,7 @@ class Workers:
                     stderr=subprocess.DEVNULL,
                 )
             )
+        self._tally.started_writers()
 
     def alive(self) -> bool:
         return all(process.poll() is None for process in self.processes)
@@ -121,6 +122,7 @@ def _run_workers(contender: Contender, target: str, count: int, concurrency: int
     """Start the processes, wait for ``jobs`` records: (when they were started, arrivals)."""
     tally = Tally()
     workers = Workers(contender, target, tally)
+    contender.python()  # its environment made and checked before the clock starts
     try:
         began = time.monotonic()
         workers.start(count, concurrency)
