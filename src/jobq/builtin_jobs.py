@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from jobq.domain.errors import NonRetryableError
 from jobq.http_allow import ALLOW_ANY, HostAllowlist, as_allowlist
@@ -29,42 +27,14 @@ ALLOW_SETTING = "JOBQ_HTTP_ALLOW"
 HOST_SETTING = "JOBQ_HOST"
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SleepPayload(_Payload):
-    seconds: float = Field(ge=0, le=86400)
-
-
-class HttpRequestPayload(_Payload):
-    url: HttpUrl
-    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
-    json_body: Any = Field(default=None, alias="json")
-    body: str | None = None
-    timeout: float = Field(default=30.0, gt=0, le=3600)
-
-
 class HTTPStatusFailure(Exception):
     """The server answered with a status other than 2xx."""
 
 
-def _parse(model: type[_Payload], payload: dict[str, Any], job_type: str) -> Any:
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        # The same payload would fail the same way on every attempt. The message names the
-        # fields and the rule, never the values: errors are logged and payloads must not be.
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'payload'}: {error['msg']}"
-            for error in exc.errors(include_input=False, include_url=False)
-        )
-        raise NonRetryableError(f"invalid payload for {job_type}: {problems}") from None
-
-
 async def sleep(payload: dict[str, Any]) -> dict[str, float]:
-    seconds = _parse(SleepPayload, payload, "sleep").seconds
+    from jobq.builtin_payloads import SleepPayload, parse
+
+    seconds = parse(SleepPayload, payload, "sleep").seconds
     await asyncio.sleep(seconds)
     return {"slept": seconds}
 
@@ -115,9 +85,12 @@ class HttpRequest:
         return host
 
     async def __call__(self, payload: dict[str, Any]) -> dict[str, Any]:
-        import httpx  # here, not at the top: most processes never run an http.request job
+        # here, not at the top: most processes never run an http.request job
+        import httpx
 
-        request = _parse(HttpRequestPayload, payload, "http.request")
+        from jobq.builtin_payloads import HttpRequestPayload, parse
+
+        request = parse(HttpRequestPayload, payload, "http.request")
         if request.json_body is not None and request.body is not None:
             raise NonRetryableError("invalid payload for http.request: give json or body, not both")
         try:

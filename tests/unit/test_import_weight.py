@@ -45,6 +45,7 @@ def test_the_check_sees_a_web_framework_when_one_is_imported() -> None:
 #: bulk loader and the token tools (issue 15: a worker's cold start)
 NOT_FOR_A_WORKER = (
     "httpx",
+    "jobq.builtin_payloads",
     "jobq.client",
     "jobq.wire",
     "jobq.cli.stats",
@@ -78,6 +79,12 @@ def test_a_worker_command_loads_only_what_a_worker_needs() -> None:
         "jobq.client",
         "jobq.wire",
     ]
+
+
+def test_import_jobq_loads_no_pydantic() -> None:
+    """A producer that enqueues from Python needs no model of the API or of a built-in
+    payload; the worker command loads pydantic for its settings only."""
+    assert modules_loaded("import jobq", ("pydantic",)) == []
 
 
 def test_the_lazy_names_and_the_version_are_there() -> None:
