@@ -195,6 +195,61 @@ async def test_a_job_enqueued_in_the_callers_transaction_appears_when_it_commits
     assert await sql(pg_url, "SELECT id FROM orders") == [(1,)]
 
 
+# -- group commit -----------------------------------------------------------------------------
+
+
+async def _transactions_of(pg_url: str, job_ids: list[str]) -> int:
+    """How many transactions stored these jobs: the jobs one transaction stores share its
+    ``created_at`` (the time the store gives the statement)."""
+    statement = "SELECT count(DISTINCT created_at) FROM jobs WHERE id = ANY(%s::uuid[])"
+    rows = await sql(pg_url, statement, job_ids)
+    return int(rows[0][0])
+
+
+async def test_concurrent_enqueues_share_a_transaction(pg_url: str, pg_jq: JobQueue) -> None:
+    """200 calls at once (as 200 API requests): the first is written at once, the rest share
+    the transactions after it; each call returns its own job, stored."""
+    jobs = await asyncio.gather(*(pg_jq.enqueue("echo", {"n": n}) for n in range(200)))
+    assert [job.payload for job in jobs] == [{"n": n} for n in range(200)]
+    assert len({job.id for job in jobs}) == 200
+    for job in jobs[::20]:
+        assert (await pg_jq.get(job.id)).payload == job.payload
+    assert 2 <= await _transactions_of(pg_url, [job.id for job in jobs]) <= 10
+
+
+async def test_a_refused_call_fails_alone_in_its_group(pg_url: str, pg_jq: JobQueue) -> None:
+    first = await pg_jq.enqueue("echo", {"v": 1}, idempotency_key="k")
+
+    async def call(n: int) -> Any:
+        if n == 10:  # the same key, another payload: refused
+            return await pg_jq.enqueue("echo", {"v": 2}, idempotency_key="k")
+        if n == 20:  # the same key, the same payload: the first job
+            return await pg_jq.enqueue("echo", {"v": 1}, idempotency_key="k")
+        return await pg_jq.enqueue("echo", {"n": n})
+
+    answers = await asyncio.gather(*(call(n) for n in range(40)), return_exceptions=True)
+    assert isinstance(answers[10], IdempotencyConflict)
+    assert answers[20].id == first.id
+    stored = [a for n, a in enumerate(answers) if n not in (10, 20)]
+    assert [job.payload for job in stored] == [{"n": n} for n in range(40) if n not in (10, 20)]
+    for job in stored:
+        assert (await pg_jq.get(job.id)).payload == job.payload
+
+
+async def test_one_key_twice_in_one_group_is_one_job(pg_jq: JobQueue) -> None:
+    async def keyed() -> list[Any]:
+        return await pg_jq.enqueue_many([pg_jq.new_job("echo", {"v": 1}, idempotency_key="twice")])
+
+    async def plain(n: int) -> list[Any]:
+        return await pg_jq.enqueue_many([pg_jq.new_job("echo", {"n": n})])
+
+    answers = await asyncio.gather(plain(0), keyed(), plain(1), keyed(), plain(2))
+    (a,), (b,) = answers[1], answers[3]
+    assert a.job.id == b.job.id
+    assert sorted([a.created, b.created]) == [False, True]
+    assert all(r.created for (r,) in (answers[0], answers[2], answers[4]))
+
+
 async def test_a_rollback_leaves_no_job(
     pg_url: str, pg_jq: JobQueue, app_conn: psycopg.AsyncConnection[Any]
 ) -> None:

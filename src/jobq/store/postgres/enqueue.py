@@ -24,6 +24,7 @@ from jobq.store.common import (
 )
 from jobq.store.postgres.connection import translate
 from jobq.store.postgres.context import Context
+from jobq.store.postgres.grouping import EnqueueGroups
 from jobq.store.postgres.rows import READ, columns
 from jobq.store.postgres.sql import NOW
 
@@ -31,6 +32,7 @@ from jobq.store.postgres.sql import NOW
 class PostgresEnqueuer:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
+        self._groups = EnqueueGroups(self._write)
         jobs = ctx.tables.jobs
         # The insert wakes listening pools in the same statement (one round trip less): the
         # NOTIFY of each queue with a job due now is sent when the transaction commits.
@@ -56,9 +58,13 @@ class PostgresEnqueuer:
         )
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
+        """Store ``jobs`` in one transaction; calls made meanwhile by other tasks share it
+        (group commit, ``grouping.py``)."""
         if not jobs:
             return []
+        return await self._groups.enqueue(jobs)
 
+    async def _write(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
         async def run(conn: psycopg.AsyncConnection[Any]) -> list[EnqueueResult]:
             return await self.insert(conn, jobs, commit=True)
 
