@@ -18,6 +18,7 @@ from jobq.store.common import (
     new_job_rows,
 )
 from jobq.store.sqlite.database import Database
+from jobq.store.sqlite.doorbell import Ringer
 from jobq.store.sqlite.rows import READ, from_us, to_us
 
 # The batch arrives as one JSON array of [id, queue, type, payload, priority, run_at,
@@ -44,6 +45,8 @@ SELECT {JOB_COLUMNS} FROM jobs WHERE idempotency_key IN (SELECT value FROM json_
 class SQLiteEnqueuer:
     def __init__(self, db: Database) -> None:
         self._db = db
+        #: tells the database's listening processes of a job due now (``doorbell.py``)
+        self.ringer = Ringer(db.path)
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
         if not jobs:
@@ -68,4 +71,7 @@ class SQLiteEnqueuer:
                 existing = by_key(map(READ.job, conn.execute(BY_KEYS, (compact(keys),))))
             return enqueue_results(jobs, ids, payloads, inserted, existing)
 
-        return await self._db.writer.write(insert)
+        results = await self._db.writer.write(insert)
+        if any(r.created and to_us(r.job.run_at) <= now for r in results):
+            self.ringer.ring()
+        return results

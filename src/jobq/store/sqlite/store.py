@@ -92,6 +92,7 @@ class SQLiteStore:
         await self.db.reader.read(lambda conn: conn.execute("SELECT 1").fetchone())
 
     async def close(self) -> None:
+        self.enqueuer.ringer.close()
         await self.db.close()
 
 

@@ -17,6 +17,8 @@ from collections.abc import Callable
 import structlog
 from structlog.typing import FilteringBoundLogger
 
+from jobq.store.sqlite.doorbell import Doorbell
+
 logger: FilteringBoundLogger = structlog.get_logger("jobq.store")
 
 #: seconds to wait before looking again after the database could not be read
@@ -32,19 +34,28 @@ class SQLiteListener:
 
     async def listen(self, wake: Callable[[str | None], None]) -> None:
         """Call ``wake(None)`` soon after any other connection commits to the database (another
-        process enqueued, say), until cancelled: a ``CommitWatcher`` thread looks every
-        ``WATCH_INTERVAL`` seconds. Logs ``listen_started`` once it watches: from then on, no
-        commit goes unnoticed."""
+        process enqueued, say), until cancelled: at once when an enqueue rings the doorbell
+        (``doorbell.py``), and at the latest when a ``CommitWatcher`` thread, looking every
+        ``WATCH_INTERVAL`` seconds, sees the commit. Logs ``listen_started`` once it watches:
+        from then on, no commit goes unnoticed."""
         loop = asyncio.get_running_loop()
 
         def changed() -> None:
             with contextlib.suppress(RuntimeError):  # the loop closed as the thread saw it
                 loop.call_soon_threadsafe(wake, None)
 
+        doorbell = Doorbell(self._path)
+        unheard = doorbell.open(lambda: wake(None))  # an enqueue elsewhere rings at once
+
         def watching() -> None:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(
-                    lambda: logger.info("listen_started", watch_interval=WATCH_INTERVAL)
+                    lambda: logger.info(
+                        "listen_started",
+                        watch_interval=WATCH_INTERVAL,
+                        doorbell=unheard is None,
+                        **({"doorbell_unheard": unheard} if unheard else {}),
+                    )
                 )
 
         watcher = CommitWatcher(
@@ -58,6 +69,7 @@ class SQLiteListener:
         try:
             await asyncio.Event().wait()  # until cancelled
         finally:
+            doorbell.close()
             await asyncio.to_thread(watcher.stop)
 
 

@@ -1,0 +1,70 @@
+"""SQLite's doorbell (``store/sqlite/doorbell.py``): an enqueue rings every process listening
+on the database at once. Here the commit watcher is slowed to one look every 30 s and the pool
+polls every 30 s, so only the doorbell explains a job from another connection starting within
+seconds; and what a listener leaves behind (its socket, or a dead process's) is cleaned up."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from jobq.domain.states import JobState
+from jobq.jobqueue import JobQueue
+from jobq.store.sqlite import watch
+from jobq.store.sqlite.doorbell import Ringer, wake_directory
+from jobq.worker import PoolConfig
+from tests.helpers import wait_for
+
+
+async def test_an_enqueue_elsewhere_rings_the_pool_awake(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch, "WATCH_INTERVAL", 30.0)
+    url = f"sqlite:///{db_path}"
+    async with JobQueue(url) as worker_side, JobQueue(url) as producer:
+        pool = worker_side.worker_pool(PoolConfig(worker_count=2, poll_interval=30))
+        await pool.start()
+        try:
+            directory = Path(wake_directory(str(db_path)))
+            await wait_for(lambda: any(directory.glob("*")), timeout=10, what="the doorbell")
+            await asyncio.sleep(0.2)  # the pool's first claim, at start-up, has come back empty
+            for _ in range(3):
+                began = time.monotonic()
+                job = await producer.enqueue("echo", {"n": 1})
+                done = await producer.wait(job.id, timeout=20, interval=0.01)
+                assert done.status is JobState.SUCCEEDED
+                assert time.monotonic() - began < 5  # the watcher would have taken 30 s
+        finally:
+            await pool.stop(grace=5)
+    assert not Path(wake_directory(str(db_path))).exists()  # the last listener tidied up
+
+
+def test_a_ring_removes_the_socket_of_a_process_that_is_gone(tmp_path: Path) -> None:
+    database = str(tmp_path / "jobq.db")
+    directory = Path(wake_directory(database))
+    directory.mkdir()
+    alive = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    alive.bind(str(directory / "alive"))
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    dead.bind(str(directory / "dead"))
+    dead.close()  # as a killed process leaves it: the file stays, nobody reads
+    ringer = Ringer(database)
+    try:
+        ringer.ring()
+    finally:
+        ringer.close()
+    assert sorted(os.listdir(directory)) == ["alive"]
+    assert alive.recv(8) == b"!"
+    alive.close()
+
+
+def test_a_ring_with_nobody_listening_does_nothing(tmp_path: Path) -> None:
+    ringer = Ringer(str(tmp_path / "jobq.db"))
+    ringer.ring()
+    ringer.close()
+    assert list(tmp_path.iterdir()) == []
