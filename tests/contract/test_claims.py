@@ -149,6 +149,23 @@ async def test_heartbeat_extends_only_held_leases(store: Store, clock: FakeClock
     assert await store.claims.heartbeat([], lease_seconds=LEASE) == set()
 
 
+async def test_owned_gives_back_what_a_claim_returned(store: Store, clock: FakeClock) -> None:
+    """After a claim whose answer was lost, the pool asks what it holds: the same jobs, with
+    the same leases, that the claim would have returned; none of another owner's, none that
+    has ended."""
+    await add(store, new(priority=1), new(), new(), new())
+    mine = await claim(store, OWNER, limit=3)
+    theirs = await claim_one(store, OTHER)
+    assert await store.claims.owned(OWNER) == mine
+    assert await store.claims.owned(OTHER) == [theirs]
+    await complete(store, mine[0].lease, None, slot=WORKER, started_at=clock.now())
+    assert [job.id for job in await store.claims.owned(OWNER)] == [j.id for j in mine[1:]]
+    clock.advance(LEASE + 1)
+    await store.expiry.requeue_expired()  # a lease gone is not held any more
+    assert await store.claims.owned(OWNER) == []
+    assert await store.claims.owned(OTHER) == []
+
+
 async def test_release_of_an_unstarted_job_gives_the_attempt_back(
     store: Store, clock: FakeClock
 ) -> None:

@@ -70,11 +70,12 @@ async def test_jobs_are_picked_up_within_the_poll_when_listen_is_cut(
     rng = random.Random()
     ledger = tmp_path / "ledger.jsonl"
     launch = launcher(processes, tmp_path, pg_url, ledger)
-    # A pool beside the LISTEN connection, so that the cuts hit the LISTEN alone, which is what
-    # this test is about. (With the default, a worker process's one connection also claims: a
-    # cut then may take a claim committed on the server and never answered, whose jobs wait
-    # for their lease to expire. The outage tests, tests/faults/test_postgres_outages.py, cut
-    # every connection of default processes and check that nothing is lost.)
+    # A pool beside the LISTEN connection, so that most calls run on pooled connections and
+    # the cuts mostly hit the LISTEN, which is what this test is about. A call may still be
+    # running on the LISTEN connection when it is cut (it is lent to calls while it only
+    # waits): a claim cut after its commit is recovered before the next claim
+    # (`claim_recovered`), not left to its lease. (The outage tests,
+    # tests/faults/test_postgres_outages.py, cut every connection of default processes.)
     worker = launch(
         "worker",
         f"worker --workers 4 --queue-capacity 4 --poll-interval {POLL_INTERVAL:g} --db-pool-size 2",

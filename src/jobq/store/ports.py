@@ -72,6 +72,12 @@ class Claims(Protocol):
         attempts; return the ids of those still held (and now released)."""
         ...
 
+    async def owned(self, owner: PoolId) -> list[Job]:
+        """The jobs running under ``owner``'s leases, as a claim returned them, in claim order:
+        after a claim whose answer was lost (its connection cut after the commit), what the
+        pool was given."""
+        ...
+
 
 class Outcomes(Protocol):
     """Every write of an attempt's end is fenced by its lease: it changes the job only if the

@@ -292,6 +292,7 @@ class WorkerPool:
     async def _dispatch(self) -> None:
         config = self.config
         backoff = config.poll_interval
+        unanswered = False  # a claim failed: what it may have taken is looked for first
         while not self._stopping and not self.failed.is_set():
             demand = self._demand()
             if demand <= 0 or self._backed_up():
@@ -301,6 +302,16 @@ class WorkerPool:
                     await self._room.wait()
                 continue
             self._wake.clear()  # before the claim: a notify during it is not lost
+            if unanswered:  # the last claim failed: perhaps it committed and its answer was lost
+                try:
+                    self._adopt(await self._store.claims.owned(self.pool_id))
+                except StoreError as exc:
+                    self._log.warning("claim_failed", error=str(exc), retry_in=backoff)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, MAX_STORE_BACKOFF)
+                    continue
+                unanswered = False
+                continue  # the demand has changed
             began = time.perf_counter()
             try:
                 jobs = await self._store.claims.claim(
@@ -314,6 +325,7 @@ class WorkerPool:
                 )
             except StoreError as exc:
                 self._log.warning("claim_failed", error=str(exc), retry_in=backoff)
+                unanswered = True
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, MAX_STORE_BACKOFF)
                 continue
@@ -414,6 +426,22 @@ class WorkerPool:
 
         timer = loop.call_later(max(delay, 0.0), fire)
         self._timers.add(timer)
+
+    def _adopt(self, owned: list[Job]) -> None:
+        """Jobs the store says this pool holds that it never heard of: a claim committed on
+        the server whose answer was lost with its connection. They are run now, under the
+        leases that claim gave them, rather than waiting for those leases to expire."""
+        held = {job.id for job in self._held.jobs()}
+        for job in owned:
+            if job.id in held:
+                continue
+            if self._buffer.full():  # cannot happen: no claim ran since; the lease expires
+                break
+            self._held.hold(job)
+            self._buffer.put_nowait(job)
+            self._log.warning(
+                "claim_recovered", job_id=job.id, job_type=job.type, attempt=job.attempt
+            )
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

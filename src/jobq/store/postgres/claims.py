@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from jobq.domain.ids import JobId
+from jobq.domain.ids import JobId, PoolId
 from jobq.domain.job import Job, Lease
 from jobq.store.claim import (
     CLAIM_ORDER,
@@ -58,6 +58,10 @@ class PostgresClaims:
             UPDATE {jobs} {RELEASE_SET}
             FROM locked WHERE {jobs}.id = locked.id
             RETURNING {jobs}.id, {jobs}.queue"""
+        self._owned = (
+            f"SELECT {columns(jobs)} FROM {jobs} WHERE status = '{RUNNING}' "
+            "AND worker_id = %(owner)s"
+        )
         self._heartbeat = f"""
             WITH {locked_leases(jobs)}
             UPDATE {jobs} SET lease_expires_at = {NOW} + %(lease)s::float8 * interval '1 second'
@@ -125,6 +129,10 @@ class PostgresClaims:
             return set()
         params = {**leases_params(leases), "lease": lease_seconds, "now": self._ctx.now()}
         return {JobId(str(row[0])) for row in await self._ctx.db.fetch(self._heartbeat, params)}
+
+    async def owned(self, owner: PoolId) -> list[Job]:
+        rows = await self._ctx.db.fetch(self._owned, {"owner": owner})
+        return in_claim_order([READ.job(row) for row in rows])
 
     async def release_unstarted(self, leases: Sequence[Lease]) -> set[JobId]:
         if not leases:

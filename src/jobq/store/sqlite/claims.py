@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from jobq.domain.ids import JobId
+from jobq.domain.ids import JobId, PoolId
 from jobq.domain.job import Job, Lease
 from jobq.store.claim import (
     CLAIM_ORDER,
@@ -101,6 +101,9 @@ RETURNING id
 """
 
 
+OWNED = f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = '{RUNNING}' AND worker_id = :owner"
+
+
 class SQLiteClaims:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -136,6 +139,12 @@ class SQLiteClaims:
         if not leases:
             return set()
         return await self._ids(RELEASE_MANY, {"leases": leases_json(leases)})
+
+    async def owned(self, owner: PoolId) -> list[Job]:
+        def run(conn: sqlite3.Connection) -> list[Job]:
+            return [READ.job(row) for row in conn.execute(OWNED, {"owner": owner}).fetchall()]
+
+        return in_claim_order(await self._db.reader.read(run))
 
     async def _ids(self, sql: str, params: dict[str, Any]) -> set[JobId]:
         def run(conn: sqlite3.Connection) -> set[JobId]:
