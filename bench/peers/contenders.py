@@ -55,7 +55,7 @@ def _pgqueuer_env(target: str) -> dict[str, str]:
 
 
 def _pgqueuer_worker(target: str, concurrency: int) -> list[str]:
-    return ["-m", "pgqueuer", "run", "driver_pgqueuer:factory", "--log-level", "WARNING"]
+    return ["-m", "driver_pgqueuer", "work"]
 
 
 def _huey_env(target: str) -> dict[str, str]:
@@ -86,8 +86,8 @@ PGQUEUER = Contender(
     driver=("-m", "driver_pgqueuer"),
     worker=_pgqueuer_worker,
     env=_pgqueuer_env,
-    settings="asyncpg, `pgq run` defaults (batch size 10, uvloop), 10 handlers at once per "
-    "process, log level WARNING",
+    settings="asyncpg, `pgqueuer.run` on uvloop as `pgq run` (batch size 10), 10 handlers at "
+    "once per process, log level WARNING",
 )
 HUEY = Contender(
     name="Huey",

@@ -1,7 +1,10 @@
 """PgQueuer's side of the peer benchmark; runs in its own environment (``.bench-peers/pgqueuer``).
 
-The worker: ``python -m pgqueuer run driver_pgqueuer:factory --log-level WARNING`` (``pgq
-run``, its CLI, with its defaults otherwise: batch size 10, uvloop, no concurrency limit), a
+The worker: ``python -m driver_pgqueuer work``, which runs ``pgqueuer.run(factory)`` on uvloop
+as its ``pgq run`` command does, with its defaults (batch size 10, no concurrency limit). Not
+``pgq run`` itself: with the typer its requirements allow today, its ``--log-level`` option
+reaches the logger as a string and every ``pgq run`` fails at start-up. The log level is set to
+WARNING in the factory. The factory makes a
 ``QueueManager`` on one asyncpg connection as its performance guide recommends. As many
 handlers run at once in a process as ``BENCH_CONCURRENCY`` says (a semaphore, as jobq's
 ``--workers``); PgQueuer's own ``concurrency_limit`` is not used: it counts across all
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -29,7 +33,8 @@ from pgqueuer.queries import Queries
 
 @contextlib.asynccontextmanager
 async def factory() -> AsyncIterator[QueueManager]:
-    """What ``pgq run`` calls."""
+    """What ``pgq run`` calls (after it has set up its logging, at INFO)."""
+    logging.getLogger("pgqueuer").setLevel(logging.WARNING)
     conn = await asyncpg.connect(os.environ["PGDSN"])
     manager = QueueManager(Queries(AsyncpgDriver(conn)))
     slots = asyncio.Semaphore(int(os.environ.get("BENCH_CONCURRENCY", "10")))
@@ -81,5 +86,16 @@ async def connect(dsn: str) -> AsyncIterator[Client]:
         await conn.close()
 
 
+def work() -> None:
+    """A worker process, as ``pgq run driver_pgqueuer:factory`` would run it."""
+    import pgqueuer
+    import uvloop
+
+    uvloop.run(pgqueuer.run(factory))
+
+
 if __name__ == "__main__":
-    main(connect)
+    if sys.argv[1:] == ["work"]:
+        work()
+    else:
+        main(connect)
