@@ -29,6 +29,8 @@ __all__ = [
     "ports_by_pid",
     "restart",
     "restart_watched",
+    "start",
+    "stop",
     "terminate",
     "wait_until_up",
 ]
@@ -118,6 +120,29 @@ def restart(version: str, mode: str, timeout: float = 60) -> subprocess.Complete
         timeout=timeout,
         check=False,
     )
+
+
+def _ctl(version: str, action: str, mode: str = "fast", timeout: float = 60) -> None:
+    done = subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", "-m", mode, version, "main", action],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, f"pg_ctlcluster {action}: {done.stdout}{done.stderr}"
+
+
+def stop(version: str, mode: str = "fast") -> float:
+    """``pg_ctlcluster -m MODE VERSION main stop``: the monotonic time the server was down."""
+    _ctl(version, "stop", mode)
+    return time.monotonic()
+
+
+def start(version: str) -> float:
+    """``pg_ctlcluster VERSION main start``: the monotonic time it first accepted connections."""
+    _ctl(version, "start")
+    return wait_until_up()
 
 
 def wait_until_up(timeout: float = 30) -> float:

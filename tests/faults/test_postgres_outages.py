@@ -4,8 +4,10 @@ Two ``jobq worker`` processes and a ``jobq serve`` (API and pool) run the ledger
 client posts ``/jobs`` to the serve process in a steady stream (20 a second, each with an
 idempotency key, retried with the same key after a 503 or a lost answer). Meanwhile the test
 restarts the server (fast tier: 3 times ``-m fast``; full tier: 5 ``-m fast`` and 2
-``-m immediate``, a crash and its recovery) and terminates every backend of the jobq processes
-20 times (found by their client ports: nothing else on the server is touched).
+``-m immediate``, a crash and its recovery), stops it once and keeps it down until the API has
+answered an enqueue 503 (a ``-m fast`` restart is down for about 0.2 s, less than the API's
+0.5 s wait for the store, so it may not be seen at all), and terminates every backend of the
+jobq processes 20 times (found by their client ports: nothing else on the server is touched).
 
 Asserted: no job lost, none stuck, none dead; every job answered 201 (or 200 for its key)
 before a restart is in the store after it; the API answers 503 with ``Retry-After`` during an
@@ -55,8 +57,9 @@ JOB_SECONDS = 0.1
 
 
 def schedule(fast: int, immediate: int, terminations: int, rng: random.Random) -> list[str]:
-    """Restarts spread evenly among the terminations: ``R T T T T T T R T ...``."""
-    restarts = ["immediate"] * immediate + ["fast"] * fast
+    """Restarts spread evenly among the terminations: ``R T T T T T T R T ...``; one of them
+    is ``held``: stopped until the API has answered 503, then started."""
+    restarts = ["immediate"] * immediate + ["fast"] * fast + ["held"]
     rng.shuffle(restarts)
     plan: list[str] = []
     per_gap = terminations // max(1, len(restarts))
@@ -173,7 +176,21 @@ async def outages(
                     await asyncio.sleep(rng.uniform(0.4, 1.0))
                     continue
                 before = dict(accepted)
-                t0, down, up = await asyncio.to_thread(pg.restart_watched, version, step)
+                if step == "held":
+                    t0 = time.monotonic()
+                    met = answers[503]
+                    down = await asyncio.to_thread(pg.stop, version)
+                    try:
+                        await wait_for(
+                            lambda met=met: answers[503] > met,
+                            timeout=30,
+                            interval=0.05,
+                            what="the API to answer an enqueue 503 while the server is down",
+                        )
+                    finally:
+                        up = await asyncio.to_thread(pg.start, version)
+                else:
+                    t0, down, up = await asyncio.to_thread(pg.restart_watched, version, step)
                 up_wall = time.time() - (time.monotonic() - up)
                 restarts.append(
                     {"mode": step, "began": t0, "down": down, "up": up, "up_wall": up_wall}
