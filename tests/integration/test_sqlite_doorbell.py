@@ -68,3 +68,62 @@ def test_a_ring_with_nobody_listening_does_nothing(tmp_path: Path) -> None:
     ringer.ring()
     ringer.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def _listener(directory: Path, name: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(directory / name))
+    sock.setblocking(False)
+    return sock
+
+
+def _age(directory: Path, seconds: float = 60) -> None:
+    """Set the directory's modification time ``seconds`` into the past."""
+    then = time.time() - seconds
+    os.utime(directory, (then, then))
+
+
+def test_a_listener_that_binds_after_a_ring_is_rung_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ringer keeps the directory's listing while the directory is unchanged: one that
+    was listed long ago is not read again at each ring, and a listener bound since is still
+    rung, whether it came just after the listing (the same tick of the file system's clock)
+    or long after it."""
+    database = str(tmp_path / "jobq.db")
+    directory = Path(wake_directory(database))
+    directory.mkdir()
+    first = _listener(directory, "first")
+    _age(directory)
+    listings = 0
+    real_scandir = os.scandir
+
+    def counting_scandir(path: str) -> object:
+        nonlocal listings
+        listings += 1
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting_scandir)
+    ringer = Ringer(database)
+    sockets = [first]
+    try:
+        ringer.ring()
+        ringer.ring()
+        assert listings == 1  # unchanged since: the listing is kept
+        assert first.recv(8) == b"!" and first.recv(8) == b"!"
+
+        soon = _listener(directory, "soon")  # right after a listing
+        sockets.append(soon)
+        ringer.ring()
+        assert soon.recv(8) == b"!"
+
+        _age(directory)
+        ringer.ring()
+        late = _listener(directory, "late")  # long after it
+        sockets.append(late)
+        ringer.ring()
+        assert late.recv(8) == b"!"
+    finally:
+        ringer.close()
+        for sock in sockets:
+            sock.close()

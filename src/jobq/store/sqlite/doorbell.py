@@ -16,6 +16,7 @@ import contextlib
 import os
 import secrets
 import socket
+import time
 from collections.abc import Callable
 
 #: a socket's path must fit ``sun_path`` (108 bytes with its NUL on Linux, 104 elsewhere)
@@ -89,30 +90,55 @@ class Doorbell:
 
 
 class Ringer:
-    """The enqueuing side: rings every socket in the database's wake directory."""
+    """The enqueuing side: rings every socket in the database's wake directory.
+
+    The directory's listing is kept while the directory is unchanged (a ``stat`` per ring
+    instead of a read of the directory): a socket bound or removed changes its modification
+    time. A directory changed within the last ``RECENT`` seconds is read again on every ring,
+    because two changes within one tick of the file system's clock leave the same time."""
+
+    #: a directory modified this recently (seconds) is listed again at each ring
+    RECENT = 1.0
 
     def __init__(self, database_path: str) -> None:
         self._directory = wake_directory(database_path)
         self._sock: socket.socket | None = None
+        self._seen: tuple[int, int, int] | None = None  # the listed directory's ino, mtime, ctime
+        self._paths: list[str] = []
+
+    def _listeners(self) -> list[str]:
+        try:
+            st = os.stat(self._directory)
+        except OSError:  # nobody listens here (yet), or may not be told
+            self._seen = None
+            return []
+        seen = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        if seen != self._seen or time.time_ns() - st.st_mtime_ns < self.RECENT * 1e9:
+            try:
+                self._paths = [entry.path for entry in os.scandir(self._directory)]
+            except OSError:
+                self._seen = None
+                return []
+            self._seen = seen
+        return self._paths
 
     def ring(self) -> None:
-        try:
-            entries = list(os.scandir(self._directory))
-        except OSError:  # nobody listens here (yet), or may not be told
-            return
-        if not entries:
+        paths = self._listeners()
+        if not paths:
             return
         if self._sock is None:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self._sock.setblocking(False)
-        for entry in entries:
+        for path in paths:
             try:
-                self._sock.sendto(RING, entry.path)
+                self._sock.sendto(RING, path)
             except BlockingIOError:
                 pass  # its queue is full of rings it has not read yet: it will wake
             except ConnectionRefusedError:  # bound by a process that is gone
                 with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+                    os.unlink(path)
+            except FileNotFoundError:  # removed since the listing: list it again next time
+                self._seen = None
             except OSError:
                 pass  # not a socket, or not ours to ring: the watcher covers it
 
