@@ -11,6 +11,7 @@ Payloads and results are never logged.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -94,6 +95,15 @@ def silence(stream: TextIO) -> None:
         stream.flush()  # what was buffered now goes to /dev/null
 
 
+#: one encoder for every line (``json.dumps`` with ``default=`` builds one per call); what JSON
+#: has no form for is written as its ``repr``, as structlog's own fallback does
+_LINE_ENCODER = json.JSONEncoder(default=repr)
+
+
+def _render_json(event: structlog.typing.EventDict, **_: object) -> str:
+    return _LINE_ENCODER.encode(event)
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None) -> None:
     stream = cast(TextIO, Outlet(stream or sys.stderr))
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
@@ -105,7 +115,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     renderer: structlog.typing.Processor
     if use_json:
         shared.append(structlog.processors.format_exc_info)
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(serializer=_render_json)
     else:
         # tracebacks without local variables: they may hold tokens, keys and payloads
         renderer = structlog.dev.ConsoleRenderer(

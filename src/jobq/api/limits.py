@@ -21,6 +21,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jobq.api.json_body import is_json_media
 from jobq.domain.jsonvalues import MAX_DEPTH, depth, not_unicode, unicode_problem
 from jobq.domain.paging import MAX_PAGE
 
@@ -149,8 +150,7 @@ def _head_size(scope: Scope) -> int:
 def _is_json(scope: Scope) -> bool:
     """Whether the body is JSON as the routes take it: ``application/json`` or ``*/*+json``."""
     content_type: bytes = dict(scope["headers"]).get(b"content-type", b"")
-    media = content_type.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or media.endswith(b"+json")
+    return is_json_media(content_type.decode("latin-1"))
 
 
 def json_problem(body: bytes, *, max_depth: int = MAX_DEPTH) -> str | None:

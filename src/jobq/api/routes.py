@@ -5,15 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic_core import to_json
 
-from jobq.api.errors import UnsupportedMediaType
-from jobq.api.ops import JQ
+from jobq.api.json_body import JsonBodyRoute
+from jobq.api.ops import JQ, jobqueue_of
 from jobq.dashboard.pages import overview_page
 from jobq.domain.errors import InvalidJob, JobqError
 from jobq.domain.ids import JobId, parse_job_id
@@ -41,6 +42,8 @@ from jobq.worker.pool import WorkerPool
 
 router = APIRouter()
 
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in (
@@ -59,14 +62,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _require_json(request: Request) -> None:
-    content_type = request.headers.get("content-type", "")
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise UnsupportedMediaType()
+def json_post(path: str, **options: Any) -> Callable[[_Endpoint], _Endpoint]:
+    """``@router.post(path, ...)`` for a route that takes a JSON body (``json_body.py``)."""
 
+    def register(endpoint: _Endpoint) -> _Endpoint:
+        router.add_api_route(
+            path, endpoint, methods=["POST"], route_class_override=JsonBodyRoute, **options
+        )
+        return endpoint
 
-JSON_BODY = [Depends(_require_json)]
+    return register
 
 
 def _answer(document: dict[str, Any], status_code: int) -> Response:
@@ -77,10 +82,9 @@ def _answer(document: dict[str, Any], status_code: int) -> Response:
     return Response(to_json(document), status_code, media_type="application/json")
 
 
-@router.post(
+@json_post(
     "/jobs",
     status_code=201,
-    dependencies=JSON_BODY,
     response_model=JobOut,
     responses={
         200: {"model": JobOut, "description": "an earlier job with the same idempotency key"},
@@ -89,11 +93,12 @@ def _answer(document: dict[str, Any], status_code: int) -> Response:
 )
 async def enqueue(
     body: JobIn,
-    jq: JQ,
+    request: Request,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> Response:
     """Store a job durably and return it (201). A repeat with the same idempotency key (header
     or field) returns the first job with 200."""
+    jq = jobqueue_of(request)  # not the JQ dependency: each one costs the hottest route time
     if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
         raise InvalidJob("the Idempotency-Key header and the idempotency_key field differ")
     options = body.new_job_options(idempotency_key=idempotency_key)
@@ -101,10 +106,9 @@ async def enqueue(
     return _answer(job_document(jq.visible(result.job)), 201 if result.created else 200)
 
 
-@router.post(
+@json_post(
     "/jobs/batch",
     status_code=201,
-    dependencies=JSON_BODY,
     response_model=BatchOut,
     responses=_ERRORS,
 )
@@ -180,7 +184,7 @@ async def retry_job(job_id: uuid.UUID, jq: JQ) -> JobOut:
     return JobOut.of(jq.visible(await jq.retry(str(job_id))))
 
 
-@router.post("/jobs/retry-dead", responses=_ERRORS, dependencies=JSON_BODY)
+@json_post("/jobs/retry-dead", responses=_ERRORS)
 async def retry_dead(body: RetryDeadIn, jq: JQ) -> RetryDeadOut:
     """Make every dead job of a type (and queue, if given) pending again."""
     return RetryDeadOut(retried=await jq.retry_dead(body.type, queue=body.queue))

@@ -89,13 +89,18 @@ def _key_path(where: str, key: Any) -> str:
     return f"{where}[{json.dumps(str(key))}]"  # escaped: the path itself is always ASCII
 
 
+# Made once: ``json.dumps`` with any argument builds an encoder per call.
+_STRICT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any, *, what: str, path: str | None = None) -> str:
     """Encode ``value``; raise ``InvalidJob`` naming ``what`` if it is not plain JSON, and the
     string (under ``path``, by default ``what``) if one is not valid Unicode."""
     if depth(value) > MAX_DEPTH:
         raise InvalidJob(f"{what} nests arrays and objects deeper than {MAX_DEPTH} levels")
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _STRICT.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidJob(f"{what} is not JSON-serializable: {exc}") from exc
     if not is_unicode(text):  # the encoded text: checked in C, a walk only to name the string
@@ -105,7 +110,7 @@ def dumps(value: Any, *, what: str, path: str | None = None) -> str:
 
 def compact(value: Any) -> str:
     """Values jobq built itself (already checked), as compact JSON."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(value)
 
 
 def loads(text: str | None) -> Any:
