@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
+
 from jobq.service import listen
 
 
@@ -44,5 +46,15 @@ async def test_connections_accepted_on_the_api_socket_have_nagle_off() -> None:
     assert await _nodelay_of_accepted("127.0.0.1") != 0
 
 
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback")
 async def test_so_do_connections_over_ipv6_loopback() -> None:
     assert await _nodelay_of_accepted("::1") != 0

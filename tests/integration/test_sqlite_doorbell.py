@@ -127,3 +127,40 @@ def test_a_listener_that_binds_after_a_ring_is_rung_by_the_next(
         ringer.close()
         for sock in sockets:
             sock.close()
+
+
+def test_a_listener_bound_in_the_tick_of_a_listing_is_rung_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system whose clock ticks coarsely leaves the directory's times as they were when
+    a socket is bound in the same tick as a listing: such a listing is not kept, so the socket
+    is rung by a later ring, however much later."""
+    database = str(tmp_path / "jobq.db")
+    directory = Path(wake_directory(database))
+    directory.mkdir()
+    first = _listener(directory, "first")
+    frozen = os.stat(directory)  # the directory's times, as one tick leaves them
+    real_stat = os.stat
+
+    def coarse_stat(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        if os.fspath(path) == str(directory):  # type: ignore[call-overload]
+            return frozen
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    now = frozen.st_mtime_ns
+    monkeypatch.setattr(os, "stat", coarse_stat)
+    monkeypatch.setattr(time, "time_ns", lambda: now)
+    ringer = Ringer(database)
+    late = None
+    try:
+        ringer.ring()  # lists [first], in the directory's own tick
+        assert first.recv(8) == b"!"
+        late = _listener(directory, "late")  # the same tick: the times do not move
+        now += 5 * 10**9  # and the next enqueue comes long after
+        ringer.ring()
+        assert late.recv(8) == b"!"
+    finally:
+        ringer.close()
+        first.close()
+        if late is not None:
+            late.close()

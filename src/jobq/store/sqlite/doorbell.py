@@ -94,8 +94,9 @@ class Ringer:
 
     The directory's listing is kept while the directory is unchanged (a ``stat`` per ring
     instead of a read of the directory): a socket bound or removed changes its modification
-    time. A directory changed within the last ``RECENT`` seconds is read again on every ring,
-    because two changes within one tick of the file system's clock leave the same time."""
+    time. A listing made within ``RECENT`` seconds of the directory's last change is not kept
+    (the directory is read again at the next ring), because two changes within one tick of the
+    file system's clock leave the same time."""
 
     #: a directory modified this recently (seconds) is listed again at each ring
     RECENT = 1.0
@@ -113,13 +114,16 @@ class Ringer:
             self._seen = None
             return []
         seen = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-        if seen != self._seen or time.time_ns() - st.st_mtime_ns < self.RECENT * 1e9:
+        if seen != self._seen:
             try:
                 self._paths = [entry.path for entry in os.scandir(self._directory)]
             except OSError:
                 self._seen = None
                 return []
-            self._seen = seen
+            # A listing made while the directory is recent is not kept: a socket bound after
+            # it, in the same tick, leaves the directory's times as they are.
+            recent = time.time_ns() - st.st_mtime_ns < self.RECENT * 1e9
+            self._seen = None if recent else seen
         return self._paths
 
     def ring(self) -> None:
