@@ -122,27 +122,38 @@ def restart(version: str, mode: str, timeout: float = 60) -> subprocess.Complete
     )
 
 
-def _ctl(version: str, action: str, mode: str = "fast", timeout: float = 60) -> None:
-    done = subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", "-m", mode, version, "main", action],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, f"pg_ctlcluster {action}: {done.stdout}{done.stderr}"
-
-
 def stop(version: str, mode: str = "fast") -> float:
     """``pg_ctlcluster -m MODE VERSION main stop``: the monotonic time the server was down."""
-    _ctl(version, "stop", mode)
+    done = subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", "-m", mode, version, "main", "stop"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, f"pg_ctlcluster stop: {done.stdout}{done.stderr}"
     return time.monotonic()
 
 
 def start(version: str) -> float:
-    """``pg_ctlcluster VERSION main start``: the monotonic time it first accepted connections."""
-    _ctl(version, "start")
-    return wait_until_up()
+    """``pg_ctlcluster VERSION main start``, with ``pg_isready`` polled every 50 ms while it
+    runs: the monotonic time the server first accepted connections (the command itself returns
+    only some time after that)."""
+    starting = subprocess.Popen(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        up = wait_until_up(timeout=60)
+        output, _ = starting.communicate(timeout=60)
+    finally:
+        if starting.poll() is None:
+            starting.kill()
+            starting.wait(10)
+    assert starting.returncode == 0, output
+    return up
 
 
 def wait_until_up(timeout: float = 30) -> float:

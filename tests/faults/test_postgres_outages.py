@@ -187,8 +187,8 @@ async def outages(
                 before = dict(accepted)
                 if step == "held":
                     t0 = time.monotonic()
-                    met = answers[503]
                     down = await asyncio.to_thread(pg.stop, version)
+                    met = answers[503]  # after the stop: a 503 of an earlier step is not this one's
                     try:
                         await wait_for(
                             lambda met=met: answers[503] > met,
