@@ -8,10 +8,11 @@ test's own, another test's, an operator's) are never touched."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -139,21 +140,28 @@ def start(version: str) -> float:
     """``pg_ctlcluster VERSION main start``, with ``pg_isready`` polled every 50 ms while it
     runs: the monotonic time the server first accepted connections (the command itself returns
     only some time after that)."""
-    starting = subprocess.Popen(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+    with _pg_ctl(version, "main", "start"):
+        return wait_until_up(timeout=60)
+
+
+@contextlib.contextmanager
+def _pg_ctl(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``pg_ctlcluster ARGS`` running while the block polls the server; after it, the command
+    must have ended well (it is killed if the block failed first)."""
+    command = subprocess.Popen(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
-        up = wait_until_up(timeout=60)
-        output, _ = starting.communicate(timeout=60)
+        yield command
+        output, _ = command.communicate(timeout=60)
     finally:
-        if starting.poll() is None:
-            starting.kill()
-            starting.wait(10)
-    assert starting.returncode == 0, output
-    return up
+        if command.poll() is None:
+            command.kill()
+            command.wait(10)
+    assert command.returncode == 0, output
 
 
 def wait_until_up(timeout: float = 30) -> float:
@@ -171,16 +179,10 @@ def restart_watched(version: str, mode: str) -> tuple[float, float, float]:
     server was first seen down, it was first seen up again), monotonic. The restart command
     returns only after the server is up; the poll says when it really came back."""
     began = time.monotonic()
-    restarting = subprocess.Popen(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", "-m", mode, version, "main", "restart"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     down: float | None = None
     up: float | None = None
     deadline = began + 60
-    try:
+    with _pg_ctl("-m", mode, version, "main", "restart") as restarting:
         while up is None:
             if time.monotonic() > deadline:
                 raise AssertionError("PostgreSQL did not come back within 60 s of its restart")
@@ -192,11 +194,5 @@ def restart_watched(version: str, mode: str) -> tuple[float, float, float]:
             elif down is None and restarting.poll() is not None:  # down between two polls
                 down = up = time.monotonic() if ready else None
             time.sleep(0.05)
-        output, _ = restarting.communicate(timeout=60)
-    finally:
-        if restarting.poll() is None:
-            restarting.kill()
-            restarting.wait(10)
-    assert restarting.returncode == 0, output
     assert down is not None
     return began, down, up
