@@ -44,16 +44,19 @@ from jobq.domain.job import (
     NewJob,
     QueueCount,
 )
+from jobq.domain.schedule import DEFAULT_CATCH_UP, Missed, Schedule, make_schedule
 from jobq.domain.states import TERMINAL, JobState
 from jobq.insights import Overview, TypeWaiting, overview, runner_missing, types_waiting
 from jobq.intake import check_new_job
 from jobq.metrics import Metrics
 from jobq.redaction import redact_payload
 from jobq.registry import Registry
+from jobq.schedules import Schedules
 from jobq.store import JobFilter, Page, PostgresOptions, Store, open_store
 from jobq.store.ports import Tokens
 from jobq.worker.config import PoolConfig
 from jobq.worker.pool import WorkerPool
+from jobq.worker.scheduler import Scheduler
 
 H = TypeVar("H", bound=Callable[..., Any])
 
@@ -110,17 +113,106 @@ class JobQueue:
         self.metrics = metrics
         self._store: Store | None = None
         self._pools: list[WorkerPool] = []
+        #: periodic jobs: those declared here and those made at run time (in the store),
+        #: enqueued at their ticks by every pool a JobQueue runs
+        self.schedules = Schedules(lambda: self.store, self._check_schedule, self.clock)
 
     # -- handlers ---------------------------------------------------------------------------
 
-    def job(self, name: str | None = None, **options: Any) -> Callable[[H], H]:
+    def job(
+        self,
+        name: str | None = None,
+        *,
+        schedule: str | None = None,
+        timezone: str = "UTC",
+        payload: Mapping[str, JSONValue] | None = None,
+        **options: Any,
+    ) -> Callable[[H], H]:
         """Decorator registering a handler: ``async def`` runs on the loop, ``def`` in a thread.
 
         Options: ``max_attempts`` (default 3), ``timeout`` (seconds, default 300; None for
         none), ``backoff`` (a ``Backoff``), ``non_retryable`` (exception classes), ``secret``
         (payload field names whose values the API, the dashboard and error text never show).
+
+        ``schedule``: also enqueue this type at each tick of a cron expression (five fields,
+        or six with seconds first) in ``timezone``, with ``payload``; a schedule named after
+        the type (``schedule()`` adds more, and says what ``missed`` ticks become).
         """
-        return self.registry.job(name, **options)
+        register = self.registry.job(name, **options)
+        if schedule is None:
+            return register
+
+        def register_and_schedule(handler: H) -> H:
+            register(handler)
+            type_name = name or handler.__name__
+            self.schedule(type_name, schedule, timezone=timezone, payload=payload)
+            return handler
+
+        return register_and_schedule
+
+    def schedule(
+        self,
+        job_type: str,
+        cron: str,
+        *,
+        name: str | None = None,
+        timezone: str = "UTC",
+        payload: Mapping[str, JSONValue] | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        missed: Missed | str = Missed.SKIP,
+        catch_up: int = DEFAULT_CATCH_UP,
+    ) -> Schedule:
+        """Enqueue ``job_type`` with ``payload`` at every tick of ``cron`` (``"0 7 * * *"``;
+        six fields: seconds first) in ``timezone`` (an IANA name), from every ``serve`` and
+        ``worker`` process that runs this JobQueue, one job per tick however many run.
+
+        ``name``: unique among the schedules (default: the job type). ``missed``: what ticks
+        missed while no process ran become: ``skip`` (none; the default), ``latest`` (one job,
+        for the latest), ``all`` (one job each, the latest ``catch_up`` of them).
+        ``ValueError`` names what is wrong.
+        """
+        made = make_schedule(
+            job_type,
+            cron,
+            name=name,
+            timezone=timezone,
+            payload=payload,
+            queue=queue,
+            priority=priority,
+            missed=missed,
+            catch_up=catch_up,
+        )
+        self.schedules.declare(made)
+        return made
+
+    def _check_schedule(self, schedule: Schedule) -> None:
+        """The job of ``schedule`` passes the checks of any enqueue from here (a type this
+        process knows, unless it accepts unknown types)."""
+        self.new_job(
+            schedule.job_type,
+            schedule.payload,
+            queue=schedule.queue,
+            priority=schedule.priority,
+            run_at=self.clock.now(),
+            idempotency_key=schedule.tick_key(self.clock.now()),
+        )
+
+    def tick_job(self, schedule: Schedule, tick: datetime) -> NewJob:
+        """The job ``schedule`` enqueues at ``tick``: due then, keyed by the schedule and tick.
+        A stored schedule's type was checked when it was made: a process that fires it need
+        not run that type."""
+        return check_new_job(
+            schedule.job_type,
+            schedule.payload,
+            registry=self.registry,
+            clock=self.clock,
+            accept_unknown_types=self.accept_unknown_types or schedule.stored,
+            queue=schedule.queue,
+            priority=schedule.priority,
+            run_at=tick,
+            idempotency_key=schedule.tick_key(tick),
+        )
 
     def visible(self, job: Job) -> Job:
         """``job`` as people may see it: its type's secret payload fields redacted."""
@@ -367,10 +459,34 @@ class JobQueue:
     # -- workers ----------------------------------------------------------------------------
 
     def worker_pool(self, config: PoolConfig | None = None) -> WorkerPool:
-        """A pool on this queue's store; enqueues through this queue wake it at once."""
-        pool = WorkerPool(self.store, self.registry, config, clock=self.clock, metrics=self.metrics)
+        """A pool on this queue's store; enqueues through this queue wake it at once. It also
+        keeps this queue's schedules (periodic jobs)."""
+        scheduler = Scheduler(
+            self.store.ticks,
+            list(self.schedules),
+            self.tick_job,
+            clock=self.clock,
+            log=structlog.get_logger("jobq.scheduler"),
+            stored=self.store.schedules,
+            on_enqueued=self._scheduled,
+        )
+        pool = WorkerPool(
+            self.store,
+            self.registry,
+            config,
+            clock=self.clock,
+            metrics=self.metrics,
+            services=[scheduler],
+        )
         self._pools.append(pool)
         return pool
+
+    def _scheduled(self, job: Job) -> None:
+        """A schedule enqueued ``job``: count it, wake the pools."""
+        if self.metrics is not None:
+            self.metrics.job_enqueued(job.queue, job.type, 1)
+        for pool in self._pools:
+            pool.notify()
 
     def detach(self, pool: WorkerPool) -> None:
         if pool in self._pools:

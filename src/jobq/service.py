@@ -19,14 +19,15 @@ import os
 import random
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from structlog.typing import FilteringBoundLogger
 
 from jobq.config import Settings, is_loopback
-from jobq.domain.errors import JobqError, StoreUnavailable
+from jobq.domain.errors import InvalidSchedule, JobqError, StoreUnavailable
+from jobq.domain.schedule import Schedule
 from jobq.jobqueue import JobQueue
 from jobq.metrics import Metrics
 from jobq.registry import Registry
@@ -128,21 +129,34 @@ async def _wait_first(
 
 
 async def run_service(
-    settings: Settings, registry: Registry, *, http: bool, stop: asyncio.Event | None = None
+    settings: Settings,
+    registry: Registry,
+    *,
+    http: bool,
+    stop: asyncio.Event | None = None,
+    schedules: Sequence[Schedule] = (),
 ) -> int:
-    """Run until ``stop`` is set or a signal arrives; return the exit status.
+    """Run until ``stop`` is set or a signal arrives; return the exit status. ``schedules``:
+    the periodic jobs the app declared in code, kept by this process's pool.
 
     The signal handlers go in first: a SIGTERM during start-up becomes an orderly stop as soon
     as start-up ends, instead of killing a process that may hold claimed jobs.
     """
     stop = stop or asyncio.Event()
     with _signals(stop):
-        status = await _run(settings, registry, http=http, stop=stop)
+        status = await _run(settings, registry, http=http, stop=stop, schedules=schedules)
     logger.info("shutdown_finished", exit_status=status)
     return status
 
 
-async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyncio.Event) -> int:
+async def _run(
+    settings: Settings,
+    registry: Registry,
+    *,
+    http: bool,
+    stop: asyncio.Event,
+    schedules: Sequence[Schedule],
+) -> int:
     if http or settings.metrics_port is not None:
         # Only now, and before the store opens and the pool starts: importing FastAPI and
         # uvicorn holds up the event loop for a while.
@@ -156,6 +170,12 @@ async def _run(settings: Settings, registry: Registry, *, http: bool, stop: asyn
         metrics=metrics,
         postgres=settings.postgres_options(worker_process=not http),
     )
+    try:
+        for schedule in schedules:
+            jq.schedules.declare(schedule)
+    except InvalidSchedule as exc:  # a schedule of a type this process does not accept
+        logger.error("startup_failed", error=str(exc))
+        return EXIT_USAGE
     # The ports first: a taken port is a clear error at once, and /health and /ready answer
     # while the store is awaited (the starting app: nothing in it reads or changes a job).
     sock = metrics_sock = None

@@ -73,6 +73,13 @@ ROUTES: list[tuple[str, str, object, Scope]] = [
     ("POST", "/jobs/retry-dead", {"type": "echo"}, ADMIN),
     ("POST", "/ui/jobs/{id}/cancel", None, ADMIN),
     ("POST", "/ui/retry-dead", None, ADMIN),
+    ("GET", "/schedules", None, READ),
+    ("GET", "/schedules/s", None, READ),
+    ("GET", "/ui/schedules", None, READ),
+    ("POST", "/schedules", {"name": "m", "type": "echo", "cron": "0 7 * * *"}, ADMIN),
+    ("PATCH", "/schedules/s", {"paused": True}, ADMIN),
+    ("DELETE", "/schedules/none", None, ADMIN),
+    ("POST", "/ui/schedules/s/pause", None, ADMIN),
 ]
 CALLERS = ["no token", "a bad token", "a revoked token", *(s.value for s in Scope)]
 

@@ -60,7 +60,14 @@ async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             ]
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert sorted(tables) == ["api_tokens", "attempts", "jobs", "processes"]
+        assert sorted(tables) == [
+        "api_tokens",
+        "attempts",
+        "jobs",
+        "processes",
+        "schedule_ticks",
+        "schedules",
+    ]
 
 
 async def test_a_newer_schema_is_refused(db_path: Path) -> None:

@@ -19,8 +19,11 @@ from jobq.domain.errors import (
     IdempotencyConflict,
     IllegalTransition,
     InvalidJob,
+    InvalidSchedule,
     JobNotFound,
     JobqError,
+    ScheduleConflict,
+    ScheduleNotFound,
     StoreError,
     StoreFull,
     StoreUnavailable,
@@ -35,6 +38,9 @@ RETRY_AFTER_SECONDS = 1
 #: most specific first; the first class the error is an instance of decides
 ERROR_STATUS: tuple[tuple[type[JobqError], int, str], ...] = (
     (JobNotFound, 404, "not_found"),
+    (ScheduleNotFound, 404, "not_found"),
+    (ScheduleConflict, 409, "schedule_conflict"),
+    (InvalidSchedule, 422, "invalid_schedule"),
     (IllegalTransition, 409, "illegal_transition"),
     (IdempotencyConflict, 409, "idempotency_conflict"),
     (UnknownJobType, 422, "unknown_job_type"),
@@ -132,10 +138,12 @@ def store_error_status(exc: JobqError) -> tuple[int, str]:
 async def _jobq_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, JobqError)
     status, code = store_error_status(exc)
-    details: dict[str, Any] | None = None
+    details: Any = None
     headers = None
     if isinstance(exc, IllegalTransition) and exc.state is not None:
         details = {"state": exc.state}
+    if isinstance(exc, InvalidSchedule):  # as a validation error names its field
+        details = [{"field": exc.field, "message": str(exc)}]
     if isinstance(exc, StoreUnavailable):  # 503, or 507 (full): it may pass; come back later
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if status == 503:  # the store is away for a while: the client is told to come back

@@ -27,6 +27,7 @@ COMMANDS = {
     "config": "jobq.cli.admin:config",
     "migrate": "jobq.cli.admin:migrate",
     "tokens": "jobq.cli.tokens:tokens",
+    "schedules": "jobq.cli.schedules:schedules",
 }
 
 

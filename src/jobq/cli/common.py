@@ -17,7 +17,8 @@ import click
 from jobq.builtin_jobs import HttpRequest, builtin_registry, is_builtin_http_request
 from jobq.cli.exits import EXIT_FAILURE, EXIT_USAGE
 from jobq.config import FLAG_NAMES, LoadedSettings, load_settings
-from jobq.domain.errors import ConfigError, JobqError
+from jobq.domain.errors import ConfigError, InvalidSchedule, JobqError
+from jobq.domain.schedule import Schedule
 from jobq.jobqueue import JobQueue
 from jobq.logs import configure_logging
 from jobq.registry import Registry
@@ -179,6 +180,13 @@ def load_registry(loaded: LoadedSettings, *, serves_api: bool = False) -> Regist
     return _with_http_request(registry, http)
 
 
+def app_schedules(loaded: LoadedSettings) -> list[Schedule]:
+    """The schedules declared in the code of the app the ``app`` setting names (a ``JobQueue``;
+    a ``Registry`` has none)."""
+    target = import_app(loaded)  # imported once: the module is cached
+    return list(target.schedules) if isinstance(target, JobQueue) else []
+
+
 def import_app(loaded: LoadedSettings) -> JobQueue | Registry | None:
     """The ``JobQueue`` or ``Registry`` that the ``app`` setting (``module:attribute``) names,
     imported from the working directory and the Python path; None without the setting.
@@ -314,12 +322,15 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def open_queue(flags: dict[str, Any], *, existing: bool = False) -> JobQueue:
+def open_queue(
+    flags: dict[str, Any], *, existing: bool = False, with_schedules: bool = False
+) -> JobQueue:
     """The ``JobQueue`` of a one-shot command (enqueue, jobs, stats, top), from its flags.
     ``existing``: the command only looks at (or changes) jobs already there, so it creates and
-    migrates no database; a missing one fails naming where it was looked for."""
+    migrates no database; a missing one fails naming where it was looked for.
+    ``with_schedules``: with the schedules the app declares in code."""
     loaded = settings_from(flags, one_shot=True)
-    return JobQueue(
+    jq = JobQueue(
         loaded.settings.database_url,
         registry=load_registry(loaded),
         builtins=False,
@@ -327,6 +338,13 @@ def open_queue(flags: dict[str, Any], *, existing: bool = False) -> JobQueue:
         postgres=loaded.settings.postgres_options(),
         migrate=not existing,
     )
+    if with_schedules:
+        try:
+            for schedule in app_schedules(loaded):
+                jq.schedules.declare(schedule)
+        except InvalidSchedule as exc:
+            fail(str(exc), EXIT_USAGE)
+    return jq
 
 
 def guard(coro: Coroutine[Any, Any, int]) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from jobq.cli.common import (
+    app_schedules,
     fail,
     load_registry,
     pool_options,
@@ -47,7 +48,8 @@ def serve(**flags: Any) -> None:
     loaded = settings_from(flags)
     _check_postgres(loaded)
     registry = load_registry(loaded, serves_api=True)
-    sys.exit(run(run_service(loaded.settings, registry, http=True)))
+    schedules = app_schedules(loaded)
+    sys.exit(run(run_service(loaded.settings, registry, http=True, schedules=schedules)))
 
 
 @click.command()
@@ -70,7 +72,8 @@ def worker(**flags: Any) -> None:
         )
     _check_postgres(loaded)
     registry = load_registry(loaded)
-    sys.exit(run(run_service(loaded.settings, registry, http=False)))
+    schedules = app_schedules(loaded)
+    sys.exit(run(run_service(loaded.settings, registry, http=False, schedules=schedules)))
 
 
 def _check_postgres(loaded: LoadedSettings) -> None:

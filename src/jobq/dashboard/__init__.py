@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from jobq.dashboard import schedules
 from jobq.dashboard.pages import STATIC, router
 
 
@@ -13,6 +14,7 @@ def mount_dashboard(app: FastAPI) -> None:
     from fastapi.staticfiles import StaticFiles
 
     app.include_router(router)
+    app.include_router(schedules.router)
     app.mount("/ui/static", StaticFiles(directory=str(STATIC)), name="dashboard-static")
 
 

@@ -214,7 +214,7 @@ def _job_id(text: str) -> JobId | None:
 
 @router.post("/ui/jobs/{job_id}/{action}")
 async def job_action(request: Request, job_id: str, action: str) -> Response:
-    refused = _forged(request, await _form(request))
+    refused = forged(request, await posted_form(request))
     if refused is not None:
         return refused
     jq = jobqueue_of(request)
@@ -233,8 +233,8 @@ async def job_action(request: Request, job_id: str, action: str) -> Response:
 
 @router.post("/ui/retry-dead")
 async def retry_dead_action(request: Request) -> Response:
-    form = await _form(request)
-    refused = _forged(request, form)
+    form = await posted_form(request)
+    refused = forged(request, form)
     if refused is not None:
         return refused
     type = (form.get("type") or [""])[0].strip()
@@ -247,11 +247,11 @@ async def retry_dead_action(request: Request) -> Response:
     return RedirectResponse(f"/ui/jobs?{query}", status_code=303)
 
 
-async def _form(request: Request) -> dict[str, list[str]]:
+async def posted_form(request: Request) -> dict[str, list[str]]:
     return parse_qs((await request.body()).decode("utf-8", "replace"))
 
 
-def _forged(request: Request, form: dict[str, list[str]]) -> Response | None:
+def forged(request: Request, form: dict[str, list[str]]) -> Response | None:
     """A form posted with the session cookie must carry the session's CSRF token (api/auth.py);
     None if it does, or if no session was used."""
     principal: Principal | None = getattr(request.state, "principal", None)
@@ -281,7 +281,7 @@ async def login_page(request: Request, next: str = "/") -> Response:
 
 @router.post("/ui/login")
 async def login(request: Request) -> Response:
-    form = await _form(request)
+    form = await posted_form(request)
     target = _safe_next((form.get("next") or ["/"])[0])
     token = await _authenticator(request).check((form.get("token") or [""])[0])
     if token is None:

@@ -10,7 +10,10 @@
     ├── IllegalTransition        the job's state does not allow what was asked
     ├── UnknownJobType           no handler is registered for that type
     ├── IdempotencyConflict      an idempotency key was reused for a different job
-    └── InvalidJob               a new job's fields are not allowed
+    ├── InvalidJob               a new job's fields are not allowed
+    ├── InvalidSchedule          a schedule's field is not allowed (also a ValueError)
+    ├── ScheduleNotFound         no schedule has that name
+    └── ScheduleConflict         that name is taken, or a schedule declared in code cannot change so
 
 Handlers raise ``NonRetryableError`` (not a ``JobqError``: it is the handler's own failure) to
 say that a failure must not be retried.
@@ -69,6 +72,23 @@ class IdempotencyConflict(JobqError):
 
 class InvalidJob(JobqError):
     """The new job is not valid."""
+
+
+class InvalidSchedule(JobqError, ValueError):
+    """The schedule is not valid."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        #: the field at fault, as the API names it (``cron``, ``timezone``, ``payload``...)
+        self.field = field
+
+
+class ScheduleNotFound(JobqError):
+    """No schedule has that name."""
+
+
+class ScheduleConflict(JobqError):
+    """A schedule has that name already, or the change is not allowed for this schedule."""
 
 
 class NonRetryableError(Exception):

@@ -14,6 +14,8 @@ the API's token check: ``Tokens``).
     Reads                 reads           JobQueue's reads, the read model (insights.py)
     Admin                 admin           JobQueue.cancel, retry
     Tokens                tokens          the API's authenticator, jobq tokens
+    Ticks                 ticks           the scheduler (periodic jobs), jq.schedules
+    StoredSchedules       schedules       jq.schedules: schedules made at run time
 
 A new capability: its Protocol here, a class in each backend package, an attribute of
 ``Store`` (optional ones may be None where a backend cannot offer them).
@@ -37,6 +39,7 @@ from jobq.domain.job import (
     QueueCount,
     WaitingCount,
 )
+from jobq.domain.schedule import Schedule, StoredSchedule, TickRecord
 from jobq.domain.tokens import ApiToken
 from jobq.store.claim import ClaimRequest
 from jobq.store.records import Completion, Expired, Failure, JobFilter, Page
@@ -193,6 +196,52 @@ class Tokens(Protocol):
         ...
 
 
+class Ticks(Protocol):
+    """The ticks of periodic jobs: each tick's job is made once, whichever process asks."""
+
+    async def fire(self, schedule: str, tick: datetime, job: NewJob) -> EnqueueResult | None:
+        """Enqueue ``job`` as the job of ``schedule``'s ``tick`` and record the tick, in one
+        transaction, if no later or equal tick of ``schedule`` is recorded; None (and nothing
+        written) if one is: another process made this tick's job, or a later one's."""
+        ...
+
+    async def last(self) -> dict[str, TickRecord]:
+        """Every schedule's latest tick recorded, by schedule name."""
+        ...
+
+    async def set_paused(self, schedule: str, paused: bool) -> None:
+        """Pause ``schedule`` (no process makes a job for its ticks) or resume it; either way
+        its ticks up to now are passed over: resuming makes no job for the pause's ticks."""
+        ...
+
+    async def forget(self, schedule: str) -> bool:
+        """Drop ``schedule``'s record (its next tick counts as its first); False if none."""
+        ...
+
+
+class StoredSchedules(Protocol):
+    """Schedules made at run time (the API, the CLI, the dashboard), kept in the store so
+    every process fires them."""
+
+    async def add(self, schedule: Schedule) -> StoredSchedule:
+        """Keep ``schedule``; ``ScheduleConflict`` if a stored one has its name."""
+        ...
+
+    async def replace(self, schedule: Schedule) -> StoredSchedule | None:
+        """Change the stored schedule of ``schedule``'s name to it; None if there is none."""
+        ...
+
+    async def all(self) -> list[StoredSchedule]:
+        """Every stored schedule, by name."""
+        ...
+
+    async def get(self, name: str) -> StoredSchedule | None: ...
+
+    async def remove(self, name: str) -> bool:
+        """Delete the schedule and its ticks' record; False if there was none. Its jobs stay."""
+        ...
+
+
 class PoolStore(Protocol):
     """What a worker pool uses."""
 
@@ -210,6 +259,12 @@ class PoolStore(Protocol):
 
     @property
     def listener(self) -> Listener: ...
+
+    @property
+    def ticks(self) -> Ticks: ...
+
+    @property
+    def schedules(self) -> StoredSchedules: ...
 
 
 class Store(PoolStore, Protocol):

@@ -15,8 +15,8 @@ Which claims the pool holds, and in what state, is ``leases.HeldJobs``.
 Side tasks, supervised (``supervisor.py``): the heartbeat extends the leases of held jobs; the
 reaper requeues expired ones; presence reports the pool to the store; a listener wakes the
 dispatcher when another process enqueues (PostgreSQL: LISTEN; SQLite: a thread watching for
-other processes' commits). Maintenance services to come (periodic jobs, retention) sit beside
-them. If a side task dies of a bug, ``failed`` is set and the service shuts the pool down.
+other processes' commits). The process's own services (periodic jobs: ``scheduler.py``) sit
+beside them. If a side task dies of a bug, ``failed`` is set and the service shuts the pool down.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Sequence
 from datetime import datetime
 
 import structlog
@@ -48,7 +49,7 @@ from jobq.worker.prefetch import Prefetch
 from jobq.worker.presence import PRESENCE_INTERVAL, PresenceReporter
 from jobq.worker.reaper import Reaper
 from jobq.worker.runner import JobRunner
-from jobq.worker.supervisor import Supervisor
+from jobq.worker.supervisor import Service, Supervisor
 from jobq.worker.threads import HandlerThreads
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.worker")
@@ -66,7 +67,10 @@ class WorkerPool:
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         pool_id: PoolId | None = None,
+        services: Sequence[Service] = (),
     ) -> None:
+        """``services``: side tasks of the process to run beside the pool's own (periodic
+        jobs), started and stopped with it."""
         self.config = config or PoolConfig()
         self.pool_id = pool_id or new_pool_id()
         self._store = store
@@ -108,6 +112,7 @@ class WorkerPool:
         self._idle_workers: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self._started_at = self._clock.now()
+        self._services = tuple(services)
 
     # -- what others may read ---------------------------------------------------------------
 
@@ -159,7 +164,7 @@ class WorkerPool:
         supervisor = self._supervisor
         self._dispatcher = supervisor.start(self._dispatch(), "dispatcher")
         self._acks_task = supervisor.start(self._acks.run(), "acknowledger")
-        services = (
+        services: tuple[Service, ...] = (
             Heartbeat(
                 self._store.claims,
                 self._held.jobs,
@@ -181,6 +186,7 @@ class WorkerPool:
                 interval=min(PRESENCE_INTERVAL, config.heartbeat_interval),
                 log=self._log,
             ),
+            *self._services,
         )
         self._side_tasks = [supervisor.start_service(service) for service in services]
         listening = self._store.listener.listen(self._heard)  # claim as soon as others enqueue

@@ -31,7 +31,9 @@ from jobq.store.postgres.outcomes import PostgresOutcomes
 from jobq.store.postgres.presence import PostgresPresence
 from jobq.store.postgres.reads import PostgresReads
 from jobq.store.postgres.resident import Resident
+from jobq.store.postgres.schedules import PostgresSchedules
 from jobq.store.postgres.tables import Tables
+from jobq.store.postgres.ticks import PostgresTicks
 from jobq.store.postgres.tokens import PostgresTokens
 
 
@@ -66,6 +68,8 @@ class PostgresStore:
         self.reads = PostgresReads(self.ctx)
         self.admin = PostgresAdmin(self.ctx)
         self.tokens = PostgresTokens(self.ctx)
+        self.ticks = PostgresTicks(self.ctx, self.enqueuer)
+        self.schedules = PostgresSchedules(self.ctx)
 
     @classmethod
     async def open(

@@ -18,6 +18,8 @@ class Tables:
     attempts: str
     processes: str
     tokens: str
+    ticks: str
+    schedules: str
     #: the NOTIFY channel: ``jobq:<schema>`` (fleets in other schemas are not woken); the
     #: payload is the queue whose jobs may be due
     channel: str
@@ -31,6 +33,8 @@ class Tables:
             attempts=f"{quoted}.attempts",
             processes=f"{quoted}.processes",
             tokens=f"{quoted}.api_tokens",
+            ticks=f"{quoted}.schedule_ticks",
+            schedules=f"{quoted}.schedules",
             channel=channel_of(schema),
         )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from jobq.domain.ids import new_job_id
 from jobq.domain.job import EnqueueResult, Job, NewJob
@@ -51,6 +51,15 @@ class SQLiteEnqueuer:
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
         if not jobs:
             return []
+        results = await self._db.writer.write(self.inserter(jobs))
+        self.ring_for(results)
+        return results
+
+    def inserter(
+        self, jobs: Sequence[NewJob]
+    ) -> Callable[[sqlite3.Connection], list[EnqueueResult]]:
+        """What inserts ``jobs`` on the writer's connection, in its transaction (encoded
+        here, before the writer thread's turn)."""
         now = self._db.now()
         ids = [new_job_id() for _ in jobs]
         payloads = encode_payloads(jobs)
@@ -71,7 +80,10 @@ class SQLiteEnqueuer:
                 existing = by_key(map(READ.job, conn.execute(BY_KEYS, (compact(keys),))))
             return enqueue_results(jobs, ids, payloads, inserted, existing)
 
-        results = await self._db.writer.write(insert)
+        return insert
+
+    def ring_for(self, results: Sequence[EnqueueResult]) -> None:
+        """Wake the listening processes if a job of ``results`` was made and is due now."""
+        now = self._db.now()
         if any(r.created and to_us(r.job.run_at) <= now for r in results):
             self.ringer.ring()
-        return results

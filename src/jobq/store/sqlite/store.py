@@ -26,6 +26,8 @@ from jobq.store.sqlite.migrate import migrate as bring_up_to_date
 from jobq.store.sqlite.outcomes import SQLiteOutcomes
 from jobq.store.sqlite.presence import SQLitePresence
 from jobq.store.sqlite.reads import SQLiteReads
+from jobq.store.sqlite.schedules import SQLiteSchedules
+from jobq.store.sqlite.ticks import SQLiteTicks
 from jobq.store.sqlite.tokens import SQLiteTokens
 from jobq.store.sqlite.watch import SQLiteListener
 
@@ -61,6 +63,8 @@ class SQLiteStore:
         self.reads = SQLiteReads(self.db)
         self.admin = SQLiteAdmin(self.db)
         self.tokens = SQLiteTokens(self.db)
+        self.ticks = SQLiteTicks(self.db, self.enqueuer)
+        self.schedules = SQLiteSchedules(self.db)
 
     @classmethod
     async def open(

@@ -1,0 +1,204 @@
+"""Periodic jobs: every ``serve`` and ``worker`` process keeps every schedule it knows.
+
+At each tick each process asks the store to fire it (``Ticks.fire``); the store makes the
+tick's job in the transaction that records the tick, so the first process makes it and the
+others change nothing. There is no leader: a process that dies costs nothing while another
+lives, and the last tick recorded survives every process. Ticks missed while none ran (those
+between a schedule's last recorded tick and this process's start) and ticks later than
+``LATE_GRACE`` are the schedule's ``missed`` policy's (``domain/schedule.py``).
+
+The schedules are those of the process's code and those made at run time (``StoredSchedules``),
+read again every ``RELOAD_INTERVAL`` seconds with which schedules are paused; a pause is also
+enforced by the store itself, so a process that has not read it yet still makes no job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from structlog.typing import FilteringBoundLogger
+
+from jobq.clock import Clock
+from jobq.domain.errors import JobqError, StoreError
+from jobq.domain.job import Job, NewJob
+from jobq.domain.schedule import Schedule
+from jobq.store.ports import StoredSchedules, Ticks
+
+#: how long to wait before firing again after the store failed
+RETRY_AFTER = 1.0
+#: how often stored schedules and pauses are read again
+RELOAD_INTERVAL = 5.0
+#: at start, every tick before now was missed: none is on time
+_NO_GRACE = timedelta(0)
+
+#: the job of one tick of a schedule (``JobQueue.tick_job``: checked as any enqueue is)
+MakeJob = Callable[[Schedule, datetime], NewJob]
+
+
+class Scheduler:
+    """Fire the ticks of ``schedules`` (and, with ``stored``, of the store's) as they come, from
+    ``clock``'s time."""
+
+    name = "scheduler"
+
+    def __init__(
+        self,
+        ticks: Ticks,
+        schedules: Sequence[Schedule],
+        make_job: MakeJob,
+        *,
+        clock: Clock,
+        log: FilteringBoundLogger,
+        stored: StoredSchedules | None = None,
+        on_enqueued: Callable[[Job], None] = lambda job: None,
+    ) -> None:
+        self._ticks = ticks
+        self._code = list(schedules)
+        self._stored_source = stored
+        self._make_job = make_job
+        self._clock = clock
+        self._log = log
+        self._on_enqueued = on_enqueued
+        self._schedules: list[Schedule] = list(self._code)
+        self._paused: set[str] = set()
+        #: per schedule, the tick up to which it is dealt with (fired, or left to its policy)
+        self._cursor: dict[str, datetime] = {}
+
+    @property
+    def schedules(self) -> list[Schedule]:
+        """The schedules kept now (code, then stored), paused ones included."""
+        return list(self._schedules)
+
+    async def run(self) -> None:
+        if not self._code and self._stored_source is None:
+            return
+        loop = asyncio.get_running_loop()
+        started = await self.start(self._clock.now())
+        while not started:
+            await asyncio.sleep(RETRY_AFTER)
+            started = await self.start(self._clock.now())
+        reload_at = loop.time() + RELOAD_INTERVAL
+        while True:
+            until_reload = max(0.0, reload_at - loop.time())
+            await asyncio.sleep(min(self.seconds_to_next(self._clock.now()), until_reload))
+            if loop.time() >= reload_at:
+                await self.reload(self._clock.now())
+                reload_at = loop.time() + RELOAD_INTERVAL
+            if not await self.fire_due(self._clock.now()):
+                await asyncio.sleep(RETRY_AFTER)
+
+    async def start(self, now: datetime) -> bool:
+        """Read the stored schedules and deal with the ticks each schedule missed while no
+        process ran, per its policy (a schedule never fired before missed none); False if the
+        store failed."""
+        try:
+            last = await self._ticks.last()
+            stored = await self._read_stored()
+        except StoreError as exc:
+            self._log.warning("scheduler_failed", error=str(exc))
+            return False
+        self._adopt(stored, now)
+        self._paused = {name for name, record in last.items() if record.paused}
+        for schedule in self._schedules:
+            record = last.get(schedule.name)
+            self._cursor[schedule.name] = now if record is None else min(record.tick, now)
+        missed = {
+            schedule.name: schedule.due(self._cursor[schedule.name], now, grace=_NO_GRACE)
+            for schedule in self._schedules
+        }
+        ok = await self._fire_all(missed, now)
+        if ok:
+            for schedule in self._schedules:
+                self._cursor[schedule.name] = now
+        return ok
+
+    async def reload(self, now: datetime) -> bool:
+        """Read the stored schedules and the pauses again; a schedule new to this process
+        starts with its next tick. False if the store failed (the last reading stays)."""
+        try:
+            last = await self._ticks.last()
+            stored = await self._read_stored()
+        except StoreError as exc:
+            self._log.warning("scheduler_failed", error=str(exc))
+            return False
+        self._adopt(stored, now)
+        self._paused = {name for name, record in last.items() if record.paused}
+        return True
+
+    async def _read_stored(self) -> list[Schedule]:
+        if self._stored_source is None:
+            return []
+        return [found.schedule for found in await self._stored_source.all()]
+
+    def _adopt(self, stored: list[Schedule], now: datetime) -> None:
+        in_code = {schedule.name for schedule in self._code}
+        self._schedules = self._code + [s for s in stored if s.name not in in_code]
+        names = {schedule.name for schedule in self._schedules}
+        for name in list(self._cursor):
+            if name not in names:
+                del self._cursor[name]
+        for name in names:
+            self._cursor.setdefault(name, now)
+
+    def seconds_to_next(self, now: datetime) -> float:
+        """How long to sleep until the next tick of any schedule (at most ``RELOAD_INTERVAL``:
+        a clock set forward, or a schedule made elsewhere, is noticed that soon)."""
+        soonest = RELOAD_INTERVAL
+        for schedule in self._schedules:
+            if schedule.name in self._paused:
+                continue
+            for tick in schedule.cron.after(self._cursor.get(schedule.name, now)):
+                soonest = min(soonest, (tick - now).total_seconds())
+                break
+        return max(0.0, soonest)
+
+    async def fire_due(self, now: datetime) -> bool:
+        """Fire every tick due by ``now``; False if the store failed (the ticks stay due)."""
+        due = {
+            schedule.name: (
+                []
+                if schedule.name in self._paused
+                else schedule.due(self._cursor.setdefault(schedule.name, now), now)
+            )
+            for schedule in self._schedules
+        }
+        ok = await self._fire_all(due, now)
+        if ok:
+            for schedule in self._schedules:
+                self._cursor[schedule.name] = max(self._cursor[schedule.name], now)
+        return ok
+
+    async def _fire_all(self, due: dict[str, list[datetime]], now: datetime) -> bool:
+        for schedule in self._schedules:
+            for tick in due[schedule.name]:
+                if not await self._fire(schedule, tick, now):
+                    return False
+                self._cursor[schedule.name] = tick
+        return True
+
+    async def _fire(self, schedule: Schedule, tick: datetime, now: datetime) -> bool:
+        try:
+            job = self._make_job(schedule, tick)
+        except JobqError as exc:  # the payload no longer passes (a type's checks changed)
+            self._log.error("schedule_failed", schedule=schedule.name, tick=tick, error=str(exc))
+            return True
+        try:
+            result = await self._ticks.fire(schedule.name, tick, job)
+        except StoreError as exc:
+            self._log.warning("scheduler_failed", schedule=schedule.name, error=str(exc))
+            return False
+        if result is not None:
+            self._log.info(
+                "schedule_fired",
+                schedule=schedule.name,
+                tick=tick.isoformat(),
+                late_seconds=round((now - tick).total_seconds(), 3),
+                job_id=result.job.id,
+                job_type=result.job.type,
+                queue=result.job.queue,
+            )
+            if result.created:
+                self._on_enqueued(result.job)
+        return True
