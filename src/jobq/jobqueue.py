@@ -44,7 +44,13 @@ from jobq.domain.job import (
     NewJob,
     QueueCount,
 )
-from jobq.domain.schedule import DEFAULT_CATCH_UP, Missed, Schedule, make_schedule
+from jobq.domain.schedule import (
+    DEFAULT_CATCH_UP,
+    TICK_KEY_PREFIX,
+    Missed,
+    Schedule,
+    make_schedule,
+)
 from jobq.domain.states import TERMINAL, JobState
 from jobq.insights import Overview, TypeWaiting, overview, runner_missing, types_waiting
 from jobq.intake import check_new_job
@@ -189,9 +195,12 @@ class JobQueue:
     def _check_schedule(self, schedule: Schedule) -> None:
         """The job of ``schedule`` passes the checks of any enqueue from here (a type this
         process knows, unless it accepts unknown types)."""
-        self.new_job(
+        check_new_job(
             schedule.job_type,
             schedule.payload,
+            registry=self.registry,
+            clock=self.clock,
+            accept_unknown_types=self.accept_unknown_types,
             queue=schedule.queue,
             priority=schedule.priority,
             run_at=self.clock.now(),
@@ -283,7 +292,13 @@ class JobQueue:
         backoff: Backoff | None = None,
         idempotency_key: str | None = None,
     ) -> NewJob:
-        """Check the fields, fill in defaults; raise ``InvalidJob`` or ``UnknownJobType``."""
+        """Check the fields, fill in defaults; raise ``InvalidJob`` or ``UnknownJobType``.
+        Idempotency keys that start with ``schedule:`` are the periodic jobs' own."""
+        if idempotency_key is not None and idempotency_key.startswith(TICK_KEY_PREFIX):
+            raise InvalidJob(
+                f"idempotency keys that start with {TICK_KEY_PREFIX!r} are kept for the jobs "
+                "of periodic schedules"
+            )
         return check_new_job(
             type,
             payload,

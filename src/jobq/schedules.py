@@ -103,10 +103,7 @@ class Schedules:
                 f"a schedule named {schedule.name!r} is declared in this app's code"
             )
         self._checked(schedule)
-        store = self._store()
-        await store.schedules.add(schedule)
-        if paused:  # processes read new schedules every few seconds: none has fired it yet
-            await store.ticks.set_paused(schedule.name, True)
+        await self._store().schedules.add(schedule, paused=paused)
         return await self.get(schedule.name)
 
     async def update(self, name: str, changes: Mapping[str, Any]) -> ScheduleInfo:
@@ -115,6 +112,8 @@ class Schedules:
         unknown = set(changes) - CHANGEABLE - {"paused"}
         if unknown:
             raise InvalidSchedule(f"{sorted(unknown)[0]} cannot be changed", field=min(unknown))
+        if "paused" in changes and not isinstance(changes["paused"], bool):
+            raise InvalidSchedule("paused must be true or false", field="paused")
         fields = {k: v for k, v in changes.items() if k != "paused"}
         store = self._store()
         if name in self._declared:
@@ -134,8 +133,6 @@ class Schedules:
         elif await store.schedules.get(name) is None:
             raise ScheduleNotFound(f"no schedule is named {name!r}")
         if "paused" in changes:
-            if not isinstance(changes["paused"], bool):
-                raise InvalidSchedule("paused must be true or false", field="paused")
             await store.ticks.set_paused(name, changes["paused"])
         return await self.get(name)
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from jobq.clock import FakeClock
+from jobq.domain.errors import ScheduleConflict
+from jobq.domain.schedule import make_schedule
 from jobq.domain.states import JobState
 from jobq.store import JobFilter, Store, open_store
 from tests.contract.support import new
@@ -68,3 +72,55 @@ async def test_fifty_processes_firing_one_tick_at_once_make_one_job(
     finally:
         for opened in stores:
             await opened.close()
+
+
+async def test_a_changed_or_removed_stored_schedule_makes_no_job_from_its_old_version(
+    store: Store, clock: FakeClock
+) -> None:
+    made = await store.schedules.add(make_schedule("echo", "* * * * *", name="s", stored=True))
+    version = made.schedule.version
+    assert version == made.updated_at == clock.now()
+    clock.advance(60)
+    tick = clock.now()
+    job = new("echo", run_at=tick, idempotency_key="k1")
+    changed = make_schedule("echo", "*/5 * * * *", name="s", stored=True)
+    clock.advance(1)
+    replaced = await store.schedules.replace(changed)
+    assert replaced is not None and replaced.updated_at == clock.now()
+    assert await store.ticks.fire("s", tick, job, version=version) is None  # stale: refused
+    fired = await store.ticks.fire("s", tick, job, version=replaced.updated_at)
+    assert fired is not None and fired.created
+    assert await store.schedules.remove("s")
+    later = tick + timedelta(minutes=5)
+    stale = new("echo", run_at=later, idempotency_key="k2")
+    assert await store.ticks.fire("s", later, stale, version=replaced.updated_at) is None
+    assert "s" not in await store.ticks.last()  # nothing left behind
+
+
+async def test_a_paused_schedule_makes_no_job_and_resuming_passes_the_pause_over(
+    store: Store, clock: FakeClock
+) -> None:
+    made = await store.schedules.add(
+        make_schedule("echo", "* * * * *", name="p", stored=True), paused=True
+    )
+    record = (await store.ticks.last())["p"]
+    assert record.paused and record.job_id is None and record.tick == clock.now()
+    clock.advance(120)
+    tick = clock.now() - timedelta(seconds=30)
+    job = new("echo", run_at=tick, idempotency_key="p1")
+    assert await store.ticks.fire("p", tick, job, version=made.updated_at) is None
+    await store.ticks.set_paused("p", False)
+    resumed = (await store.ticks.last())["p"]
+    assert not resumed.paused and resumed.tick == clock.now()
+    assert await store.ticks.fire("p", tick, job, version=made.updated_at) is None  # passed over
+    clock.advance(60)
+    after = clock.now()
+    fired = await store.ticks.fire("p", after, new("echo", run_at=after, idempotency_key="p2"))
+    assert fired is not None
+    # a new schedule of a taken name is refused, and the pause of the old one stays as it was
+    with pytest.raises(ScheduleConflict):
+        await store.schedules.add(make_schedule("echo", "0 * * * *", name="p", stored=True))
+    await store.ticks.set_paused("p", True)
+    with pytest.raises(ScheduleConflict):
+        await store.schedules.add(make_schedule("echo", "0 * * * *", name="p", stored=True))
+    assert (await store.ticks.last())["p"].paused

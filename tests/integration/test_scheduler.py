@@ -12,10 +12,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import structlog
+import structlog.testing
 
 from jobq import JobQueue
 from jobq.clock import FakeClock
-from jobq.domain.job import Job
+from jobq.domain.errors import InvalidJob
+from jobq.domain.job import Job, NewJob
 from jobq.domain.schedule import Schedule
 from jobq.store import JobFilter, PostgresOptions
 from jobq.worker.scheduler import Scheduler
@@ -134,10 +136,63 @@ async def test_missed_ticks_follow_each_schedules_policy(queue: JobQueue, clock:
         )
         for policy in ("skip", "latest", "all")
     }
-    assert minutes == {"skip": [1], "latest": [1, 11], "all": [1, 9, 10, 11]}
+    # 00:11 is within the grace (60 s) of the start: made for each; 00:02..00:10 were missed
+    assert minutes == {"skip": [1, 11], "latest": [1, 10, 11], "all": [1, 8, 9, 10, 11]}
     # a process that lives through a tick fires it, late or not, within the grace
     assert await restarted.fire_due(at(clock, clock.now() + timedelta(seconds=50)))
-    assert len(await all_jobs(queue)) == 1 + 2 + 4 + 3
+    assert len(await all_jobs(queue)) == 2 + 3 + 5 + 3
+
+
+async def test_a_tick_refused_by_the_store_is_logged_and_the_next_one_runs(
+    queue: JobQueue, clock: FakeClock
+) -> None:
+    schedule = queue.schedule("echo", "* * * * *", name="minutely")
+    start = at(clock, datetime(2030, 1, 1, 0, 0, 30, tzinfo=UTC))
+    # a job made around the API's checks holds the key of the 00:01 tick, for another type
+    squatter = NewJob(
+        type="sleep", idempotency_key=schedule.tick_key(start + timedelta(seconds=30))
+    )
+    await queue.enqueue_many([squatter])
+    process = scheduler(queue, clock)
+    assert await process.start(start)
+    with structlog.testing.capture_logs() as logs:
+        assert await process.fire_due(at(clock, start + timedelta(seconds=31)))
+    assert [e["event"] for e in logs] == ["schedule_failed"]
+    assert "already names job" in logs[0]["error"]
+    assert await process.fire_due(at(clock, start + timedelta(seconds=91)))  # 00:02
+    made = [j for j in await all_jobs(queue) if j.type == "echo"]
+    assert [j.run_at.minute for j in made] == [2]
+    with pytest.raises(InvalidJob, match="kept for the jobs of periodic schedules"):
+        queue.new_job("echo", idempotency_key="schedule:minutely:2030-01-01T00:05:00Z")
+
+
+async def test_stored_schedules_are_read_again_and_a_resume_or_a_change_loses_no_tick(
+    queue: JobQueue, clock: FakeClock
+) -> None:
+    start = at(clock, datetime(2030, 1, 1, 0, 0, 10, tzinfo=UTC))
+    process = Scheduler(
+        queue.store.ticks, [], queue.tick_job, clock=clock, log=log, stored=queue.store.schedules
+    )
+    assert await process.start(start)
+    await queue.schedules.create("echo", "* * * * *", name="made")  # while the process runs
+    # the process reads it only after its first tick has passed: that tick is still made
+    assert await process.reload(at(clock, start + timedelta(seconds=55)))  # 00:01:05
+    assert await process.fire_due(clock.now())
+    await queue.schedules.pause("made")
+    assert await process.reload(clock.now())
+    assert await process.fire_due(at(clock, start + timedelta(seconds=115)))  # 00:02:05
+    await queue.schedules.resume("made")  # at 00:02:05; read at 00:03:02, after 00:03
+    assert await process.reload(at(clock, start + timedelta(seconds=172)))
+    assert await process.fire_due(clock.now())
+    await queue.schedules.update("made", {"cron": "*/2 * * * *"})  # at 00:03:02
+    assert await process.reload(at(clock, start + timedelta(seconds=235)))  # 00:04:05
+    assert await process.fire_due(clock.now())
+    minutes = [j.run_at.minute for j in await all_jobs(queue)]
+    assert minutes == [1, 3, 4]  # none for 00:02 (paused); 00:03 after the resume; 00:04 (*/2)
+    await queue.schedules.remove("made")
+    assert await process.fire_due(at(clock, start + timedelta(seconds=355)))  # 00:06:05
+    assert len(await all_jobs(queue)) == 3  # removed: the store refuses its old definition
+    assert await process.reload(clock.now()) and process.schedules == []
 
 
 async def test_a_schedule_for_an_unknown_type_or_a_bad_payload_is_refused(queue: JobQueue) -> None:

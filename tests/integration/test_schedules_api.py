@@ -141,3 +141,22 @@ async def test_the_dashboard_page_shows_schedules_and_pauses_them(
     assert "Schedule paused." in page and "Resume" in page
     assert (await api.post("/ui/schedules/none/pause", headers=origin)).status_code == 404
     assert (await api.post("/ui/schedules/nightly/explode", headers=origin)).status_code == 404
+
+
+async def test_odd_names_and_keys_are_refused_without_reaching_the_store(
+    api: httpx.AsyncClient,
+) -> None:
+    assert (await api.post("/schedules", json=NIGHTLY)).status_code == 201
+    for path in ("/schedules/%00", "/schedules/a%20b", "/schedules/%C3%A9"):
+        assert (await api.get(path)).status_code == 404, path
+        assert (await api.delete(path)).status_code == 404, path
+    half = await api.patch("/schedules/nightly", json={"priority": 3, "paused": None})
+    assert half.status_code == 422 and half.json()["error"]["details"][0]["field"] == "paused"
+    assert (await api.get("/schedules/nightly")).json()["priority"] == 0  # nothing changed
+    keyed = await api.post(
+        "/jobs", json={"type": "echo"}, headers={"Idempotency-Key": "schedule:nightly:x"}
+    )
+    assert keyed.status_code == 422 and "periodic schedules" in keyed.json()["error"]["message"]
+    # a schedule whose every time falls where clocks spring forward
+    never = await api.post("/schedules", json={**NIGHTLY, "name": "x", "cron": "30 2 * 3 0L"})
+    assert never.status_code == 422 and never.json()["error"]["details"][0]["field"] == "cron"

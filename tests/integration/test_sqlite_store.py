@@ -61,13 +61,13 @@ async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
             ]
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert sorted(tables) == [
-        "api_tokens",
-        "attempts",
-        "jobs",
-        "processes",
-        "schedule_ticks",
-        "schedules",
-    ]
+            "api_tokens",
+            "attempts",
+            "jobs",
+            "processes",
+            "schedule_ticks",
+            "schedules",
+        ]
 
 
 async def test_a_newer_schema_is_refused(db_path: Path) -> None:

@@ -81,6 +81,9 @@ def test_six_fields_put_seconds_first_and_ticks_are_strictly_after() -> None:
         ("* * *", "UTC", "has 3 fields"),
         ("61 * * * *", "UTC", "invalid cron expression '61 * * * *'"),
         ("0 0 30 2 *", "UTC", "invalid cron expression"),
+        ("@daily", "UTC", "has 1 fields"),
+        # the last Sunday of March at 02:30 never exists in Paris: clocks spring forward over it
+        ("30 2 * 3 0L", "Europe/Paris", "names no time that exists in Europe/Paris"),
         ("0 7 * * *", "Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
         ("0 7 * * *", "../etc/passwd", "unknown time zone"),
         ("0 7 * * *", "", "unknown time zone"),
@@ -133,3 +136,12 @@ def test_a_tick_key_names_the_schedule_and_the_utc_tick() -> None:
 def test_bad_schedule_options_say_what_is_wrong(options: dict[str, object], says: str) -> None:
     with pytest.raises(ValueError, match=says):
         make_schedule("echo", "* * * * *", **options)  # type: ignore[arg-type]
+
+
+def test_a_rare_tick_is_found_and_a_walk_ends() -> None:
+    leap = Cron("0 0 29 2 *")
+    assert next(leap.after(utc(2097, 1, 1))) == utc(2104, 2, 29)  # 2100 is no leap year
+    gap = Cron("30 2 * 3 0L")  # fine in UTC
+    assert next(gap.after(utc(2030, 1, 1))).month == 3
+    # near the calendar's end a walk ends instead of failing
+    assert list(Cron("0 0 1 1 *").after(datetime(9998, 6, 1, tzinfo=UTC))) == [utc(9999, 1, 1)]

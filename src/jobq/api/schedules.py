@@ -14,9 +14,14 @@ from pydantic import BaseModel, Field
 from jobq.api.json_body import JsonBodyRoute
 from jobq.api.ops import jobqueue_of
 from jobq.domain.job import DEFAULT_QUEUE, PRIORITY_MAX, PRIORITY_MIN
-from jobq.domain.schedule import DEFAULT_CATCH_UP, MAX_CATCH_UP, Missed, ScheduleInfo
+from jobq.domain.schedule import (
+    DEFAULT_CATCH_UP,
+    MAX_CATCH_UP,
+    Missed,
+    ScheduleInfo,
+    is_schedule_name,
+)
 from jobq.jobqueue import JobQueue
-from jobq.names import MAX_NAME
 from jobq.redaction import redact_payload
 from jobq.wire import NAME, ErrorBody, JobTypeName, QueueName, _Strict
 
@@ -210,5 +215,6 @@ async def delete_schedule(name: str, request: Request) -> Response:
 
 
 def _name(name: str) -> str:
-    """A name from the path: one too long for any schedule is no schedule's (404)."""
-    return name if len(name) <= MAX_NAME else ""
+    """A name from the path; one no schedule can have (too long, a character a name may not
+    hold, such as NUL) is no schedule's: 404, without asking the store."""
+    return name if is_schedule_name(name) else ""

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jobq.api.ops import jobqueue_of
 from jobq.dashboard.pages import forged, posted_form, render
 from jobq.domain.errors import ScheduleNotFound
+from jobq.domain.schedule import is_schedule_name
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,7 +26,7 @@ async def schedule_action(request: Request, name: str, action: str) -> Response:
     refused = forged(request, await posted_form(request))
     if refused is not None:
         return refused
-    if action not in ("pause", "resume"):
+    if action not in ("pause", "resume") or not is_schedule_name(name):
         return render(request, "missing.html", 404, nav="schedules", message="no such action")
     schedules = jobqueue_of(request).schedules
     try:

@@ -1,7 +1,7 @@
 """Cron expressions in a time zone: the wall-clock ticks they name, as UTC instants.
 
 The expression is read by cronsim: five fields (minute hour day-of-month month day-of-week), or
-six with seconds first (``*/10 * * * * *``: every ten seconds), and ``@daily``-style names.
+six with seconds first (``*/10 * * * * *``: every ten seconds).
 Ticks are wall-clock times in the zone, walked on the naive wall clock, so on the days clocks
 change each expression follows one rule, whatever its fields:
 - a wall-clock time that does not exist that day (clocks spring forward over it) is no tick;
@@ -17,9 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-#: the longest an expression may go without a tick before ``Cron`` calls it impossible
-#: (``0 0 30 2 *``, the 30th of February); cronsim itself would search for years
-_HORIZON = timedelta(days=366 * 5)
+#: how far a walk through the ticks looks before it gives up: an expression whose every time
+#: falls in a daylight-saving gap of its zone (``30 2 * 3 0L`` in Europe/Paris: the last
+#: Sunday of March, at 02:30) has no tick at all, and a walk must end (cronsim's own limit)
+_HORIZON = timedelta(days=365 * 50)
+#: where ``Cron`` looks for a first tick to say that an expression has one
+_REFERENCE = datetime(2001, 1, 1, tzinfo=UTC)
 
 
 def zone_of(name: str) -> ZoneInfo:
@@ -34,6 +37,14 @@ def zone_of(name: str) -> ZoneInfo:
         ) from None
 
 
+def _shifted(moment: datetime, by: timedelta) -> datetime:
+    """``moment + by``, held within the calendar (years 1..9999)."""
+    try:
+        return moment + by
+    except OverflowError:
+        return datetime.max if by > timedelta(0) else datetime.min
+
+
 class Cron:
     """``expression`` read in the time zone ``zone``; ``ValueError`` says what is wrong."""
 
@@ -45,18 +56,20 @@ class Cron:
         self._tz = zone_of(zone)
         if not isinstance(expression, str) or not expression.strip():
             raise ValueError("cron expression is empty: give five fields (or six, seconds first)")
-        if len(expression.split()) not in (1, 5, 6):
+        if len(expression.split()) not in (5, 6):
             raise ValueError(
                 f"cron expression {expression!r} has {len(expression.split())} fields: give "
                 "five (minute hour day month weekday), or six with seconds first"
             )
         try:
-            start = datetime(2000, 1, 1)
-            first = next(iter(CronSim(expression, start)))
-        except (CronSimError, ValueError, StopIteration) as exc:
+            next(iter(CronSim(expression, datetime(2000, 1, 1))))
+        except (CronSimError, ValueError, StopIteration, OverflowError) as exc:
             raise ValueError(f"invalid cron expression {expression!r}: {exc}") from None
-        if first - start > _HORIZON:
-            raise ValueError(f"cron expression {expression!r} names no time that ever comes")
+        if next(self.after(_REFERENCE), None) is None:
+            raise ValueError(
+                f"cron expression {expression!r} names no time that exists in {zone} "
+                "(every one falls where clocks spring forward)"
+            )
 
     def explain(self) -> str:
         """The expression in English words (cronsim's), with its zone."""
@@ -71,7 +84,10 @@ class Cron:
         naive = moment.astimezone(self._tz).replace(tzinfo=None)
         # one second back: a tick in the second fold of a repeated hour maps to an earlier
         # naive time than ``moment`` would be on the first fold; the filter below drops those
-        for wall in CronSim(self.expression, naive - timedelta(seconds=1)):
+        horizon = _shifted(naive, _HORIZON)
+        for wall in self._walk(naive - timedelta(seconds=1), reverse=False):
+            if wall > horizon:
+                return
             tick = self._instant(wall)
             if tick is not None and tick > moment:
                 yield tick
@@ -85,10 +101,23 @@ class Cron:
             second = seen.utcoffset()
             if first is not None and second is not None and first > second:
                 naive += first - second
-        for wall in CronSim(self.expression, naive + timedelta(seconds=1), reverse=True):
+        horizon = _shifted(naive, -_HORIZON)
+        for wall in self._walk(naive + timedelta(seconds=1), reverse=True):
+            if wall < horizon:
+                return
             tick = self._instant(wall)
             if tick is not None and tick <= moment:
                 yield tick
+
+    def _walk(self, start: datetime, *, reverse: bool) -> Iterator[datetime]:
+        """cronsim's naive wall-clock times from ``start``; ends where cronsim gives up (no
+        time within its limit, or past the calendar's end)."""
+        walk = iter(CronSim(self.expression, start, reverse=reverse))
+        while True:
+            try:
+                yield next(walk)
+            except (StopIteration, CronSimError, OverflowError, ValueError):
+                return
 
     def _instant(self, wall: datetime) -> datetime | None:
         """The wall-clock time ``wall`` in the zone as a UTC instant (its first occurrence);

@@ -19,6 +19,8 @@ from jobq.names import check_name
 #: was away for a moment); a tick later than this was missed, and the schedule's ``missed``
 #: policy says what becomes of it
 LATE_GRACE = timedelta(seconds=60)
+#: the idempotency keys of the jobs of ticks start so (``Schedule.tick_key``); no other job's may
+TICK_KEY_PREFIX = "schedule:"
 #: the most ticks ``missed="all"`` enqueues for one gap, by default and at most
 DEFAULT_CATCH_UP = 10
 MAX_CATCH_UP = 1000
@@ -51,6 +53,9 @@ class Schedule:
     #: made at run time and kept in the store (else declared in code); its job type was
     #: checked when it was made, so a process that fires it need not know the type
     stored: bool = False
+    #: a stored schedule's version (when it was last changed): the store makes no job for a
+    #: version that is no longer current (changed or removed since a process read it)
+    version: datetime | None = None
 
     @property
     def expression(self) -> str:
@@ -62,7 +67,7 @@ class Schedule:
 
     def tick_key(self, tick: datetime) -> str:
         """The idempotency key of the job of ``tick``: the schedule and the tick, in UTC."""
-        return f"schedule:{self.name}:{tick.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+        return f"{TICK_KEY_PREFIX}{self.name}:{tick.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
     def next_ticks(self, after: datetime, count: int) -> list[datetime]:
         """The next ``count`` ticks after ``after``."""
@@ -96,6 +101,15 @@ class Schedule:
         return missed + on_time
 
 
+def is_schedule_name(name: str) -> bool:
+    """Whether a schedule could have ``name`` (``check_name``'s rule)."""
+    try:
+        check_name(name, what="schedule name")
+    except ValueError:
+        return False
+    return True
+
+
 def make_schedule(
     job_type: str,
     expression: str,
@@ -108,6 +122,7 @@ def make_schedule(
     missed: Missed | str = Missed.SKIP,
     catch_up: int = DEFAULT_CATCH_UP,
     stored: bool = False,
+    version: datetime | None = None,
 ) -> Schedule:
     """A checked ``Schedule``; ``InvalidSchedule`` (a ``ValueError``) names the field at fault.
     ``name``: the job type's by default."""
@@ -162,6 +177,7 @@ def make_schedule(
         missed=policy,
         catch_up=catch_up,
         stored=stored,
+        version=version,
     )
 
 

@@ -199,10 +199,14 @@ class Tokens(Protocol):
 class Ticks(Protocol):
     """The ticks of periodic jobs: each tick's job is made once, whichever process asks."""
 
-    async def fire(self, schedule: str, tick: datetime, job: NewJob) -> EnqueueResult | None:
+    async def fire(
+        self, schedule: str, tick: datetime, job: NewJob, *, version: datetime | None = None
+    ) -> EnqueueResult | None:
         """Enqueue ``job`` as the job of ``schedule``'s ``tick`` and record the tick, in one
-        transaction, if no later or equal tick of ``schedule`` is recorded; None (and nothing
-        written) if one is: another process made this tick's job, or a later one's."""
+        transaction, if no later or equal tick of ``schedule`` is recorded, it is not paused,
+        and (``version``: a stored schedule's) the stored schedule is still at that version;
+        None (and nothing written) otherwise: another process made this tick's job, or a
+        later one's, or this definition was changed or removed since it was read."""
         ...
 
     async def last(self) -> dict[str, TickRecord]:
@@ -223,8 +227,9 @@ class StoredSchedules(Protocol):
     """Schedules made at run time (the API, the CLI, the dashboard), kept in the store so
     every process fires them."""
 
-    async def add(self, schedule: Schedule) -> StoredSchedule:
-        """Keep ``schedule``; ``ScheduleConflict`` if a stored one has its name."""
+    async def add(self, schedule: Schedule, *, paused: bool = False) -> StoredSchedule:
+        """Keep ``schedule`` (paused, if asked, in the same transaction) with a fresh record of
+        its ticks; ``ScheduleConflict`` if a stored one has its name."""
         ...
 
     async def replace(self, schedule: Schedule) -> StoredSchedule | None:

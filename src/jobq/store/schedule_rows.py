@@ -55,6 +55,7 @@ def read(rows: Any, when: Callable[[Any], datetime]) -> list[StoredSchedule]:
                 missed=missed,
                 catch_up=catch_up,
                 stored=True,
+                version=when(row[10]),
             )
         except InvalidSchedule as exc:
             logger.error("schedule_unreadable", schedule=name, error=str(exc))

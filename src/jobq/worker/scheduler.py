@@ -3,36 +3,37 @@
 At each tick each process asks the store to fire it (``Ticks.fire``); the store makes the
 tick's job in the transaction that records the tick, so the first process makes it and the
 others change nothing. There is no leader: a process that dies costs nothing while another
-lives, and the last tick recorded survives every process. Ticks missed while none ran (those
-between a schedule's last recorded tick and this process's start) and ticks later than
-``LATE_GRACE`` are the schedule's ``missed`` policy's (``domain/schedule.py``).
+lives, and the last tick recorded survives every process. A tick is fired by whichever process
+sees it first, up to ``LATE_GRACE`` after it (a process that starts fires the ticks of the last
+minute that none fired); older ones were missed, and the schedule's ``missed`` policy says what
+becomes of them (``domain/schedule.py``).
 
 The schedules are those of the process's code and those made at run time (``StoredSchedules``),
-read again every ``RELOAD_INTERVAL`` seconds with which schedules are paused; a pause is also
-enforced by the store itself, so a process that has not read it yet still makes no job.
+read again every ``RELOAD_INTERVAL`` seconds with which schedules are paused. The store itself
+refuses a paused schedule's ticks, and a stored schedule's ticks under a definition changed or
+removed since the process read it, so a process that has not read the change yet makes no job
+from it. A schedule made, changed or resumed fires its ticks from then on (within the grace,
+those that passed before a process read the change).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from structlog.typing import FilteringBoundLogger
 
 from jobq.clock import Clock
 from jobq.domain.errors import JobqError, StoreError
 from jobq.domain.job import Job, NewJob
-from jobq.domain.schedule import Schedule
+from jobq.domain.schedule import LATE_GRACE, Schedule
 from jobq.store.ports import StoredSchedules, Ticks
 
 #: how long to wait before firing again after the store failed
 RETRY_AFTER = 1.0
 #: how often stored schedules and pauses are read again
 RELOAD_INTERVAL = 5.0
-#: at start, every tick before now was missed: none is on time
-_NO_GRACE = timedelta(0)
-
 #: the job of one tick of a schedule (``JobQueue.tick_job``: checked as any enqueue is)
 MakeJob = Callable[[Schedule, datetime], NewJob]
 
@@ -105,7 +106,7 @@ class Scheduler:
             record = last.get(schedule.name)
             self._cursor[schedule.name] = now if record is None else min(record.tick, now)
         missed = {
-            schedule.name: schedule.due(self._cursor[schedule.name], now, grace=_NO_GRACE)
+            schedule.name: schedule.due(self._cursor[schedule.name], now)
             for schedule in self._schedules
         }
         ok = await self._fire_all(missed, now)
@@ -124,7 +125,12 @@ class Scheduler:
             self._log.warning("scheduler_failed", error=str(exc))
             return False
         self._adopt(stored, now)
-        self._paused = {name for name, record in last.items() if record.paused}
+        paused = {name for name, record in last.items() if record.paused}
+        for name in self._paused - paused:  # resumed: its ticks from the resume on are due
+            record = last.get(name)
+            if name in self._cursor and record is not None:
+                self._cursor[name] = max(min(record.tick, now), now - LATE_GRACE)
+        self._paused = paused
         return True
 
     async def _read_stored(self) -> list[Schedule]:
@@ -133,14 +139,20 @@ class Scheduler:
         return [found.schedule for found in await self._stored_source.all()]
 
     def _adopt(self, stored: list[Schedule], now: datetime) -> None:
+        """Keep ``stored`` beside the code's schedules. A stored schedule new to this process,
+        or changed since it was read, is due from its change on (within the grace)."""
         in_code = {schedule.name for schedule in self._code}
+        known = {schedule.name: schedule.version for schedule in self._schedules}
         self._schedules = self._code + [s for s in stored if s.name not in in_code]
+        for schedule in self._schedules:
+            if schedule.name in self._cursor and known.get(schedule.name) == schedule.version:
+                continue
+            since = now if schedule.version is None else min(schedule.version, now)
+            self._cursor[schedule.name] = max(since, now - LATE_GRACE)
         names = {schedule.name for schedule in self._schedules}
         for name in list(self._cursor):
             if name not in names:
                 del self._cursor[name]
-        for name in names:
-            self._cursor.setdefault(name, now)
 
     def seconds_to_next(self, now: datetime) -> float:
         """How long to sleep until the next tick of any schedule (at most ``RELOAD_INTERVAL``:
@@ -181,14 +193,15 @@ class Scheduler:
     async def _fire(self, schedule: Schedule, tick: datetime, now: datetime) -> bool:
         try:
             job = self._make_job(schedule, tick)
-        except JobqError as exc:  # the payload no longer passes (a type's checks changed)
-            self._log.error("schedule_failed", schedule=schedule.name, tick=tick, error=str(exc))
-            return True
-        try:
-            result = await self._ticks.fire(schedule.name, tick, job)
+            result = await self._ticks.fire(schedule.name, tick, job, version=schedule.version)
         except StoreError as exc:
             self._log.warning("scheduler_failed", schedule=schedule.name, error=str(exc))
             return False
+        except JobqError as exc:  # the tick's job is refused: this tick makes none
+            self._log.error(
+                "schedule_failed", schedule=schedule.name, tick=tick.isoformat(), error=str(exc)
+            )
+            return True
         if result is not None:
             self._log.info(
                 "schedule_fired",

@@ -43,13 +43,29 @@ class PostgresSchedules:
                 missed = %(missed)s, catch_up = %(catch_up)s, updated_at = {NOW}
             WHERE name = %(name)s
             RETURNING {COLUMNS}"""
+        # its ticks start afresh (a record left by an earlier one of its name)
+        self._fresh_ticks = f"""
+            INSERT INTO {ticks} AS t (schedule, tick, paused)
+            VALUES (%(name)s, {NOW}, %(paused)s)
+            ON CONFLICT (schedule) DO UPDATE
+                SET tick = EXCLUDED.tick, paused = EXCLUDED.paused, job_id = NULL,
+                    fired_at = NULL"""
         self._all = f"SELECT {COLUMNS} FROM {schedules} ORDER BY name"
         self._get = f"SELECT {COLUMNS} FROM {schedules} WHERE name = %(name)s"
         self._forget_ticks = f"DELETE FROM {ticks} WHERE schedule = %(name)s"
         self._remove = f"DELETE FROM {schedules} WHERE name = %(name)s"
 
-    async def add(self, schedule: Schedule) -> StoredSchedule:
-        rows = await self._ctx.db.fetch(self._add, _params(schedule, self._ctx.now()))
+    async def add(self, schedule: Schedule, *, paused: bool = False) -> StoredSchedule:
+        params = {**_params(schedule, self._ctx.now()), "paused": paused}
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+            cursor = conn.cursor(row_factory=tuple_row)
+            rows = await (await cursor.execute(self._add, params)).fetchall()
+            if rows:
+                await cursor.execute(self._fresh_ticks, params)
+            return rows
+
+        rows = await self._ctx.db.run(run)
         if not rows:
             raise ScheduleConflict(f"a schedule named {schedule.name!r} exists already")
         return read(rows, _when)[0]

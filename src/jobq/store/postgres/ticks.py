@@ -23,12 +23,16 @@ class PostgresTicks:
         self._ctx = ctx
         self._enqueuer = enqueuer
         ticks = ctx.tables.ticks
+        # a stored schedule's version must still be the stored one (not changed or removed)
+        current = f"""(%(version)s::timestamptz IS NULL OR EXISTS (
+            SELECT 1 FROM {ctx.tables.schedules} AS s
+            WHERE s.name = %(schedule)s AND s.updated_at = %(version)s::timestamptz))"""
         self._advance = f"""
             INSERT INTO {ticks} AS t (schedule, tick, fired_at)
-            VALUES (%(schedule)s, %(tick)s, {NOW})
+            SELECT %(schedule)s, %(tick)s, {NOW} WHERE {current}
             ON CONFLICT (schedule) DO UPDATE
                 SET tick = EXCLUDED.tick, fired_at = EXCLUDED.fired_at, job_id = NULL
-                WHERE EXCLUDED.tick > t.tick AND NOT t.paused
+                WHERE EXCLUDED.tick > t.tick AND NOT t.paused AND {current}
             RETURNING schedule"""
         # pausing and resuming pass over the ticks up to now (resuming makes no job for them)
         self._set_paused = f"""
@@ -40,8 +44,15 @@ class PostgresTicks:
         self._last = f"SELECT schedule, tick, job_id, fired_at, paused FROM {ticks}"
         self._forget = f"DELETE FROM {ticks} WHERE schedule = %(schedule)s"
 
-    async def fire(self, schedule: str, tick: datetime, job: NewJob) -> EnqueueResult | None:
-        params: dict[str, Any] = {"schedule": schedule, "tick": tick, "now": self._ctx.now()}
+    async def fire(
+        self, schedule: str, tick: datetime, job: NewJob, *, version: datetime | None = None
+    ) -> EnqueueResult | None:
+        params: dict[str, Any] = {
+            "schedule": schedule,
+            "tick": tick,
+            "now": self._ctx.now(),
+            "version": version,
+        }
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> EnqueueResult | None:
             cursor = conn.cursor(row_factory=tuple_row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from jobq.domain.errors import ScheduleConflict
 from jobq.domain.schedule import Schedule, StoredSchedule
@@ -14,6 +15,11 @@ ADD = f"""
 INSERT INTO schedules ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (name) DO NOTHING
 RETURNING {COLUMNS}
+"""
+FRESH_TICKS = """
+INSERT INTO schedule_ticks (schedule, tick, paused) VALUES (?1, ?2, ?3)
+ON CONFLICT (schedule) DO UPDATE SET tick = excluded.tick, paused = excluded.paused,
+                                     job_id = NULL, fired_at = NULL
 """
 REPLACE = f"""
 UPDATE schedules SET job_type = ?2, cron = ?3, timezone = ?4, payload = ?5, queue = ?6,
@@ -27,10 +33,17 @@ class SQLiteSchedules:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(self, schedule: Schedule) -> StoredSchedule:
+    async def add(self, schedule: Schedule, *, paused: bool = False) -> StoredSchedule:
         now = self._db.now()
         row = (*values(schedule), now, now)
-        rows = await self._db.writer.write(lambda conn: conn.execute(ADD, row).fetchall())
+
+        def run(conn: sqlite3.Connection) -> list[Any]:
+            rows = conn.execute(ADD, row).fetchall()
+            if rows:  # its ticks start afresh (a record left by an earlier one of its name)
+                conn.execute(FRESH_TICKS, (schedule.name, now, int(paused)))
+            return rows
+
+        rows = await self._db.writer.write(run)
         if not rows:
             raise ScheduleConflict(f"a schedule named {schedule.name!r} exists already")
         return read(rows, from_us)[0]

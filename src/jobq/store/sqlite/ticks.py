@@ -12,12 +12,14 @@ from jobq.store.sqlite.enqueue import SQLiteEnqueuer
 from jobq.store.sqlite.rows import from_us, to_us
 
 # Moves the schedule's record forward to the tick, or changes nothing (and returns no row) if
-# the record is at that tick or later already, or the schedule is paused.
-ADVANCE = """
-INSERT INTO schedule_ticks (schedule, tick, fired_at) VALUES (?1, ?2, ?3)
+# the record is at that tick or later already, or the schedule is paused, or (?4: a stored
+# schedule's version) the stored schedule was changed or removed since the caller read it.
+CURRENT = "(?4 IS NULL OR EXISTS (SELECT 1 FROM schedules WHERE name = ?1 AND updated_at = ?4))"
+ADVANCE = f"""
+INSERT INTO schedule_ticks (schedule, tick, fired_at) SELECT ?1, ?2, ?3 WHERE {CURRENT}
 ON CONFLICT (schedule) DO UPDATE SET tick = excluded.tick, fired_at = excluded.fired_at,
                                      job_id = NULL
-    WHERE excluded.tick > schedule_ticks.tick AND NOT schedule_ticks.paused
+    WHERE excluded.tick > schedule_ticks.tick AND NOT schedule_ticks.paused AND {CURRENT}
 RETURNING schedule
 """
 
@@ -44,9 +46,11 @@ class SQLiteTicks:
         self._db = db
         self._enqueuer = enqueuer
 
-    async def fire(self, schedule: str, tick: datetime, job: NewJob) -> EnqueueResult | None:
+    async def fire(
+        self, schedule: str, tick: datetime, job: NewJob, *, version: datetime | None = None
+    ) -> EnqueueResult | None:
         insert = self._enqueuer.inserter([job])
-        row = (schedule, to_us(tick), self._db.now())
+        row = (schedule, to_us(tick), self._db.now(), None if version is None else to_us(version))
 
         def run(conn: sqlite3.Connection) -> EnqueueResult | None:
             if conn.execute(ADVANCE, row).fetchone() is None:
