@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import importlib
+import json
 import os
 import sys
 import traceback
@@ -316,6 +317,17 @@ def _without(registry: Registry, name: str) -> Registry:
         if job_type.name != name:
             kept.add(job_type)
     return kept
+
+
+def json_object(text: str, what: str) -> dict[str, Any]:
+    """``text`` as a JSON object, or exit 2 saying what is wrong with ``what``."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{what} is not valid JSON: {exc}", EXIT_USAGE)
+    if not isinstance(value, dict):
+        fail(f"{what} must be a JSON object, not {type(value).__name__}", EXIT_USAGE)
+    return value
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -22,6 +22,7 @@ from jobq.cli.common import (
     database_options,
     fail,
     guard,
+    json_object,
     open_queue,
 )
 from jobq.cli.exits import EXIT_FAILURE, EXIT_USAGE, EXIT_WAIT_TIMEOUT
@@ -167,13 +168,7 @@ def _payload(text: str | None) -> dict[str, Any]:
         return {}
     if text == "-":
         text = sys.stdin.read()
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(f"PAYLOAD is not valid JSON: {exc}", EXIT_USAGE)
-    if not isinstance(value, dict):
-        fail(f"PAYLOAD must be a JSON object, not {type(value).__name__}", EXIT_USAGE)
-    return value
+    return json_object(text, "PAYLOAD")
 
 
 @click.command()

@@ -7,14 +7,20 @@ schedules your code declares, and ``pause``/``resume`` reach them too.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
 
-from jobq.cli.common import app_options, database_options, fail, guard, open_queue
+from jobq.cli.common import (
+    app_options,
+    database_options,
+    fail,
+    guard,
+    json_object,
+    open_queue,
+)
 from jobq.cli.exits import EXIT_USAGE
 from jobq.cli.output import echo_json, table, when
 from jobq.domain.errors import InvalidSchedule
@@ -94,7 +100,7 @@ def add(
 ) -> None:
     """Make schedule NAME: enqueue TYPE at every tick of CRON (five fields, or six with
     seconds first; quote it)."""
-    body = _payload(payload)
+    body = json_object(payload, "--payload")
 
     async def go(jq: JobQueue) -> int:
         try:
@@ -162,16 +168,6 @@ def remove(name: str, **flags: Any) -> None:
         return 0
 
     sys.exit(_with_queue(flags, go, existing=True))
-
-
-def _payload(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(f"--payload is not valid JSON: {exc}", EXIT_USAGE)
-    if not isinstance(value, dict):
-        fail(f"--payload must be a JSON object, not {type(value).__name__}", EXIT_USAGE)
-    return value
 
 
 def _option(field: str) -> str:

@@ -27,7 +27,7 @@ from structlog.typing import FilteringBoundLogger
 from jobq.clock import Clock
 from jobq.domain.errors import JobqError, StoreError
 from jobq.domain.job import Job, NewJob
-from jobq.domain.schedule import LATE_GRACE, Schedule
+from jobq.domain.schedule import LATE_GRACE, Schedule, TickRecord
 from jobq.store.ports import StoredSchedules, Ticks
 
 #: how long to wait before firing again after the store failed
@@ -94,13 +94,9 @@ class Scheduler:
         """Read the stored schedules and deal with the ticks each schedule missed while no
         process ran, per its policy (a schedule never fired before missed none); False if the
         store failed."""
-        try:
-            last = await self._ticks.last()
-            stored = await self._read_stored()
-        except StoreError as exc:
-            self._log.warning("scheduler_failed", error=str(exc))
+        last = await self._read(now)
+        if last is None:
             return False
-        self._adopt(stored, now)
         self._paused = {name for name, record in last.items() if record.paused}
         for schedule in self._schedules:
             record = last.get(schedule.name)
@@ -116,15 +112,12 @@ class Scheduler:
         return ok
 
     async def reload(self, now: datetime) -> bool:
-        """Read the stored schedules and the pauses again; a schedule new to this process
-        starts with its next tick. False if the store failed (the last reading stays)."""
-        try:
-            last = await self._ticks.last()
-            stored = await self._read_stored()
-        except StoreError as exc:
-            self._log.warning("scheduler_failed", error=str(exc))
+        """Read the stored schedules and the pauses again; a schedule new to this process,
+        changed or resumed is due from then on (within the grace). False if the store failed
+        (the last reading stays)."""
+        last = await self._read(now)
+        if last is None:
             return False
-        self._adopt(stored, now)
         paused = {name for name, record in last.items() if record.paused}
         for name in self._paused - paused:  # resumed: its ticks from the resume on are due
             record = last.get(name)
@@ -133,10 +126,17 @@ class Scheduler:
         self._paused = paused
         return True
 
-    async def _read_stored(self) -> list[Schedule]:
-        if self._stored_source is None:
-            return []
-        return [found.schedule for found in await self._stored_source.all()]
+    async def _read(self, now: datetime) -> dict[str, TickRecord] | None:
+        """Read the ticks' records and the stored schedules, and keep the latter; None if the
+        store failed."""
+        try:
+            last = await self._ticks.last()
+            stored = [] if self._stored_source is None else await self._stored_source.all()
+        except StoreError as exc:
+            self._log.warning("scheduler_failed", error=str(exc))
+            return None
+        self._adopt([found.schedule for found in stored], now)
+        return last
 
     def _adopt(self, stored: list[Schedule], now: datetime) -> None:
         """Keep ``stored`` beside the code's schedules. A stored schedule new to this process,

@@ -85,10 +85,23 @@ class PostgresEnqueuer:
             "channel": self._ctx.tables.channel,
         }
         cursor = conn.cursor(row_factory=tuple_row)
-        async with conn.pipeline():  # BEGIN goes with the statement (and COMMIT, if ours)
-            await cursor.execute(self._insert, params)
-            if commit and not any(job.idempotency_key for job in jobs):
-                await conn.execute("COMMIT")
+        alone = commit and not any(job.idempotency_key for job in jobs)
+        if alone and conn.info.transaction_status is TransactionStatus.IDLE:
+            # The statement is the whole transaction: sent in autocommit it commits by itself,
+            # one round trip with no BEGIN or COMMIT (and no pipeline to drive: about a third
+            # of a lone enqueue's time in the client). A keyed batch may have to read the jobs
+            # its keys name in the same transaction: it takes the path below.
+            await conn.set_autocommit(True)
+            try:
+                await cursor.execute(self._insert, params)
+            finally:
+                if not (conn.closed or conn.broken):  # a lost one is not reused
+                    await conn.set_autocommit(False)
+        else:
+            async with conn.pipeline():  # BEGIN goes with the statement (and COMMIT, if ours)
+                await cursor.execute(self._insert, params)
+                if alone:
+                    await conn.execute("COMMIT")
         inserted = {
             str(job_id): (run_at.astimezone(UTC), created_at.astimezone(UTC))
             for job_id, run_at, created_at in await cursor.fetchall()
