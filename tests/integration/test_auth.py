@@ -288,6 +288,24 @@ async def test_a_read_session_sees_a_read_only_dashboard(server: Server) -> None
         assert (await server.jq.get(job.id)).status.value == "pending"
 
 
+async def test_a_read_session_sees_schedules_without_their_buttons(server: Server) -> None:
+    await server.jq.schedules.create("echo", "0 7 * * *", name="morning")
+    async with sign_in(server, READ, "/ui/schedules") as client:
+        page = await client.get("/ui/schedules")
+        assert page.status_code == 200 and 'data-name="morning"' in page.text
+        assert "Pause</button>" not in page.text and 'id="read-only"' in page.text
+        refused = await client.post("/ui/schedules/morning/pause", data={"csrf_token": "x"})
+        assert refused.status_code == 403
+    assert not (await server.jq.schedules.get("morning")).paused
+    async with sign_in(server, ADMIN, "/ui/schedules") as client:
+        page = await client.get("/ui/schedules")
+        assert "Pause</button>" in page.text and 'id="read-only"' not in page.text
+        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        done = await client.post("/ui/schedules/morning/pause", data={"csrf_token": csrf})
+        assert done.status_code == 303
+    assert (await server.jq.schedules.get("morning")).paused
+
+
 async def test_a_session_ends_when_its_token_is_revoked(server: Server) -> None:
     async with sign_in(server, ADMIN) as client:
         assert (await client.get("/stats")).status_code == 200
