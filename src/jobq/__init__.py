@@ -31,6 +31,7 @@ from jobq.domain.errors import (
 from jobq.domain.ids import JobId, PoolId, WorkerId
 from jobq.domain.job import Attempt, Backoff, DeadReason, ErrorInfo, Job, Lease, NewJob, Outcome
 from jobq.domain.states import JobState
+from jobq.domain.unique import Unique
 from jobq.jobqueue import JobQueue
 from jobq.registry import Registry
 from jobq.worker.config import PoolConfig
@@ -95,6 +96,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "SystemClock",
+    "Unique",
     "UnknownJobType",
     "UnsupportedStore",
     "WorkerId",

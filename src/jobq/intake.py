@@ -25,6 +25,7 @@ from jobq.domain.job import (
     NewJob,
 )
 from jobq.domain.jsonvalues import is_unicode, not_unicode
+from jobq.domain.unique import Unique, unique_fields
 from jobq.names import check_name, did_you_mean
 from jobq.registry import Registry
 
@@ -44,6 +45,7 @@ def check_new_job(
     timeout: float | None = None,
     backoff: Backoff | None = None,
     idempotency_key: str | None = None,
+    unique: Unique | None = None,
 ) -> NewJob:
     """``type`` and ``payload`` with the options, checked, defaults filled in from the type
     (``registry``) or jobq's; ``InvalidJob`` or ``UnknownJobType`` says what is wrong."""
@@ -92,6 +94,9 @@ def check_new_job(
         raise InvalidJob("idempotency_key must not contain NUL characters")
     if idempotency_key is not None and not is_unicode(idempotency_key):
         raise InvalidJob(not_unicode("idempotency_key"))
+    unique_key = unique_states = None
+    if unique is not None:
+        unique_key, unique_states = unique_fields(unique, type, payload, clock.now())
     return NewJob(
         type=type,
         payload=dict(payload),
@@ -102,4 +107,7 @@ def check_new_job(
         timeout=timeout,
         backoff=backoff,
         idempotency_key=idempotency_key,
+        unique_key=unique_key,
+        unique_states=unique_states,
+        unique_replace=unique is not None and unique.on_conflict == "replace",
     )

@@ -52,6 +52,7 @@ from jobq.domain.schedule import (
     make_schedule,
 )
 from jobq.domain.states import TERMINAL, JobState
+from jobq.domain.unique import Unique
 from jobq.insights import Overview, TypeWaiting, overview, runner_missing, types_waiting
 from jobq.intake import check_new_job
 from jobq.metrics import Metrics
@@ -291,8 +292,11 @@ class JobQueue:
         timeout: float | None = None,
         backoff: Backoff | None = None,
         idempotency_key: str | None = None,
+        unique: Unique | None = None,
     ) -> NewJob:
         """Check the fields, fill in defaults; raise ``InvalidJob`` or ``UnknownJobType``.
+        ``unique``: at most one such job at a time (``Unique``); an enqueue that meets one
+        returns it (``EnqueueResult.unique_hit``) instead of making another.
         Idempotency keys that start with ``schedule:`` are the periodic jobs' own."""
         if idempotency_key is not None and idempotency_key.startswith(TICK_KEY_PREFIX):
             raise InvalidJob(
@@ -313,6 +317,7 @@ class JobQueue:
             timeout=timeout,
             backoff=backoff,
             idempotency_key=idempotency_key,
+            unique=unique,
         )
 
     async def enqueue(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Self, TypedDict
+from typing import Annotated, Any, Literal, Self, TypedDict
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +28,8 @@ from jobq.domain.job import (
     Backoff,
     Job,
 )
+from jobq.domain.states import JobState
+from jobq.domain.unique import Unique
 from jobq.names import MAX_NAME, NAME_PATTERN, check_name
 
 MAX_BATCH = 1000
@@ -52,6 +54,7 @@ class NewJobOptions(TypedDict):
     timeout: float | None
     backoff: Backoff | None
     idempotency_key: str | None
+    unique: Unique | None
 
 
 def field_path(loc: Sequence[str | int]) -> str:
@@ -75,6 +78,47 @@ class BackoffIn(_Strict):
     def to_domain(self) -> Backoff:
         return Backoff(
             base_seconds=self.base_seconds, max_seconds=self.max_seconds, jitter=self.jitter
+        )
+
+
+class UniqueIn(_Strict):
+    """At most one such job at a time: an enqueue that meets one gets it back (200)."""
+
+    key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_IDEMPOTENCY_KEY,
+        description="what makes jobs the same (default: the type and the payload)",
+    )
+    for_: float | None = Field(
+        None,
+        alias="for",
+        ge=1,
+        le=MAX_DELAY,
+        description="seconds: one job per window of this length (windows start at multiples "
+        "of it since the epoch); default: no window",
+    )
+    states: list[JobState] | None = Field(
+        None,
+        min_length=1,
+        description="the states in which a job still counts as the same (must include "
+        'pending; default: pending, running, failed). ["pending"]: a debounce',
+    )
+
+    on_conflict: Literal["keep", "replace"] = Field(
+        "keep",
+        description="meeting the job that holds the key: keep it as it is, or (replace) give "
+        "it, while it is still pending, this job's payload and run time",
+    )
+
+    def to_domain(self) -> Unique:
+        if self.states is None:
+            return Unique(key=self.key, for_=self.for_, on_conflict=self.on_conflict)
+        return Unique(
+            key=self.key,
+            for_=self.for_,
+            states=frozenset(self.states),
+            on_conflict=self.on_conflict,
         )
 
 
@@ -107,6 +151,7 @@ class JobIn(_Strict):
     timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT, description="seconds per attempt")
     backoff: BackoffIn | None = None
     idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
+    unique: UniqueIn | None = None
 
     @model_validator(mode="after")
     def _one_time(self) -> Self:
@@ -129,6 +174,7 @@ class JobIn(_Strict):
             timeout=self.timeout,
             backoff=None if self.backoff is None else self.backoff.to_domain(),
             idempotency_key=self.idempotency_key or idempotency_key,
+            unique=None if self.unique is None else self.unique.to_domain(),
         )
 
 

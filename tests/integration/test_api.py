@@ -1352,3 +1352,31 @@ async def test_a_result_nested_too_deep_fails_the_attempt_not_the_server(jq: Job
     assert "deeper than 64" in done.last_error.message
     async with live_server(jq) as url, httpx.AsyncClient(base_url=url) as http:
         assert (await http.get(f"/jobs/{job.id}")).status_code == 200
+
+
+async def test_a_unique_job_is_made_once_and_met_with_200(api: httpx.AsyncClient) -> None:
+    body = {"type": "echo", "payload": {"user": 7}, "unique": {"states": ["pending"]}}
+    first = await api.post("/jobs", json=body)
+    assert first.status_code == 201 and "jobq-unique" not in first.headers
+    again = await api.post("/jobs", json=body)
+    assert again.status_code == 200 and again.headers["jobq-unique"] == "existing"
+    assert again.json()["id"] == first.json()["id"]
+    other = await api.post("/jobs", json={**body, "payload": {"user": 8}})
+    assert other.status_code == 201
+    keyed = {"type": "echo", "payload": {"n": 1}, "unique": {"key": "user-7", "for": 3600}}
+    one = await api.post("/jobs", json=keyed)
+    two = await api.post("/jobs", json={**keyed, "payload": {"n": 2}})  # same key: same job
+    assert one.status_code == 201 and two.status_code == 200
+    assert two.json()["id"] == one.json()["id"] and two.json()["payload"] == {"n": 1}
+    for bad, field in (
+        ({"states": ["running"]}, "unique.states must include pending"),
+        ({"states": ["sometimes"]}, "unique.states[0]"),
+        ({"for": 0}, "unique.for"),
+        ({"key": ""}, "unique.key"),
+        ({"other": 1}, "unique.other"),
+    ):
+        refused = await api.post("/jobs", json={"type": "echo", "unique": bad})
+        assert refused.status_code == 422, (bad, refused.text)
+        assert field in refused.text, (bad, refused.text)
+    listed = (await api.get("/jobs", params={"type": "echo"})).json()["jobs"]
+    assert len(listed) == 3

@@ -35,6 +35,7 @@ EXPECTED = [
     "StoreError",
     "StoreUnavailable",
     "SystemClock",
+    "Unique",
     "UnknownJobType",
     "UnsupportedStore",
     "WorkerId",

@@ -87,7 +87,17 @@ def _answer(document: dict[str, Any], status_code: int) -> Response:
     status_code=201,
     response_model=JobOut,
     responses={
-        200: {"model": JobOut, "description": "an earlier job with the same idempotency key"},
+        200: {
+            "model": JobOut,
+            "description": "an earlier job with the same idempotency key, or the unique job "
+            "that holds this job's unique key (then the header Jobq-Unique: existing)",
+            "headers": {
+                "Jobq-Unique": {
+                    "description": "existing: a unique job held the key; this is that job",
+                    "schema": {"type": "string", "enum": ["existing"]},
+                }
+            },
+        },
         **_ERRORS,
     },
 )
@@ -97,13 +107,17 @@ async def enqueue(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> Response:
     """Store a job durably and return it (201). A repeat with the same idempotency key (header
-    or field) returns the first job with 200."""
+    or field) returns the first job with 200; so does a unique job (``unique``) whose key a
+    job already holds, with ``Jobq-Unique: existing``."""
     jq = jobqueue_of(request)  # not the JQ dependency: each one costs the hottest route time
     if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
         raise InvalidJob("the Idempotency-Key header and the idempotency_key field differ")
     options = body.new_job_options(idempotency_key=idempotency_key)
     [result] = await jq.enqueue_many([jq.new_job(**options)])
-    return _answer(job_document(jq.visible(result.job)), 201 if result.created else 200)
+    answer = _answer(job_document(jq.visible(result.job)), 201 if result.created else 200)
+    if result.unique_hit:
+        answer.headers["Jobq-Unique"] = "existing"
+    return answer
 
 
 @json_post(

@@ -92,6 +92,12 @@ class NewJob:
     timeout: float | None = None  # seconds; None: the type's or the worker's default
     backoff: Backoff | None = None  # None: the type's or the default
     idempotency_key: str | None = None
+    #: unique jobs (``domain/unique.py``): the key held while the job is in ``unique_states``
+    #: (comma-separated state names); None: not unique
+    unique_key: str | None = None
+    unique_states: str | None = None
+    #: meeting a pending holder of the key gives it this job's payload and run time
+    unique_replace: bool = False
 
     def differences(self, existing: Job) -> list[str]:
         """The fields in which ``existing`` (found by this job's idempotency key) is another
@@ -190,8 +196,11 @@ class Attempt:
 @dataclass(frozen=True, slots=True)
 class EnqueueResult:
     job: Job
-    #: False when the idempotency key already named a job; ``job`` is then that job
+    #: False when the idempotency key already named a job, or a unique job held the key;
+    #: ``job`` is then that job
     created: bool
+    #: not created because a unique job (``job``) holds the key
+    unique_hit: bool = False
 
 
 @dataclass(frozen=True, slots=True)

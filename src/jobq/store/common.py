@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jobq.domain.errors import IdempotencyConflict, IllegalTransition, InvalidJob, JobNotFound
+from jobq.domain.errors import (
+    IdempotencyConflict,
+    IllegalTransition,
+    InvalidJob,
+    JobNotFound,
+    StoreUnavailable,
+)
 from jobq.domain.ids import JobId, PoolId, WorkerId
 from jobq.domain.job import (
     Attempt,
@@ -141,9 +147,10 @@ def new_job_rows(
 ) -> str:
     """A batch to enqueue as one JSON array of [id, queue, type, payload (encoded), priority,
     run_at (as the store writes times; None: now), max_attempts, timeout, backoff (encoded),
-    idempotency_key] rows, which the database unpacks in one INSERT: encoded here in C rather
-    than bound as one statement per job or ten typed arrays. ``InvalidJob`` if a name or key
-    is not valid Unicode (a ``NewJob`` made without ``JobQueue.new_job``'s checks)."""
+    idempotency_key, unique_key, unique_states] rows, which the database unpacks in one
+    INSERT: encoded here in C rather than bound as one statement per job or typed arrays.
+    ``InvalidJob`` if a name or key is not valid Unicode (a ``NewJob`` made without
+    ``JobQueue.new_job``'s checks)."""
     rows = compact(
         [
             [
@@ -157,6 +164,8 @@ def new_job_rows(
                 None if job.timeout is None else float(job.timeout),
                 None if job.backoff is None else dumps(job.backoff.to_dict(), what="backoff"),
                 job.idempotency_key,
+                job.unique_key,
+                job.unique_states,
             ]
             for job_id, job, payload, run_at in zip(ids, jobs, payloads, run_ats, strict=True)
         ]
@@ -195,6 +204,37 @@ def missing_keys(
     ]
 
 
+def missing_unique_keys(
+    jobs: Sequence[NewJob], ids: Sequence[str], inserted: Mapping[str, Any]
+) -> list[str]:
+    """The unique keys of the jobs that were not inserted: a unique job may hold each."""
+    return [
+        job.unique_key
+        for job, job_id in zip(jobs, ids, strict=True)
+        if job_id not in inserted and job.unique_key is not None
+    ]
+
+
+def unique_replacements(
+    jobs: Sequence[NewJob],
+    ids: Sequence[str],
+    payloads: Sequence[str],
+    run_ats: Sequence[Any],
+    inserted: Mapping[str, Any],
+    holders: Mapping[str, Job],
+) -> list[tuple[str, str, str, Any]]:
+    """(unique key, holder id, payload, run_at) for each job not inserted that asks to replace
+    its pending holder's payload and run time (``run_at`` as the store takes it)."""
+    found: list[tuple[str, str, str, Any]] = []
+    for job, job_id, payload, run_at in zip(jobs, ids, payloads, run_ats, strict=True):
+        if job_id in inserted or not job.unique_replace or job.unique_key is None:
+            continue
+        holder = holders.get(job.unique_key)
+        if holder is not None and holder.status is JobState.PENDING:
+            found.append((job.unique_key, str(holder.id), payload, run_at))
+    return found
+
+
 def by_key(jobs: Iterable[Job]) -> dict[str, Job]:
     """Jobs found by their idempotency keys, by key."""
     return {job.idempotency_key: job for job in jobs if job.idempotency_key is not None}
@@ -206,11 +246,13 @@ def enqueue_results(
     payloads: Sequence[str],
     inserted: Mapping[str, tuple[datetime, datetime]],
     existing: Mapping[str, Job],
+    holders: Mapping[str, Job] | None = None,
 ) -> list[EnqueueResult]:
     """What an enqueue returns: each job as stored (``inserted``: its id -> run_at and
-    created_at), or the job its idempotency key already names (``existing``: key -> job).
+    created_at), or the job its idempotency key already names (``existing``: key -> job), or
+    the unique job that holds its unique key (``holders``: unique key -> job).
     Raises ``IdempotencyConflict`` (the caller's transaction then rolls back the whole batch)
-    if that job asks for another type, queue or payload."""
+    if the job of its idempotency key asks for another type, queue or payload."""
     results = []
     for new, job_id, payload in zip(jobs, ids, payloads, strict=True):
         times = inserted.get(job_id)
@@ -221,7 +263,15 @@ def enqueue_results(
             )
             results.append(EnqueueResult(job, created=True))
             continue
-        assert new.idempotency_key is not None  # only a key can keep a job from being inserted
+        if new.idempotency_key not in existing:  # a unique job holds its unique key
+            holder = None if new.unique_key is None else (holders or {}).get(new.unique_key)
+            if holder is None:  # it left its unique states since the insert: try again
+                raise StoreUnavailable(
+                    "the unique job that held this job's key finished meanwhile; try again"
+                )
+            results.append(EnqueueResult(holder, created=False, unique_hit=True))
+            continue
+        assert new.idempotency_key is not None
         found = existing[new.idempotency_key]
         differs = new.differences(found)
         if differs:

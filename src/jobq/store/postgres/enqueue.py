@@ -20,7 +20,9 @@ from jobq.store.common import (
     encode_payloads,
     enqueue_results,
     missing_keys,
+    missing_unique_keys,
     new_job_rows,
+    unique_replacements,
 )
 from jobq.store.postgres.connection import translate
 from jobq.store.postgres.context import Context
@@ -39,14 +41,16 @@ class PostgresEnqueuer:
         self._insert = f"""
             WITH new AS (
                 INSERT INTO {jobs} (id, queue, type, payload, status, priority, run_at, attempt,
-                                    max_attempts, timeout, backoff, idempotency_key, created_at)
+                                    max_attempts, timeout, backoff, idempotency_key, created_at,
+                                    unique_key, unique_states)
                 SELECT (given.v->>0)::uuid, given.v->>1, given.v->>2, (given.v->>3)::json,
                        '{JobState.PENDING.value}', (given.v->>4)::smallint,
                        COALESCE((given.v->>5)::timestamptz, {NOW}), 0, (given.v->>6)::int,
-                       (given.v->>7)::float8, (given.v->>8)::json, given.v->>9, {NOW}
+                       (given.v->>7)::float8, (given.v->>8)::json, given.v->>9, {NOW},
+                       given.v->>10, string_to_array(given.v->>11, ',')
                 FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS given (v, position)
                 ORDER BY given.position
-                ON CONFLICT (idempotency_key) DO NOTHING
+                ON CONFLICT DO NOTHING
                 RETURNING id, queue, run_at, created_at, run_at <= {NOW} AS due
             ), woken AS (
                 SELECT count(pg_notify(%(channel)s, queue)) AS queues
@@ -55,6 +59,16 @@ class PostgresEnqueuer:
             SELECT new.id, new.run_at, new.created_at FROM new, woken"""
         self._by_keys = (
             f"SELECT {columns(jobs)} FROM {jobs} WHERE idempotency_key = ANY(%(keys)s::text[])"
+        )
+        # a pending holder of a unique key takes the payload and run time of the job that met it
+        self._replace_pending = f"""
+            UPDATE {jobs} SET payload = %(payload)s::json,
+                              run_at = COALESCE(%(run_at)s::timestamptz, {NOW})
+            WHERE id = %(id)s AND status = '{JobState.PENDING.value}'
+            RETURNING {columns(jobs)}"""
+        self._by_unique_keys = (
+            f"SELECT unique_key, {columns(jobs)} FROM {jobs} "
+            "WHERE unique_key = ANY(%(keys)s::text[])"
         )
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
@@ -85,7 +99,7 @@ class PostgresEnqueuer:
             "channel": self._ctx.tables.channel,
         }
         cursor = conn.cursor(row_factory=tuple_row)
-        alone = commit and not any(job.idempotency_key for job in jobs)
+        alone = commit and not any(job.idempotency_key or job.unique_key for job in jobs)
         if alone and conn.info.transaction_status is TransactionStatus.IDLE:
             # The statement is the whole transaction: sent in autocommit it commits by itself,
             # one round trip with no BEGIN or COMMIT (and no pipeline to drive: about a third
@@ -111,7 +125,19 @@ class PostgresEnqueuer:
         if keys:  # idempotency keys that name jobs already (perhaps earlier in this batch)
             await cursor.execute(self._by_keys, {"keys": keys})
             existing = by_key(map(READ.job, await cursor.fetchall()))
-        return enqueue_results(jobs, ids, payloads, inserted, existing)
+        unique = missing_unique_keys(jobs, ids, inserted)
+        holders: dict[str, Job] = {}
+        if unique:  # unique jobs that hold these keys (perhaps earlier in this batch)
+            await cursor.execute(self._by_unique_keys, {"keys": unique})
+            holders = {row[0]: READ.job(row[1:]) for row in await cursor.fetchall()}
+            for key, holder, payload, run_at in unique_replacements(
+                jobs, ids, payloads, run_ats, inserted, holders
+            ):
+                replace = {"id": holder, "payload": payload, "run_at": run_at, "now": params["now"]}
+                row = await (await cursor.execute(self._replace_pending, replace)).fetchone()
+                if row is not None:
+                    holders[key] = READ.job(row)
+        return enqueue_results(jobs, ids, payloads, inserted, existing, holders)
 
 
 class PostgresTransactionalEnqueuer:

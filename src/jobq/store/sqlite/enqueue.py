@@ -15,7 +15,9 @@ from jobq.store.common import (
     encode_payloads,
     enqueue_results,
     missing_keys,
+    missing_unique_keys,
     new_job_rows,
+    unique_replacements,
 )
 from jobq.store.sqlite.database import Database
 from jobq.store.sqlite.doorbell import Ringer
@@ -27,18 +29,29 @@ from jobq.store.sqlite.rows import READ, from_us, to_us
 # between INSERT ... SELECT and ON CONFLICT.)
 INSERT_JOBS = f"""
 INSERT INTO jobs (id, queue, type, payload, status, priority, run_at, attempt, max_attempts,
-                  timeout, backoff, idempotency_key, created_at)
+                  timeout, backoff, idempotency_key, created_at, unique_key, unique_states)
 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
        json_extract(value, '$[3]'), '{JobState.PENDING.value}', json_extract(value, '$[4]'),
        json_extract(value, '$[5]'), 0, json_extract(value, '$[6]'), json_extract(value, '$[7]'),
-       json_extract(value, '$[8]'), json_extract(value, '$[9]'), ?2
+       json_extract(value, '$[8]'), json_extract(value, '$[9]'), ?2,
+       json_extract(value, '$[10]'), json_extract(value, '$[11]')
 FROM json_each(?1) WHERE true ORDER BY key
-ON CONFLICT (idempotency_key) DO NOTHING
+ON CONFLICT DO NOTHING
 RETURNING id
 """
 
 BY_KEYS = f"""
 SELECT {JOB_COLUMNS} FROM jobs WHERE idempotency_key IN (SELECT value FROM json_each(?))
+"""
+# the unique jobs that hold these unique keys (the key first, then the job)
+# a pending holder of a unique key takes the payload and run time of the job that met it
+REPLACE_PENDING = f"""
+UPDATE jobs SET payload = ?2, run_at = ?3 WHERE id = ?1 AND status = '{JobState.PENDING.value}'
+RETURNING {JOB_COLUMNS}
+"""
+BY_UNIQUE_KEYS = f"""
+SELECT unique_key, {JOB_COLUMNS} FROM jobs
+WHERE unique_key IN (SELECT value FROM json_each(?))
 """
 
 
@@ -78,7 +91,18 @@ class SQLiteEnqueuer:
             existing: dict[str, Job] = {}
             if keys:  # idempotency keys that name jobs already (perhaps earlier in this batch)
                 existing = by_key(map(READ.job, conn.execute(BY_KEYS, (compact(keys),))))
-            return enqueue_results(jobs, ids, payloads, inserted, existing)
+            unique = missing_unique_keys(jobs, ids, inserted)
+            holders: dict[str, Job] = {}
+            if unique:  # unique jobs that hold these keys (perhaps earlier in this batch)
+                held = conn.execute(BY_UNIQUE_KEYS, (compact(unique),))
+                holders = {row[0]: READ.job(row[1:]) for row in held}
+                for key, holder, payload, run_at in unique_replacements(
+                    jobs, ids, payloads, run_ats, inserted, holders
+                ):
+                    row = conn.execute(REPLACE_PENDING, (holder, payload, run_at)).fetchone()
+                    if row is not None:
+                        holders[key] = READ.job(row)
+            return enqueue_results(jobs, ids, payloads, inserted, existing, holders)
 
         return insert
 
