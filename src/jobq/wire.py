@@ -102,7 +102,8 @@ class UniqueIn(_Strict):
         None,
         min_length=1,
         description="the states in which a job still counts as the same (must include "
-        'pending; default: pending, running, failed). ["pending"]: a debounce',
+        'pending; default: pending, running, failed; with "for": every state). '
+        '["pending"]: a debounce',
     )
 
     on_conflict: Literal["keep", "replace"] = Field(

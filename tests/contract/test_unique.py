@@ -11,7 +11,7 @@ from jobq.clock import FakeClock
 from jobq.domain.states import JobState
 from jobq.domain.unique import Unique, unique_fields
 from jobq.store import JobFilter, Store, open_store
-from tests.contract.support import OWNER, claim_one, complete, new
+from tests.contract.support import OWNER, claim, claim_one, complete, new
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -90,3 +90,35 @@ async def test_replace_gives_a_pending_holder_the_new_payload_and_run_time(
     third = new("echo", payload={"v": 3}, unique_key=key, unique_states=states, unique_replace=True)
     [kept] = await store.enqueuer.enqueue([third])
     assert kept.unique_hit and kept.job.payload == {"v": 2}
+
+
+async def test_a_debounce_raced_by_claims_never_fails_and_keeps_one_pending(
+    store_url: str, clock: FakeClock
+) -> None:
+    """Holders leave their states (claimed) while others meet them: each enqueue still gets a
+    job (inserted again when its holder went), and one job at most waits with the key."""
+    stores = [await open_store(store_url, clock=clock) for _ in range(4)]
+    try:
+        job = unique_job({"debounce": 1}, states={JobState.PENDING})
+
+        async def enqueue(i: int) -> object:
+            [result] = await stores[i % 3].enqueuer.enqueue([job])  # type: ignore[list-item]
+            return result
+
+        async def claims() -> int:
+            taken = 0
+            for _ in range(30):
+                taken += len(await claim(stores[3], limit=5))
+                await asyncio.sleep(0)
+            return taken
+
+        answers = await asyncio.gather(*(enqueue(i) for i in range(60)), claims())
+        results, taken = answers[:-1], answers[-1]
+        assert all(getattr(r, "job", None) is not None for r in results)
+        page = await stores[0].reads.list_jobs(JobFilter(status=JobState.PENDING), limit=100)
+        assert len(page.jobs) <= 1
+        made = {r.job.id for r in results if r.created}  # type: ignore[attr-defined]
+        assert len(made) >= 1 and isinstance(taken, int)
+    finally:
+        for opened in stores:
+            await opened.close()

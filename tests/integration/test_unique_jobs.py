@@ -54,3 +54,26 @@ async def test_bad_unique_options_are_refused(jq: JobQueue) -> None:
         jq.new_job("echo", unique=Unique(on_conflict="merge"))
     with pytest.raises(InvalidJob, match=r"unique\.for must be"):
         jq.new_job("echo", unique=Unique(for_=-1))
+
+
+async def test_a_window_holds_after_the_job_ends_and_http_and_python_agree(
+    jq: JobQueue,
+) -> None:
+    daily = Unique(key="d", for_=86400)
+    first = await jq.enqueue("echo", {}, unique=daily)
+    await jq.cancel(first.id)  # ended: still this window's job
+    assert (await jq.enqueue("echo", {}, unique=daily)).id == first.id
+    as_http = Unique(key="d", for_=86400.0)  # JSON numbers arrive as floats
+    assert (
+        jq.new_job("echo", unique=as_http).unique_key == jq.new_job("echo", unique=daily).unique_key
+    )
+
+
+async def test_an_idempotent_repeat_replaces_nothing(jq: JobQueue) -> None:
+    debounce = Unique(key="r", states={"pending"}, on_conflict="replace")
+    first = await jq.enqueue("echo", {"v": 1}, delay=30, unique=debounce, idempotency_key="i1")
+    [repeat] = await jq.enqueue_many(
+        [jq.new_job("echo", {"v": 1}, delay=90, unique=debounce, idempotency_key="i1")]
+    )
+    assert not repeat.created and not repeat.unique_hit and repeat.job.id == first.id
+    assert (await jq.get(first.id)).run_at == first.run_at

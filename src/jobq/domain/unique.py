@@ -28,7 +28,9 @@ class Unique:
 
     key: str | None = None
     for_: float | None = None
-    states: Collection[JobState | str] = DEFAULT_STATES
+    #: default: until the job finishes; with ``for_``, in every state (one job per window,
+    #: however it ends)
+    states: Collection[JobState | str] | None = None
     #: what an enqueue that meets the holder does: ``keep`` returns it as it is; ``replace``
     #: gives a holder still pending this job's payload and run time (a debounce, or a
     #: throttle with ``for_``), and returns it
@@ -40,8 +42,11 @@ def unique_fields(
 ) -> tuple[str, str]:
     """The stored unique key (a digest of the type, the key or the payload, and the window)
     and the states that hold it (comma-separated), or ``InvalidJob`` naming the field."""
+    given = unique.states
+    if given is None:
+        given = DEFAULT_STATES if unique.for_ is None else frozenset(JobState)
     try:
-        states = sorted({JobState(state).value for state in unique.states})
+        states = sorted({JobState(state).value for state in given})
     except ValueError:
         allowed = ", ".join(state.value for state in JobState)
         raise InvalidJob(f"unique.states must be some of {allowed}") from None
@@ -56,7 +61,7 @@ def unique_fields(
         seconds = unique.for_
         if isinstance(seconds, bool) or not (math.isfinite(seconds) and 1 <= seconds <= MAX_DELAY):
             raise InvalidJob(f"unique.for must be 1..{MAX_DELAY:.0f} seconds, not {seconds}")
-        window = [seconds, math.floor(now.timestamp() / seconds)]
+        window = [float(seconds), math.floor(now.timestamp() / seconds)]
     what: JSONValue = unique.key if unique.key is not None else dict(payload)
     try:
         text = json.dumps(

@@ -204,14 +204,44 @@ def missing_keys(
     ]
 
 
+#: how many times an enqueue inserts again the jobs whose unique key's holder left its unique
+#: states between the insert and the look-up (PostgreSQL; SQLite has one writer)
+UNIQUE_ROUNDS = 3
+
+
 def missing_unique_keys(
-    jobs: Sequence[NewJob], ids: Sequence[str], inserted: Mapping[str, Any]
+    jobs: Sequence[NewJob],
+    ids: Sequence[str],
+    inserted: Mapping[str, Any],
+    existing: Mapping[str, Job] | None = None,
 ) -> list[str]:
-    """The unique keys of the jobs that were not inserted: a unique job may hold each."""
+    """The unique keys of the jobs that were not inserted and whose idempotency key named no
+    job (``existing``): a unique job may hold each."""
+    found = existing or {}
     return [
         job.unique_key
         for job, job_id in zip(jobs, ids, strict=True)
         if job_id not in inserted and job.unique_key is not None
+        and job.idempotency_key not in found
+    ]  # fmt: skip
+
+
+def orphans(
+    jobs: Sequence[NewJob],
+    ids: Sequence[str],
+    todo: Sequence[int],
+    inserted: Mapping[str, Any],
+    existing: Mapping[str, Job],
+    holders: Mapping[str, Job],
+) -> list[int]:
+    """The jobs of ``todo`` (indexes) not inserted for a unique key that no job holds now."""
+    return [
+        i
+        for i in todo
+        if ids[i] not in inserted
+        and jobs[i].idempotency_key not in existing
+        and jobs[i].unique_key is not None
+        and jobs[i].unique_key not in holders
     ]
 
 
@@ -221,13 +251,17 @@ def unique_replacements(
     payloads: Sequence[str],
     run_ats: Sequence[Any],
     inserted: Mapping[str, Any],
+    existing: Mapping[str, Job],
     holders: Mapping[str, Job],
 ) -> list[tuple[str, str, str, Any]]:
     """(unique key, holder id, payload, run_at) for each job not inserted that asks to replace
-    its pending holder's payload and run time (``run_at`` as the store takes it)."""
+    its pending holder's payload and run time (``run_at`` as the store takes it); not for a
+    job its idempotency key found (a repeat changes nothing)."""
     found: list[tuple[str, str, str, Any]] = []
     for job, job_id, payload, run_at in zip(jobs, ids, payloads, run_ats, strict=True):
         if job_id in inserted or not job.unique_replace or job.unique_key is None:
+            continue
+        if job.idempotency_key in existing:
             continue
         holder = holders.get(job.unique_key)
         if holder is not None and holder.status is JobState.PENDING:
@@ -265,9 +299,10 @@ def enqueue_results(
             continue
         if new.idempotency_key not in existing:  # a unique job holds its unique key
             holder = None if new.unique_key is None else (holders or {}).get(new.unique_key)
-            if holder is None:  # it left its unique states since the insert: try again
+            if holder is None:  # left its states again and again while this batch was written
                 raise StoreUnavailable(
-                    "the unique job that held this job's key finished meanwhile; try again"
+                    "the unique jobs that held this job's key kept finishing while it was "
+                    "written; try again"
                 )
             results.append(EnqueueResult(holder, created=False, unique_hit=True))
             continue

@@ -3,8 +3,8 @@ the pools; in a transaction of its own, or in the caller's (``enqueue_in``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -16,12 +16,14 @@ from jobq.domain.ids import new_job_id
 from jobq.domain.job import EnqueueResult, Job, NewJob
 from jobq.domain.states import JobState
 from jobq.store.common import (
+    UNIQUE_ROUNDS,
     by_key,
     encode_payloads,
     enqueue_results,
     missing_keys,
     missing_unique_keys,
     new_job_rows,
+    orphans,
     unique_replacements,
 )
 from jobq.store.postgres.connection import translate
@@ -116,28 +118,72 @@ class PostgresEnqueuer:
                 await cursor.execute(self._insert, params)
                 if alone:
                     await conn.execute("COMMIT")
-        inserted = {
-            str(job_id): (run_at.astimezone(UTC), created_at.astimezone(UTC))
-            for job_id, run_at, created_at in await cursor.fetchall()
-        }
-        keys = missing_keys(jobs, ids, inserted)
+        inserted = self._inserted(await cursor.fetchall())
         existing: dict[str, Job] = {}
-        if keys:  # idempotency keys that name jobs already (perhaps earlier in this batch)
-            await cursor.execute(self._by_keys, {"keys": keys})
-            existing = by_key(map(READ.job, await cursor.fetchall()))
-        unique = missing_unique_keys(jobs, ids, inserted)
         holders: dict[str, Job] = {}
-        if unique:  # unique jobs that hold these keys (perhaps earlier in this batch)
-            await cursor.execute(self._by_unique_keys, {"keys": unique})
-            holders = {row[0]: READ.job(row[1:]) for row in await cursor.fetchall()}
-            for key, holder, payload, run_at in unique_replacements(
-                jobs, ids, payloads, run_ats, inserted, holders
-            ):
-                replace = {"id": holder, "payload": payload, "run_at": run_at, "now": params["now"]}
-                row = await (await cursor.execute(self._replace_pending, replace)).fetchone()
-                if row is not None:
-                    holders[key] = READ.job(row)
+        woken: set[str] = set()
+        todo = list(range(len(jobs)))
+        for round_ in range(1, UNIQUE_ROUNDS + 1):
+            mine = [jobs[i] for i in todo]
+            mine_ids = [ids[i] for i in todo]
+            keys = missing_keys(mine, mine_ids, inserted)
+            if keys:  # idempotency keys that name jobs already (perhaps earlier in this batch)
+                await cursor.execute(self._by_keys, {"keys": keys})
+                existing.update(by_key(map(READ.job, await cursor.fetchall())))
+            unique = missing_unique_keys(mine, mine_ids, inserted, existing)
+            if unique:  # unique jobs that hold these keys (perhaps earlier in this batch)
+                await cursor.execute(self._by_unique_keys, {"keys": unique})
+                holders.update({row[0]: READ.job(row[1:]) for row in await cursor.fetchall()})
+                await self._replace(cursor, todo, jobs, ids, payloads, run_ats, inserted,
+                                    existing, holders, woken, self._ctx.now())  # fmt: skip
+            # A holder that left its unique states since the insert (claimed, say) holds
+            # nothing now: its jobs are inserted again, in this transaction.
+            todo = orphans(jobs, ids, todo, inserted, existing, holders)
+            if not todo or round_ == UNIQUE_ROUNDS:
+                break
+            again = {**params, "rows": new_job_rows(
+                [ids[i] for i in todo], [jobs[i] for i in todo], [payloads[i] for i in todo],
+                [run_ats[i] for i in todo],
+            )}  # fmt: skip
+            await cursor.execute(self._insert, again)
+            inserted.update(self._inserted(await cursor.fetchall()))
+        await self._ctx.tables.notify(conn, woken)
         return enqueue_results(jobs, ids, payloads, inserted, existing, holders)
+
+    @staticmethod
+    def _inserted(rows: list[tuple[Any, ...]]) -> dict[str, tuple[datetime, datetime]]:
+        return {
+            str(job_id): (run_at.astimezone(UTC), created_at.astimezone(UTC))
+            for job_id, run_at, created_at in rows
+        }
+
+    async def _replace(
+        self,
+        cursor: psycopg.AsyncCursor[tuple[Any, ...]],
+        todo: list[int],
+        jobs: Sequence[NewJob],
+        ids: Sequence[str],
+        payloads: Sequence[str],
+        run_ats: Sequence[str | None],
+        inserted: Mapping[str, Any],
+        existing: Mapping[str, Job],
+        holders: dict[str, Job],
+        woken: set[str],
+        now: datetime | None,
+    ) -> None:
+        """Give each pending holder met with ``replace`` the new payload and run time; a
+        holder no longer pending is dropped from ``holders`` (its job is inserted again)."""
+        for key, holder, payload, run_at in unique_replacements(
+            [jobs[i] for i in todo], [ids[i] for i in todo], [payloads[i] for i in todo],
+            [run_ats[i] for i in todo], inserted, existing, holders,
+        ):  # fmt: skip
+            replace = {"id": holder, "payload": payload, "run_at": run_at, "now": now}
+            row = await (await cursor.execute(self._replace_pending, replace)).fetchone()
+            if row is None:
+                del holders[key]
+                continue
+            holders[key] = job = READ.job(row)
+            woken.add(job.queue)  # due now or later: the pools look again either way
 
 
 class PostgresTransactionalEnqueuer:

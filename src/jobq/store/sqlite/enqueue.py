@@ -91,13 +91,13 @@ class SQLiteEnqueuer:
             existing: dict[str, Job] = {}
             if keys:  # idempotency keys that name jobs already (perhaps earlier in this batch)
                 existing = by_key(map(READ.job, conn.execute(BY_KEYS, (compact(keys),))))
-            unique = missing_unique_keys(jobs, ids, inserted)
+            unique = missing_unique_keys(jobs, ids, inserted, existing)
             holders: dict[str, Job] = {}
             if unique:  # unique jobs that hold these keys (perhaps earlier in this batch)
                 held = conn.execute(BY_UNIQUE_KEYS, (compact(unique),))
                 holders = {row[0]: READ.job(row[1:]) for row in held}
                 for key, holder, payload, run_at in unique_replacements(
-                    jobs, ids, payloads, run_ats, inserted, holders
+                    jobs, ids, payloads, run_ats, inserted, existing, holders
                 ):
                     row = conn.execute(REPLACE_PENDING, (holder, payload, run_at)).fetchone()
                     if row is not None:
@@ -108,6 +108,6 @@ class SQLiteEnqueuer:
 
     def ring_for(self, results: Sequence[EnqueueResult]) -> None:
         """Wake the listening processes if a job of ``results`` was made and is due now."""
-        now = self._db.now()
-        if any(r.created and to_us(r.job.run_at) <= now for r in results):
+        now = self._db.now()  # a unique job met may have been replaced: due now, perhaps
+        if any((r.created or r.unique_hit) and to_us(r.job.run_at) <= now for r in results):
             self.ringer.ring()
