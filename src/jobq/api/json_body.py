@@ -8,9 +8,9 @@ about as much as the check of the body itself."""
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
 from jobq.api.errors import UnsupportedMediaType
@@ -32,3 +32,20 @@ class JsonBodyRoute(APIRoute):
             return await handler(request)
 
         return json_only
+
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def json_route(
+    router: APIRouter, method: str, path: str, **options: Any
+) -> Callable[[Endpoint], Endpoint]:
+    """``@router.<method>(path, ...)`` for a route that takes a JSON body."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        router.add_api_route(
+            path, endpoint, methods=[method], route_class_override=JsonBodyRoute, **options
+        )
+        return endpoint
+
+    return register

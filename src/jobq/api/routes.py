@@ -6,14 +6,14 @@ import base64
 import binascii
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic_core import to_json
 
-from jobq.api.json_body import JsonBodyRoute
+from jobq.api.json_body import Endpoint, json_route
 from jobq.api.ops import JQ, jobqueue_of
 from jobq.dashboard.pages import overview_page
 from jobq.domain.errors import InvalidJob, JobqError
@@ -42,8 +42,6 @@ from jobq.worker.pool import WorkerPool
 
 router = APIRouter()
 
-_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
-
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in (
@@ -62,16 +60,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def json_post(path: str, **options: Any) -> Callable[[_Endpoint], _Endpoint]:
+def json_post(path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
     """``@router.post(path, ...)`` for a route that takes a JSON body (``json_body.py``)."""
-
-    def register(endpoint: _Endpoint) -> _Endpoint:
-        router.add_api_route(
-            path, endpoint, methods=["POST"], route_class_override=JsonBodyRoute, **options
-        )
-        return endpoint
-
-    return register
+    return json_route(router, "POST", path, **options)
 
 
 def _answer(document: dict[str, Any], status_code: int) -> Response:

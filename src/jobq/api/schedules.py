@@ -4,14 +4,13 @@ pauses and removes the latter (admin tokens), and pauses and resumes the former.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from jobq.api.json_body import JsonBodyRoute
+from jobq.api.json_body import json_route
 from jobq.api.ops import jobqueue_of
 from jobq.domain.job import DEFAULT_QUEUE, PRIORITY_MAX, PRIORITY_MIN
 from jobq.domain.schedule import (
@@ -26,21 +25,6 @@ from jobq.redaction import redact_payload
 from jobq.wire import NAME, ErrorBody, JobTypeName, QueueName, _Strict
 
 router = APIRouter()
-
-_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
-
-
-def _with_json_body(method: str, path: str, **options: Any) -> Callable[[_Endpoint], _Endpoint]:
-    """A route that takes a JSON body (any other media type: 415, ``json_body.py``)."""
-
-    def register(endpoint: _Endpoint) -> _Endpoint:
-        router.add_api_route(
-            path, endpoint, methods=[method], route_class_override=JsonBodyRoute, **options
-        )
-        return endpoint
-
-    return register
-
 
 MissedPolicy = Literal["skip", "latest", "all"]
 MAX_CRON = 200
@@ -172,8 +156,8 @@ async def list_schedules(request: Request) -> ScheduleListOut:
     return ScheduleListOut(schedules=[schedule_out(jq, i) for i in await jq.schedules.list()])
 
 
-@_with_json_body(
-    "POST", "/schedules", status_code=201, response_model=ScheduleOut, responses=_ERRORS
+@json_route(
+    router, "POST", "/schedules", status_code=201, response_model=ScheduleOut, responses=_ERRORS
 )
 async def create_schedule(body: ScheduleIn, request: Request) -> ScheduleOut:
     """Make a schedule, kept in the store: every process fires it from its next tick on."""
@@ -199,7 +183,7 @@ async def get_schedule(name: str, request: Request) -> ScheduleOut:
     return schedule_out(jq, await jq.schedules.get(_name(name)))
 
 
-@_with_json_body("PATCH", "/schedules/{name}", response_model=ScheduleOut, responses=_ERRORS)
+@json_route(router, "PATCH", "/schedules/{name}", response_model=ScheduleOut, responses=_ERRORS)
 async def update_schedule(name: str, body: SchedulePatch, request: Request) -> ScheduleOut:
     """Change a stored schedule; pause or resume any (``{"paused": true}``). Ticks passed
     while paused make no job."""
