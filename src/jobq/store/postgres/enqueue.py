@@ -101,7 +101,8 @@ class PostgresEnqueuer:
             "channel": self._ctx.tables.channel,
         }
         cursor = conn.cursor(row_factory=tuple_row)
-        alone = commit and not any(job.idempotency_key or job.unique_key for job in jobs)
+        keyed = any(job.idempotency_key or job.unique_key for job in jobs)
+        alone = commit and not keyed
         if alone and conn.info.transaction_status is TransactionStatus.IDLE:
             # The statement is the whole transaction: sent in autocommit it commits by itself,
             # one round trip with no BEGIN or COMMIT (and no pipeline to drive: about a third
@@ -119,6 +120,8 @@ class PostgresEnqueuer:
                 if alone:
                     await conn.execute("COMMIT")
         inserted = self._inserted(await cursor.fetchall())
+        if not keyed:  # every job was inserted: nothing to look up
+            return enqueue_results(jobs, ids, payloads, inserted, {})
         existing: dict[str, Job] = {}
         holders: dict[str, Job] = {}
         woken: set[str] = set()
