@@ -30,6 +30,7 @@ from jobq.domain.errors import (
 )
 from jobq.domain.ids import JobId, PoolId, WorkerId
 from jobq.domain.job import Attempt, Backoff, DeadReason, ErrorInfo, Job, Lease, NewJob, Outcome
+from jobq.domain.retention import Retain
 from jobq.domain.states import JobState
 from jobq.domain.unique import Unique
 from jobq.jobqueue import JobQueue
@@ -93,6 +94,7 @@ __all__ = [
     "PoolConfig",
     "PoolId",
     "Registry",
+    "Retain",
     "StoreError",
     "StoreUnavailable",
     "SystemClock",

@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from jobq.domain.errors import ConfigError
 from jobq.domain.jsonvalues import MAX_DEPTH
+from jobq.domain.retention import DEFAULT_RETAIN, DURATION_HELP, Retain, check_keep, parse_duration
+from jobq.domain.states import JobState
 from jobq.names import check_name
 from jobq.store.options import DEFAULT_POOL_SIZE, Notify, Pooler, PostgresOptions
 from jobq.store.url import parse_database_url, redact
@@ -219,6 +221,27 @@ class Settings(BaseSettings):
         description="seconds (0, 3600] a client has to send a request's whole body",
     )
 
+    retain_succeeded: float | None = Field(
+        DEFAULT_RETAIN[JobState.SUCCEEDED],
+        description=f"how long a succeeded job is kept before it is deleted: {DURATION_HELP}",
+    )
+    retain_cancelled: float | None = Field(
+        DEFAULT_RETAIN[JobState.CANCELLED],
+        description=f"how long a cancelled job is kept before it is deleted: {DURATION_HELP}",
+    )
+    retain_dead: float | None = Field(
+        DEFAULT_RETAIN[JobState.DEAD],
+        description=f"how long a dead job is kept before it is deleted: {DURATION_HELP}",
+    )
+    prune_interval: float = Field(
+        10.0,
+        ge=0.1,
+        le=3600,
+        allow_inf_nan=False,
+        description="seconds 0.1..3600 between a worker process's sweeps for finished jobs "
+        "whose retention has passed",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -245,6 +268,21 @@ class Settings(BaseSettings):
             notify=self.notify,
             listen_url=self.listen_url,
             pooler=self.db_pooler,
+        )
+
+    @field_validator("retain_succeeded", "retain_cancelled", "retain_dead", mode="before")
+    @classmethod
+    def _retain(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_duration(value)
+        return value if value is None else check_keep(float(value))
+
+    def retain(self) -> Retain:
+        """The retention of finished jobs these settings give."""
+        return Retain(
+            succeeded=self.retain_succeeded,
+            cancelled=self.retain_cancelled,
+            dead=self.retain_dead,
         )
 
     @field_validator("database_url")

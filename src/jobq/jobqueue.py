@@ -44,6 +44,7 @@ from jobq.domain.job import (
     NewJob,
     QueueCount,
 )
+from jobq.domain.retention import DEFAULT_RETAIN, Retain
 from jobq.domain.schedule import (
     DEFAULT_CATCH_UP,
     TICK_KEY_PREFIX,
@@ -56,6 +57,7 @@ from jobq.domain.unique import Unique
 from jobq.insights import Overview, TypeWaiting, overview, runner_missing, types_waiting
 from jobq.intake import check_new_job
 from jobq.metrics import Metrics
+from jobq.pruning import Pruning
 from jobq.redaction import redact_payload
 from jobq.registry import Registry
 from jobq.schedules import Schedules
@@ -63,6 +65,7 @@ from jobq.store import JobFilter, Page, PostgresOptions, Store, open_store
 from jobq.store.ports import Tokens
 from jobq.worker.config import PoolConfig
 from jobq.worker.pool import WorkerPool
+from jobq.worker.pruner import Pruner
 from jobq.worker.scheduler import Scheduler
 
 H = TypeVar("H", bound=Callable[..., Any])
@@ -87,6 +90,7 @@ class JobQueue:
         metrics: Metrics | None = None,
         postgres: PostgresOptions | None = None,
         migrate: bool = True,
+        retain: Retain | None = None,
     ) -> None:
         """
         Args:
@@ -103,6 +107,8 @@ class JobQueue:
             migrate: create the database and bring its schema up to date when it opens; False
                 (tools that only look): open an existing database at this jobq's schema only,
                 and raise ``StoreError`` saying why otherwise, changing nothing.
+            retain: how long finished jobs are kept (states left out: the defaults, 1 day
+                succeeded, 7 days cancelled, 30 days dead); a job type may declare its own.
         """
         self.database_url = database_url or DEFAULT_DATABASE_URL
         #: the URL this JobQueue was given, None if it was left to the default
@@ -123,6 +129,13 @@ class JobQueue:
         #: periodic jobs: those declared here and those made at run time (in the store),
         #: enqueued at their ticks by every pool a JobQueue runs
         self.schedules = Schedules(lambda: self.store, self._check_schedule, self.clock)
+        #: retention: finished jobs deleted once their time is up, by every pool a JobQueue
+        #: runs, or by hand (``jq.pruning.prune()``)
+        self.pruning = Pruning(
+            lambda: self.store.retention,
+            self.registry,
+            DEFAULT_RETAIN | (retain.times if retain is not None else {}),
+        )
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -139,7 +152,9 @@ class JobQueue:
 
         Options: ``max_attempts`` (default 3), ``timeout`` (seconds, default 300; None for
         none), ``backoff`` (a ``Backoff``), ``non_retryable`` (exception classes), ``secret``
-        (payload field names whose values the API, the dashboard and error text never show).
+        (payload field names whose values the API, the dashboard and error text never show),
+        ``retain`` (a ``Retain``: how long this type's finished jobs are kept, instead of the
+        process's settings).
 
         ``schedule``: also enqueue this type at each tick of a cron expression (five fields,
         or six with seconds first) in ``timezone``, with ``payload``; a schedule named after
@@ -496,7 +511,15 @@ class JobQueue:
             config,
             clock=self.clock,
             metrics=self.metrics,
-            services=[scheduler],
+            services=[
+                scheduler,
+                Pruner(
+                    self.pruning,
+                    log=structlog.get_logger("jobq.pruner"),
+                    metrics=self.metrics,
+                    **({} if config is None else {"interval": config.prune_interval}),
+                ),
+            ],
         )
         self._pools.append(pool)
         return pool

@@ -60,6 +60,13 @@ class Metrics:
             ["queue", "type"],
             registry=r,
         )
+        self.pruned = Counter(
+            "jobq_pruned",
+            "Finished jobs deleted with their attempts once their retention had passed, by "
+            "the state they finished in.",
+            ["queue", "type", "status"],
+            registry=r,
+        )
         self.workers = Gauge("jobq_workers", "Workers in this process's pool.", registry=r)
         self.busy = Gauge("jobq_workers_busy", "Workers running a job now.", registry=r)
         self.buffered = Gauge(

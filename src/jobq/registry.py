@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from jobq.domain.job import DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT, Backoff
+from jobq.domain.retention import Retain
 from jobq.names import check_name
 
 DEFAULT_TIMEOUT = 300.0  # seconds
@@ -31,6 +32,8 @@ class JobType:
     non_retryable: tuple[type[BaseException], ...] = ()
     #: payload fields whose values are kept out of the API, the dashboard and error text
     secret: frozenset[str] = frozenset()
+    #: the type's own retention once finished; None: the process's settings
+    retain: Retain | None = None
 
 
 def _positional_count(handler: Handler) -> int:
@@ -57,6 +60,7 @@ def make_job_type(
     backoff: Backoff | None = None,
     non_retryable: tuple[type[BaseException], ...] = (),
     secret: Collection[str] = (),
+    retain: Retain | None = None,
 ) -> JobType:
     """Check the options and the handler's shape; raise ``ValueError`` or ``TypeError``."""
     check_name(name, what="job type")
@@ -66,6 +70,8 @@ def make_job_type(
         raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout}")
     if not callable(handler):
         raise TypeError(f"the handler for {name!r} is not callable")
+    if retain is not None and not isinstance(retain, Retain):
+        raise TypeError(f"retain must be a Retain (jobq.Retain), not {type(retain).__name__}")
     count = _positional_count(handler)
     if count not in (1, 2):
         raise TypeError(
@@ -82,6 +88,7 @@ def make_job_type(
         backoff=backoff or Backoff(),
         non_retryable=non_retryable,
         secret=frozenset(secret),
+        retain=retain,
     )
 
 

@@ -56,6 +56,7 @@ def pool_config(settings: Settings) -> PoolConfig:
         poll_interval=settings.poll_interval,
         queues=settings.queues,
         shutdown_timeout=settings.shutdown_timeout,
+        prune_interval=settings.prune_interval,
     )
 
 
@@ -169,6 +170,7 @@ async def _run(
         accept_unknown_types=settings.accept_unknown_types,
         metrics=metrics,
         postgres=settings.postgres_options(worker_process=not http),
+        retain=settings.retain(),
     )
     try:
         for schedule in schedules:

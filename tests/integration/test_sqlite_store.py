@@ -67,6 +67,7 @@ async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
             "processes",
             "schedule_ticks",
             "schedules",
+            "type_retention",
         ]
 
 

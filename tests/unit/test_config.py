@@ -44,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "db_pooler": "none",
     "notify": "listen",
     "listen_url": None,
+    "retain_succeeded": 86_400.0,
+    "retain_cancelled": 604_800.0,
+    "retain_dead": 2_592_000.0,
+    "prune_interval": 10.0,
 }
 
 
@@ -51,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
 ENV_ONLY = {
     "max_body_bytes", "max_json_depth", "max_page_size", "max_header_bytes", "read_timeout",
     "insecure", "metrics_public", "rate_limit", "http_allow", "session_key",
+    "retain_succeeded", "retain_cancelled", "retain_dead", "prune_interval",
 }  # fmt: skip
 
 

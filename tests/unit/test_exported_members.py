@@ -32,6 +32,7 @@ EXPECTED = [
     "PoolConfig",
     "PoolId",
     "Registry",
+    "Retain",
     "StoreError",
     "StoreUnavailable",
     "SystemClock",

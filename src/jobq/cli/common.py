@@ -349,6 +349,7 @@ def open_queue(
         accept_unknown_types=loaded.settings.accept_unknown_types,
         postgres=loaded.settings.postgres_options(),
         migrate=not existing,
+        retain=loaded.settings.retain(),
     )
     if with_schedules:
         try:

@@ -16,6 +16,7 @@ the API's token check: ``Tokens``).
     Tokens                tokens          the API's authenticator, jobq tokens
     Ticks                 ticks           the scheduler (periodic jobs), jq.schedules
     StoredSchedules       schedules       jq.schedules: schedules made at run time
+    Retention             retention       the pool's pruner, jq.retention (jobq prune)
 
 A new capability: its Protocol here, a class in each backend package, an attribute of
 ``Store`` (optional ones may be None where a backend cannot offer them).
@@ -23,7 +24,7 @@ A new capability: its Protocol here, a class in each backend package, an attribu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -39,7 +40,9 @@ from jobq.domain.job import (
     QueueCount,
     WaitingCount,
 )
+from jobq.domain.retention import Keep
 from jobq.domain.schedule import Schedule, StoredSchedule, TickRecord
+from jobq.domain.states import JobState
 from jobq.domain.tokens import ApiToken
 from jobq.store.claim import ClaimRequest
 from jobq.store.records import Completion, Expired, Failure, JobFilter, Page
@@ -247,6 +250,39 @@ class StoredSchedules(Protocol):
         ...
 
 
+class Retention(Protocol):
+    """Deleting finished jobs whose time is up, in small batches; and the job types' own
+    retention, as the processes that run them declared it."""
+
+    async def finished_types(self, state: JobState) -> list[str]:
+        """The types of the jobs finished in ``state``, in name order (one index step each)."""
+        ...
+
+    async def prune(
+        self, state: JobState, job_type: str, older_than: float, *, limit: int
+    ) -> dict[str, int]:
+        """Delete, with their attempts, up to ``limit`` jobs of ``job_type`` that finished in
+        ``state`` more than ``older_than`` seconds ago, oldest first, in one short
+        transaction; return how many, by queue. A job that left ``state`` meanwhile (an
+        operator's retry) is kept."""
+        ...
+
+    async def count_prunable(self, state: JobState, job_type: str, older_than: float) -> int:
+        """How many jobs ``prune`` would delete, given no limit."""
+        ...
+
+    async def publish(
+        self, handled: Collection[str], own: Mapping[str, Mapping[JobState, Keep]]
+    ) -> None:
+        """Record the retention of the types this process has handlers for: ``own`` for those
+        that declare one, none (the settings) for the rest of ``handled``."""
+        ...
+
+    async def declared(self) -> dict[str, dict[JobState, Keep]]:
+        """Every type's own retention, as last published."""
+        ...
+
+
 class PoolStore(Protocol):
     """What a worker pool uses."""
 
@@ -270,6 +306,9 @@ class PoolStore(Protocol):
 
     @property
     def schedules(self) -> StoredSchedules: ...
+
+    @property
+    def retention(self) -> Retention: ...
 
 
 class Store(PoolStore, Protocol):

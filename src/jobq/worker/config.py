@@ -20,6 +20,8 @@ class PoolConfig:
     #: None: every queue
     queues: tuple[str, ...] | None = None
     shutdown_timeout: float = 30.0
+    #: seconds between retention sweeps (``pruner.py``)
+    prune_interval: float = 10.0
 
     @property
     def heartbeat_interval(self) -> float:

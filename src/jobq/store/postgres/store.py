@@ -31,6 +31,7 @@ from jobq.store.postgres.outcomes import PostgresOutcomes
 from jobq.store.postgres.presence import PostgresPresence
 from jobq.store.postgres.reads import PostgresReads
 from jobq.store.postgres.resident import Resident
+from jobq.store.postgres.retention import PostgresRetention
 from jobq.store.postgres.schedules import PostgresSchedules
 from jobq.store.postgres.tables import Tables
 from jobq.store.postgres.ticks import PostgresTicks
@@ -70,6 +71,7 @@ class PostgresStore:
         self.tokens = PostgresTokens(self.ctx)
         self.ticks = PostgresTicks(self.ctx, self.enqueuer)
         self.schedules = PostgresSchedules(self.ctx)
+        self.retention = PostgresRetention(self.ctx)
 
     @classmethod
     async def open(

@@ -20,6 +20,7 @@ class Tables:
     tokens: str
     ticks: str
     schedules: str
+    retention: str
     #: the NOTIFY channel: ``jobq:<schema>`` (fleets in other schemas are not woken); the
     #: payload is the queue whose jobs may be due
     channel: str
@@ -35,6 +36,7 @@ class Tables:
             tokens=f"{quoted}.api_tokens",
             ticks=f"{quoted}.schedule_ticks",
             schedules=f"{quoted}.schedules",
+            retention=f"{quoted}.type_retention",
             channel=channel_of(schema),
         )
 

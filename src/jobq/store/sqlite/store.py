@@ -26,6 +26,7 @@ from jobq.store.sqlite.migrate import migrate as bring_up_to_date
 from jobq.store.sqlite.outcomes import SQLiteOutcomes
 from jobq.store.sqlite.presence import SQLitePresence
 from jobq.store.sqlite.reads import SQLiteReads
+from jobq.store.sqlite.retention import SQLiteRetention
 from jobq.store.sqlite.schedules import SQLiteSchedules
 from jobq.store.sqlite.ticks import SQLiteTicks
 from jobq.store.sqlite.tokens import SQLiteTokens
@@ -65,6 +66,7 @@ class SQLiteStore:
         self.tokens = SQLiteTokens(self.db)
         self.ticks = SQLiteTicks(self.db, self.enqueuer)
         self.schedules = SQLiteSchedules(self.db)
+        self.retention = SQLiteRetention(self.db)
 
     @classmethod
     async def open(
