@@ -63,6 +63,7 @@ async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
         assert sorted(tables) == [
             "api_tokens",
             "attempts",
+            "job_counts",
             "jobs",
             "processes",
             "schedule_ticks",

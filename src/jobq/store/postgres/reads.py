@@ -38,9 +38,10 @@ class PostgresReads:
             SELECT id, attempt, worker_id, started_at, NULL, NULL, NULL, NULL
             FROM {jobs} WHERE id = %(id)s AND status = '{RUNNING}'
             ORDER BY seq NULLS LAST"""
-        self._counts = (
-            f"SELECT queue, status, count(*) FROM {jobs} GROUP BY queue, status ORDER BY 1, 2"
-        )
+        # kept by triggers as jobs change (schema 8), in shards: a few rows, however many jobs
+        self._counts = f"""
+            SELECT queue, status, sum(n) FROM {ctx.tables.counts}
+            GROUP BY queue, status HAVING sum(n) <> 0 ORDER BY queue, status"""
         self._processes = f"""
             SELECT {PROCESS_COLUMNS} FROM {ctx.tables.processes}
             WHERE seen_at >= {NOW} - %(max_age)s::float8 * interval '1 second'

@@ -21,6 +21,7 @@ class Tables:
     ticks: str
     schedules: str
     retention: str
+    counts: str
     #: the NOTIFY channel: ``jobq:<schema>`` (fleets in other schemas are not woken); the
     #: payload is the queue whose jobs may be due
     channel: str
@@ -37,6 +38,7 @@ class Tables:
             ticks=f"{quoted}.schedule_ticks",
             schedules=f"{quoted}.schedules",
             retention=f"{quoted}.type_retention",
+            counts=f"{quoted}.job_counts",
             channel=channel_of(schema),
         )
 
