@@ -10,6 +10,7 @@ by hand. Several processes sweeping at once delete each job once.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ from jobq.store.ports import Retention
 
 #: jobs deleted in one transaction at most
 BATCH = 500
+#: seconds a paced sweep waits between two batches, at most
+MAX_PAUSE = 1.0
 
 #: called after each batch with (queue, type, state, jobs deleted)
 OnPruned = Callable[[str, str, JobState, int], None]
@@ -81,9 +84,13 @@ class Pruning:
         dry_run: bool = False,
         batch: int = BATCH,
         on_pruned: OnPruned | None = None,
+        paced: bool = False,
     ) -> PruneReport:
         """Delete every finished job whose time under ``policy`` (default: ``policy()``) has
-        passed, with its attempts; with ``dry_run``, only count them."""
+        passed, with its attempts; with ``dry_run``, only count them. ``paced`` (a pool's
+        sweep): after each full batch, wait as long as it took, so that the process's claims
+        and acknowledgements have the store (one connection, in a ``jobq worker`` on
+        PostgreSQL) at least half the time, however much is due."""
         policy = policy or await self.policy()
         store = self._retention()
         report = PruneReport(dry_run=dry_run)
@@ -96,6 +103,7 @@ class Pruning:
                     report.add(state, job_type, await store.count_prunable(state, job_type, keep))
                     continue
                 while True:
+                    began = time.monotonic()
                     by_queue = await store.prune(state, job_type, keep, limit=batch)
                     for queue, count in by_queue.items():
                         report.add(state, job_type, count)
@@ -103,5 +111,7 @@ class Pruning:
                             on_pruned(queue, job_type, state, count)
                     if sum(by_queue.values()) < batch:
                         break
-                    await asyncio.sleep(0)  # the claims waiting for the store go first
+                    # the claims waiting for the store go first
+                    took = time.monotonic() - began
+                    await asyncio.sleep(min(took, MAX_PAUSE) if paced else 0)
         return report

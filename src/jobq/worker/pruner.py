@@ -64,7 +64,7 @@ class Pruner:
             await self.start()
         began = time.monotonic()
         try:
-            report = await self._pruning.prune(on_pruned=self._count)
+            report = await self._pruning.prune(on_pruned=self._count, paced=True)
         except StoreError as exc:
             self._log.warning("prune_failed", error=str(exc))
             return 0
