@@ -1229,6 +1229,7 @@ async def test_a_browser_gets_the_dashboard_and_its_assets(api: httpx.AsyncClien
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert '<script src="/ui/static/live.js"' in page.text
     assert 'id="total-pending">0<' in page.text  # rendered on the server
+    assert "Finished jobs are kept: succeeded 1d, cancelled 7d, dead 30d." in page.text
     policy = page.headers["content-security-policy"]
     assert "default-src 'self'" in policy and "unsafe-inline" not in policy
     for asset, kind in (("/ui/static/live.js", "javascript"), ("/ui/static/app.css", "text/css")):
@@ -1236,6 +1237,15 @@ async def test_a_browser_gets_the_dashboard_and_its_assets(api: httpx.AsyncClien
         assert answer.status_code == 200 and kind in answer.headers["content-type"], asset
     # everyone else still gets the JSON index
     assert (await api.get("/")).json()["service"] == "jobq"
+
+
+async def test_the_overview_shows_the_types_own_retention(
+    api: httpx.AsyncClient, jq: JobQueue
+) -> None:
+    own = {JobState.SUCCEEDED: 90 * 86_400.0, JobState.DEAD: None}
+    await jq.store.retention.publish(["report"], {"report": own})
+    page = await api.get("/", headers={"Accept": "text/html"})
+    assert "by their type&#39;s own: report (succeeded 90d, dead forever)." in page.text
 
 
 @pytest.mark.parametrize(

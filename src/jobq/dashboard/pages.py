@@ -3,9 +3,11 @@ autoescaping; actions are same-origin form posts that redirect back (post/redire
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -27,6 +29,7 @@ from jobq.api.auth import (
 from jobq.api.ops import jobqueue_of
 from jobq.domain.errors import IllegalTransition, JobNotFound
 from jobq.domain.ids import JobId
+from jobq.domain.retention import Keep, describe_keep
 from jobq.domain.states import JobState
 from jobq.domain.tokens import Scope
 from jobq.insights import Overview, age
@@ -136,7 +139,8 @@ def _age(seconds: float | None) -> str:
 
 
 async def overview_page(request: Request) -> HTMLResponse:
-    view = await jobqueue_of(request).overview(minutes=CHART_MINUTES)
+    jq = jobqueue_of(request)
+    view, policy = await asyncio.gather(jq.overview(minutes=CHART_MINUTES), jq.pruning.policy())
     return render(
         request,
         "overview.html",
@@ -148,7 +152,16 @@ async def overview_page(request: Request) -> HTMLResponse:
         oldest=_age(view.oldest_waiting),
         waiting=view.waiting,
         warnings=view.warnings,
+        retention=_retention(policy.times),
+        own_retention=sorted(
+            (job_type, _retention(times)) for job_type, times in policy.by_type.items()
+        ),
     )
+
+
+def _retention(times: Mapping[JobState, Keep]) -> str:
+    """``succeeded 1d, cancelled 7d, dead 30d``."""
+    return ", ".join(f"{state.value} {describe_keep(keep)}" for state, keep in times.items())
 
 
 # -- jobs -------------------------------------------------------------------------------------
