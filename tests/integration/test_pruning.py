@@ -4,12 +4,15 @@ without its handler too), sweeps are counted, logged and bounded in batches."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import pytest
 import structlog
 from structlog.testing import capture_logs
 
+import jobq.pruning as pruning_module
 from jobq import JobQueue, Retain
 from jobq.clock import FakeClock
 from jobq.domain.job import Job
@@ -130,15 +133,27 @@ async def test_a_dry_run_counts_and_deletes_nothing_and_older_than_overrides_all
     assert await remaining(queue) == []
 
 
-async def test_sweeps_go_in_batches_until_none_is_due(queue: JobQueue, clock: FakeClock) -> None:
+async def test_sweeps_go_in_batches_until_none_is_due(
+    queue: JobQueue, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await queue.enqueue_many([queue.new_job("echo", {"n": n}) for n in range(23)])
     await queue.run(until_idle=True)
     clock.advance(2 * HOUR)
     calls: list[int] = []
+    pauses: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(pruning_module, "asyncio", SimpleNamespace(sleep=sleep))
     report = await queue.pruning.prune(
-        batch=5, on_pruned=lambda queue, job_type, state, count: calls.append(count)
+        batch=5, on_pruned=lambda queue, job_type, state, count: calls.append(count), paced=True
     )
     assert report.total == 23 and calls == [5, 5, 5, 5, 3]
+    # paced, as a pool sweeps: after each full batch, a pause as long as it took (never 0)
+    assert len(pauses) == 4 and all(0 < pause <= 1.0 for pause in pauses)
 
 
 def test_a_types_retention_is_checked_when_it_is_declared() -> None:
