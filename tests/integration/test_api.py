@@ -1245,7 +1245,7 @@ async def test_the_overview_shows_the_types_own_retention(
     own = {JobState.SUCCEEDED: 90 * 86_400.0, JobState.DEAD: None}
     await jq.store.retention.publish(["report"], {"report": own})
     page = await api.get("/", headers={"Accept": "text/html"})
-    assert "by their type&#39;s own: report (succeeded 90d, dead forever)." in page.text
+    assert "by their type's own: report (succeeded 90d, dead forever)." in page.text
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from jobq.api.auth import (
 from jobq.api.ops import jobqueue_of
 from jobq.domain.errors import IllegalTransition, JobNotFound
 from jobq.domain.ids import JobId
-from jobq.domain.retention import Keep, describe_keep
+from jobq.domain.retention import FINISHED_STATES, Keep, describe_keep
 from jobq.domain.states import JobState
 from jobq.domain.tokens import Scope
 from jobq.insights import Overview, age
@@ -161,7 +161,8 @@ async def overview_page(request: Request) -> HTMLResponse:
 
 def _retention(times: Mapping[JobState, Keep]) -> str:
     """``succeeded 1d, cancelled 7d, dead 30d``."""
-    return ", ".join(f"{state.value} {describe_keep(keep)}" for state, keep in times.items())
+    given = [state for state in FINISHED_STATES if state in times]
+    return ", ".join(f"{state.value} {describe_keep(times[state])}" for state in given)
 
 
 # -- jobs -------------------------------------------------------------------------------------
