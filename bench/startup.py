@@ -1,4 +1,4 @@
-"""W7, start-up: what a process pays before it does any work.
+"""W9, start-up (W7 until retention took that number): what a process pays before it does any work.
 
 - ``import_jobq``: ``python -c "import jobq"`` less ``python -c pass``, ms (what every
   producer and every worker process pays first);

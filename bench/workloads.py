@@ -36,5 +36,7 @@ WORKLOADS = (
     Workload("W3", "latency", "bench.latency"),
     Workload("W4", "backlog and memory (W4, W5)", "bench.backlog"),
     Workload("W6", "HTTP", "bench.http_load"),
-    Workload("W7", "start-up", "bench.startup"),
+    Workload("W7", "steady state under retention", "bench.steady"),
+    Workload("W8", "reads at 5,000,000 finished jobs", "bench.history"),
+    Workload("W9", "start-up", "bench.startup"),
 )
