@@ -517,7 +517,7 @@ class JobQueue:
                     self.pruning,
                     log=structlog.get_logger("jobq.pruner"),
                     metrics=self.metrics,
-                    **({} if config is None else {"interval": config.prune_interval}),
+                    interval=(config or PoolConfig()).prune_interval,
                 ),
             ],
         )

@@ -68,7 +68,7 @@ async def test_the_pool_sweep_deletes_what_is_due_and_counts_and_logs_it(
     cancelled = await queue.enqueue("echo", {})
     await queue.cancel(cancelled.id)
     metrics = Metrics()
-    pruner = Pruner(queue.pruning, log=log, metrics=metrics)
+    pruner = Pruner(queue.pruning, interval=10, log=log, metrics=metrics)
     clock.advance(1)
     with capture_logs() as logs:
         assert await pruner.sweep() == 1  # brief: kept for 0 s
@@ -104,7 +104,9 @@ async def test_a_types_own_retention_holds_in_a_process_without_its_handler(
     queue: JobQueue, store_url: str, clock: FakeClock
 ) -> None:
     await run_all(queue, "kept", "echo")
-    await Pruner(queue.pruning, log=log, metrics=None).start()  # as a pool does at start
+    await Pruner(
+        queue.pruning, interval=10, log=log, metrics=None
+    ).start()  # as a pool does at start
     # another process: the API only, its settings keep succeeded jobs one minute
     other = JobQueue(
         store_url, clock=clock, postgres=PostgresOptions(pool_size=2), retain=Retain(succeeded=60)

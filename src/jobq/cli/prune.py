@@ -14,7 +14,7 @@ import click
 
 from jobq.cli.common import app_options, database_options, guard, open_queue
 from jobq.cli.output import echo_json, table
-from jobq.domain.retention import DURATION_HELP, describe_keep, parse_duration
+from jobq.domain.retention import DURATION_HELP, describe_times, parse_duration
 from jobq.pruning import PruneReport
 
 
@@ -61,10 +61,7 @@ def prune(older_than: float | None, dry_run: bool, as_json: bool, **flags: Any) 
             return 0
         _print(report)
         if older_than is None:
-            kept = ", ".join(
-                f"{state.value} {describe_keep(keep)}" for state, keep in policy.times.items()
-            )
-            click.echo(f"retention: {kept}", err=True)
+            click.echo(f"retention: {describe_times(policy.times)}", err=True)
         return 0
 
     sys.exit(guard(go()))

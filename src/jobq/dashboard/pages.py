@@ -7,7 +7,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -29,7 +28,7 @@ from jobq.api.auth import (
 from jobq.api.ops import jobqueue_of
 from jobq.domain.errors import IllegalTransition, JobNotFound
 from jobq.domain.ids import JobId
-from jobq.domain.retention import FINISHED_STATES, Keep, describe_keep
+from jobq.domain.retention import describe_times
 from jobq.domain.states import JobState
 from jobq.domain.tokens import Scope
 from jobq.insights import Overview, age
@@ -152,17 +151,11 @@ async def overview_page(request: Request) -> HTMLResponse:
         oldest=_age(view.oldest_waiting),
         waiting=view.waiting,
         warnings=view.warnings,
-        retention=_retention(policy.times),
+        retention=describe_times(policy.times),
         own_retention=sorted(
-            (job_type, _retention(times)) for job_type, times in policy.by_type.items()
+            (job_type, describe_times(times)) for job_type, times in policy.by_type.items()
         ),
     )
-
-
-def _retention(times: Mapping[JobState, Keep]) -> str:
-    """``succeeded 1d, cancelled 7d, dead 30d``."""
-    given = [state for state in FINISHED_STATES if state in times]
-    return ", ".join(f"{state.value} {describe_keep(times[state])}" for state in given)
 
 
 # -- jobs -------------------------------------------------------------------------------------

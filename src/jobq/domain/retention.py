@@ -94,13 +94,21 @@ def describe_keep(keep: Keep) -> str:
     return text or "0s"
 
 
+def describe_times(times: Mapping[JobState, Keep]) -> str:
+    """``succeeded 1d, cancelled 7d, dead 30d``: the states given, in that order."""
+    given = [state for state in FINISHED_STATES if state in times]
+    return ", ".join(f"{state.value} {describe_keep(times[state])}" for state in given)
+
+
+#: a state of ``Retain`` left to the process's setting
 _UNSET = "inherit"
 
 
 @dataclass(frozen=True, slots=True)
 class Retain:
     """A job type's own retention, per finished state: seconds, a ``timedelta``, a duration
-    (``"90d"``) or ``"forever"``; a state left out keeps the process's setting."""
+    (``"90d"``) or ``"forever"``; a state left out (or ``"inherit"``) keeps the process's
+    setting."""
 
     succeeded: float | int | str | timedelta | None = _UNSET
     cancelled: float | int | str | timedelta | None = _UNSET
@@ -112,7 +120,7 @@ class Retain:
         times: dict[JobState, Keep] = {}
         for state in FINISHED_STATES:
             value = getattr(self, state.value)
-            if value is _UNSET:
+            if value == _UNSET:
                 continue
             try:
                 times[state] = as_keep(value)
@@ -134,9 +142,6 @@ class RetentionPolicy:
         if own is not None and state in own:
             return own[state]
         return self.times.get(state, DEFAULT_RETAIN[state])
-
-    def with_types(self, by_type: Mapping[str, Mapping[JobState, Keep]]) -> RetentionPolicy:
-        return RetentionPolicy(self.times, by_type)
 
     def everything_older_than(self, seconds: float) -> RetentionPolicy:
         """Every finished job older than ``seconds``, whatever its type (``jobq prune

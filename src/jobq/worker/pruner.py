@@ -19,12 +19,9 @@ from jobq.domain.states import JobState
 from jobq.metrics import Metrics
 from jobq.pruning import Pruning
 
-#: seconds between sweeps (``PoolConfig.prune_interval``)
-PRUNE_INTERVAL = 10.0
-
 
 class Pruner:
-    """Sweep ``pruning``'s store every ``interval`` seconds."""
+    """Sweep ``pruning``'s store every ``interval`` seconds (``PoolConfig.prune_interval``)."""
 
     name = "pruner"
 
@@ -32,7 +29,7 @@ class Pruner:
         self,
         pruning: Pruning,
         *,
-        interval: float = PRUNE_INTERVAL,
+        interval: float,
         log: FilteringBoundLogger,
         metrics: Metrics | None,
     ) -> None:
