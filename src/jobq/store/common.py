@@ -209,21 +209,31 @@ def missing_keys(
 UNIQUE_ROUNDS = 3
 
 
+def _kept_out_by_unique(
+    job: NewJob, job_id: str, inserted: Mapping[str, Any], existing: Mapping[str, Job]
+) -> bool:
+    """``job`` was not inserted, its idempotency key named no job, and it has a unique key:
+    a unique job may hold that key."""
+    return (
+        job_id not in inserted
+        and job.unique_key is not None
+        and job.idempotency_key not in existing
+    )
+
+
 def missing_unique_keys(
     jobs: Sequence[NewJob],
     ids: Sequence[str],
     inserted: Mapping[str, Any],
-    existing: Mapping[str, Job] | None = None,
+    existing: Mapping[str, Job],
 ) -> list[str]:
     """The unique keys of the jobs that were not inserted and whose idempotency key named no
     job (``existing``): a unique job may hold each."""
-    found = existing or {}
     return [
         job.unique_key
         for job, job_id in zip(jobs, ids, strict=True)
-        if job_id not in inserted and job.unique_key is not None
-        and job.idempotency_key not in found
-    ]  # fmt: skip
+        if job.unique_key is not None and _kept_out_by_unique(job, job_id, inserted, existing)
+    ]
 
 
 def orphans(
@@ -238,9 +248,7 @@ def orphans(
     return [
         i
         for i in todo
-        if ids[i] not in inserted
-        and jobs[i].idempotency_key not in existing
-        and jobs[i].unique_key is not None
+        if _kept_out_by_unique(jobs[i], ids[i], inserted, existing)
         and jobs[i].unique_key not in holders
     ]
 
@@ -259,9 +267,9 @@ def unique_replacements(
     job its idempotency key found (a repeat changes nothing)."""
     found: list[tuple[str, str, str, Any]] = []
     for job, job_id, payload, run_at in zip(jobs, ids, payloads, run_ats, strict=True):
-        if job_id in inserted or not job.unique_replace or job.unique_key is None:
+        if job.unique_key is None or not job.unique_replace:
             continue
-        if job.idempotency_key in existing:
+        if not _kept_out_by_unique(job, job_id, inserted, existing):
             continue
         holder = holders.get(job.unique_key)
         if holder is not None and holder.status is JobState.PENDING:

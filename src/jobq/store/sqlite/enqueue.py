@@ -43,12 +43,12 @@ RETURNING id
 BY_KEYS = f"""
 SELECT {JOB_COLUMNS} FROM jobs WHERE idempotency_key IN (SELECT value FROM json_each(?))
 """
-# the unique jobs that hold these unique keys (the key first, then the job)
 # a pending holder of a unique key takes the payload and run time of the job that met it
 REPLACE_PENDING = f"""
 UPDATE jobs SET payload = ?2, run_at = ?3 WHERE id = ?1 AND status = '{JobState.PENDING.value}'
 RETURNING {JOB_COLUMNS}
 """
+# the unique jobs that hold these unique keys (the key first, then the job)
 BY_UNIQUE_KEYS = f"""
 SELECT unique_key, {JOB_COLUMNS} FROM jobs
 WHERE unique_key IN (SELECT value FROM json_each(?))
