@@ -40,14 +40,15 @@ class PostgresRetention:
         due = f"""status = %(state)s AND type = %(type)s AND finished_at IS NOT NULL
                   AND finished_at < {NOW} - %(age)s::float8 * interval '1 second'"""
         # The attempts go with their job (ON DELETE CASCADE). The batch is read once (an IN
-        # (subquery) may run its LIMIT again per row); the condition is checked again on a
-        # row changed since: a retried job is kept.
+        # (subquery) may run its LIMIT again per row) and locked until it is deleted; FOR
+        # UPDATE checks the condition again on a row changed since it was read: a job an
+        # operator retried meanwhile is kept.
         self._prune = f"""
             WITH doomed AS MATERIALIZED (
                 SELECT id FROM {jobs} WHERE {due}
                 ORDER BY finished_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
             )
-            DELETE FROM {jobs} AS j USING doomed WHERE j.id = doomed.id AND {due}
+            DELETE FROM {jobs} AS j USING doomed WHERE j.id = doomed.id
             RETURNING j.queue"""
         self._count = f"SELECT count(*) FROM {jobs} WHERE {due}"
         self._forget = f"DELETE FROM {declared} WHERE type = ANY(%(types)s::text[])"
