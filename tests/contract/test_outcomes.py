@@ -102,6 +102,23 @@ async def test_a_repeated_acknowledgement_changes_nothing(store: Store, clock: F
     assert len(await store.reads.attempts(job.id)) == 1
 
 
+async def test_a_job_acknowledged_twice_in_one_batch_ends_once_as_the_first_says(
+    store: Store, clock: FakeClock
+) -> None:
+    await add(store, new(), new())
+    first, second = await claim(store, OWNER, limit=2)
+    acks = [
+        Completion(first.lease, '"first"', WORKER, clock.now()),
+        Completion(second.lease, '{"n": [1, "two"]}', WORKER, clock.now()),
+        Completion(first.lease, '"again"', WORKER, clock.now()),
+    ]
+    assert await store.outcomes.complete_many(acks) == {first.id, second.id}
+    done = await store.reads.get(first.id)
+    assert done is not None and done.result == "first"
+    assert len(await store.reads.attempts(first.id)) == 1
+    assert (await store.reads.get(second.id)).result == {"n": [1, "two"]}  # type: ignore[union-attr]
+
+
 async def test_nothing_to_acknowledge(store: Store) -> None:
     assert await store.outcomes.complete_many([]) == set()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,6 +34,15 @@ class Completion:
     result: str
     slot: WorkerId
     started_at: datetime
+
+
+def first_per_job(completions: Sequence[Completion]) -> list[Completion]:
+    """``completions`` with one per job: a job acknowledged twice in a batch ends once, as the
+    first acknowledgement says (as two batches in a row would: the second finds it ended)."""
+    first: dict[JobId, Completion] = {}
+    for completion in completions:
+        first.setdefault(completion.lease.job_id, completion)
+    return list(first.values())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,7 @@ from jobq.domain.states import Event, JobState, target
 from jobq.store.common import failure_state
 from jobq.store.postgres.context import Context
 from jobq.store.postgres.sql import FENCE, NOW, RELEASE_SET, RUNNING, record_attempt
-from jobq.store.records import Completion, Failure
+from jobq.store.records import Completion, Failure, first_per_job
 
 SUCCEEDED = target(Event.SUCCEED).value
 
@@ -103,7 +103,7 @@ class PostgresOutcomes:
                 c.started_at.isoformat(),
                 c.result,
             ]
-            for c in completions
+            for c in first_per_job(completions)
         ]
         params = {"acks": compact(acks), "now": self._ctx.now()}
         return {JobId(str(row[0])) for row in await self._ctx.db.fetch(self._complete_many, params)}

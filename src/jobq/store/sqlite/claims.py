@@ -122,10 +122,11 @@ class SQLiteClaims:
         }
         sql = claim_sql(request.shape)
 
-        def run(conn: sqlite3.Connection) -> list[Job]:
-            return [READ.job(row) for row in conn.execute(sql, params).fetchall()]
+        def run(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(sql, params).fetchall()
 
-        return in_claim_order(await self._db.writer.write(run))
+        # the rows are read into jobs after the write lock is let go
+        return in_claim_order([READ.job(row) for row in await self._db.writer.write(run)])
 
     async def heartbeat(self, leases: Sequence[Lease], *, lease_seconds: float) -> set[JobId]:
         if not leases:

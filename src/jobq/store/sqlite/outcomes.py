@@ -12,16 +12,39 @@ from jobq.domain.job import Lease, Outcome
 from jobq.domain.jsonvalues import dumps
 from jobq.domain.states import Event, JobState, target
 from jobq.store.common import failure_state
-from jobq.store.records import Completion, Failure
+from jobq.store.records import Completion, Failure, first_per_job
 from jobq.store.sqlite.database import Database
-from jobq.store.sqlite.fence import FENCE, RELEASE_SET, attempt_row, end_attempt, fence
+from jobq.store.sqlite.fence import FENCE, RELEASE_SET, RUNNING, attempt_row, end_attempt, fence
 from jobq.store.sqlite.rows import to_us
 
+# Many successes in two statements however many there are (a statement per job would each
+# take its turn at the GIL while the write lock is held). The acknowledged leases arrive as one
+# JSON array of [id, owner, attempt, slot, started_at, result]; the fence is the join with it.
+# The attempts are recorded first, for the acks whose fence holds, then those jobs change: both
+# statements run under one write lock, so they see the same jobs. Each ack finds its job by id
+# (``+`` keeps the planner off the status index: it would walk every running job per ack).
+ACKS = """
+SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS owner,
+       json_extract(value, '$[2]') AS attempt, json_extract(value, '$[3]') AS slot,
+       json_extract(value, '$[4]') AS started_at, json_extract(value, '$[5]') AS result
+FROM json_each(:acks)
+"""
+ACKED = f"""
+jobs.id = acks.id AND jobs.worker_id = acks.owner AND jobs.attempt = acks.attempt
+AND +jobs.status = '{RUNNING}'
+"""
+RECORD_SUCCESSES = f"""
+INSERT INTO attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+SELECT acks.id, acks.attempt, acks.slot, acks.started_at, :now, '{Outcome.SUCCEEDED.value}', NULL
+FROM ({ACKS}) AS acks CROSS JOIN jobs ON {ACKED}
+"""
 COMPLETE = f"""
 UPDATE jobs
-SET status = '{target(Event.SUCCEED).value}', result = :result, started_at = :started_at,
-    finished_at = :now, lease_expires_at = NULL
-WHERE {FENCE}
+SET status = '{target(Event.SUCCEED).value}', result = acks.result,
+    started_at = acks.started_at, finished_at = :now, lease_expires_at = NULL
+FROM ({ACKS}) AS acks
+WHERE {ACKED}
+RETURNING jobs.id
 """
 
 FAIL = f"""
@@ -44,29 +67,17 @@ class SQLiteOutcomes:
     async def complete_many(self, completions: Sequence[Completion]) -> set[JobId]:
         if not completions:
             return set()
-        now = self._db.now()
-        rows = [
-            (
-                {
-                    **fence(c.lease),
-                    "result": c.result,
-                    "started_at": to_us(c.started_at),
-                    "now": now,
-                },
-                attempt_row(c.lease, c.slot, c.started_at, now, Outcome.SUCCEEDED, None),
-            )
-            for c in completions
+        acks = [
+            [c.lease.job_id, c.lease.owner, c.lease.attempt, c.slot, to_us(c.started_at), c.result]
+            for c in first_per_job(completions)
         ]
+        params = {"acks": dumps(acks, what="acknowledgements"), "now": self._db.now()}
 
-        def run(conn: sqlite3.Connection) -> set[JobId]:
-            # no round trips to save: one statement each is cheap
-            return {
-                JobId(params["job_id"])
-                for params, attempt in rows
-                if end_attempt(conn, COMPLETE, params, attempt)
-            }
+        def run(conn: sqlite3.Connection) -> list[tuple[str]]:
+            conn.execute(RECORD_SUCCESSES, params)
+            return conn.execute(COMPLETE, params).fetchall()
 
-        return await self._db.writer.write(run)
+        return {JobId(job_id) for (job_id,) in await self._db.writer.write(run)}
 
     async def fail(self, failure: Failure) -> bool:
         now = self._db.now()
