@@ -66,6 +66,7 @@ async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
             "job_counts",
             "jobs",
             "processes",
+            "queue_pauses",
             "schedule_ticks",
             "schedules",
             "type_retention",
@@ -110,6 +111,13 @@ async def test_claim_reads_the_partial_due_index(db_path: Path) -> None:
             plan = " | ".join(row[3] for row in conn.execute(sql, params))
             assert f"USING INDEX {index}" in plan, plan
             assert "TEMP B-TREE" not in plan, plan
+        # around a paused queue: an arm per (type, queue) pair, each on the pairs' index
+        pairs = {"pair_type0": "echo", "pair_queue0": "q0"}
+        pairs |= {"pair_type1": "echo", "pair_queue1": "q1"}
+        shape = ClaimShape(queue_count=2, type_count=1, pair_count=2)
+        sql = "EXPLAIN QUERY PLAN " + claim_sql(shape)
+        plan = " | ".join(row[3] for row in conn.execute(sql, params | pairs))
+        assert plan.count("USING INDEX jobs_type_queue_due (type=? AND queue=?") == 2, plan
 
 
 async def test_the_event_loop_keeps_running_while_sqlite_waits(db_path: Path) -> None:

@@ -5,7 +5,8 @@ claim grows.
 A job may be claimed when
   - its state allows the CLAIM event (``domain/states.py``: pending or failed),
   - it is due (``run_at`` has come),
-  - its queue is one the pool works (or the pool works every queue), and
+  - its queue is one the pool works (or the pool works every queue), and is not paused
+    (``queue_pauses``: a pause that holds at the claim's time), and
   - its type is one the pool has a handler for (or the claim takes any type).
 Jobs that may be claimed are taken in ``CLAIM_ORDER``: highest priority first, then the
 earliest ``run_at``, then the lowest id. A store takes them and marks them running, under the
@@ -19,6 +20,13 @@ jobs of it wait. (On PostgreSQL each arm locks what it reads, so when several of
 have jobs due, rows past the ``limit`` it keeps stay locked until the claim commits; another
 claimer passes over them meanwhile, as over any row a claim holds.)
 
+Paused queues: a claim that covers one is rewritten (``around_pauses``) to name the queues it
+may take from, and, when it claims by type, to take an arm per (type, queue) pair on the
+``jobs_type_queue_due`` index: a paused queue's backlog is never walked, however long it grows
+(past ``MAX_PAIR_ARMS`` pairs the type arms filter by queue instead, and do walk it). SQLite
+reads the pauses under the claim's write lock, so the rewrite is exact; PostgreSQL's pools
+read them at most a second old, and the statement checks them itself as well.
+
 A new condition (job types, paused queues, limits, dependencies) is a field of
 ``ClaimRequest``, a part of ``ClaimShape`` if it changes the statement's text, and a line in
 ``claim_condition``; each store's statement picks it up from there.
@@ -26,8 +34,8 @@ A new condition (job types, paused queues, limits, dependencies) is a field of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Protocol
 
 from jobq.domain.ids import PoolId
@@ -57,6 +65,9 @@ class ClaimRequest:
     queues: tuple[str, ...] | None = None
     #: the job types the pool has handlers for; None: any type
     types: tuple[str, ...] | None = None
+    #: (type, queue) pairs to take jobs of, an arm each (``around_pauses`` sets them); None:
+    #: by ``types`` and ``queues``
+    pairs: tuple[tuple[str, str], ...] | None = None
 
     def __post_init__(self) -> None:
         # any sequence: a tuple, as the shape counts it
@@ -71,6 +82,7 @@ class ClaimRequest:
             self.limit <= 0
             or (self.queues is not None and not self.queues)
             or (self.types is not None and not self.types)
+            or (self.pairs is not None and not self.pairs)
         )
 
     @property
@@ -78,6 +90,7 @@ class ClaimRequest:
         return ClaimShape(
             queue_count=None if self.queues is None else len(self.queues),
             type_count=None if self.types is None else len(self.types),
+            pair_count=None if self.pairs is None else len(self.pairs),
         )
 
 
@@ -86,13 +99,23 @@ class ClaimShape(NamedTuple):
 
     queue_count: int | None
     type_count: int | None = None
+    pair_count: int | None = None
 
 
 class Dialect(Protocol):
     """How a store writes the parts of a claim condition."""
 
-    #: the time of the claim, as an SQL expression
-    now: str
+    @property
+    def now(self) -> str:
+        """The time of the claim, as an SQL expression."""
+        ...
+
+    @property
+    def paused(self) -> str | None:
+        """The queues paused at the claim's time, as an SQL subquery; None: the claim has been
+        rewritten around the pauses under the same lock (``around_pauses``), and need not
+        check them again."""
+        ...
 
     def member(self, column: str, name: str, count: int) -> str:
         """``column`` is one of ``count`` values bound under ``name``."""
@@ -102,14 +125,58 @@ class Dialect(Protocol):
         """The parameters ``member`` binds for ``values``."""
         ...
 
+    def single(self, name: str) -> str:
+        """The parameter ``member`` binds under ``name`` for one value."""
+        ...
+
 
 def claim_condition(shape: ClaimShape, dialect: Dialect) -> str:
     """The ``WHERE`` condition of jobs a claim of ``shape`` may take, but for the type: each
     arm of ``type_arms`` adds its own."""
     conditions = [f"status IN {CLAIMABLE}", f"run_at <= {dialect.now}"]
-    if shape.queue_count is not None:
+    if shape.queue_count is not None and shape.pair_count is None:  # a pair names its queue
         conditions.append(dialect.member("queue", "queue", shape.queue_count))
+    if dialect.paused is not None:
+        if shape.queue_count == 1 and shape.pair_count is None:
+            # on the parameter, not the row: checked once, before the walk
+            conditions.append(f"{dialect.single('queue')} NOT IN ({dialect.paused})")
+        else:
+            conditions.append(f"queue NOT IN ({dialect.paused})")
     return " AND ".join(conditions)
+
+
+#: more (type, queue) pairs than this are not claimed an arm each (``around_pauses``)
+MAX_PAIR_ARMS = 100
+
+
+def around_pauses(
+    request: ClaimRequest, paused: Collection[str], waiting: Callable[[], Sequence[str]]
+) -> ClaimRequest:
+    """``request`` rewritten to take nothing of the ``paused`` queues, and to walk none of
+    their jobs: the queues it may take from named (``waiting``: the queues that have jobs
+    waiting, asked only for a claim of every queue), and by type an arm per (type, queue)."""
+    if not paused:
+        return request
+    if request.queues is not None:
+        queues = tuple(queue for queue in request.queues if queue not in paused)
+        if len(queues) == len(request.queues):
+            return request
+    else:
+        queues = tuple(queue for queue in waiting() if queue not in paused)
+    if request.types is None or not queues or len(queues) * len(request.types) > MAX_PAIR_ARMS:
+        return replace(request, queues=queues)
+    pairs = tuple((job_type, queue) for job_type in request.types for queue in queues)
+    return replace(request, queues=queues, pairs=pairs)
+
+
+def pair_arms(request: ClaimRequest) -> dict[str, str]:
+    """The parameters of one arm per pair, ``pair_type0``, ``pair_queue0``...: a store that
+    writes an arm per pair binds these (PostgreSQL binds two arrays instead)."""
+    params: dict[str, str] = {}
+    for i, (job_type, queue) in enumerate(request.pairs or ()):
+        params[f"pair_type{i}"] = job_type
+        params[f"pair_queue{i}"] = queue
+    return params
 
 
 def claim_params(request: ClaimRequest, dialect: Dialect) -> dict[str, Any]:

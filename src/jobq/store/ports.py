@@ -17,6 +17,7 @@ the API's token check: ``Tokens``).
     Ticks                 ticks           the scheduler (periodic jobs), jq.schedules
     StoredSchedules       schedules       jq.schedules: schedules made at run time
     Retention             retention       the pool's pruner, jq.retention (jobq prune)
+    QueueControl          queue_control   jq.pause/resume/pauses (jobq queues, /queues)
 
 A new capability: its Protocol here, a class in each backend package, an attribute of
 ``Store`` (optional ones may be None where a backend cannot offer them).
@@ -40,6 +41,7 @@ from jobq.domain.job import (
     QueueCount,
     WaitingCount,
 )
+from jobq.domain.pauses import QueuePause
 from jobq.domain.retention import Keep
 from jobq.domain.schedule import Schedule, StoredSchedule, TickRecord
 from jobq.domain.states import JobState
@@ -283,6 +285,24 @@ class Retention(Protocol):
         ...
 
 
+class QueueControl(Protocol):
+    """Pausing and resuming queues. The claims read the pauses themselves (``claim.py``): a
+    claim that starts after ``pause`` returns takes no job of the queue."""
+
+    async def pause(self, queue: str, *, until: datetime | None) -> QueuePause:
+        """Pause ``queue`` (again: the new ``until`` replaces the old; the first time paused is
+        kept) until ``until`` (None: until resumed)."""
+        ...
+
+    async def resume(self, queue: str) -> bool:
+        """Lift ``queue``'s pause and wake the pools; False if no pause held."""
+        ...
+
+    async def pauses(self) -> list[QueuePause]:
+        """The pauses that hold now, by queue name."""
+        ...
+
+
 class PoolStore(Protocol):
     """What a worker pool uses."""
 
@@ -336,6 +356,9 @@ class Store(PoolStore, Protocol):
 
     @property
     def tokens(self) -> Tokens: ...
+
+    @property
+    def queue_control(self) -> QueueControl: ...
 
     async def ping(self) -> None:
         """Raise ``StoreError`` unless the store answers."""

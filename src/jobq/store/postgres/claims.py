@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -13,20 +14,25 @@ from jobq.domain.ids import JobId, PoolId
 from jobq.domain.job import Job, Lease
 from jobq.store.claim import (
     CLAIM_ORDER,
+    CLAIMABLE,
     ClaimRequest,
     ClaimShape,
+    around_pauses,
     claim_condition,
     claim_order,
     claim_params,
     in_claim_order,
 )
 from jobq.store.postgres.context import Context
+from jobq.store.postgres.queue_control import HOLDS, PauseView
 from jobq.store.postgres.rows import READ, columns
 from jobq.store.postgres.sql import NOW, RELEASE_SET, RUNNING, locked_leases
 
 
+@dataclass(frozen=True, slots=True)
 class PostgresDialect:
-    now = NOW
+    paused: str
+    now: str = NOW
 
     def member(self, column: str, name: str, count: int) -> str:
         if count == 1:
@@ -36,8 +42,8 @@ class PostgresDialect:
     def member_params(self, name: str, values: Sequence[str]) -> dict[str, Any]:
         return {name: values[0] if len(values) == 1 else list(values)}
 
-
-DIALECT = PostgresDialect()
+    def single(self, name: str) -> str:
+        return f"%({name})s"
 
 
 def leases_params(leases: Sequence[Lease]) -> dict[str, Any]:
@@ -49,10 +55,17 @@ def leases_params(leases: Sequence[Lease]) -> dict[str, Any]:
 
 
 class PostgresClaims:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, pauses: PauseView) -> None:
         self._ctx = ctx
+        self._pauses = pauses
         jobs = ctx.tables.jobs
+        self._waiting_queues = f"""
+            SELECT queue FROM {ctx.tables.counts} WHERE status IN {CLAIMABLE}
+            GROUP BY queue HAVING sum(n) > 0"""
         self._claims: dict[ClaimShape, str] = {}
+        self._dialect = PostgresDialect(
+            paused=f"SELECT queue FROM {ctx.tables.pauses} WHERE {HOLDS}"
+        )
         self._release_many = f"""
             WITH {locked_leases(jobs)}
             UPDATE {jobs} {RELEASE_SET}
@@ -89,7 +102,22 @@ class PostgresClaims:
         """The ids a claim of ``shape`` takes and locks, in claim order, at most
         ``%(limit)s``. By type: an arm per type of ``%(types)s``, each on the type's index."""
         jobs = self._ctx.tables.jobs
-        condition = claim_condition(shape, DIALECT)
+        condition = claim_condition(shape, self._dialect)
+        if shape.pair_count is not None:
+            return f"""
+                    SELECT arm.id
+                    FROM unnest(%(pair_types)s::text[], %(pair_queues)s::text[])
+                        AS wanted(type, queue)
+                    CROSS JOIN LATERAL (
+                        SELECT id, priority, run_at FROM {jobs}
+                        WHERE {jobs}.type = wanted.type AND {jobs}.queue = wanted.queue
+                          AND {condition}
+                        ORDER BY {CLAIM_ORDER}
+                        LIMIT %(limit)s
+                        FOR UPDATE SKIP LOCKED
+                    ) AS arm
+                    ORDER BY {claim_order("arm")}
+                    LIMIT %(limit)s"""
         if shape.type_count is None:
             return f"""
                     SELECT id FROM {jobs}
@@ -112,15 +140,27 @@ class PostgresClaims:
     async def claim(self, request: ClaimRequest) -> list[Job]:
         if request.takes_nothing:
             return []
+        paused = await self._pauses.paused()
+        if paused:
+            waiting: list[str] = []
+            if request.queues is None:
+                rows = await self._ctx.db.fetch(self._waiting_queues, {})
+                waiting = [queue for (queue,) in rows]
+            request = around_pauses(request, paused, lambda: waiting)
+            if request.takes_nothing:
+                return []
         params = {
             "owner": request.owner,
             "now": self._ctx.now(),
             "lease": request.lease_seconds,
             "limit": request.limit,
-            **claim_params(request, DIALECT),
+            **claim_params(request, self._dialect),
         }
         if request.types is not None:
             params["types"] = list(request.types)
+        if request.pairs is not None:
+            params["pair_types"] = [job_type for job_type, _ in request.pairs]
+            params["pair_queues"] = [queue for _, queue in request.pairs]
         rows = await self._ctx.db.fetch(self.claim_sql(request.shape), params)
         return in_claim_order([READ.job(row) for row in rows])
 

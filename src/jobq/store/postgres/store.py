@@ -29,6 +29,7 @@ from jobq.store.postgres.expiry import PostgresExpiry
 from jobq.store.postgres.listen import PostgresListener
 from jobq.store.postgres.outcomes import PostgresOutcomes
 from jobq.store.postgres.presence import PostgresPresence
+from jobq.store.postgres.queue_control import PauseView, PostgresQueueControl
 from jobq.store.postgres.reads import PostgresReads
 from jobq.store.postgres.resident import Resident
 from jobq.store.postgres.retention import PostgresRetention
@@ -61,7 +62,8 @@ class PostgresStore:
         self.ctx = Context(self.db, Tables.of(version.schema), clock)
         self.enqueuer = PostgresEnqueuer(self.ctx)
         self.transactional = PostgresTransactionalEnqueuer(self.enqueuer)
-        self.claims = PostgresClaims(self.ctx)
+        pauses = PauseView(self.ctx)
+        self.claims = PostgresClaims(self.ctx, pauses)
         self.outcomes = PostgresOutcomes(self.ctx)
         self.expiry = PostgresExpiry(self.ctx)
         self.presence = PostgresPresence(self.ctx)
@@ -72,6 +74,7 @@ class PostgresStore:
         self.ticks = PostgresTicks(self.ctx, self.enqueuer)
         self.schedules = PostgresSchedules(self.ctx)
         self.retention = PostgresRetention(self.ctx)
+        self.queue_control = PostgresQueueControl(self.ctx, pauses)
 
     @classmethod
     async def open(

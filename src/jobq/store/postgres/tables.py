@@ -22,6 +22,7 @@ class Tables:
     schedules: str
     retention: str
     counts: str
+    pauses: str
     #: the NOTIFY channel: ``jobq:<schema>`` (fleets in other schemas are not woken); the
     #: payload is the queue whose jobs may be due
     channel: str
@@ -39,6 +40,7 @@ class Tables:
             schedules=f"{quoted}.schedules",
             retention=f"{quoted}.type_retention",
             counts=f"{quoted}.job_counts",
+            pauses=f"{quoted}.queue_pauses",
             channel=channel_of(schema),
         )
 

@@ -13,11 +13,14 @@ from jobq.domain.ids import JobId, PoolId
 from jobq.domain.job import Job, Lease
 from jobq.store.claim import (
     CLAIM_ORDER,
+    CLAIMABLE,
     ClaimRequest,
     ClaimShape,
+    around_pauses,
     claim_condition,
     claim_params,
     in_claim_order,
+    pair_arms,
     type_arms,
 )
 from jobq.store.common import JOB_COLUMNS
@@ -28,6 +31,8 @@ from jobq.store.sqlite.rows import READ, to_us
 
 class SQLiteDialect:
     now = ":now"
+    # the claim reads the pauses under its write lock, and is rewritten around them
+    paused = None
 
     def member(self, column: str, name: str, count: int) -> str:
         if count == 1:
@@ -36,6 +41,9 @@ class SQLiteDialect:
 
     def member_params(self, name: str, values: Sequence[str]) -> dict[str, Any]:
         return {f"{name}{i}": value for i, value in enumerate(values)}
+
+    def single(self, name: str) -> str:
+        return f":{name}0"
 
 
 DIALECT = SQLiteDialect()
@@ -65,18 +73,31 @@ RETURNING {JOB_COLUMNS}
 def picked(shape: ClaimShape) -> str:
     """The ids a claim of ``shape`` takes, in claim order, at most ``:limit``."""
     condition = claim_condition(shape, DIALECT)
+    if shape.pair_count is not None:
+        return arms(
+            [
+                f"type = :pair_type{i} AND queue = :pair_queue{i} AND {condition}"
+                for i in range(shape.pair_count)
+            ],
+            "jobs_type_queue_due",
+        )
     if shape.type_count is None or shape.type_count > MAX_TYPE_ARMS:
         index = "jobs_queue_due" if shape.queue_count == 1 else "jobs_due"
         if shape.type_count is not None:  # beyond what a compound SELECT takes: filter
             condition += " AND " + DIALECT.member("type", "type", shape.type_count)
         return walk("id", index, condition)
-    if shape.type_count == 1:
-        return walk("id", "jobs_type_due", f"type = :type0 AND {condition}")
-    arms = [
-        walk("id, priority, run_at", "jobs_type_due", f"type = :type{i} AND {condition}")
-        for i in range(shape.type_count)
-    ]
-    union = " UNION ALL ".join(f"SELECT * FROM ({arm})" for arm in arms)
+    return arms(
+        [f"type = :type{i} AND {condition}" for i in range(shape.type_count)], "jobs_type_due"
+    )
+
+
+def arms(conditions: list[str], index: str) -> str:
+    """An arm per condition, each a walk of ``index`` that stops after ``:limit`` rows; the
+    first ``:limit`` of them all, in claim order."""
+    if len(conditions) == 1:
+        return walk("id", index, conditions[0])
+    walks = [walk("id, priority, run_at", index, condition) for condition in conditions]
+    union = " UNION ALL ".join(f"SELECT * FROM ({arm})" for arm in walks)
     return f"SELECT id FROM ({union}) ORDER BY {CLAIM_ORDER} LIMIT :limit"
 
 
@@ -86,6 +107,15 @@ def walk(columns: str, index: str, condition: str) -> str:
         f"SELECT {columns} FROM jobs INDEXED BY {index} WHERE {condition} "
         f"ORDER BY {CLAIM_ORDER} LIMIT :limit"
     )
+
+
+PAUSED = "SELECT queue FROM queue_pauses WHERE until IS NULL OR until > :now"
+WAITING_QUEUES = f"SELECT DISTINCT queue FROM job_counts WHERE status IN {CLAIMABLE} AND n > 0"
+
+
+def waiting_queues(conn: sqlite3.Connection) -> list[str]:
+    """The queues that have jobs waiting (the kept counts: a few rows, not the jobs)."""
+    return [queue for (queue,) in conn.execute(WAITING_QUEUES)]
 
 
 HEARTBEAT = f"""
@@ -117,13 +147,18 @@ class SQLiteClaims:
             "now": to_us(moment),
             "lease_until": to_us(moment + timedelta(seconds=request.lease_seconds)),
             "limit": request.limit,
-            **claim_params(request, DIALECT),
             **type_arms(request),
         }
-        sql = claim_sql(request.shape)
 
         def run(conn: sqlite3.Connection) -> list[Any]:
-            return conn.execute(sql, params).fetchall()
+            paused = [queue for (queue,) in conn.execute(PAUSED, params)]
+            claim = around_pauses(request, paused, lambda: waiting_queues(conn))
+            if claim.takes_nothing:
+                return []
+            sql = claim_sql(claim.shape)
+            return conn.execute(
+                sql, {**params, **claim_params(claim, DIALECT), **pair_arms(claim)}
+            ).fetchall()
 
         # the rows are read into jobs after the write lock is let go
         return in_claim_order([READ.job(row) for row in await self._db.writer.write(run)])

@@ -25,6 +25,7 @@ from jobq.store.sqlite.migrate import describe, latest_version, read_version
 from jobq.store.sqlite.migrate import migrate as bring_up_to_date
 from jobq.store.sqlite.outcomes import SQLiteOutcomes
 from jobq.store.sqlite.presence import SQLitePresence
+from jobq.store.sqlite.queue_control import SQLiteQueueControl
 from jobq.store.sqlite.reads import SQLiteReads
 from jobq.store.sqlite.retention import SQLiteRetention
 from jobq.store.sqlite.schedules import SQLiteSchedules
@@ -67,6 +68,7 @@ class SQLiteStore:
         self.ticks = SQLiteTicks(self.db, self.enqueuer)
         self.schedules = SQLiteSchedules(self.db)
         self.retention = SQLiteRetention(self.db)
+        self.queue_control = SQLiteQueueControl(self.db, self.enqueuer.ringer)
 
     @classmethod
     async def open(
