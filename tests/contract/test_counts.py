@@ -45,6 +45,8 @@ async def counted(store: Store) -> dict[tuple[str, str], int]:
 async def same(store: Store) -> dict[tuple[str, str], int]:
     counts = await kept(store)
     assert counts == await counted(store)
+    # ints, not another number type (PostgreSQL's sum of bigints is a numeric)
+    assert all(type(row.count) is int for row in await store.reads.counts())
     return counts
 
 

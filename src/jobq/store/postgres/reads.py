@@ -40,7 +40,7 @@ class PostgresReads:
             ORDER BY seq NULLS LAST"""
         # kept by triggers as jobs change (schema 8), in shards: a few rows, however many jobs
         self._counts = f"""
-            SELECT queue, status, sum(n) FROM {ctx.tables.counts}
+            SELECT queue, status, sum(n)::bigint FROM {ctx.tables.counts}
             GROUP BY queue, status HAVING sum(n) <> 0 ORDER BY queue, status"""
         self._processes = f"""
             SELECT {PROCESS_COLUMNS} FROM {ctx.tables.processes}
