@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from jobq.domain.job import MinuteCount, Outcome, ProcessInfo, WaitingCount, counts_by_queue
+from jobq.domain.pauses import QueuePause
 from jobq.domain.states import JobState
-from jobq.store.ports import Reads
+from jobq.store.ports import QueueControl, Reads
 from jobq.worker.presence import STALE_AFTER
 
 #: outcomes counted as bad in the charts (an interrupted attempt is handed back, not failed)
@@ -109,6 +110,8 @@ class Overview:
     taken_at: datetime
     #: due jobs by type, those no live process runs first
     waiting: list[TypeWaiting] = field(default_factory=list)
+    #: the queues paused now, by name
+    paused: list[QueuePause] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[str]:
@@ -146,23 +149,28 @@ class Overview:
         return succeeded, bad
 
 
-async def overview(reads: Reads, *, minutes: int, now: datetime) -> Overview:
+async def overview(reads: Reads, control: QueueControl, *, minutes: int, now: datetime) -> Overview:
     """Everything an overview shows, read at once."""
-    counts, processes, ended, oldest, waiting = await asyncio.gather(
+    counts, processes, ended, oldest, waiting, paused = await asyncio.gather(
         reads.counts(),
         reads.processes(max_age=STALE_AFTER),
         reads.throughput(minutes=minutes),
         reads.oldest_waiting_age(),
         reads.waiting(),
+        control.pauses(),
     )
+    by_queue = counts_by_queue(counts)
+    for pause in paused:  # a paused queue is shown, jobs or none
+        by_queue.setdefault(pause.queue, {state.value: 0 for state in JobState})
     return Overview(
-        counts_by_queue(counts),
+        dict(sorted(by_queue.items())),
         processes,
         ended,
         minutes,
         oldest,
         now,
         waiting_by_type(waiting, processes, now),
+        paused,
     )
 
 

@@ -57,6 +57,7 @@ from jobq.domain.unique import Unique
 from jobq.insights import Overview, TypeWaiting, overview, runner_missing, types_waiting
 from jobq.intake import check_new_job
 from jobq.metrics import Metrics
+from jobq.pauses import Pauses
 from jobq.pruning import Pruning
 from jobq.redaction import redact_payload
 from jobq.registry import Registry
@@ -136,6 +137,8 @@ class JobQueue:
             self.registry,
             DEFAULT_RETAIN | (retain.times if retain is not None else {}),
         )
+        #: paused queues: no claim anywhere takes their jobs until they are resumed
+        self.pauses = Pauses(lambda: self.store.queue_control, self.clock, self._wake_pools)
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -420,7 +423,9 @@ class JobQueue:
 
     async def overview(self, *, minutes: int = 60) -> Overview:
         """Queues, worker pools, attempts ended per minute over ``minutes``, the oldest wait."""
-        return await overview(self.store.reads, minutes=minutes, now=self.clock.now())
+        return await overview(
+            self.store.reads, self.store.queue_control, minutes=minutes, now=self.clock.now()
+        )
 
     async def waiting(self) -> list[TypeWaiting]:
         """Due jobs by type, and which of them no live worker process can run."""
@@ -439,9 +444,13 @@ class JobQueue:
     async def retry(self, job_id: JobId | str) -> Job:
         job = await self.store.admin.retry(JobId(job_id))
         logger.info("job_retried", job_id=job.id, job_type=job.type, queue=job.queue, by="request")
+        self._wake_pools()
+        return job
+
+    def _wake_pools(self) -> None:
+        """Jobs may be claimable now: this process's pools claim at once."""
         for pool in self._pools:
             pool.notify()
-        return job
 
     async def retry_dead(self, job_type: str, *, queue: str | None = None) -> int:
         """Make every dead job of ``job_type`` (in ``queue``, if given) pending again; return
@@ -464,8 +473,7 @@ class JobQueue:
             after = page.next_after
         if retried:
             logger.info("jobs_retried", job_type=job_type, queue=queue, count=retried)
-            for pool in self._pools:
-                pool.notify()
+            self._wake_pools()
         return retried
 
     async def wait(

@@ -347,8 +347,17 @@ class MinuteOut(BaseModel):
     interrupted: int = 0
 
 
+class PausedOut(BaseModel):
+    queue: str
+    paused_at: datetime
+    until: datetime | None = Field(description="when it ends by itself; null: at a resume")
+
+
 class StatsOut(BaseModel):
     counts: dict[str, dict[str, int]] = Field(description="queue -> status -> jobs")
+    paused: list[PausedOut] = Field(
+        default_factory=list, description="the queues paused now: no claim takes their jobs"
+    )
     totals: dict[str, int] = Field(description="status -> jobs, every queue")
     workers: dict[str, int] | None = Field(description="this process's pool, if it runs one")
     processes: list[ProcessOut] = Field(

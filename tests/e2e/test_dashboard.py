@@ -121,6 +121,20 @@ async def test_the_dashboard_shows_jobs_move_and_retries_a_dead_one(
     assert str(serve.pid) in text_of(browser, "#processes")  # busy workers per process
     shot(browser, "overview")
 
+    # pause the queue from its row: a new job waits; resume it: the job runs
+    eventually(lambda: click(browser, "#queue-default form button"), "the queue's pause button")
+    eventually(lambda: "Queue paused." in text_of(browser, "#notice"), "the paused notice")
+    assert text_of(browser, "#queue-default .queue-state") == "paused"
+    async with httpx.AsyncClient(base_url=base) as http:
+        waiting = (await http.post("/jobs", json={"type": "echo"})).json()["id"]
+        eventually(lambda: text_of(browser, "#total-pending") == "1", "the job to wait")
+        assert (await http.get(f"/jobs/{waiting}")).json()["status"] == "pending"
+        shot(browser, "paused-queue")
+        eventually(lambda: click(browser, "#queue-default form button"), "the resume button")
+        eventually(lambda: "Queue resumed." in text_of(browser, "#notice"), "the resumed notice")
+        eventually(lambda: text_of(browser, "#total-succeeded") == "4", "the job to run")
+    assert text_of(browser, "#queue-default .queue-state") == "active"
+
     eventually(lambda: click(browser, "a[href='/ui/jobs?status=dead']"), "the dead link")
     eventually(lambda: click(browser, f"tr[data-id='{gate_id}'] a.job-link"), "the dead job's row")
     eventually(lambda: gate_id in text_of(browser, "h1"), "the job page")
@@ -182,6 +196,9 @@ async def test_signing_in_with_a_read_token_then_an_admin_one(
     assert "read person · read" in text_of(browser, "#whoami")
     assert browser.find_elements("css selector", "#cancel") == []
     assert "Read-only" in text_of(browser, "#read-only")
+    browser.get(f"{base}/")
+    eventually(lambda: "default" in text_of(browser, "#by-queue"), "the overview's queues")
+    assert browser.find_elements("css selector", "#by-queue form") == []  # no pause button
     cookie = browser.get_cookie("jobq_session")
     assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert browser.execute_script("return document.cookie") == ""  # out of scripts' reach

@@ -1079,6 +1079,7 @@ async def test_stats_without_a_pool(api: httpx.AsyncClient) -> None:
     assert empty.status_code == 200
     assert empty.json() == {
         "counts": {},
+        "paused": [],
         "totals": dict.fromkeys(STATES, 0),
         "workers": None,
         "processes": [],
@@ -1094,6 +1095,7 @@ async def test_stats_without_a_pool(api: httpx.AsyncClient) -> None:
     stats = (await api.get("/stats")).json()
     assert set(stats) == {
         "counts",
+        "paused",
         "totals",
         "workers",
         "processes",

@@ -31,6 +31,7 @@ from jobq.wire import (
     JobOut,
     JobPageOut,
     MinuteOut,
+    PausedOut,
     ProcessOut,
     RetryDeadIn,
     RetryDeadOut,
@@ -205,6 +206,9 @@ async def stats(request: Request, jq: JQ) -> StatsOut:
         workers = {"count": pool.config.worker_count, "busy": pool.busy, "buffered": pool.buffered}
     return StatsOut(
         counts=view.counts,
+        paused=[
+            PausedOut(queue=p.queue, paused_at=p.paused_at, until=p.until) for p in view.paused
+        ],
         totals=view.totals,
         workers=workers,
         processes=[

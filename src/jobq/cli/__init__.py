@@ -28,6 +28,7 @@ COMMANDS = {
     "migrate": "jobq.cli.admin:migrate",
     "tokens": "jobq.cli.tokens:tokens",
     "schedules": "jobq.cli.schedules:schedules",
+    "queues": "jobq.cli.queues:queues",
     "prune": "jobq.cli.prune:prune",
 }
 

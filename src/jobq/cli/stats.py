@@ -33,13 +33,17 @@ def stats(as_json: bool, **flags: Any) -> None:
         async with jq:
             by_queue = counts_by_queue(await jq.counts())
             waiting = [] if as_json else await jq.waiting()
+            paused = set() if as_json else {pause.queue for pause in await jq.pauses.list()}
         if as_json:
             echo_json(by_queue)
             return 0
         states = [s.value for s in JobState]
         table(
             ("QUEUE", *(s.upper() for s in states)),
-            [(queue, *(row[s] for s in states)) for queue, row in sorted(by_queue.items())],
+            [
+                (f"{queue} (paused)" if queue in paused else queue, *(row[s] for s in states))
+                for queue, row in sorted(by_queue.items())
+            ],
         )
         if waiting:
             click.echo()

@@ -27,8 +27,10 @@ def render(view: Overview) -> Group:
     queues.add_column("queue")
     for state in JobState:
         queues.add_column(state.value, justify="right", style=STATE_STYLES[state])
+    paused = {pause.queue for pause in view.paused}
     for name, row in sorted(view.counts.items()):
-        queues.add_row(name, *(str(row[state.value]) for state in JobState))
+        label = f"{name} [yellow](paused)[/]" if name in paused else name
+        queues.add_row(label, *(str(row[state.value]) for state in JobState))
     if not view.counts:
         queues.add_row("(no jobs yet)", *("" for _ in JobState))
 

@@ -138,12 +138,15 @@ def _age(seconds: float | None) -> str:
 
 
 async def overview_page(request: Request) -> HTMLResponse:
+    done = request.query_params.get("done")  # after a pause or a resume (``dashboard/queues``)
     jq = jobqueue_of(request)
     view, policy = await asyncio.gather(jq.overview(minutes=CHART_MINUTES), jq.pruning.policy())
     return render(
         request,
         "overview.html",
         nav="overview",
+        notice={"paused": "Queue paused.", "resumed": "Queue resumed."}.get(done or ""),
+        paused={pause.queue: pause for pause in view.paused},
         totals=view.totals,
         counts=sorted(view.counts.items()),
         processes=view.processes,

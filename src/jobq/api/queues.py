@@ -1,0 +1,123 @@
+"""``/queues``: the queues with their jobs by state and their pauses; pausing and resuming a
+queue (admin tokens). A pause holds for every process on the store: no claim takes the queue's
+jobs until it is resumed (or until its ``until``); jobs are still accepted into it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
+
+from jobq.api.ops import jobqueue_of
+from jobq.domain.job import counts_by_queue
+from jobq.domain.pauses import QueuePause
+from jobq.domain.states import JobState
+from jobq.jobqueue import JobQueue
+from jobq.wire import NAME, ErrorBody, QueueName, _Strict
+
+router = APIRouter()
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (401, "an API token is needed (once any exists), or the one given is not valid"),
+        (403, "the token's scope may not do this (a pause or a resume needs an admin token)"),
+        (422, "the queue's name or `until` is not allowed; `details` names it"),
+        (503, "the store is unavailable; try again after Retry-After seconds"),
+    )
+}
+
+PathQueue = Annotated[QueueName, Path(description="the queue", json_schema_extra=NAME)]
+
+
+def _as_text(value: object) -> object:
+    """A time comes as text: a number is not read as seconds since 1970."""
+    if isinstance(value, int | float):
+        raise ValueError("a time is text with its zone: 2030-06-02T07:00:00+02:00")
+    return value
+
+
+class PauseIn(_Strict):
+    until: Annotated[AwareDatetime, BeforeValidator(_as_text)] | None = Field(
+        None, description="when the pause ends by itself (with a time zone); null: at a resume"
+    )
+
+
+class QueueOut(BaseModel):
+    name: str
+    counts: dict[str, int] = Field(description="status -> jobs")
+    paused: bool
+    paused_at: datetime | None = Field(None, description="since when, if paused")
+    paused_until: datetime | None = Field(
+        None, description="when the pause ends by itself; null: paused until resumed"
+    )
+
+
+class QueueListOut(BaseModel):
+    queues: list[QueueOut]
+
+
+class ResumeOut(QueueOut):
+    resumed: bool = Field(description="false: the queue was not paused, and nothing changed")
+
+
+def _queue_out(name: str, counts: dict[str, int], pause: QueuePause | None) -> QueueOut:
+    return QueueOut(
+        name=name,
+        counts=counts,
+        paused=pause is not None,
+        paused_at=None if pause is None else pause.paused_at,
+        paused_until=None if pause is None else pause.until,
+    )
+
+
+async def _counts(jq: JobQueue) -> dict[str, dict[str, int]]:
+    return counts_by_queue(await jq.counts())
+
+
+def _zero() -> dict[str, int]:
+    return {state.value: 0 for state in JobState}
+
+
+@router.get("/queues", response_model=QueueListOut, responses=_ERRORS)
+async def list_queues(request: Request) -> QueueListOut:
+    """Every queue that has jobs or a pause, by name."""
+    jq = jobqueue_of(request)
+    counts = await _counts(jq)
+    pauses = {pause.queue: pause for pause in await jq.pauses.list()}
+    names = sorted({*counts, *pauses})
+    return QueueListOut(
+        queues=[_queue_out(name, counts.get(name, _zero()), pauses.get(name)) for name in names]
+    )
+
+
+@router.post("/queues/{name}/pause", response_model=QueueOut, responses=_ERRORS)
+async def pause_queue(name: PathQueue, request: Request, body: PauseIn | None = None) -> QueueOut:
+    """Pause the queue for every process: no new claims of its jobs (running ones finish; new
+    ones are accepted). Pausing it again sets its new end."""
+    jq = jobqueue_of(request)
+    until = None if body is None else body.until
+    if until is not None and until <= jq.clock.now():
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "until"),
+                    "type": "value_error",
+                    "msg": f"until ({until.isoformat()}) has passed already",
+                }
+            ]
+        )
+    pause = await jq.pauses.pause(name, until=until)
+    return _queue_out(name, (await _counts(jq)).get(name, _zero()), pause)
+
+
+@router.post("/queues/{name}/resume", response_model=ResumeOut, responses=_ERRORS)
+async def resume_queue(name: PathQueue, request: Request) -> ResumeOut:
+    """Lift the queue's pause; its waiting jobs are claimed again at once."""
+    jq = jobqueue_of(request)
+    resumed = await jq.pauses.resume(name)
+    counts = (await _counts(jq)).get(name, _zero())
+    return ResumeOut(**_queue_out(name, counts, None).model_dump(), resumed=resumed)

@@ -1,0 +1,167 @@
+"""``jobq queues list|pause|resume``: the queues, and stopping and starting their claims.
+
+A pause is kept in the store: every ``serve`` and ``worker`` process on it stops claiming the
+queue's jobs (SQLite: from the pause's commit on; PostgreSQL: within a second), and it outlives
+restarts. Jobs are still accepted into a paused queue, and its running jobs finish.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+
+from jobq.cli.common import database_options, fail, guard, open_queue
+from jobq.cli.exits import EXIT_USAGE
+from jobq.cli.output import echo_json, table, when
+from jobq.domain.job import counts_by_queue
+from jobq.domain.pauses import QueuePause
+from jobq.domain.retention import parse_duration
+from jobq.domain.states import JobState
+from jobq.jobqueue import JobQueue
+from jobq.names import check_name
+
+WAITING = (JobState.PENDING.value, JobState.FAILED.value)
+
+
+def _queue_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return check_name(value, what="queue")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _until(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO 8601 time with its zone, or a duration from now (30m, 2h, 1d)."""
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value, forever=False)
+    except ValueError:
+        pass
+    else:
+        assert seconds is not None  # forever is refused
+        return datetime.now(UTC) + timedelta(seconds=seconds)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither a time (2026-12-24T18:00:00+01:00) nor a duration (30m, 2h)"
+        ) from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"{value!r} needs its time zone: 2026-12-24T18:00:00+01:00")
+    return moment
+
+
+@click.group()
+def queues() -> None:
+    """The queues: their jobs, pause and resume."""
+
+
+@queues.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@database_options
+def list_queues(as_json: bool, **flags: Any) -> None:
+    """Every queue that has jobs or a pause: waiting, running, paused."""
+
+    async def go(jq: JobQueue) -> int:
+        counts = counts_by_queue(await jq.counts())
+        pauses = {pause.queue: pause for pause in await jq.pauses.list()}
+        names = sorted({*counts, *pauses})
+        rows = [(name, counts.get(name, {}), pauses.get(name)) for name in names]
+        if as_json:
+            echo_json(
+                [
+                    {
+                        "name": name,
+                        "counts": row,
+                        "paused": pause is not None,
+                        "paused_at": None if pause is None else pause.paused_at.isoformat(),
+                        "paused_until": None
+                        if pause is None or pause.until is None
+                        else pause.until.isoformat(),
+                    }
+                    for name, row, pause in rows
+                ]
+            )
+            return 0
+        table(
+            ("QUEUE", "STATE", "WAITING", "RUNNING", "PAUSED SINCE", "UNTIL"),
+            [
+                (
+                    name,
+                    "paused" if pause else "active",
+                    sum(row.get(state, 0) for state in WAITING),
+                    row.get(JobState.RUNNING.value, 0),
+                    "-" if pause is None else when(pause.paused_at),
+                    _end(pause),
+                )
+                for name, row, pause in rows
+            ],
+        )
+        return 0
+
+    sys.exit(_with_queue(flags, go))
+
+
+@queues.command()
+@click.argument("name", callback=_queue_name)
+@click.option(
+    "--until",
+    callback=_until,
+    metavar="TIME",
+    help="End the pause by itself then: a time with its zone (2026-12-24T18:00:00+01:00) or "
+    "a duration from now (30m, 2h). Default: until `jobq queues resume`.",
+)
+@database_options
+def pause(name: str, until: datetime | None, **flags: Any) -> None:
+    """Pause queue NAME: no process claims its jobs until it is resumed (running jobs finish;
+    new jobs are still accepted)."""
+
+    async def go(jq: JobQueue) -> int:
+        try:
+            done = await jq.pauses.pause(name, until=until)
+        except ValueError as exc:
+            fail(f"--until: {exc}", EXIT_USAGE)
+        end = "until resumed" if done.until is None else f"until {when(done.until)} UTC"
+        click.echo(f"paused queue {name!r} {end}")
+        return 0
+
+    sys.exit(_with_queue(flags, go))
+
+
+@queues.command()
+@click.argument("name", callback=_queue_name)
+@database_options
+def resume(name: str, **flags: Any) -> None:
+    """Resume queue NAME: its waiting jobs are claimed again at once."""
+
+    async def go(jq: JobQueue) -> int:
+        if await jq.pauses.resume(name):
+            click.echo(f"resumed queue {name!r}")
+        else:
+            click.echo(f"queue {name!r} was not paused")
+        return 0
+
+    sys.exit(_with_queue(flags, go))
+
+
+def _end(pause: QueuePause | None) -> str:
+    if pause is None:
+        return "-"
+    return "resume" if pause.until is None else when(pause.until)
+
+
+def _with_queue(flags: dict[str, Any], action: Callable[[JobQueue], Awaitable[int]]) -> int:
+    """Run ``action`` on the queue the settings name (an existing database); exit 1 on a
+    store error."""
+    jq = open_queue(flags, existing=True)
+
+    async def go() -> int:
+        async with jq:
+            return await action(jq)
+
+    return guard(go())
