@@ -100,24 +100,15 @@ class PostgresClaims:
 
     def _picked(self, shape: ClaimShape) -> str:
         """The ids a claim of ``shape`` takes and locks, in claim order, at most
-        ``%(limit)s``. By type: an arm per type of ``%(types)s``, each on the type's index."""
+        ``%(limit)s``. By type: an arm per type of ``%(types)s``, each on the type's index;
+        around a pause, an arm per (type, queue) pair, each on the pairs' index."""
         jobs = self._ctx.tables.jobs
         condition = claim_condition(shape, self._dialect)
         if shape.pair_count is not None:
-            return f"""
-                    SELECT arm.id
-                    FROM unnest(%(pair_types)s::text[], %(pair_queues)s::text[])
-                        AS wanted(type, queue)
-                    CROSS JOIN LATERAL (
-                        SELECT id, priority, run_at FROM {jobs}
-                        WHERE {jobs}.type = wanted.type AND {jobs}.queue = wanted.queue
-                          AND {condition}
-                        ORDER BY {CLAIM_ORDER}
-                        LIMIT %(limit)s
-                        FOR UPDATE SKIP LOCKED
-                    ) AS arm
-                    ORDER BY {claim_order("arm")}
-                    LIMIT %(limit)s"""
+            return self._arms(
+                "unnest(%(pair_types)s::text[], %(pair_queues)s::text[]) AS wanted(type, queue)",
+                f"{jobs}.type = wanted.type AND {jobs}.queue = wanted.queue AND {condition}",
+            )
         if shape.type_count is None:
             return f"""
                     SELECT id FROM {jobs}
@@ -125,11 +116,19 @@ class PostgresClaims:
                     ORDER BY {CLAIM_ORDER}
                     LIMIT %(limit)s
                     FOR UPDATE SKIP LOCKED"""
+        return self._arms(
+            "unnest(%(types)s::text[]) AS wanted(type)",
+            f"{jobs}.type = wanted.type AND {condition}",
+        )
+
+    def _arms(self, wanted: str, arm_condition: str) -> str:
+        """An arm per row of ``wanted``, each the jobs that meet ``arm_condition`` in claim
+        order, locked, at most ``%(limit)s``; the first ``%(limit)s`` of them all."""
         return f"""
-                    SELECT arm.id FROM unnest(%(types)s::text[]) AS wanted(type)
+                    SELECT arm.id FROM {wanted}
                     CROSS JOIN LATERAL (
-                        SELECT id, priority, run_at FROM {jobs}
-                        WHERE {jobs}.type = wanted.type AND {condition}
+                        SELECT id, priority, run_at FROM {self._ctx.tables.jobs}
+                        WHERE {arm_condition}
                         ORDER BY {CLAIM_ORDER}
                         LIMIT %(limit)s
                         FOR UPDATE SKIP LOCKED
