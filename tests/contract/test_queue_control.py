@@ -96,3 +96,20 @@ async def test_the_pauses_are_stored_for_every_process(
         assert await claim(store) == []
     finally:
         await other.close()
+
+
+async def test_a_pause_holds_at_once_for_a_store_that_read_the_pauses_before_it(
+    store_url: str, store: Store, clock: FakeClock
+) -> None:
+    """PostgreSQL's pools plan around pauses read up to a second ago; the claim statement
+    checks the pauses itself, so a pause made elsewhere a moment ago still holds."""
+    other = await open_store(store_url, clock=clock)
+    try:
+        await add(store, new(queue="held"), new(queue="held"))
+        assert len(await claim(store, limit=1)) == 1  # this store has read the pauses: none
+        await other.queue_control.pause("held", until=None)
+        assert await claim(store, limit=1) == []
+        assert await claim(store, limit=1, queues=["held"]) == []
+        assert await claim(store, limit=1, types=["echo"]) == []
+    finally:
+        await other.close()
