@@ -39,4 +39,5 @@ WORKLOADS = (
     Workload("W7", "steady state under retention", "bench.steady"),
     Workload("W8", "reads at 5,000,000 finished jobs", "bench.history"),
     Workload("W9", "start-up", "bench.startup"),
+    Workload("W10", "drain past a paused queue's backlog", "bench.paused"),
 )
