@@ -52,7 +52,7 @@ from jobq.domain.schedule import (
     Schedule,
     make_schedule,
 )
-from jobq.domain.states import TERMINAL, JobState
+from jobq.domain.states import TERMINAL, Event, JobState, sources
 from jobq.domain.unique import Unique
 from jobq.insights import Overview, TypeWaiting, overview, runner_missing, types_waiting
 from jobq.intake import check_new_job
@@ -75,6 +75,17 @@ logger: FilteringBoundLogger = structlog.get_logger("jobq.queue")
 
 DEFAULT_DATABASE_URL = "sqlite:///jobq.db"
 RETRY_DEAD_PAGE = 500
+#: jobs ``cancel_many`` cancels by default, and at most, in one call
+CANCEL_MANY_DEFAULT = 1_000
+CANCEL_MANY_MAX = 10_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CancelReport:
+    #: jobs cancelled
+    cancelled: int
+    #: jobs that match were left: the limit was reached
+    more: bool
 
 
 class JobQueue:
@@ -440,6 +451,59 @@ class JobQueue:
         job = await self.store.admin.cancel(JobId(job_id))
         logger.info("job_cancelled", job_id=job.id, job_type=job.type, queue=job.queue)
         return job
+
+    async def cancel_many(
+        self,
+        *,
+        job_type: str | None = None,
+        queue: str | None = None,
+        status: JobState | None = None,
+        limit: int = CANCEL_MANY_DEFAULT,
+    ) -> CancelReport:
+        """Cancel up to ``limit`` jobs of ``job_type`` and ``queue`` (each, if given) that are
+        ``status`` (pending, failed or running; None: any of them), newest first, each in its
+        own short transaction; running ones are stopped as ``cancel`` stops one. ``more``: jobs
+        that match are left (the limit was reached). Jobs that change state meanwhile are left
+        as they are. ``ValueError``: no filter at all, a status that cannot be cancelled, or a
+        limit outside 1..``CANCEL_MANY_MAX``."""
+        if job_type is None and queue is None and status is None:
+            raise ValueError("say which jobs: a type, a queue or a status (or several)")
+        if status is not None and status not in sources(Event.CANCEL):
+            raise ValueError(f"{status.value} jobs cannot be cancelled")
+        if not 1 <= limit <= CANCEL_MANY_MAX:
+            raise ValueError(f"limit must be 1..{CANCEL_MANY_MAX}")
+        states = [status] if status is not None else sorted(sources(Event.CANCEL))
+        cancelled, more = 0, False
+        for state in states:
+            where = JobFilter(status=state, type=job_type, queue=queue)
+            if where.matches_nothing:
+                break
+            after: JobId | None = None
+            while True:
+                page = await self.store.reads.list_jobs(where, limit=RETRY_DEAD_PAGE, after=after)
+                for job in page.jobs:
+                    if cancelled == limit:
+                        more = True
+                        break
+                    try:
+                        await self.store.admin.cancel(job.id)
+                    except (IllegalTransition, JobNotFound):
+                        continue  # it moved on, or went, since the page was read
+                    cancelled += 1
+                if more or page.next_after is None:
+                    break
+                after = page.next_after
+            if more:
+                break
+        if cancelled:
+            logger.info(
+                "jobs_cancelled",
+                job_type=job_type,
+                queue=queue,
+                status=None if status is None else status.value,
+                count=cancelled,
+            )
+        return CancelReport(cancelled, more)
 
     async def retry(self, job_id: JobId | str) -> Job:
         job = await self.store.admin.retry(JobId(job_id))

@@ -188,6 +188,28 @@ class RetryDeadIn(_Strict):
     queue: QueueName | None = Field(None, description="only this queue", json_schema_extra=NAME)
 
 
+class CancelManyIn(_Strict):
+    """Which jobs to cancel: at least one of ``type``, ``queue`` and ``status``."""
+
+    type: JobTypeName | None = Field(None, description="only this type", json_schema_extra=NAME)
+    queue: QueueName | None = Field(None, description="only this queue", json_schema_extra=NAME)
+    status: Literal["pending", "failed", "running"] | None = Field(
+        None, description="only this state (default: any of the three)"
+    )
+    limit: int = Field(1_000, ge=1, le=10_000, description="cancel at most this many")
+
+    @model_validator(mode="after")
+    def _some_filter(self) -> Self:
+        if self.type is None and self.queue is None and self.status is None:
+            raise ValueError("say which jobs: a type, a queue or a status (or several)")
+        return self
+
+
+class CancelManyOut(BaseModel):
+    cancelled: int = Field(description="jobs cancelled (running ones: their runs stopped)")
+    more: bool = Field(description="jobs that match were left: the limit was reached")
+
+
 class RetryDeadOut(BaseModel):
     retried: int = Field(description="dead jobs made pending again")
 

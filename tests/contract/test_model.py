@@ -89,8 +89,9 @@ PENDING, RUNNING, SUCCEEDED, FAILED, DEAD, CANCELLED = (
 )
 # The model's own copy of the rules (see the module docstring), not domain/states.py's.
 CLAIMABLE = frozenset({PENDING, FAILED})
-CANCELLABLE = frozenset({PENDING, FAILED})
+CANCELLABLE = frozenset({PENDING, FAILED, RUNNING})
 RETRYABLE = frozenset({DEAD, CANCELLED})
+CANCELLED_RUN = Outcome.CANCELLED
 TERMINAL = frozenset({SUCCEEDED, DEAD, CANCELLED})
 
 FULL = os.environ.get("JOBQ_TEST_TIER") == "full"
@@ -779,8 +780,8 @@ class StoreMachine(RuleBasedStateMachine):
         state=st.sampled_from(list(JobState)),
     )
     def operator(self, pick: int, action: str, state: JobState) -> None:
-        """Cancel (pending or failed jobs) or retry (dead or cancelled ones) a job in ``state``
-        (any job when none is), so that every pair of action and state comes up."""
+        """Cancel (pending, failed or running jobs) or retry (dead or cancelled ones) a job in
+        ``state`` (any job when none is), so that every pair of action and state comes up."""
         jobs = [j for j in self.jobs.values() if j.status is state] or list(self.jobs.values())
         job = jobs[pick % len(jobs)]
         allowed = CANCELLABLE if action == "cancel" else RETRYABLE
@@ -791,6 +792,9 @@ class StoreMachine(RuleBasedStateMachine):
             assert refused.value.state == job.status.value
             return
         if action == "cancel":
+            if job.status is RUNNING:  # the run's attempt ends here, under its lease's owner
+                assert job.worker_id is not None
+                self.record(job.lease, WorkerId(job.worker_id), job.started_at, CANCELLED_RUN, None)
             after = replace(job, status=CANCELLED, finished_at=self.now(), lease_expires_at=None)
         else:
             after = replace(

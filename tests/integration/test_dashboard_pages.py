@@ -9,8 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+from jobq.domain.ids import PoolId
+from jobq.domain.job import Outcome
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
+from jobq.store.claim import ClaimRequest
 from jobq.worker import PoolConfig
 from tests.helpers import live_server
 
@@ -86,6 +89,15 @@ async def test_form_actions_change_the_job_and_redirect_back(
     assert (await jq.get(later.id)).status is JobState.PENDING
     page = (await site.get(retried.headers["location"])).text
     assert 'id="notice">Job retried.' in page
+    # a running job has its Cancel button too, and the cancel records its attempt
+    [running] = await jq.store.claims.claim(
+        ClaimRequest(owner=PoolId("elsewhere"), limit=1, lease_seconds=60)
+    )
+    assert 'id="cancel"' in (await site.get(f"/ui/jobs/{running.id}")).text
+    stopped = await site.post(f"/ui/jobs/{running.id}/cancel", headers=same_origin(site))
+    assert stopped.headers["location"].endswith("done=cancelled")
+    [attempt] = await jq.attempts(running.id)
+    assert attempt.outcome is Outcome.CANCELLED
 
 
 async def test_a_cross_site_form_post_changes_nothing(

@@ -25,6 +25,8 @@ from jobq.wire import (
     AttemptOut,
     BatchIn,
     BatchOut,
+    CancelManyIn,
+    CancelManyOut,
     ErrorBody,
     JobDetailOut,
     JobIn,
@@ -157,6 +159,9 @@ async def list_jobs(
 
 @router.api_route("/jobs/batch", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 @router.api_route(
+    "/jobs/cancel", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+@router.api_route(
     "/jobs/retry-dead",
     methods=["GET", "PUT", "PATCH", "DELETE"],
     include_in_schema=False,
@@ -179,7 +184,10 @@ async def get_job(job_id: uuid.UUID, jq: JQ) -> JobDetailOut:
 
 @router.post("/jobs/{job_id}/cancel", responses=_ERRORS)
 async def cancel_job(job_id: uuid.UUID, jq: JQ) -> JobOut:
-    """Cancel a pending or failed job (409 otherwise)."""
+    """Cancel a pending, failed or running job (409 otherwise). A running job's run is
+    stopped: its process hears of it at once (an ``async def`` handler is cancelled, a ``def``
+    handler sees ``ctx.cancelled``), its attempt is recorded as ``cancelled``, no retry
+    follows."""
     return JobOut.of(jq.visible(await jq.cancel(str(job_id))))
 
 
@@ -188,6 +196,19 @@ async def retry_job(job_id: uuid.UUID, jq: JQ) -> JobOut:
     """Make a dead or cancelled job pending again, with at least one attempt left (409
     otherwise)."""
     return JobOut.of(jq.visible(await jq.retry(str(job_id))))
+
+
+@json_post("/jobs/cancel", responses=_ERRORS)
+async def cancel_many(body: CancelManyIn, jq: JQ) -> CancelManyOut:
+    """Cancel the jobs of a type, a queue or a state (up to ``limit``, newest first); running
+    ones are stopped as ``POST /jobs/{id}/cancel`` stops one."""
+    report = await jq.cancel_many(
+        job_type=body.type,
+        queue=body.queue,
+        status=None if body.status is None else JobState(body.status),
+        limit=body.limit,
+    )
+    return CancelManyOut(cancelled=report.cancelled, more=report.more)
 
 
 @json_post("/jobs/retry-dead", responses=_ERRORS)

@@ -14,6 +14,7 @@ from jobq.cli.output import attempts_json, echo_json, job_detail, job_json, job_
 from jobq.domain.ids import parse_job_id
 from jobq.domain.paging import DEFAULT_PAGE, MAX_PAGE
 from jobq.domain.states import JobState
+from jobq.jobqueue import CANCEL_MANY_DEFAULT, CANCEL_MANY_MAX
 from jobq.store.records import JobFilter
 
 
@@ -111,5 +112,56 @@ def _change(action: str) -> Any:
     return command
 
 
-jobs.command("cancel", help="Cancel a pending or failed job.")(_change("cancel"))
+jobs.command("cancel", help="Cancel a pending, failed or running job (a run is stopped at once).")(
+    _change("cancel")
+)
 jobs.command("retry", help="Run a dead or cancelled job again.")(_change("retry"))
+
+
+@jobs.command("cancel-many")
+@click.option("--type", "job_type", help="Only this type.")
+@click.option("--queue", help="Only this queue.")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "failed", "running"]),
+    help="Only this state (default: any of the three).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, CANCEL_MANY_MAX),
+    default=CANCEL_MANY_DEFAULT,
+    show_default=True,
+    help="Cancel at most this many.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@database_options
+def jobs_cancel_many(
+    job_type: str | None,
+    queue: str | None,
+    status: str | None,
+    limit: int,
+    as_json: bool,
+    **flags: Any,
+) -> None:
+    """Cancel the jobs of a type, a queue or a state (at least one of them), newest first;
+    running ones are stopped."""
+    if job_type is None and queue is None and status is None:
+        fail("say which jobs: --type, --queue or --status (or several)", EXIT_USAGE)
+    jq = open_queue(flags, existing=True)
+
+    async def go() -> int:
+        async with jq:
+            report = await jq.cancel_many(
+                job_type=job_type,
+                queue=queue,
+                status=None if status is None else JobState(status),
+                limit=limit,
+            )
+        if as_json:
+            echo_json({"cancelled": report.cancelled, "more": report.more})
+        else:
+            left = "; more match (run it again, or raise --limit)" if report.more else ""
+            click.echo(f"cancelled {report.cancelled} jobs{left}")
+        return 0
+
+    sys.exit(guard(go()))

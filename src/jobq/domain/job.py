@@ -40,6 +40,8 @@ class Outcome(StrEnum):
     LOST = "lost"
     #: handed back at shutdown before it finished; the attempt was given back
     INTERRUPTED = "interrupted"
+    #: cancelled while it ran: the run was stopped, and no retry follows
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,7 +22,7 @@ class JobState(StrEnum):
     FAILED = "failed"
     #: no more attempts, or a failure that must not be retried
     DEAD = "dead"
-    #: cancelled before it ran to an end
+    #: cancelled before it ran to an end (waiting, or while it ran: its run is stopped)
     CANCELLED = "cancelled"
 
 
@@ -55,7 +55,7 @@ TRANSITIONS: dict[Event, tuple[frozenset[JobState], JobState]] = {
     Event.RELEASE: (frozenset({R}), P),
     Event.EXPIRE: (frozenset({R}), P),
     Event.EXPIRE_DEAD: (frozenset({R}), D),
-    Event.CANCEL: (frozenset({P, F}), C),
+    Event.CANCEL: (frozenset({P, F, R}), C),  # a running job's run is stopped
     Event.RETRY: (frozenset({D, C}), P),
 }
 

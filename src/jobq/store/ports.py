@@ -86,6 +86,11 @@ class Claims(Protocol):
         pool was given."""
         ...
 
+    async def cancelled(self, leases: Sequence[Lease]) -> set[JobId]:
+        """The jobs of ``leases`` that were cancelled while they ran under them (their runs are
+        to stop; ``Admin.cancel`` recorded their attempts)."""
+        ...
+
 
 class Outcomes(Protocol):
     """Every write of an attempt's end is fenced by its lease: it changes the job only if the
@@ -127,6 +132,11 @@ class Presence(Protocol):
         ...
 
 
+#: what ``Listener.listen`` passes to ``wake`` when a running job was cancelled (no queue may
+#: be called so): each pool asks ``Claims.cancelled`` which of its runs to stop
+RUN_CANCELLED = "!cancelled"
+
+
 class Listener(Protocol):
     """Tells a worker pool at once when jobs may have become due: PostgreSQL through
     LISTEN/NOTIFY, SQLite by watching for commits of other processes. Pools poll as well, in
@@ -134,7 +144,8 @@ class Listener(Protocol):
 
     async def listen(self, wake: Callable[[str | None], None]) -> None:
         """Call ``wake(queue)`` whenever jobs of ``queue`` may have become due (``None``: of
-        any queue), until cancelled. Never returns on its own: a lost connection is made
+        any queue), and ``wake(RUN_CANCELLED)`` when a running job was cancelled, until
+        cancelled. Never returns on its own: a lost connection is made
         again."""
         ...
 
@@ -172,7 +183,11 @@ class Reads(Protocol):
 
 class Admin(Protocol):
     async def cancel(self, job_id: JobId) -> Job:
-        """Cancel a pending or failed job. Raises ``JobNotFound`` or ``IllegalTransition``."""
+        """Cancel a pending, failed or running job. A running one's attempt is recorded as
+        ``cancelled`` (the lease's owner and attempt stay on the job, so that its pool finds
+        it: ``Claims.cancelled``) and its pool is told at once (``RUN_CANCELLED``); the run's
+        own writes are refused from here on, by the fence. Raises ``JobNotFound`` or
+        ``IllegalTransition``."""
         ...
 
     async def retry(self, job_id: JobId) -> Job:

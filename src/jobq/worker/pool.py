@@ -39,7 +39,7 @@ from jobq.domain.job import Job, ProcessInfo
 from jobq.metrics import Metrics
 from jobq.registry import Registry
 from jobq.store.claim import ClaimRequest
-from jobq.store.ports import PoolStore
+from jobq.store.ports import RUN_CANCELLED, PoolStore
 from jobq.worker.acks import Acknowledger
 from jobq.worker.config import PoolConfig, StopReport
 from jobq.worker.handback import hand_back
@@ -101,6 +101,7 @@ class WorkerPool:
         )
         self._released = 0
         self._wake = asyncio.Event()  # new work may be due
+        self._cancels = asyncio.Event()  # a running job was cancelled somewhere
         self._room = asyncio.Event()  # the buffer has room again
         self._idle_now = asyncio.Event()  # a claim found nothing due and nothing is held
         self._watch_idle = False
@@ -189,6 +190,7 @@ class WorkerPool:
             *self._services,
         )
         self._side_tasks = [supervisor.start_service(service) for service in services]
+        self._side_tasks.append(supervisor.start(self._stop_cancelled_runs(), "cancels"))
         listening = self._store.listener.listen(self._heard)  # claim as soon as others enqueue
         self._side_tasks.append(supervisor.start(listening, "listener"))
         self._workers = [
@@ -215,9 +217,32 @@ class WorkerPool:
         )
 
     def _heard(self, queue: str | None) -> None:
-        """The store says jobs of ``queue`` (None: of any queue) may be due."""
-        if queue is None or self.config.queues is None or queue in self.config.queues:
+        """The store says jobs of ``queue`` (None: of any queue) may be due, or that a running
+        job was cancelled (``RUN_CANCELLED``: perhaps one of ours)."""
+        if queue == RUN_CANCELLED:
+            self._cancels.set()
+        elif queue is None or self.config.queues is None or queue in self.config.queues:
             self._wake.set()
+
+    async def _stop_cancelled_runs(self) -> None:
+        """Each time a running job is cancelled somewhere, stop the runs of ours that were (one
+        question to the store for every held lease; cancels that come meanwhile wait for the
+        next)."""
+        while True:
+            await self._cancels.wait()
+            self._cancels.clear()
+            held = self._held.jobs()
+            try:
+                cancelled = await self._store.claims.cancelled([job.lease for job in held])
+            except StoreError as exc:  # the heartbeat finds them gone in time
+                self._log.warning("cancel_check_failed", error=str(exc))
+                continue
+            for job in held:
+                if job.id in cancelled and self._held.lose(job):
+                    self._log.info(
+                        "cancel_received", job_id=job.id, job_type=job.type, attempt=job.attempt
+                    )
+                    self._runner.lease_lost(job.lease, reason="cancelled")
 
     async def wait_until_idle(self) -> None:
         """Return once a claim finds nothing due and no job is held (for scripts and tests)."""

@@ -116,11 +116,12 @@ class JobRunner:
         self.interrupted = 0
         self._runs: dict[Lease, RunStop] = {}  # the runs under way, by lease
 
-    def lease_lost(self, lease: Lease) -> None:
-        """The heartbeat found ``lease`` gone: stop its run, if one is under way."""
+    def lease_lost(self, lease: Lease, *, reason: str = "lease_lost") -> None:
+        """The heartbeat found ``lease`` gone (``reason``: or the job was cancelled while it
+        ran): stop its run, if one is under way."""
         run = self._runs.get(lease)
         if run is not None:
-            run.stop()
+            run.stop(reason)
 
     async def run(self, job: Job, worker_id: WorkerId) -> bool:
         """Run ``job`` and record its outcome. False: its success is waiting to be written
@@ -357,11 +358,18 @@ class JobRunner:
             log.warning("job_released", reason="shutdown", interrupted=True)
 
     def _stopped(self, job: Job, began: float, log: FilteringBoundLogger) -> None:
-        """The run was stopped (or its result dropped): its lease was lost; nothing written."""
+        """The run was stopped (or its result dropped): its lease was lost, or its job was
+        cancelled; nothing written."""
         duration = time.monotonic() - began
-        log.warning("lease_lost", run_stopped=True, duration_ms=round(duration * 1000, 3))
+        run = self._runs.get(job.lease)
+        if run is not None and run.reason == "cancelled":
+            log.info("run_cancelled", duration_ms=round(duration * 1000, 3))
+            outcome = "cancelled"
+        else:
+            log.warning("lease_lost", run_stopped=True, duration_ms=round(duration * 1000, 3))
+            outcome = Ack.LEASE_LOST.value
         if self._metrics is not None:
-            self._metrics.job_finished(job.queue, job.type, Ack.LEASE_LOST.value, duration)
+            self._metrics.job_finished(job.queue, job.type, outcome, duration)
 
     def _outcome_coming(self, job: Job) -> None:
         if self._on_outcome is not None:

@@ -1,5 +1,6 @@
 """Stopping a run whose lease was lost: another worker has the job now, so nothing this run
-does may be recorded, and the sooner it stops, the less it does twice.
+does may be recorded, and the sooner it stops, the less it does twice. A run whose job an
+operator cancelled is stopped the same way: the cancel recorded its end already.
 
 The pool calls ``RunStop.stop`` when its heartbeat finds the lease gone. While the handler is
 awaited (inside ``with run_stop:``) the worker's task is cancelled, as ``asyncio.timeout``
@@ -23,11 +24,13 @@ class LeaseLost(Exception):
 class RunStop:
     """One run of a handler, which the pool may stop (on the event loop, like every call here)."""
 
-    __slots__ = ("_base", "_cancelled", "_on_stop", "_task", "stopped")
+    __slots__ = ("_base", "_cancelled", "_on_stop", "_task", "reason", "stopped")
 
     def __init__(self) -> None:
-        #: the lease was lost: nothing of this run is written
+        #: the lease was lost (or the job cancelled): nothing of this run is written
         self.stopped = False
+        #: why: "lease_lost", or "cancelled" (an operator cancelled the running job)
+        self.reason = "lease_lost"
         self._on_stop: list[Callable[[], None]] = []
         self._task: asyncio.Task[object] | None = None  # while the handler is awaited
         self._base = 0  # the task's cancellation requests when the block began
@@ -40,10 +43,11 @@ class RunStop:
         else:
             self._on_stop.append(action)
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "lease_lost") -> None:
         if self.stopped:
             return
         self.stopped = True
+        self.reason = reason
         for action in self._on_stop:
             action()
         if self._task is not None:

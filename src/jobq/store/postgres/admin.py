@@ -1,4 +1,5 @@
-"""What an operator may change on PostgreSQL: cancel a waiting job, retry an ended one."""
+"""What an operator may change on PostgreSQL: cancel a waiting or running job, retry an ended
+one."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from psycopg.rows import tuple_row
 
 from jobq.domain.errors import JobNotFound
 from jobq.domain.ids import JobId
-from jobq.domain.job import Job
+from jobq.domain.job import Job, Outcome
 from jobq.domain.states import Event, JobState, sources, sql_in, target
 from jobq.store.common import refusal
+from jobq.store.ports import RUN_CANCELLED
 from jobq.store.postgres.context import Context
 from jobq.store.postgres.rows import READ, as_uuid, columns
 from jobq.store.postgres.sql import NOW
@@ -22,11 +24,25 @@ class PostgresAdmin:
         self._ctx = ctx
         jobs = ctx.tables.jobs
         cols = columns(jobs)
+        # A running job's attempt ends here, recorded in the same statement; `ran` says whether
+        # it was running (its pool is told to stop the run).
         self._cancel = f"""
-            UPDATE {jobs} SET status = '{target(Event.CANCEL).value}', finished_at = {NOW},
-                              lease_expires_at = NULL
-            WHERE id = %(id)s AND status IN {sql_in(sources(Event.CANCEL))}
-            RETURNING {cols}"""
+            WITH before AS (
+                SELECT id, status FROM {jobs} WHERE id = %(id)s FOR UPDATE
+            ), changed AS (
+                UPDATE {jobs} SET status = '{target(Event.CANCEL).value}', finished_at = {NOW},
+                                  lease_expires_at = NULL
+                FROM before
+                WHERE {jobs}.id = before.id AND before.status IN {sql_in(sources(Event.CANCEL))}
+                RETURNING {cols}, before.status = '{JobState.RUNNING.value}' AS ran
+            ), recorded AS (
+                INSERT INTO {ctx.tables.attempts} (job_id, attempt, worker_id, started_at,
+                                                   finished_at, outcome, error)
+                SELECT id, attempt, worker_id, started_at, {NOW}, '{Outcome.CANCELLED.value}',
+                       NULL
+                FROM changed WHERE ran
+            )
+            SELECT * FROM changed"""
         # Give a job that used up its attempts one more; keep its history in `attempts`.
         self._retry = f"""
             UPDATE {jobs} SET status = '{target(Event.RETRY).value}', run_at = {NOW},
@@ -53,9 +69,11 @@ class PostgresAdmin:
             cursor = conn.cursor(row_factory=tuple_row)
             row = await (await cursor.execute(sql, params)).fetchone()
             if row is not None:
-                job = READ.job(row)
+                job = READ.job(row[: len(row) - 1] if event is Event.CANCEL else row)
                 if job.status is JobState.PENDING:
                     await self._ctx.tables.notify(conn, {job.queue})
+                elif event is Event.CANCEL and row[-1]:  # it was running: stop the run
+                    await self._ctx.tables.notify(conn, {RUN_CANCELLED})
                 return job
             state = await (await cursor.execute(self._status_of, params)).fetchone()
             raise refusal(job_id, None if state is None else state[0], event)

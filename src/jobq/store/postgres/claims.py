@@ -12,6 +12,7 @@ import psycopg
 
 from jobq.domain.ids import JobId, PoolId
 from jobq.domain.job import Job, Lease
+from jobq.domain.states import JobState
 from jobq.store.claim import (
     CLAIM_ORDER,
     CLAIMABLE,
@@ -26,7 +27,7 @@ from jobq.store.claim import (
 from jobq.store.postgres.context import Context
 from jobq.store.postgres.queue_control import HOLDS, PauseView
 from jobq.store.postgres.rows import READ, columns
-from jobq.store.postgres.sql import NOW, RELEASE_SET, RUNNING, locked_leases
+from jobq.store.postgres.sql import LEASES, NOW, RELEASE_SET, RUNNING, locked_leases
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,10 @@ class PostgresClaims:
             UPDATE {jobs} {RELEASE_SET}
             FROM locked WHERE {jobs}.id = locked.id
             RETURNING {jobs}.id, {jobs}.queue"""
+        # cancelled while they ran under these leases: the cancel keeps the owner and attempt
+        self._cancelled = (
+            f"SELECT id FROM {jobs} WHERE status = '{JobState.CANCELLED.value}' AND {LEASES}"
+        )
         self._owned = (
             f"SELECT {columns(jobs)} FROM {jobs} WHERE status = '{RUNNING}' "
             "AND worker_id = %(owner)s"
@@ -172,6 +177,12 @@ class PostgresClaims:
     async def owned(self, owner: PoolId) -> list[Job]:
         rows = await self._ctx.db.fetch(self._owned, {"owner": owner})
         return in_claim_order([READ.job(row) for row in rows])
+
+    async def cancelled(self, leases: Sequence[Lease]) -> set[JobId]:
+        if not leases:
+            return set()
+        rows = await self._ctx.db.fetch(self._cancelled, leases_params(leases))
+        return {JobId(str(row[0])) for row in rows}
 
     async def release_unstarted(self, leases: Sequence[Lease]) -> set[JobId]:
         if not leases:

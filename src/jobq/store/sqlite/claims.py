@@ -11,6 +11,7 @@ from typing import Any
 
 from jobq.domain.ids import JobId, PoolId
 from jobq.domain.job import Job, Lease
+from jobq.domain.states import JobState
 from jobq.store.claim import (
     CLAIM_ORDER,
     CLAIMABLE,
@@ -132,6 +133,10 @@ RETURNING id
 
 
 OWNED = f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = '{RUNNING}' AND worker_id = :owner"
+# Cancelled while they ran under these leases: the cancel keeps the owner and the attempt.
+CANCELLED_RUNS = f"""
+SELECT id FROM jobs WHERE status = '{JobState.CANCELLED.value}' AND {LEASES_IN}
+"""
 
 
 class SQLiteClaims:
@@ -181,6 +186,16 @@ class SQLiteClaims:
             return [READ.job(row) for row in conn.execute(OWNED, {"owner": owner}).fetchall()]
 
         return in_claim_order(await self._db.reader.read(run))
+
+    async def cancelled(self, leases: Sequence[Lease]) -> set[JobId]:
+        if not leases:
+            return set()
+        params = {"leases": leases_json(leases)}
+
+        def run(conn: sqlite3.Connection) -> set[JobId]:
+            return {JobId(row[0]) for row in conn.execute(CANCELLED_RUNS, params)}
+
+        return await self._db.reader.read(run)
 
     async def _ids(self, sql: str, params: dict[str, Any]) -> set[JobId]:
         def run(conn: sqlite3.Connection) -> set[JobId]:

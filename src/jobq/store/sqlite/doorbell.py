@@ -22,6 +22,8 @@ from collections.abc import Callable
 #: a socket's path must fit ``sun_path`` (108 bytes with its NUL on Linux, 104 elsewhere)
 MAX_SOCKET_PATH = 100
 RING = b"!"
+#: the ring of a cancel: a running job was cancelled, and its pool is to stop the run
+CANCEL_RING = b"cancel"
 
 
 def wake_directory(database_path: str) -> str:
@@ -37,9 +39,11 @@ class Doorbell:
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def open(self, ringing: Callable[[], None]) -> str | None:
-        """Listen; ``ringing()`` for every ring. None if it can listen here, else why not
-        (the caller still polls)."""
+    def open(
+        self, ringing: Callable[[], None], cancelled: Callable[[], None] | None = None
+    ) -> str | None:
+        """Listen; ``ringing()`` for every ring, and ``cancelled()`` as well when one was a
+        cancel's. None if it can listen here, else why not (the caller still polls)."""
         path = os.path.join(self._directory, f"{os.getpid()}-{secrets.token_hex(4)}")
         if len(os.fsencode(path)) > MAX_SOCKET_PATH:
             return f"the socket path would be longer than {MAX_SOCKET_PATH} bytes: {path}"
@@ -56,10 +60,13 @@ class Doorbell:
         self._loop = asyncio.get_running_loop()
 
         def heard() -> None:
+            cancel = False
             with contextlib.suppress(BlockingIOError, InterruptedError):
-                while sock.recv(64):  # every ring waiting: one wake-up does for all
-                    pass
+                while message := sock.recv(64):  # every ring waiting: one wake-up does for all
+                    cancel = cancel or message == CANCEL_RING
             ringing()
+            if cancel and cancelled is not None:
+                cancelled()
 
         self._loop.add_reader(sock.fileno(), heard)
         return None
@@ -126,7 +133,7 @@ class Ringer:
             self._seen = None if recent else seen
         return self._paths
 
-    def ring(self) -> None:
+    def ring(self, message: bytes = RING) -> None:
         paths = self._listeners()
         if not paths:
             return
@@ -135,7 +142,7 @@ class Ringer:
             self._sock.setblocking(False)
         for path in paths:
             try:
-                self._sock.sendto(RING, path)
+                self._sock.sendto(message, path)
             except BlockingIOError:
                 pass  # its queue is full of rings it has not read yet: it will wake
             except ConnectionRefusedError:  # bound by a process that is gone

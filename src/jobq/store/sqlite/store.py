@@ -63,7 +63,7 @@ class SQLiteStore:
         self.presence = SQLitePresence(self.db)
         self.listener = SQLiteListener(path, busy_timeout=busy_timeout)
         self.reads = SQLiteReads(self.db)
-        self.admin = SQLiteAdmin(self.db)
+        self.admin = SQLiteAdmin(self.db, self.enqueuer.ringer)
         self.tokens = SQLiteTokens(self.db)
         self.ticks = SQLiteTicks(self.db, self.enqueuer)
         self.schedules = SQLiteSchedules(self.db)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import structlog
 from structlog.typing import FilteringBoundLogger
 
+from jobq.store.ports import RUN_CANCELLED
 from jobq.store.sqlite.doorbell import Doorbell
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.store")
@@ -45,7 +46,8 @@ class SQLiteListener:
                 loop.call_soon_threadsafe(wake, None)
 
         doorbell = Doorbell(self._path)
-        unheard = doorbell.open(lambda: wake(None))  # an enqueue elsewhere rings at once
+        # an enqueue elsewhere rings at once; so does a cancel of a running job
+        unheard = doorbell.open(lambda: wake(None), lambda: wake(RUN_CANCELLED))
 
         def watching() -> None:
             with contextlib.suppress(RuntimeError):
