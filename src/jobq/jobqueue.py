@@ -448,6 +448,9 @@ class JobQueue:
         return await runner_missing(self.store.reads, queue, job_type)
 
     async def cancel(self, job_id: JobId | str) -> Job:
+        """Cancel a pending, failed or running job; a running one's run is stopped (its process
+        hears of it at once) and its attempt recorded as cancelled. ``IllegalTransition`` for
+        a job that ended; ``JobNotFound``."""
         job = await self.store.admin.cancel(JobId(job_id))
         logger.info("job_cancelled", job_id=job.id, job_type=job.type, queue=job.queue)
         return job
