@@ -78,6 +78,8 @@ RETRY_DEAD_PAGE = 500
 #: jobs ``cancel_many`` cancels by default, and at most, in one call
 CANCEL_MANY_DEFAULT = 1_000
 CANCEL_MANY_MAX = 10_000
+#: the states ``cancel_many`` goes through when given none: the waiting ones first
+CANCEL_MANY_ORDER = (JobState.PENDING, JobState.FAILED, JobState.RUNNING)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -464,8 +466,9 @@ class JobQueue:
         limit: int = CANCEL_MANY_DEFAULT,
     ) -> CancelReport:
         """Cancel up to ``limit`` jobs of ``job_type`` and ``queue`` (each, if given) that are
-        ``status`` (pending, failed or running; None: any of them), newest first, each in its
-        own short transaction; running ones are stopped as ``cancel`` stops one. ``more``: jobs
+        ``status`` (pending, failed or running; None: any of them, in that order), newest first
+        within each state, each in its own short transaction; running ones are stopped as
+        ``cancel`` stops one. ``more``: jobs
         that match are left (the limit was reached). Jobs that change state meanwhile are left
         as they are. ``ValueError``: no filter at all, a status that cannot be cancelled, or a
         limit outside 1..``CANCEL_MANY_MAX``."""
@@ -475,7 +478,7 @@ class JobQueue:
             raise ValueError(f"{status.value} jobs cannot be cancelled")
         if not 1 <= limit <= CANCEL_MANY_MAX:
             raise ValueError(f"limit must be 1..{CANCEL_MANY_MAX}")
-        states = [status] if status is not None else sorted(sources(Event.CANCEL))
+        states = [status] if status is not None else list(CANCEL_MANY_ORDER)
         cancelled, more = 0, False
         for state in states:
             where = JobFilter(status=state, type=job_type, queue=queue)
@@ -489,9 +492,9 @@ class JobQueue:
                         more = True
                         break
                     try:
-                        await self.store.admin.cancel(job.id)
+                        await self.store.admin.cancel(job.id, only_from=state)
                     except (IllegalTransition, JobNotFound):
-                        continue  # it moved on, or went, since the page was read
+                        continue  # it moved on (a pending job claimed), or went, since read
                     cancelled += 1
                 if more or page.next_after is None:
                     break

@@ -13,7 +13,7 @@ from datetime import datetime
 import structlog
 
 from jobq.clock import Clock
-from jobq.domain.pauses import QueuePause
+from jobq.domain.pauses import QueuePause, check_until
 from jobq.names import check_name
 from jobq.store.ports import QueueControl
 
@@ -32,13 +32,11 @@ class Pauses:
 
     async def pause(self, queue: str, *, until: datetime | None = None) -> QueuePause:
         """Pause ``queue`` until ``until`` (aware; None: until resumed). Pausing a paused
-        queue again sets its new end. ``ValueError``: a bad name, or an end already past."""
+        queue again sets its new end. ``ValueError``: a bad name, an end already past or more
+        than 10 years ahead."""
         check_name(queue, what="queue")
         if until is not None:
-            if until.tzinfo is None:
-                raise ValueError("until must say its time zone (an aware datetime)")
-            if until <= self._clock.now():
-                raise ValueError(f"until ({until.isoformat()}) has passed already")
+            check_until(until, self._clock.now())
         pause = await self._control().pause(queue, until=until)
         logger.info(
             "queue_paused",

@@ -367,6 +367,7 @@ class MinuteOut(BaseModel):
     failed: int = 0
     lost: int = 0
     interrupted: int = 0
+    cancelled: int = 0
 
 
 class PausedOut(BaseModel):

@@ -95,6 +95,24 @@ async def test_cancel_of_a_running_job_ends_its_attempt_and_fences_its_run(
     assert len(await store.reads.attempts(job.id)) == 1
 
 
+async def test_a_cancel_of_jobs_in_one_state_leaves_a_job_that_moved_on(
+    store: Store, clock: FakeClock
+) -> None:
+    """``cancel_many`` read it pending; a pool claimed it since: it is left running."""
+    [job] = await add(store, new())
+    await claim_one(store)
+    with pytest.raises(IllegalTransition) as refused:
+        await store.admin.cancel(job.id, only_from=JobState.PENDING)
+    assert refused.value.state == "running"
+    still = await store.reads.get(job.id)
+    assert still is not None and still.status is JobState.RUNNING
+    [current] = await store.reads.attempts(job.id)
+    assert current.outcome is None  # the run goes on
+    assert (await store.admin.cancel(job.id, only_from=JobState.RUNNING)).status is (
+        JobState.CANCELLED
+    )
+
+
 async def test_a_cancel_racing_the_end_of_a_run_leaves_one_outcome(
     store: Store, clock: FakeClock
 ) -> None:

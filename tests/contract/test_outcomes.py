@@ -119,6 +119,21 @@ async def test_a_job_acknowledged_twice_in_one_batch_ends_once_as_the_first_says
     assert (await store.reads.get(second.id)).result == {"n": [1, "two"]}  # type: ignore[union-attr]
 
 
+async def test_a_stale_ack_beside_the_current_one_does_not_hide_it(
+    store: Store, clock: FakeClock
+) -> None:
+    """One batch acknowledges a job under an old lease (its run lost it) and under the current
+    one: the current one's success is written."""
+    stale, fresh = await _expire_and_reclaim(store, clock)
+    acks = [
+        Completion(stale, '"stale"', WORKER, clock.now()),
+        Completion(fresh, '"fresh"', WORKER, clock.now()),
+    ]
+    assert await store.outcomes.complete_many(acks) == {fresh.job_id}
+    done = await store.reads.get(fresh.job_id)
+    assert done is not None and done.status is JobState.SUCCEEDED and done.result == "fresh"
+
+
 async def test_nothing_to_acknowledge(store: Store) -> None:
     assert await store.outcomes.complete_many([]) == set()
 

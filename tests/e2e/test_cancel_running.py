@@ -53,9 +53,13 @@ async def test_a_cancel_stops_running_jobs_in_another_process(
 
         for job_id in ids.values():
             await worker.wait_event("run_cancelled", job_id=job_id, timeout=30)
-        stopped = {r["job_id"]: r for r in read_ledger(ledger) if r["kind"] == "stopped"}
-        assert set(stopped) == set(ids.values())
-        assert all(record["cancelled"] is True for record in stopped.values())
+
+        def stopped() -> dict[str, dict[str, object]]:
+            return {r["job_id"]: r for r in read_ledger(ledger) if r["kind"] == "stopped"}
+
+        # the thread of the def handler writes its record after the worker stopped waiting
+        await wait_for(lambda: set(stopped()) == set(ids.values()), timeout=30, what="stops")
+        assert all(record["cancelled"] is True for record in stopped().values())
 
         # the worker goes on: a later job runs, and the cancelled ones stay as they are
         later = (await http.post("/jobs", json={"type": "echo"})).json()["id"]

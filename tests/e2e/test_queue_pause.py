@@ -7,6 +7,7 @@ worker; `POST /queues/{name}/resume` starts the jobs at once. Bad input exits 2 
 from __future__ import annotations
 
 import signal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -16,11 +17,14 @@ from jobq.domain.states import JobState
 from tests.cli import Cli
 from tests.helpers import JobqProcess, wait_for
 
+#: the pools poll this seldom: only a wake-up (an enqueue's, a resume's) makes them claim in time
+POLL = "120"
+
 
 def _serve(store_url: str, tmp_path: Path) -> JobqProcess:
     return JobqProcess(
         ["serve", "--port", "0", "--workers", "2"],
-        env={"JOBQ_DATABASE_URL": store_url},
+        env={"JOBQ_DATABASE_URL": store_url, "JOBQ_POLL_INTERVAL": POLL},
         log_path=tmp_path / "serve.log",
     )
 
@@ -28,7 +32,7 @@ def _serve(store_url: str, tmp_path: Path) -> JobqProcess:
 def _worker(store_url: str, tmp_path: Path, name: str) -> JobqProcess:
     return JobqProcess(
         ["worker", "--workers", "2"],
-        env={"JOBQ_DATABASE_URL": store_url},
+        env={"JOBQ_DATABASE_URL": store_url, "JOBQ_POLL_INTERVAL": POLL},
         log_path=tmp_path / f"{name}.log",
     )
 
@@ -90,9 +94,9 @@ async def test_a_paused_queue_waits_across_the_fleet_until_resumed(
         await _ran(late, serve, again)
         assert await _statuses(store_url, held) == {JobState.PENDING}
 
-        resumed = await http.post("/queues/held/resume")
-        assert resumed.status_code == 200, resumed.text
-        assert resumed.json()["resumed"] is True and resumed.json()["paused"] is False
+        # resumed by a third process: the pools hear of it (PostgreSQL: they read the pauses
+        # again on the resume's NOTIFY, however recently they read them)
+        assert cli.ok("queues", "resume", "held").stdout.strip() == "resumed queue 'held'"
         for job_id in held:
             await _ran(job_id, serve, again)
         assert (await http.get("/stats")).json()["paused"] == []
@@ -109,6 +113,8 @@ async def test_bad_input_changes_nothing(
         (("queues", "pause", "q", "--until", "2026-01-01T00:00:00"), "needs its time zone"),
         (("queues", "pause", "q", "--until", "2000-01-01T00:00:00+00:00"), "passed already"),
         (("queues", "resume", "a/b"), "not allowed"),
+        (("queues", "pause", "q", "--until", "9999-12-31T23:30:00-05:00"), "within 10 years"),
+        (("queues", "pause", "q", "--until", "100000000d"), "Invalid value for '--until'"),
     ):
         result = cli(*args)
         assert result.returncode == 2, (args, result.stderr)
@@ -131,11 +137,19 @@ async def test_bad_input_changes_nothing(
         assert bad_name.status_code == 422, bad_name.text
         assert (await http.get("/queues")).json() == {"queues": []}
         # a pause until a time ends by itself; pausing again moves its end
-        until = "2099-01-01T00:00:00Z"
+        until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
         first = await http.post("/queues/q/pause", json={"until": until})
-        assert first.status_code == 200 and first.json()["paused_until"].startswith("2099")
+        assert first.status_code == 200, first.text
+        assert datetime.fromisoformat(first.json()["paused_until"]) == datetime.fromisoformat(until)
         again = await http.post("/queues/q/pause")
         assert again.json()["paused_until"] is None
         assert again.json()["paused_at"] == first.json()["paused_at"]
+        resumed = await http.post("/queues/q/resume")
+        assert resumed.status_code == 200, resumed.text
+        assert resumed.json()["resumed"] is True and resumed.json()["paused"] is False
+        far = await http.post("/queues/q/pause", json={"until": "9999-12-31T23:30:00-05:00"})
+        assert far.status_code == 422 and "within 10 years" in far.text, far.text
+        digits = await http.post("/queues/q/pause", json={"until": "1700000000"})
+        assert digits.status_code == 422, digits.text
         not_paused = await http.post("/queues/other/resume")
         assert not_paused.status_code == 200 and not_paused.json()["resumed"] is False

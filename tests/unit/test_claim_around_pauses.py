@@ -43,12 +43,20 @@ def test_nothing_left_to_take_takes_nothing() -> None:
     assert around_pauses(request(types=("a",)), ["held"], list).takes_nothing
 
 
-def test_a_claim_of_any_type_names_its_queues_without_pairs() -> None:
-    claim = around_pauses(request(), ["held"], lambda: ["held", "q1"])
-    assert (claim.queues, claim.pairs) == (("q1",), None)
+def test_a_claim_of_any_type_leaves_the_paused_queues_out_by_name() -> None:
+    claim = around_pauses(request(), ["held", "b"], lambda: ["held", "q1"])
+    assert (claim.queues, claim.pairs, claim.skip) == (None, None, ("b", "held"))
+    assert claim.shape.skip_count == 2
 
 
-def test_too_many_pairs_fall_back_to_type_arms_filtered_by_queue() -> None:
+def test_too_many_pairs_fall_back_to_leaving_the_paused_queues_out_by_name() -> None:
+    """Not by naming every other queue: there may be thousands."""
     queues = [f"q{i}" for i in range(MAX_PAIR_ARMS // 2 + 1)]
     claim = around_pauses(request(types=("a", "b")), ["held"], lambda: ["held", *queues])
-    assert (claim.queues, claim.pairs) == (tuple(queues), None)
+    assert (claim.queues, claim.pairs, claim.skip) == (None, None, ("held",))
+
+
+def test_too_many_pairs_of_named_queues_keep_the_names_but_the_paused() -> None:
+    queues = tuple(f"q{i}" for i in range(MAX_PAIR_ARMS // 2 + 1))
+    claim = around_pauses(request(queues=("held", *queues), types=("a", "b")), ["held"], never)
+    assert (claim.queues, claim.pairs, claim.skip) == (queues, None, None)

@@ -5,7 +5,7 @@ jobs until it is resumed (or until its ``until``); jobs are still accepted into 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from jobq.api.ops import jobqueue_of
 from jobq.domain.job import counts_by_queue
-from jobq.domain.pauses import QueuePause
+from jobq.domain.pauses import QueuePause, check_until
 from jobq.domain.states import JobState
 from jobq.jobqueue import JobQueue
 from jobq.wire import NAME, ErrorBody, QueueName, _Strict
@@ -34,10 +34,17 @@ PathQueue = Annotated[QueueName, Path(description="the queue", json_schema_extra
 
 
 def _as_text(value: object) -> object:
-    """A time comes as text: a number is not read as seconds since 1970."""
-    if isinstance(value, int | float):
-        raise ValueError("a time is text with its zone: 2030-06-02T07:00:00+02:00")
-    return value
+    """A time comes as ISO 8601 text: a number (or digits) is not read as seconds since 1970."""
+    if value is None:
+        return value
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else _refuse()
+    except ValueError:
+        _refuse()
+
+
+def _refuse() -> NoReturn:
+    raise ValueError("a time is ISO 8601 text with its zone: 2030-06-02T07:00:00+02:00")
 
 
 class PauseIn(_Strict):
@@ -100,16 +107,13 @@ async def pause_queue(name: PathQueue, request: Request, body: PauseIn | None = 
     ones are accepted). Pausing it again sets its new end."""
     jq = jobqueue_of(request)
     until = None if body is None else body.until
-    if until is not None and until <= jq.clock.now():
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "until"),
-                    "type": "value_error",
-                    "msg": f"until ({until.isoformat()}) has passed already",
-                }
-            ]
-        )
+    if until is not None:
+        try:
+            check_until(until, jq.clock.now())
+        except ValueError as exc:
+            raise RequestValidationError(
+                [{"loc": ("body", "until"), "type": "value_error", "msg": str(exc)}]
+            ) from None
     pause = await jq.pauses.pause(name, until=until)
     return _queue_out(name, (await _counts(jq)).get(name, _zero()), pause)
 

@@ -44,7 +44,10 @@ def _until(ctx: click.Context, param: click.Parameter, value: str | None) -> dat
         pass
     else:
         assert seconds is not None  # forever is refused
-        return datetime.now(UTC) + timedelta(seconds=seconds)
+        try:
+            return datetime.now(UTC) + timedelta(seconds=seconds)
+        except OverflowError:
+            raise click.BadParameter(f"{value!r} is too far ahead") from None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:

@@ -68,6 +68,9 @@ class ClaimRequest:
     #: (type, queue) pairs to take jobs of, an arm each (``around_pauses`` sets them); None:
     #: by ``types`` and ``queues``
     pairs: tuple[tuple[str, str], ...] | None = None
+    #: queues to leave out, by name (``around_pauses``: paused ones, where pairs would be too
+    #: many); None: none
+    skip: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # any sequence: a tuple, as the shape counts it
@@ -91,6 +94,7 @@ class ClaimRequest:
             queue_count=None if self.queues is None else len(self.queues),
             type_count=None if self.types is None else len(self.types),
             pair_count=None if self.pairs is None else len(self.pairs),
+            skip_count=None if self.skip is None else len(self.skip),
         )
 
 
@@ -100,6 +104,7 @@ class ClaimShape(NamedTuple):
     queue_count: int | None
     type_count: int | None = None
     pair_count: int | None = None
+    skip_count: int | None = None
 
 
 class Dialect(Protocol):
@@ -136,6 +141,8 @@ def claim_condition(shape: ClaimShape, dialect: Dialect) -> str:
     conditions = [f"status IN {CLAIMABLE}", f"run_at <= {dialect.now}"]
     if shape.queue_count is not None and shape.pair_count is None:  # a pair names its queue
         conditions.append(dialect.member("queue", "queue", shape.queue_count))
+    if shape.skip_count:
+        conditions.append(f"NOT ({dialect.member('queue', 'skip', shape.skip_count)})")
     if dialect.paused is not None:
         if shape.queue_count == 1 and shape.pair_count is None:
             # on the parameter, not the row: checked once, before the walk
@@ -154,7 +161,9 @@ def around_pauses(
 ) -> ClaimRequest:
     """``request`` rewritten to take nothing of the ``paused`` queues, and to walk none of
     their jobs: the queues it may take from named (``waiting``: the queues that have jobs
-    waiting, asked only for a claim of every queue), and by type an arm per (type, queue)."""
+    waiting, asked only for a claim of every queue), and by type an arm per (type, queue).
+    Past ``MAX_PAIR_ARMS`` pairs (or for a claim of any type), a claim of every queue leaves the
+    paused ones out by name instead, and does walk their jobs."""
     if not paused:
         return request
     if request.queues is not None:
@@ -163,8 +172,11 @@ def around_pauses(
             return request
     else:
         queues = tuple(queue for queue in waiting() if queue not in paused)
-    if request.types is None or not queues or len(queues) * len(request.types) > MAX_PAIR_ARMS:
-        return replace(request, queues=queues)
+    few = request.types is not None and len(queues) * len(request.types) <= MAX_PAIR_ARMS
+    if not queues or (request.queues is not None and not few):
+        return replace(request, queues=queues)  # the pool's own few queues, or none
+    if not few or request.types is None:  # every queue but the paused ones, filtered
+        return replace(request, skip=tuple(sorted(paused)))
     pairs = tuple((job_type, queue) for job_type in request.types for queue in queues)
     return replace(request, queues=queues, pairs=pairs)
 
@@ -181,9 +193,12 @@ def pair_arms(request: ClaimRequest) -> dict[str, str]:
 
 def claim_params(request: ClaimRequest, dialect: Dialect) -> dict[str, Any]:
     """The parameters ``claim_condition`` binds for ``request``."""
-    if request.queues is None:
-        return {}
-    return dialect.member_params("queue", request.queues)
+    params: dict[str, Any] = {}
+    if request.queues is not None:
+        params.update(dialect.member_params("queue", request.queues))
+    if request.skip:
+        params.update(dialect.member_params("skip", request.skip))
+    return params
 
 
 def type_arms(request: ClaimRequest) -> dict[str, str]:

@@ -359,14 +359,20 @@ def filter_values(where: JobFilter) -> list[tuple[str, str]]:
     return [(column, value) for column, value in pairs if value is not None]
 
 
-def refusal(job_id: JobId, status: str | None, event: Event) -> Exception:
+def refusal(
+    job_id: JobId, status: str | None, event: Event, *, only_from: str | None = None
+) -> Exception:
     """Why an admin change of ``job_id`` matched no row: no such job (``JobNotFound``), or its
-    state (``status``, read after the change failed) does not allow ``event``
-    (``IllegalTransition``, with the reason)."""
+    state (``status``, read after the change failed) does not allow ``event``, or is not
+    ``only_from``, the one the change asked for (``IllegalTransition``, with the reason)."""
     if status is None:
         return JobNotFound(f"no job has the id {job_id}")
     try:
         transition(JobState(status), event)
     except IllegalTransition as exc:
         return exc
+    if only_from is not None and status != only_from:
+        return IllegalTransition(
+            f"the job is {status} now, no longer {only_from}: left as it is", state=status
+        )
     return AssertionError("unreachable: the update matched no row, yet the state allows it")

@@ -182,8 +182,9 @@ class Reads(Protocol):
 
 
 class Admin(Protocol):
-    async def cancel(self, job_id: JobId) -> Job:
-        """Cancel a pending, failed or running job. A running one's attempt is recorded as
+    async def cancel(self, job_id: JobId, *, only_from: JobState | None = None) -> Job:
+        """Cancel a pending, failed or running job (``only_from``: only if it is in that state
+        now, else ``IllegalTransition``). A running one's attempt is recorded as
         ``cancelled`` (the lease's owner and attempt stay on the job, so that its pool finds
         it: ``Claims.cancelled``) and its pool is told at once (``RUN_CANCELLED``); the run's
         own writes are refused from here on, by the fence. Raises ``JobNotFound`` or

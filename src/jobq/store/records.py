@@ -37,11 +37,12 @@ class Completion:
 
 
 def first_per_job(completions: Sequence[Completion]) -> list[Completion]:
-    """``completions`` with one per job: a job acknowledged twice in a batch ends once, as the
-    first acknowledgement says (as two batches in a row would: the second finds it ended)."""
-    first: dict[JobId, Completion] = {}
+    """``completions`` with one per lease: a run acknowledged twice in a batch ends once, as
+    the first acknowledgement says (as two batches in a row would: the second finds it ended).
+    Acks of one job under different leases all stay: the fence lets the current one through."""
+    first: dict[Lease, Completion] = {}
     for completion in completions:
-        first.setdefault(completion.lease.job_id, completion)
+        first.setdefault(completion.lease, completion)
     return list(first.values())
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from structlog.typing import FilteringBoundLogger
 
@@ -16,7 +16,8 @@ class Heartbeat:
     """Every ``interval`` seconds, extend the lease of every held job (buffered or running).
 
     A job missing from the store's answer is no longer ours: its lease expired and another
-    worker took it, so ``on_lost`` is told; whatever this process writes for it is refused.
+    worker took it, or an operator cancelled it, so ``on_lost`` is told; whatever this process
+    writes for it is refused.
     """
 
     name = "heartbeat"
@@ -25,7 +26,7 @@ class Heartbeat:
         self,
         claims: Claims,
         held: Callable[[], list[Job]],
-        on_lost: Callable[[Job], None],
+        on_lost: Callable[[list[Job]], Awaitable[None]],
         *,
         interval: float,
         lease_seconds: float,
@@ -54,6 +55,6 @@ class Heartbeat:
         except StoreError as exc:
             self._log.warning("heartbeat_failed", error=str(exc), leases=len(snapshot))
             return
-        for job in snapshot:
-            if job.id not in alive:
-                self._on_lost(job)
+        lost = [job for job in snapshot if job.id not in alive]
+        if lost:
+            await self._on_lost(lost)

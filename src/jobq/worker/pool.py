@@ -169,7 +169,7 @@ class WorkerPool:
             Heartbeat(
                 self._store.claims,
                 self._held.jobs,
-                self._lease_lost,
+                self._leases_lost,
                 interval=config.heartbeat_interval,
                 lease_seconds=config.lease_seconds,
                 log=self._log,
@@ -238,11 +238,8 @@ class WorkerPool:
                 self._log.warning("cancel_check_failed", error=str(exc))
                 continue
             for job in held:
-                if job.id in cancelled and self._held.lose(job):
-                    self._log.info(
-                        "cancel_received", job_id=job.id, job_type=job.type, attempt=job.attempt
-                    )
-                    self._runner.lease_lost(job.lease, reason="cancelled")
+                if job.id in cancelled:
+                    self._run_cancelled(job)
 
     async def wait_until_idle(self) -> None:
         """Return once a claim finds nothing due and no job is held (for scripts and tests)."""
@@ -435,6 +432,24 @@ class WorkerPool:
 
     def _outcome_coming(self, job: Job) -> None:
         self._held.ending(job)
+
+    async def _leases_lost(self, jobs: list[Job]) -> None:
+        """The heartbeat found these leases gone: cancelled ones (whose cancel was not heard)
+        are stopped as cancelled, the rest as lost."""
+        try:
+            cancelled = await self._store.claims.cancelled([job.lease for job in jobs])
+        except StoreError:
+            cancelled = set()
+        for job in jobs:
+            if job.id in cancelled:
+                self._run_cancelled(job)
+            else:
+                self._lease_lost(job)
+
+    def _run_cancelled(self, job: Job) -> None:
+        if self._held.lose(job):
+            self._log.info("cancel_received", job_id=job.id, job_type=job.type, attempt=job.attempt)
+            self._runner.lease_lost(job.lease, reason="cancelled")
 
     def _lease_lost(self, job: Job) -> None:
         if self._held.lose(job):

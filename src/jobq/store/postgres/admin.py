@@ -34,6 +34,7 @@ class PostgresAdmin:
                                   lease_expires_at = NULL
                 FROM before
                 WHERE {jobs}.id = before.id AND before.status IN {sql_in(sources(Event.CANCEL))}
+                  AND (%(only_from)s::text IS NULL OR before.status = %(only_from)s::text)
                 RETURNING {cols}, before.status = '{JobState.RUNNING.value}' AS ran
             ), recorded AS (
                 INSERT INTO {ctx.tables.attempts} (job_id, attempt, worker_id, started_at,
@@ -53,17 +54,20 @@ class PostgresAdmin:
             RETURNING {cols}"""
         self._status_of = f"SELECT status FROM {jobs} WHERE id = %(id)s"
 
-    async def cancel(self, job_id: JobId) -> Job:
-        return await self._change(job_id, Event.CANCEL, self._cancel)
+    async def cancel(self, job_id: JobId, *, only_from: JobState | None = None) -> Job:
+        only = None if only_from is None else only_from.value
+        return await self._change(job_id, Event.CANCEL, self._cancel, only_from=only)
 
     async def retry(self, job_id: JobId) -> Job:
         return await self._change(job_id, Event.RETRY, self._retry)
 
-    async def _change(self, job_id: JobId, event: Event, sql: str) -> Job:
+    async def _change(
+        self, job_id: JobId, event: Event, sql: str, *, only_from: str | None = None
+    ) -> Job:
         key = as_uuid(job_id)
         if key is None:
             raise JobNotFound(f"no job has the id {job_id}")
-        params = {"id": key, "now": self._ctx.now()}
+        params = {"id": key, "now": self._ctx.now(), "only_from": only_from}
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> Job:
             cursor = conn.cursor(row_factory=tuple_row)
@@ -76,6 +80,6 @@ class PostgresAdmin:
                     await self._ctx.tables.notify(conn, {RUN_CANCELLED})
                 return job
             state = await (await cursor.execute(self._status_of, params)).fetchone()
-            raise refusal(job_id, None if state is None else state[0], event)
+            raise refusal(job_id, None if state is None else state[0], event, only_from=only_from)
 
         return await self._ctx.db.run(run)

@@ -27,8 +27,17 @@ MAX_BACKOFF = 2.0  # a lost LISTEN connection is made again at least this often
 
 class PostgresListener:
     def __init__(
-        self, url: str, options: PostgresOptions, channel: str, resident: Resident | None = None
+        self,
+        url: str,
+        options: PostgresOptions,
+        channel: str,
+        resident: Resident | None = None,
+        *,
+        noted: Callable[[str], None] | None = None,
     ) -> None:
+        #: told of every notification's payload first (the pause view: a resumed queue's
+        #: NOTIFY makes it read the pauses again before the pool's claim)
+        self._noted = noted
         self._options = options
         self._channel = channel
         self._connector = resident_connector(url, options)
@@ -42,6 +51,16 @@ class PostgresListener:
         """Call ``wake(queue)`` for every NOTIFY of due jobs, until cancelled. A lost connection
         is made again (with capped backoff), then ``wake(None)``: anything sent meanwhile."""
         log = logger.bind(channel=self._channel)
+        noted, told = self._noted, wake
+        if noted is not None:
+
+            def wake(payload: str | None) -> None:
+                if payload is not None:
+                    noted(payload)
+                else:  # after a reconnection: anything may have changed
+                    noted("")
+                told(payload)
+
         if self._options.notify == "poll":
             log.info("listen_skipped", reason="JOBQ_NOTIFY=poll")
             await asyncio.Event().wait()  # until cancelled: the pool polls

@@ -53,7 +53,7 @@ class PostgresOutcomes:
                        (a.v->>5)::json AS result
                 FROM jsonb_array_elements(%(acks)s::jsonb) AS a(v)
             ), locked AS (
-                SELECT j.id FROM {jobs} AS j JOIN acks
+                SELECT j.id, j.worker_id, j.attempt FROM {jobs} AS j JOIN acks
                     ON j.id = acks.id AND j.worker_id = acks.owner AND j.attempt = acks.attempt
                 WHERE j.status = '{RUNNING}'
                 ORDER BY j.id FOR UPDATE OF j
@@ -61,7 +61,8 @@ class PostgresOutcomes:
                 UPDATE {jobs}
                 SET status = '{SUCCEEDED}', result = acks.result,
                     started_at = acks.started_at, finished_at = {NOW}, lease_expires_at = NULL
-                FROM acks JOIN locked ON locked.id = acks.id
+                FROM acks JOIN locked ON locked.id = acks.id AND locked.worker_id = acks.owner
+                                     AND locked.attempt = acks.attempt
                 WHERE {jobs}.id = locked.id
                 RETURNING {jobs}.id, acks.attempt, acks.slot, acks.started_at
             ), recorded AS (

@@ -46,6 +46,13 @@ class PauseView:
         """Read the pauses again at the next claim (this process changed them)."""
         self._read_at = -math.inf
 
+    def noted(self, payload: str) -> None:
+        """A notification came (``payload``: a queue whose jobs may be due, or "" after a
+        reconnection): a queue that was paused may have been resumed; read the pauses again
+        before the claim it wakes."""
+        if payload == "" or any(queue == payload for queue, _ in self._pauses):
+            self.forget()
+
 
 def _pause(row: tuple[Any, ...]) -> QueuePause:
     queue, paused_at, until = row

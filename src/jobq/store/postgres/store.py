@@ -67,7 +67,9 @@ class PostgresStore:
         self.outcomes = PostgresOutcomes(self.ctx)
         self.expiry = PostgresExpiry(self.ctx)
         self.presence = PostgresPresence(self.ctx)
-        self.listener = PostgresListener(url, self.options, self.ctx.tables.channel, resident)
+        self.listener = PostgresListener(
+            url, self.options, self.ctx.tables.channel, resident, noted=pauses.noted
+        )
         self.reads = PostgresReads(self.ctx)
         self.admin = PostgresAdmin(self.ctx)
         self.tokens = PostgresTokens(self.ctx)

@@ -17,13 +17,15 @@ CANCEL = f"""
 UPDATE jobs SET status = '{target(Event.CANCEL).value}', finished_at = :now,
                 lease_expires_at = NULL
 WHERE id = :id AND status IN {sql_in(sources(Event.CANCEL))}
+  AND (:only_from IS NULL OR status = :only_from)
 RETURNING {JOB_COLUMNS}"""
 
 # A running job's attempt ends here: recorded before the job changes, under the same lock.
 RECORD_CANCELLED_RUN = f"""
 INSERT INTO attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
 SELECT id, attempt, worker_id, started_at, :now, '{Outcome.CANCELLED.value}', NULL
-FROM jobs WHERE id = :id AND status = '{JobState.RUNNING.value}'"""
+FROM jobs WHERE id = :id AND status = '{JobState.RUNNING.value}'
+  AND (:only_from IS NULL OR status = :only_from)"""
 
 # Give a job that used up its attempts one more; keep its history in `attempts`.
 RETRY = f"""
@@ -39,11 +41,12 @@ class SQLiteAdmin:
         self._db = db
         self._ringer = ringer
 
-    async def cancel(self, job_id: JobId) -> Job:
+    async def cancel(self, job_id: JobId, *, only_from: JobState | None = None) -> Job:
         ran = False
 
         def record(conn: sqlite3.Connection, params: dict[str, object]) -> None:
             nonlocal ran
+            params["only_from"] = None if only_from is None else only_from.value
             ran = conn.execute(RECORD_CANCELLED_RUN, params).rowcount == 1
 
         job = await self._change(job_id, Event.CANCEL, CANCEL, before=record)
@@ -71,6 +74,12 @@ class SQLiteAdmin:
             if row is not None:
                 return READ.job(row)
             state = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            raise refusal(job_id, None if state is None else state[0], event)
+            only_from = params.get("only_from")
+            raise refusal(
+                job_id,
+                None if state is None else state[0],
+                event,
+                only_from=only_from if isinstance(only_from, str) else None,
+            )
 
         return await self._db.writer.write(run)
