@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 
+from jobq import JobQueue
+from jobq.domain.states import JobState
 from tests.apps.ledger import read_ledger
 from tests.fleet import APP
 from tests.helpers import JobqProcess, wait_for
@@ -72,3 +74,36 @@ async def test_a_cancel_stops_running_jobs_in_another_process(
         # a cancel of a job that ended is refused, and changes nothing
         again = await http.post(f"/jobs/{ids['ledger.linger']}/cancel")
         assert again.status_code == 409, again.text
+
+
+async def test_a_claimed_job_cancelled_before_it_starts_is_skipped_as_cancelled(
+    store_url: str, tmp_path: Path, processes: list[JobqProcess]
+) -> None:
+    """One worker, one job of prefetch: the second job waits in the pool's buffer, claimed;
+    cancelled there, it is never started, and the pool says why."""
+    ledger = tmp_path / "ledger"
+    env = {"JOBQ_DATABASE_URL": store_url, "JOBQ_TEST_LEDGER": str(ledger)}
+    worker = JobqProcess(
+        ["worker", "--workers", "1", "--prefetch", "1", "--app", APP],
+        env=env,
+        log_path=tmp_path / "worker.log",
+    )
+    processes.append(worker)
+    await worker.wait_event("pool_started", timeout=30)
+    async with JobQueue(store_url, accept_unknown_types=True) as jq:
+        first = await jq.enqueue("ledger.linger", {"seconds": 120})
+        await wait_for(lambda: any(r["kind"] == "start" for r in read_ledger(ledger)), timeout=30)
+        waiting = await jq.enqueue("ledger.linger", {"seconds": 120})
+        await wait_for(
+            lambda: _status(jq, waiting.id, JobState.RUNNING), timeout=30, what="the buffer's claim"
+        )
+        await jq.cancel(waiting.id)
+        await worker.wait_event("cancel_received", job_id=waiting.id, timeout=30)
+        await jq.cancel(first.id)  # the worker is free: the buffered job comes up, and is skipped
+        await worker.wait_event("job_skipped", job_id=waiting.id, reason="cancelled", timeout=30)
+        assert [r["job_id"] for r in read_ledger(ledger) if r["kind"] == "start"] == [first.id]
+        assert not worker.find("lease_lost")
+
+
+async def _status(jq: JobQueue, job_id: str, state: JobState) -> bool:
+    return (await jq.get(job_id)).status is state

@@ -23,7 +23,7 @@ from jobq.domain.job import Job, Lease
 class HeldJobs:
     def __init__(self) -> None:
         self._held: dict[JobId, Job] = {}
-        self._lost: set[Lease] = set()
+        self._lost: dict[Lease, str] = {}  # lease -> why: "lease_lost" or "cancelled"
         self._ending: set[Lease] = set()
 
     def __len__(self) -> int:
@@ -40,21 +40,26 @@ class HeldJobs:
         """This claim of ``job`` is over (its outcome written, or handed back)."""
         if self._held.get(job.id) is job:
             del self._held[job.id]
-        self._lost.discard(job.lease)
+        self._lost.pop(job.lease, None)
         self._ending.discard(job.lease)
 
     def ending(self, job: Job) -> None:
         """The outcome of ``job``'s attempt is about to be written."""
         self._ending.add(job.lease)
 
-    def lose(self, job: Job) -> bool:
+    def lose(self, job: Job, reason: str = "lease_lost") -> bool:
         """The heartbeat found ``job``'s lease gone; True if that is news (then say so once)."""
         if job.lease in self._ending:
             return False  # not lost: its own outcome took it out of `running`
         if self._held.get(job.id) is not job or job.lease in self._lost:
             return False
-        self._lost.add(job.lease)
+        self._lost[job.lease] = reason
         return True
 
     def is_lost(self, lease: Lease) -> bool:
         return lease in self._lost
+
+    def lost_reason(self, lease: Lease) -> str | None:
+        """Why ``lease`` is lost ("lease_lost", or "cancelled": an operator cancelled the job),
+        or None if it is not."""
+        return self._lost.get(lease)

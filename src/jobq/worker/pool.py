@@ -395,8 +395,11 @@ class WorkerPool:
                 self._busy += 1
                 settled = True
                 try:
-                    if self._held.is_lost(job.lease):
-                        log.warning("job_skipped", job_id=job.id, reason="lease_lost")
+                    lost = self._held.lost_reason(job.lease)
+                    if lost == "cancelled":  # cancelled before it started: nothing to run
+                        log.info("job_skipped", job_id=job.id, reason=lost)
+                    elif lost is not None:
+                        log.warning("job_skipped", job_id=job.id, reason=lost)
                         if self._metrics is not None:
                             self._metrics.leases_lost.labels(job.queue, job.type).inc()
                     else:
@@ -447,7 +450,7 @@ class WorkerPool:
                 self._lease_lost(job)
 
     def _run_cancelled(self, job: Job) -> None:
-        if self._held.lose(job):
+        if self._held.lose(job, reason="cancelled"):
             self._log.info("cancel_received", job_id=job.id, job_type=job.type, attempt=job.attempt)
             self._runner.lease_lost(job.lease, reason="cancelled")
 
