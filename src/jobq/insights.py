@@ -149,6 +149,37 @@ class Overview:
         return succeeded, bad
 
 
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue as ``/queues``, ``jobq queues list`` and the overview show it."""
+
+    name: str
+    #: status -> jobs, every status present
+    counts: dict[str, int]
+    #: the pause that holds now, if any
+    pause: QueuePause | None
+
+
+def no_jobs() -> dict[str, int]:
+    """status -> 0, every status: a queue without jobs."""
+    return dict.fromkeys((state.value for state in JobState), 0)
+
+
+def queue_infos(counts: dict[str, dict[str, int]], paused: list[QueuePause]) -> list[QueueInfo]:
+    """Every queue that has jobs (``counts``: queue -> status -> jobs) or a pause, by name."""
+    pauses = {pause.queue: pause for pause in paused}
+    return [
+        QueueInfo(name, counts.get(name) or no_jobs(), pauses.get(name))
+        for name in sorted({*counts, *pauses})
+    ]
+
+
+async def queues(reads: Reads, control: QueueControl) -> list[QueueInfo]:
+    """Every queue that has jobs or a pause, by name, read at once."""
+    counts, paused = await asyncio.gather(reads.counts(), control.pauses())
+    return queue_infos(counts_by_queue(counts), paused)
+
+
 async def overview(reads: Reads, control: QueueControl, *, minutes: int, now: datetime) -> Overview:
     """Everything an overview shows, read at once."""
     counts, processes, ended, oldest, waiting, paused = await asyncio.gather(
@@ -159,11 +190,8 @@ async def overview(reads: Reads, control: QueueControl, *, minutes: int, now: da
         reads.waiting(),
         control.pauses(),
     )
-    by_queue = counts_by_queue(counts)
-    for pause in paused:  # a paused queue is shown, jobs or none
-        by_queue.setdefault(pause.queue, {state.value: 0 for state in JobState})
     return Overview(
-        dict(sorted(by_queue.items())),
+        {info.name: info.counts for info in queue_infos(counts_by_queue(counts), paused)},
         processes,
         ended,
         minutes,

@@ -54,7 +54,16 @@ from jobq.domain.schedule import (
 )
 from jobq.domain.states import TERMINAL, Event, JobState, sources
 from jobq.domain.unique import Unique
-from jobq.insights import Overview, TypeWaiting, overview, runner_missing, types_waiting
+from jobq.insights import (
+    Overview,
+    QueueInfo,
+    TypeWaiting,
+    no_jobs,
+    overview,
+    queues,
+    runner_missing,
+    types_waiting,
+)
 from jobq.intake import check_new_job
 from jobq.metrics import Metrics
 from jobq.pauses import Pauses
@@ -439,6 +448,15 @@ class JobQueue:
         return await overview(
             self.store.reads, self.store.queue_control, minutes=minutes, now=self.clock.now()
         )
+
+    async def queues(self) -> list[QueueInfo]:
+        """Every queue that has jobs or a pause, by name: its jobs by status, its pause."""
+        return await queues(self.store.reads, self.store.queue_control)
+
+    async def queue(self, name: str) -> QueueInfo:
+        """One queue, as ``queues`` shows it (no jobs and no pause: all counts 0)."""
+        found = next((info for info in await self.queues() if info.name == name), None)
+        return found or QueueInfo(name, no_jobs(), None)
 
     async def waiting(self) -> list[TypeWaiting]:
         """Due jobs by type, and which of them no live worker process can run."""

@@ -57,7 +57,3 @@ class Pauses:
     async def list(self) -> list[QueuePause]:
         """The pauses that hold now, by queue name."""
         return await self._control().pauses()
-
-    async def of(self, queue: str) -> QueuePause | None:
-        """``queue``'s pause, if one holds."""
-        return next((p for p in await self.list() if p.queue == queue), None)

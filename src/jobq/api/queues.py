@@ -12,10 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from jobq.api.ops import jobqueue_of
-from jobq.domain.job import counts_by_queue
-from jobq.domain.pauses import QueuePause, check_until
-from jobq.domain.states import JobState
-from jobq.jobqueue import JobQueue
+from jobq.domain.pauses import check_until
+from jobq.insights import QueueInfo
 from jobq.wire import NAME, ErrorBody, QueueName, _Strict
 
 router = APIRouter()
@@ -71,34 +69,21 @@ class ResumeOut(QueueOut):
     resumed: bool = Field(description="false: the queue was not paused, and nothing changed")
 
 
-def _queue_out(name: str, counts: dict[str, int], pause: QueuePause | None) -> QueueOut:
+def _queue_out(info: QueueInfo) -> QueueOut:
+    pause = info.pause
     return QueueOut(
-        name=name,
-        counts=counts,
+        name=info.name,
+        counts=info.counts,
         paused=pause is not None,
         paused_at=None if pause is None else pause.paused_at,
         paused_until=None if pause is None else pause.until,
     )
 
 
-async def _counts(jq: JobQueue) -> dict[str, dict[str, int]]:
-    return counts_by_queue(await jq.counts())
-
-
-def _zero() -> dict[str, int]:
-    return {state.value: 0 for state in JobState}
-
-
 @router.get("/queues", response_model=QueueListOut, responses=_ERRORS)
 async def list_queues(request: Request) -> QueueListOut:
     """Every queue that has jobs or a pause, by name."""
-    jq = jobqueue_of(request)
-    counts = await _counts(jq)
-    pauses = {pause.queue: pause for pause in await jq.pauses.list()}
-    names = sorted({*counts, *pauses})
-    return QueueListOut(
-        queues=[_queue_out(name, counts.get(name, _zero()), pauses.get(name)) for name in names]
-    )
+    return QueueListOut(queues=[_queue_out(info) for info in await jobqueue_of(request).queues()])
 
 
 @router.post("/queues/{name}/pause", response_model=QueueOut, responses=_ERRORS)
@@ -114,8 +99,8 @@ async def pause_queue(name: PathQueue, request: Request, body: PauseIn | None = 
             raise RequestValidationError(
                 [{"loc": ("body", "until"), "type": "value_error", "msg": str(exc)}]
             ) from None
-    pause = await jq.pauses.pause(name, until=until)
-    return _queue_out(name, (await _counts(jq)).get(name, _zero()), pause)
+    await jq.pauses.pause(name, until=until)
+    return _queue_out(await jq.queue(name))
 
 
 @router.post("/queues/{name}/resume", response_model=ResumeOut, responses=_ERRORS)
@@ -123,5 +108,4 @@ async def resume_queue(name: PathQueue, request: Request) -> ResumeOut:
     """Lift the queue's pause; its waiting jobs are claimed again at once."""
     jq = jobqueue_of(request)
     resumed = await jq.pauses.resume(name)
-    counts = (await _counts(jq)).get(name, _zero())
-    return ResumeOut(**_queue_out(name, counts, None).model_dump(), resumed=resumed)
+    return ResumeOut(**_queue_out(await jq.queue(name)).model_dump(), resumed=resumed)

@@ -17,7 +17,6 @@ import click
 from jobq.cli.common import database_options, fail, guard, open_queue
 from jobq.cli.exits import EXIT_USAGE
 from jobq.cli.output import echo_json, table, when
-from jobq.domain.job import counts_by_queue
 from jobq.domain.pauses import QueuePause
 from jobq.domain.retention import parse_duration
 from jobq.domain.states import JobState
@@ -71,10 +70,7 @@ def list_queues(as_json: bool, **flags: Any) -> None:
     """Every queue that has jobs or a pause: waiting, running, paused."""
 
     async def go(jq: JobQueue) -> int:
-        counts = counts_by_queue(await jq.counts())
-        pauses = {pause.queue: pause for pause in await jq.pauses.list()}
-        names = sorted({*counts, *pauses})
-        rows = [(name, counts.get(name, {}), pauses.get(name)) for name in names]
+        rows = [(info.name, info.counts, info.pause) for info in await jq.queues()]
         if as_json:
             echo_json(
                 [
