@@ -27,6 +27,10 @@ may take from, and, when it claims by type, to take an arm per (type, queue) pai
 reads the pauses under the claim's write lock, so the rewrite is exact; PostgreSQL's pools
 read them at most a second old, and the statement checks them itself as well.
 
+Limits (``store/limits.py``): a claim that a concurrency limit or a rate applies to counts
+what is in use, leaves out the types and queues that are full (as it leaves out a paused
+queue), reads candidates with the statement's own condition, and takes those the limits allow.
+
 A new condition (job types, paused queues, limits, dependencies) is a field of
 ``ClaimRequest``, a part of ``ClaimShape`` if it changes the statement's text, and a line in
 ``claim_condition``; each store's statement picks it up from there.
@@ -205,6 +209,19 @@ def type_arms(request: ClaimRequest) -> dict[str, str]:
     """The parameters of one arm per type, ``type0``, ``type1``...: a store that writes an arm
     per type binds these (PostgreSQL binds the list as one array instead)."""
     return {f"type{i}": name for i, name in enumerate(request.types or ())}
+
+
+class Claimed(list[Job]):
+    """The jobs a claim took, in claim order; ``held_back``: a limit kept it from taking all it
+    could (its pool claims again when one of its own jobs ends, not only at the next poll)."""
+
+    held_back: bool = False
+
+    @classmethod
+    def of(cls, jobs: list[Job], *, held_back: bool) -> Claimed:
+        claimed = cls(in_claim_order(jobs))
+        claimed.held_back = held_back
+        return claimed
 
 
 def in_claim_order(jobs: list[Job]) -> list[Job]:

@@ -18,6 +18,7 @@ the API's token check: ``Tokens``).
     StoredSchedules       schedules       jq.schedules: schedules made at run time
     Retention             retention       the pool's pruner, jq.retention (jobq prune)
     QueueControl          queue_control   jq.pause/resume/pauses (jobq queues, /queues)
+    LimitControl          limit_control   jq.limits (jobq types/queues limit), the pools' start
 
 A new capability: its Protocol here, a class in each backend package, an attribute of
 ``Store`` (optional ones may be None where a backend cannot offer them).
@@ -41,6 +42,7 @@ from jobq.domain.job import (
     QueueCount,
     WaitingCount,
 )
+from jobq.domain.limits import Limits, LimitScope, ScopeLimits
 from jobq.domain.pauses import QueuePause
 from jobq.domain.retention import Keep
 from jobq.domain.schedule import Schedule, StoredSchedule, TickRecord
@@ -319,6 +321,34 @@ class QueueControl(Protocol):
         ...
 
 
+class LimitControl(Protocol):
+    """Concurrency limits and rates of job types and queues (``domain/limits.py``). The claims
+    read them themselves (``store/limits.py``)."""
+
+    async def limits(self) -> list[ScopeLimits]:
+        """Every scope with a limit in code or a setting, by scope and name."""
+        ...
+
+    async def set(self, scope: LimitScope, name: str, limits: Limits) -> ScopeLimits:
+        """Set ``name``'s limits at run time (they win over the code's; empty ``limits``: no
+        limit, whatever the code says); return the scope's limits now."""
+        ...
+
+    async def clear(self, scope: LimitScope, name: str) -> bool:
+        """Drop the run-time setting of ``name`` (the code's limits hold again); False if
+        there was none."""
+        ...
+
+    async def publish(self, handled: Collection[str], own: Mapping[str, Limits]) -> None:
+        """Record the limits the code of this process declares: ``own`` for the types that
+        declare one, none for the rest of ``handled``."""
+        ...
+
+    async def running(self) -> list[tuple[str, str, int]]:
+        """Running jobs: (type, queue, how many)."""
+        ...
+
+
 class PoolStore(Protocol):
     """What a worker pool uses."""
 
@@ -345,6 +375,9 @@ class PoolStore(Protocol):
 
     @property
     def retention(self) -> Retention: ...
+
+    @property
+    def limit_control(self) -> LimitControl: ...
 
 
 class Store(PoolStore, Protocol):

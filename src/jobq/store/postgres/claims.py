@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -24,7 +25,10 @@ from jobq.store.claim import (
     claim_params,
     in_claim_order,
 )
+from jobq.store.limits import LimitPlan
 from jobq.store.postgres.context import Context
+from jobq.store.postgres.limit_control import LimitView
+from jobq.store.postgres.limited_claims import LimitedClaims
 from jobq.store.postgres.queue_control import HOLDS, PauseView
 from jobq.store.postgres.rows import READ, columns
 from jobq.store.postgres.sql import LEASES, NOW, RELEASE_SET, RUNNING, locked_leases
@@ -56,7 +60,7 @@ def leases_params(leases: Sequence[Lease]) -> dict[str, Any]:
 
 
 class PostgresClaims:
-    def __init__(self, ctx: Context, pauses: PauseView) -> None:
+    def __init__(self, ctx: Context, pauses: PauseView, limits: LimitView) -> None:
         self._ctx = ctx
         self._pauses = pauses
         jobs = ctx.tables.jobs
@@ -64,6 +68,14 @@ class PostgresClaims:
             SELECT queue FROM {ctx.tables.counts} WHERE status IN {CLAIMABLE}
             GROUP BY queue HAVING sum(n) > 0"""
         self._claims: dict[ClaimShape, str] = {}
+        self._candidates: dict[tuple[ClaimShape, int], str] = {}
+        self._claim_set = f"""
+                SET status = '{RUNNING}', attempt = {jobs}.attempt + 1, worker_id = %(owner)s,
+                    lease_expires_at = {NOW} + %(lease)s::float8 * interval '1 second',
+                    started_at = {NOW}, progress = NULL, progress_message = NULL"""
+        self._limits = limits
+        self._limited = LimitedClaims(self)
+
         self._dialect = PostgresDialect(
             paused=f"SELECT queue FROM {ctx.tables.pauses} WHERE {HOLDS}"
         )
@@ -86,6 +98,15 @@ class PostgresClaims:
             FROM locked WHERE {jobs}.id = locked.id
             RETURNING {jobs}.id"""
 
+    @property
+    def ctx(self) -> Context:
+        return self._ctx
+
+    @property
+    def claim_set(self) -> str:
+        """What a claim sets on each job it takes."""
+        return self._claim_set
+
     def claim_sql(self, shape: ClaimShape) -> str:
         """The one statement that guarantees a job is claimed once: the CTE locks jobs that may
         be claimed, in claim order, skipping rows another claimer holds, and the UPDATE marks
@@ -95,28 +116,40 @@ class PostgresClaims:
             jobs = self._ctx.tables.jobs
             sql = self._claims[shape] = f"""
                 WITH picked AS ({self._picked(shape)})
-                UPDATE {jobs}
-                SET status = '{RUNNING}', attempt = {jobs}.attempt + 1, worker_id = %(owner)s,
-                    lease_expires_at = {NOW} + %(lease)s::float8 * interval '1 second',
-                    started_at = {NOW}, progress = NULL, progress_message = NULL
+                UPDATE {jobs} {self._claim_set}
                 FROM picked WHERE {jobs}.id = picked.id
                 RETURNING {columns(jobs)}"""
         return sql
 
-    def _picked(self, shape: ClaimShape) -> str:
-        """The ids a claim of ``shape`` takes and locks, in claim order, at most
-        ``%(limit)s``. By type: an arm per type of ``%(types)s``, each on the type's index;
-        around a pause, an arm per (type, queue) pair, each on the pairs' index."""
+    def candidates_sql(self, shape: ClaimShape, field_count: int) -> str:
+        """What a limited claim of ``shape`` reads and locks: the jobs the claim would take, at
+        most ``%(limit)s``, with their id, type, queue, priority and run_at, and the value of
+        each payload field ``%(field0)s``... as text."""
+        key = (shape, field_count)
+        sql = self._candidates.get(key)
+        if sql is None:
+            fields = "".join(f", payload->>%(field{i})s AS k{i}" for i in range(field_count))
+            sql = self._candidates[key] = self._picked(
+                shape, "id, type, queue, priority, run_at" + fields
+            )
+        return sql
+
+    def _picked(self, shape: ClaimShape, wanted_columns: str = "id") -> str:
+        """The ids (or ``wanted_columns``) of the jobs a claim of ``shape`` takes and locks, in
+        claim order, at most ``%(limit)s``. By type: an arm per type of ``%(types)s``, each
+        on the type's index; around a pause, an arm per (type, queue) pair, each on the
+        pairs' index."""
         jobs = self._ctx.tables.jobs
         condition = claim_condition(shape, self._dialect)
         if shape.pair_count is not None:
             return self._arms(
                 "unnest(%(pair_types)s::text[], %(pair_queues)s::text[]) AS wanted(type, queue)",
                 f"{jobs}.type = wanted.type AND {jobs}.queue = wanted.queue AND {condition}",
+                wanted_columns,
             )
         if shape.type_count is None:
             return f"""
-                    SELECT id FROM {jobs}
+                    SELECT {wanted_columns} FROM {jobs}
                     WHERE {condition}
                     ORDER BY {CLAIM_ORDER}
                     LIMIT %(limit)s
@@ -124,15 +157,18 @@ class PostgresClaims:
         return self._arms(
             "unnest(%(types)s::text[]) AS wanted(type)",
             f"{jobs}.type = wanted.type AND {condition}",
+            wanted_columns,
         )
 
-    def _arms(self, wanted: str, arm_condition: str) -> str:
+    def _arms(self, wanted: str, arm_condition: str, wanted_columns: str) -> str:
         """An arm per row of ``wanted``, each the jobs that meet ``arm_condition`` in claim
         order, locked, at most ``%(limit)s``; the first ``%(limit)s`` of them all."""
+        inner = "id, priority, run_at" if wanted_columns == "id" else wanted_columns
+        outer = "arm.id" if wanted_columns == "id" else "arm.*"
         return f"""
-                    SELECT arm.id FROM {wanted}
+                    SELECT {outer} FROM {wanted}
                     CROSS JOIN LATERAL (
-                        SELECT id, priority, run_at FROM {self._ctx.tables.jobs}
+                        SELECT {inner} FROM {self._ctx.tables.jobs}
                         WHERE {arm_condition}
                         ORDER BY {CLAIM_ORDER}
                         LIMIT %(limit)s
@@ -141,18 +177,8 @@ class PostgresClaims:
                     ORDER BY {claim_order("arm")}
                     LIMIT %(limit)s"""
 
-    async def claim(self, request: ClaimRequest) -> list[Job]:
-        if request.takes_nothing:
-            return []
-        paused = await self._pauses.paused()
-        if paused:
-            waiting: list[str] = []
-            if request.queues is None:
-                rows = await self._ctx.db.fetch(self._waiting_queues, {})
-                waiting = [queue for (queue,) in rows]
-            request = around_pauses(request, paused, lambda: waiting)
-            if request.takes_nothing:
-                return []
+    def params(self, request: ClaimRequest) -> dict[str, Any]:
+        """The parameters of the claim statement (or the candidates) of ``request``."""
         params = {
             "owner": request.owner,
             "now": self._ctx.now(),
@@ -165,8 +191,34 @@ class PostgresClaims:
         if request.pairs is not None:
             params["pair_types"] = [job_type for job_type, _ in request.pairs]
             params["pair_queues"] = [queue for _, queue in request.pairs]
-        rows = await self._ctx.db.fetch(self.claim_sql(request.shape), params)
+        return params
+
+    async def claim(self, request: ClaimRequest) -> list[Job]:
+        if request.takes_nothing:
+            return []
+        paused = await self._pauses.paused()
+        limits = await self._limits.limits()
+        if limits:
+            plan = LimitPlan(request, limits, datetime.now(UTC))
+            if plan.applies:
+                return await self._limited.claim(request, plan, paused)
+        if paused:
+            waiting: list[str] = []
+            if request.queues is None:
+                waiting = await self.waiting_queues()
+            request = around_pauses(request, paused, lambda: waiting)
+            if request.takes_nothing:
+                return []
+        rows = await self._ctx.db.fetch(self.claim_sql(request.shape), self.params(request))
         return in_claim_order([READ.job(row) for row in rows])
+
+    async def waiting_queues(self, conn: psycopg.AsyncConnection[Any] | None = None) -> list[str]:
+        """The queues that have jobs waiting (the kept counts: a few rows, not the jobs)."""
+        if conn is None:
+            rows = await self._ctx.db.fetch(self._waiting_queues, {})
+        else:
+            rows = await (await conn.execute(self._waiting_queues)).fetchall()
+        return [queue for (queue,) in rows]
 
     async def heartbeat(self, leases: Sequence[Lease], *, lease_seconds: float) -> set[JobId]:
         if not leases:

@@ -26,6 +26,7 @@ from jobq.store.postgres.connection import Database, resident_connector
 from jobq.store.postgres.context import Context
 from jobq.store.postgres.enqueue import PostgresEnqueuer, PostgresTransactionalEnqueuer
 from jobq.store.postgres.expiry import PostgresExpiry
+from jobq.store.postgres.limit_control import LimitView, PostgresLimitControl
 from jobq.store.postgres.listen import PostgresListener
 from jobq.store.postgres.outcomes import PostgresOutcomes
 from jobq.store.postgres.presence import PostgresPresence
@@ -63,7 +64,8 @@ class PostgresStore:
         self.enqueuer = PostgresEnqueuer(self.ctx)
         self.transactional = PostgresTransactionalEnqueuer(self.enqueuer)
         pauses = PauseView(self.ctx)
-        self.claims = PostgresClaims(self.ctx, pauses)
+        limits = LimitView(self.ctx)
+        self.claims = PostgresClaims(self.ctx, pauses, limits)
         self.outcomes = PostgresOutcomes(self.ctx)
         self.expiry = PostgresExpiry(self.ctx)
         self.presence = PostgresPresence(self.ctx)
@@ -77,6 +79,7 @@ class PostgresStore:
         self.schedules = PostgresSchedules(self.ctx)
         self.retention = PostgresRetention(self.ctx)
         self.queue_control = PostgresQueueControl(self.ctx, pauses)
+        self.limit_control = PostgresLimitControl(self.ctx, limits)
 
     @classmethod
     async def open(

@@ -23,6 +23,8 @@ class Tables:
     retention: str
     counts: str
     pauses: str
+    limits: str
+    limit_starts: str
     #: the NOTIFY channel: ``jobq:<schema>`` (fleets in other schemas are not woken); the
     #: payload is the queue whose jobs may be due
     channel: str
@@ -41,6 +43,8 @@ class Tables:
             retention=f"{quoted}.type_retention",
             counts=f"{quoted}.job_counts",
             pauses=f"{quoted}.queue_pauses",
+            limits=f"{quoted}.limits",
+            limit_starts=f"{quoted}.limit_starts",
             channel=channel_of(schema),
         )
 

@@ -21,6 +21,7 @@ from jobq.store.sqlite.connection import check_sqlite_version
 from jobq.store.sqlite.database import Database
 from jobq.store.sqlite.enqueue import SQLiteEnqueuer
 from jobq.store.sqlite.expiry import SQLiteExpiry
+from jobq.store.sqlite.limit_control import SQLiteLimitControl
 from jobq.store.sqlite.migrate import describe, latest_version, read_version
 from jobq.store.sqlite.migrate import migrate as bring_up_to_date
 from jobq.store.sqlite.outcomes import SQLiteOutcomes
@@ -69,6 +70,7 @@ class SQLiteStore:
         self.schedules = SQLiteSchedules(self.db)
         self.retention = SQLiteRetention(self.db)
         self.queue_control = SQLiteQueueControl(self.db, self.enqueuer.ringer)
+        self.limit_control = SQLiteLimitControl(self.db, self.enqueuer.ringer)
 
     @classmethod
     async def open(

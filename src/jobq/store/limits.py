@@ -1,0 +1,294 @@
+"""Limits where jobs are claimed: what both stores share to take no more jobs than the limits
+that apply to a claim allow (``domain/limits.py``), counted across the whole fleet.
+
+A claim that some limit applies to (a type it claims, a queue it works) is a *limited claim*.
+The store holds what makes it exact while it runs: SQLite its write lock, PostgreSQL a lock
+on the scope's ``limits`` rows (``FOR UPDATE``), so the limited claims of one scope take turns
+while everything else goes on. Then, in that transaction:
+
+1. it counts what the limits count: the running jobs of the limited types and queues (a few
+   rows of the ``status = 'running'`` index), and the starts of the rates' current windows;
+2. a type or queue with no room left is left out of the claim (a full queue is passed over
+   like a paused one, ``around_pauses``), so jobs behind it are not held up;
+3. it reads candidates as an ordinary claim would (``next_request``: the same arms, in claim
+   order, ``depth`` rows), and takes those the limits allow, in claim order (``offer``),
+   marking them running;
+4. while it has taken fewer than asked and a scope filled up as it went, it reads again
+   without that scope (at most one round per limited scope);
+5. it adds the starts it made to the rates' windows (``starts``).
+
+A limit counted ``by`` a payload field counts each value apart; the claim reads
+``PARTITION_DEPTH`` candidates past its demand to find values with room: jobs of values with
+room that wait behind more than that many jobs of full values wait for those to start.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jobq.domain.limits import (
+    Limit,
+    LimitOrigin,
+    Limits,
+    LimitScope,
+    Rate,
+    ScopeLimits,
+    merge,
+)
+from jobq.store.claim import ClaimRequest, around_pauses
+
+#: candidates a claim reads past its demand when a limit counted by a payload field applies
+PARTITION_DEPTH = 1000
+#: the columns of ``limits`` a store reads, in the order ``limit_rows`` takes them
+LIMIT_COLUMNS = "scope, name, origin, concurrency, concurrency_by, rate, rate_per, rate_by"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: a count's key: (scope, name, "running" or "starts", partition: "" or the field's value)
+Key = tuple[LimitScope, str, str, str]
+
+
+def stored_limits(row: Sequence[Any]) -> tuple[LimitScope, str, LimitOrigin, Limits]:
+    """A ``limits`` row (``LIMIT_COLUMNS``) as what it holds."""
+    scope, name, origin, concurrency, concurrency_by, rate, rate_per, rate_by = row
+    return (
+        LimitScope(scope),
+        name,
+        LimitOrigin(origin),
+        Limits(
+            None if concurrency is None else Limit(concurrency, concurrency_by),
+            None if rate is None else Rate(rate, rate_per, rate_by),
+        ),
+    )
+
+
+def limit_values(limits: Limits) -> dict[str, Any]:
+    """The ``limits`` columns that hold ``limits``, by name."""
+    concurrency, rate = limits.concurrency, limits.rate
+    return {
+        "concurrency": None if concurrency is None else concurrency.count,
+        "concurrency_by": None if concurrency is None else concurrency.by,
+        "rate": None if rate is None else rate.count,
+        "rate_per": None if rate is None else rate.per,
+        "rate_by": None if rate is None else rate.by,
+    }
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def window_end(rate: Rate, now_us: int) -> int:
+    """The end of ``rate``'s window that holds ``now_us`` (microseconds since the epoch)."""
+    per = max(1, round(rate.per * 1_000_000))
+    return (now_us // per + 1) * per
+
+
+def part_of(value: Any) -> str:
+    """A partition's name: the JSON of the field's value as text (None: the field is missing
+    or null; the jobs without it share one partition)."""
+    return json.dumps(None if value is None else str(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A job a limited claim may take: what the limits look at. ``keys``: the value of each
+    of the plan's ``fields`` in its payload, as text."""
+
+    id: Any
+    type: str
+    queue: str
+    priority: int
+    run_at: Any
+    keys: tuple[Any, ...] = ()
+
+
+def candidate(row: Sequence[Any]) -> Candidate:
+    """A candidate from a row of ``id, type, queue, priority, run_at, k0, k1...``."""
+    return Candidate(row[0], row[1], row[2], row[3], row[4], tuple(row[5:]))
+
+
+class LimitPlan:
+    """One limited claim of ``request``: the limits that apply to it (of ``limits``, the
+    stored ones), what they count, and the jobs taken so far."""
+
+    def __init__(self, request: ClaimRequest, limits: Iterable[ScopeLimits], now: datetime):
+        self.request = request
+        self.now_us = to_us(now)
+        self.applied: dict[tuple[LimitScope, str], Limits] = {}
+        for held in limits:
+            effective = held.effective
+            if effective and self._covers(held.scope, held.name):
+                self.applied[(held.scope, held.name)] = effective
+        #: the payload fields the applied limits count by, in the order the candidates'
+        #: ``keys`` and the running rows hold them
+        self.fields = tuple(
+            dict.fromkeys(field for limits in self.applied.values() for field in limits.fields)
+        )
+        self._in_use: Counter[Key] = Counter()
+        self._new_starts: Counter[Key] = Counter()
+        self._left_out: set[tuple[LimitScope, str]] = set()
+        self.taken = 0
+        #: a limit kept the claim from taking a job it could have taken
+        self.held_back = False
+        self._done = False
+
+    @classmethod
+    def of_rows(
+        cls, request: ClaimRequest, rows: Iterable[Sequence[Any]], now: datetime
+    ) -> LimitPlan:
+        """The plan of ``request`` under the stored ``rows`` of ``limits``."""
+        return cls(request, merge([stored_limits(row) for row in rows]), now)
+
+    def _covers(self, scope: LimitScope, name: str) -> bool:
+        names = self.request.types if scope is LimitScope.TYPE else self.request.queues
+        return names is None or name in names
+
+    @property
+    def applies(self) -> bool:
+        return bool(self.applied)
+
+    def names(self, scope: LimitScope) -> list[str]:
+        """The limited types or queues of the claim."""
+        return sorted(name for kind, name in self.applied if kind is scope)
+
+    @property
+    def rates(self) -> list[tuple[LimitScope, str, Rate]]:
+        return [
+            (scope, name, limits.rate)
+            for (scope, name), limits in self.applied.items()
+            if limits.rate is not None
+        ]
+
+    def window_end(self, rate: Rate) -> int:
+        return window_end(rate, self.now_us)
+
+    # -- what is in use --------------------------------------------------------------------
+
+    def _key(
+        self, scope: LimitScope, name: str, kind: str, by: str | None, keys: Sequence[Any]
+    ) -> Key:
+        part = "" if by is None else part_of(keys[self.fields.index(by)])
+        return (scope, name, kind, part)
+
+    def _scopes_of(self, job_type: str, queue: str) -> list[tuple[LimitScope, str, Limits]]:
+        found = []
+        for scope, name in ((LimitScope.TYPE, job_type), (LimitScope.QUEUE, queue)):
+            limits = self.applied.get((scope, name))
+            if limits is not None:
+                found.append((scope, name, limits))
+        return found
+
+    def count_running(self, rows: Iterable[Sequence[Any]]) -> None:
+        """The running jobs of the limited scopes: rows of ``type, queue, k0, k1...``."""
+        for row in rows:
+            job_type, queue, keys = row[0], row[1], tuple(row[2:])
+            for scope, name, limits in self._scopes_of(job_type, queue):
+                if limits.concurrency is not None:
+                    key = self._key(scope, name, "running", limits.concurrency.by, keys)
+                    self._in_use[key] += 1
+
+    def count_starts(self, rows: Iterable[Sequence[Any]]) -> None:
+        """The starts counted so far: rows of ``scope, name, part, window_end (µs), n``. A row
+        of a later window than this claim's (a claim that began later took its turn first)
+        leaves no room in this claim's window."""
+        for scope, name, part, end, n in rows:
+            limits = self.applied.get((LimitScope(scope), name))
+            if limits is None or limits.rate is None:
+                continue
+            mine = self.window_end(limits.rate)
+            if end >= mine:
+                count = n if end == mine else limits.rate.count
+                self._in_use[(LimitScope(scope), name, "starts", part)] = count
+
+    def _room(self, scope: LimitScope, name: str, limits: Limits, keys: Sequence[Any]) -> list[Key]:
+        """The counts taking a job of the scope adds to, or [] past a limit (None: full)."""
+        found = []
+        if limits.concurrency is not None:
+            key = self._key(scope, name, "running", limits.concurrency.by, keys)
+            if self._in_use[key] >= limits.concurrency.count:
+                return []
+            found.append(key)
+        if limits.rate is not None:
+            key = self._key(scope, name, "starts", limits.rate.by, keys)
+            if self._in_use[key] >= limits.rate.count:
+                return []
+            found.append(key)
+        return found
+
+    def _full(self) -> set[tuple[LimitScope, str]]:
+        """Scopes with no room whatever the payload: a limit not counted by a field is used up."""
+        full = set()
+        for (scope, name), limits in self.applied.items():
+            for limit, kind in ((limits.concurrency, "running"), (limits.rate, "starts")):
+                used = self._in_use[(scope, name, kind, "")]
+                if limit is not None and limit.by is None and used >= limit.count:
+                    full.add((scope, name))
+        return full
+
+    # -- the rounds ------------------------------------------------------------------------
+
+    def next_request(
+        self, paused: Collection[str], waiting: Callable[[], Sequence[str]]
+    ) -> ClaimRequest | None:
+        """What to read candidates with next (its ``limit``: how many), or None: the claim is
+        over. ``paused``, ``waiting``: as ``around_pauses`` takes them."""
+        wanted = self.request.limit - self.taken
+        if self._done or wanted <= 0:
+            return None
+        self._left_out = self._full()
+        if self._left_out:
+            self.held_back = True
+        types = self.request.types
+        if types is not None:
+            types = tuple(t for t in types if (LimitScope.TYPE, t) not in self._left_out)
+        full_queues = {name for scope, name in self._left_out if scope is LimitScope.QUEUE}
+        depth = wanted + (PARTITION_DEPTH if self.fields else 0)
+        request = replace(self.request, limit=depth, types=types)
+        request = around_pauses(request, {*paused, *full_queues}, waiting)
+        if request.takes_nothing:
+            return None
+        return request
+
+    def offer(self, candidates: list[Candidate], depth: int) -> list[Any]:
+        """The ids of ``candidates`` (read with a limit of ``depth``) the limits let the claim
+        take, in claim order; counted as taken."""
+        candidates.sort(key=lambda c: (-c.priority, c.run_at, c.id))
+        taken = []
+        for job in candidates:
+            if self.taken == self.request.limit:
+                break
+            counts: list[Key] = []
+            for scope, name, limits in self._scopes_of(job.type, job.queue):
+                room = self._room(scope, name, limits, job.keys)
+                if not room:
+                    counts = []
+                    self.held_back = True
+                    break
+                counts.extend(room)
+            else:
+                for key in counts:
+                    self._in_use[key] += 1
+                    if key[2] == "starts":
+                        self._new_starts[key] += 1
+                taken.append(job.id)
+                self.taken += 1
+        # another round only if one may find more: the read was cut short, and a scope filled
+        # up that the next read leaves out
+        if len(candidates) < depth or not self._full() - self._left_out:
+            self._done = True
+        return taken
+
+    def starts(self) -> list[tuple[str, str, str, int, int]]:
+        """The starts this claim made: ``scope, name, part, window_end (µs), n`` for each
+        rate's window."""
+        found = []
+        for (scope, name, _, part), n in sorted(self._new_starts.items()):
+            rate = self.applied[(scope, name)].rate
+            assert rate is not None
+            found.append((scope.value, name, part, self.window_end(rate), n))
+        return found

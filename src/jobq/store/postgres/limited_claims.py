@@ -1,0 +1,152 @@
+"""A limited claim on PostgreSQL (``store/limits.py``): one transaction that locks the limited
+scopes' ``limits`` rows (in one order, so two claims cannot deadlock), reads them again, counts
+what they count, then reads candidates and takes those the limits allow, round by round. The
+limited claims of one scope take turns across the fleet; other claims do not wait for them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import psycopg
+
+from jobq.domain.job import Job
+from jobq.domain.limits import LimitScope
+from jobq.store.claim import CLAIMABLE, Claimed, ClaimRequest, ClaimShape, around_pauses
+from jobq.store.limits import EPOCH, LIMIT_COLUMNS, LimitPlan, candidate, to_us
+from jobq.store.postgres.context import Context
+from jobq.store.postgres.rows import READ, columns
+from jobq.store.postgres.sql import NOW, RUNNING
+
+#: (scope, name) pairs given as two arrays
+SCOPES_IN = "(scope, name) IN (SELECT * FROM unnest(%(scopes)s::text[], %(names)s::text[]))"
+
+
+class ClaimStatements(Protocol):
+    """What a limited claim takes from the claims: their statements and parameters."""
+
+    @property
+    def ctx(self) -> Context: ...
+
+    @property
+    def claim_set(self) -> str: ...
+
+    def claim_sql(self, shape: ClaimShape) -> str: ...
+
+    def candidates_sql(self, shape: ClaimShape, field_count: int) -> str: ...
+
+    def params(self, request: ClaimRequest) -> dict[str, Any]: ...
+
+    async def waiting_queues(
+        self, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> list[str]: ...
+
+
+def scope_params(scopes: Sequence[tuple[LimitScope, str]]) -> dict[str, list[str]]:
+    return {"scopes": [scope.value for scope, _ in scopes], "names": [name for _, name in scopes]}
+
+
+class LimitedClaims:
+    def __init__(self, statements: ClaimStatements) -> None:
+        self._statements = statements
+        tables = statements.ctx.tables
+        jobs, starts = tables.jobs, tables.limit_starts
+        self._lock = f"""
+            SELECT {LIMIT_COLUMNS} FROM {tables.limits} WHERE {SCOPES_IN}
+            ORDER BY scope, name, origin FOR UPDATE"""
+        self._now = f"SELECT {NOW}"
+        self._take = f"""
+            UPDATE {jobs} {statements.claim_set}
+            WHERE id = ANY(%(ids)s::uuid[]) AND status IN {CLAIMABLE}
+            RETURNING {columns(jobs)}"""
+        self._ended_starts = f"DELETE FROM {starts} WHERE window_end <= {NOW} AND {SCOPES_IN}"
+        self._starts = f"SELECT scope, name, part, window_end, n FROM {starts} WHERE {SCOPES_IN}"
+        self._record_starts = f"""
+            INSERT INTO {starts} AS s (scope, name, part, window_end, n)
+            VALUES (%(scope)s, %(name)s, %(part)s, %(window_end)s, %(n)s)
+            ON CONFLICT (scope, name, part) DO UPDATE SET
+                n = CASE WHEN s.window_end = EXCLUDED.window_end THEN s.n + EXCLUDED.n
+                         ELSE EXCLUDED.n END,
+                window_end = EXCLUDED.window_end"""
+
+    def _running(self, field_count: int) -> str:
+        """The running jobs of the limited types and queues (few: the running index's rows)."""
+        keys = "".join(f", payload->>%(field{i})s" for i in range(field_count))
+        return f"""
+            SELECT type, queue{keys} FROM {self._statements.ctx.tables.jobs}
+            WHERE status = '{RUNNING}'
+              AND (type = ANY(%(types)s::text[]) OR queue = ANY(%(queues)s::text[]))"""
+
+    async def claim(self, request: ClaimRequest, seen: LimitPlan, paused: list[str]) -> list[Job]:
+        """Claim for ``request``, which the limits as last read (``seen``) apply to."""
+        scopes = sorted(seen.applied)
+        statements = self._statements
+        ctx = statements.ctx
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> tuple[list[Any], bool]:
+            rows = await (await conn.execute(self._lock, scope_params(scopes))).fetchall()
+            [(now,)] = await (await conn.execute(self._now, {"now": ctx.now()})).fetchall()
+            plan = LimitPlan.of_rows(request, rows, now)
+            waiting: list[str] = []
+            if request.queues is None and (paused or plan.names(LimitScope.QUEUE)):
+                waiting = await statements.waiting_queues(conn)
+            if not plan.applies:  # lifted since this process read them
+                claim = around_pauses(request, paused, lambda: waiting)
+                if claim.takes_nothing:
+                    return [], False
+                sql = statements.claim_sql(claim.shape)
+                return await (await conn.execute(sql, statements.params(claim))).fetchall(), False
+            return await self._take_allowed(conn, plan, paused, waiting, now), plan.held_back
+
+        rows, held_back = await ctx.db.run(run)
+        return Claimed.of([READ.job(row) for row in rows], held_back=held_back)
+
+    async def _take_allowed(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        plan: LimitPlan,
+        paused: list[str],
+        waiting: list[str],
+        now: datetime,
+    ) -> list[Any]:
+        statements = self._statements
+        fields = {f"field{i}": field for i, field in enumerate(plan.fields)}
+        limited = {
+            "types": plan.names(LimitScope.TYPE),
+            "queues": plan.names(LimitScope.QUEUE),
+            **fields,
+        }
+        running = await conn.execute(self._running(len(fields)), limited)
+        plan.count_running(await running.fetchall())
+        if plan.rates:
+            rated = scope_params([(scope, name) for scope, name, _ in plan.rates])
+            await conn.execute(self._ended_starts, {**rated, "now": now})
+            found = await (await conn.execute(self._starts, rated)).fetchall()
+            plan.count_starts(
+                (scope, name, part, to_us(end), n) for scope, name, part, end, n in found
+            )
+        taken: list[Any] = []
+        while (request := plan.next_request(paused, lambda: waiting)) is not None:
+            sql = statements.candidates_sql(request.shape, len(fields))
+            read = await conn.execute(sql, {**statements.params(request), **fields})
+            ids = plan.offer([candidate(row) for row in await read.fetchall()], request.limit)
+            if ids:
+                took = await conn.execute(
+                    self._take, {**statements.params(plan.request), "ids": ids}
+                )
+                taken.extend(await took.fetchall())
+        starts = [
+            {
+                "scope": scope,
+                "name": name,
+                "part": part,
+                "window_end": EPOCH + timedelta(microseconds=end),
+                "n": n,
+            }
+            for scope, name, part, end, n in plan.starts()
+        ]
+        if starts:
+            async with conn.cursor() as cursor:
+                await cursor.executemany(self._record_starts, starts)
+        return taken

@@ -1,0 +1,72 @@
+"""A limited claim on SQLite (``store/limits.py``): under the claim's write lock, count what the
+limits count, then read candidates and take those the limits allow, round by round."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection
+from typing import Any
+
+from jobq.domain.limits import LimitScope
+from jobq.store.claim import claim_params, pair_arms, type_arms
+from jobq.store.limits import LimitPlan, candidate
+from jobq.store.sqlite.claim_sql import DIALECT, TAKE, candidates_sql, waiting_queues
+from jobq.store.sqlite.fence import RUNNING
+
+ENDED_STARTS = "DELETE FROM limit_starts WHERE window_end <= :now"
+STARTS = "SELECT scope, name, part, window_end, n FROM limit_starts WHERE scope = ? AND name = ?"
+RECORD_STARTS = """
+INSERT INTO limit_starts (scope, name, part, window_end, n) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (scope, name, part) DO UPDATE SET
+    n = CASE WHEN window_end = excluded.window_end THEN n + excluded.n ELSE excluded.n END,
+    window_end = excluded.window_end
+"""
+
+
+def field_keys(count: int) -> str:
+    """The value of each payload field ``:field0``... as text, as columns."""
+    return "".join(f", CAST(json_extract(payload, :field{i}) AS TEXT)" for i in range(count))
+
+
+def running_sql(field_count: int) -> str:
+    """The running jobs of the limited types and queues (few: the running index's rows)."""
+    return f"""
+SELECT type, queue{field_keys(field_count)} FROM jobs
+WHERE status = '{RUNNING}' AND (type IN (SELECT value FROM json_each(:types))
+                                OR queue IN (SELECT value FROM json_each(:queues)))
+"""
+
+
+def claim_limited(
+    conn: sqlite3.Connection, plan: LimitPlan, params: dict[str, Any], paused: Collection[str]
+) -> list[Any]:
+    """The rows of the jobs ``plan``'s claim takes (``params``: the claim's owner, times), in
+    the caller's write transaction."""
+    fields = {f"field{i}": f"$.{field}" for i, field in enumerate(plan.fields)}
+    scopes = {
+        "types": json.dumps(plan.names(LimitScope.TYPE)),
+        "queues": json.dumps(plan.names(LimitScope.QUEUE)),
+    }
+    plan.count_running(conn.execute(running_sql(len(fields)), {**scopes, **fields}))
+    if plan.rates:
+        conn.execute(ENDED_STARTS, {"now": params["now"]})
+        for scope, name, _ in plan.rates:
+            plan.count_starts(conn.execute(STARTS, (scope.value, name)))
+    rows: list[Any] = []
+    while (request := plan.next_request(paused, lambda: waiting_queues(conn))) is not None:
+        sql = candidates_sql(request.shape, len(fields))
+        read = {
+            **params,
+            **fields,
+            **type_arms(request),
+            **claim_params(request, DIALECT),
+            **pair_arms(request),
+            "limit": request.limit,
+        }
+        found = [candidate(row) for row in conn.execute(sql, read)]
+        ids = plan.offer(found, request.limit)
+        if ids:
+            rows.extend(conn.execute(TAKE, {**params, "ids": json.dumps(ids)}).fetchall())
+    conn.executemany(RECORD_STARTS, plan.starts())
+    return rows
