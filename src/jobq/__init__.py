@@ -30,6 +30,7 @@ from jobq.domain.errors import (
 )
 from jobq.domain.ids import JobId, PoolId, WorkerId
 from jobq.domain.job import Attempt, Backoff, DeadReason, ErrorInfo, Job, Lease, NewJob, Outcome
+from jobq.domain.limits import Limit, Rate
 from jobq.domain.retention import Retain
 from jobq.domain.states import JobState
 from jobq.domain.unique import Unique
@@ -88,11 +89,13 @@ __all__ = [
     "JobState",
     "JobqError",
     "Lease",
+    "Limit",
     "NewJob",
     "NonRetryableError",
     "Outcome",
     "PoolConfig",
     "PoolId",
+    "Rate",
     "Registry",
     "Retain",
     "StoreError",

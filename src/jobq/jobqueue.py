@@ -65,6 +65,7 @@ from jobq.insights import (
     types_waiting,
 )
 from jobq.intake import check_new_job
+from jobq.limits import LimitSettings
 from jobq.metrics import Metrics
 from jobq.pauses import Pauses
 from jobq.pruning import Pruning
@@ -161,6 +162,8 @@ class JobQueue:
         )
         #: paused queues: no claim anywhere takes their jobs until they are resumed
         self.pauses = Pauses(lambda: self.store.queue_control, self.clock, self._wake_pools)
+        #: limits: how many jobs of a type or queue run at once, or start per period, fleet-wide
+        self.limits = LimitSettings(lambda: self.store.limit_control, self.registry)
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -179,7 +182,10 @@ class JobQueue:
         none), ``backoff`` (a ``Backoff``), ``non_retryable`` (exception classes), ``secret``
         (payload field names whose values the API, the dashboard and error text never show),
         ``retain`` (a ``Retain``: how long this type's finished jobs are kept, instead of the
-        process's settings).
+        process's settings), ``concurrency`` (a number, or a ``Limit`` counted per value of a
+        payload field: how many of its jobs may run at once across the fleet), ``rate`` (a
+        ``Rate``: how many may start per period). A limit set at run time
+        (``jq.limits.set``) wins over the code's until cleared.
 
         ``schedule``: also enqueue this type at each tick of a cron expression (five fields,
         or six with seconds first) in ``timezone``, with ``payload``; a schedule named after

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from jobq.domain.job import DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT, Backoff
+from jobq.domain.limits import Limit, Limits, Rate, limits_of
 from jobq.domain.retention import Retain
 from jobq.names import check_name
 
@@ -34,6 +35,8 @@ class JobType:
     secret: frozenset[str] = frozenset()
     #: the type's own retention once finished; None: the process's settings
     retain: Retain | None = None
+    #: how many of its jobs may run at once, and start per period, across the fleet
+    limits: Limits = field(default_factory=Limits)
 
 
 def _positional_count(handler: Handler) -> int:
@@ -61,6 +64,8 @@ def make_job_type(
     non_retryable: tuple[type[BaseException], ...] = (),
     secret: Collection[str] = (),
     retain: Retain | None = None,
+    concurrency: Limit | int | None = None,
+    rate: Rate | None = None,
 ) -> JobType:
     """Check the options and the handler's shape; raise ``ValueError`` or ``TypeError``."""
     check_name(name, what="job type")
@@ -72,6 +77,7 @@ def make_job_type(
         raise TypeError(f"the handler for {name!r} is not callable")
     if retain is not None and not isinstance(retain, Retain):
         raise TypeError(f"retain must be a Retain (jobq.Retain), not {type(retain).__name__}")
+    limits = limits_of(concurrency, rate)
     count = _positional_count(handler)
     if count not in (1, 2):
         raise TypeError(
@@ -89,6 +95,7 @@ def make_job_type(
         non_retryable=non_retryable,
         secret=frozenset(secret),
         retain=retain,
+        limits=limits,
     )
 
 
@@ -129,6 +136,10 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._types)
+
+    def limits(self) -> dict[str, Limits]:
+        """The limits the types declare in code, by type (those that declare one)."""
+        return {t.name: t.limits for t in self if t.limits}
 
     def include(self, other: Registry) -> None:
         """Add every type of ``other``; a name registered in both is an error."""

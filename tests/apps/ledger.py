@@ -15,7 +15,7 @@ import os
 import time
 from typing import Any
 
-from jobq import JobContext, JobQueue
+from jobq import JobContext, JobQueue, Limit, Rate
 
 jq = JobQueue()  # only the handlers are used; the process's settings choose the database
 
@@ -132,6 +132,31 @@ async def ledger_held(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any
     await asyncio.sleep(float(payload.get("seconds", 0)))
     record("end", ctx)
     return {"pid": os.getpid()}
+
+
+# -- limited jobs (tests/e2e/test_limits_fleet.py) -------------------------------------------
+
+
+@jq.job("ledger.limited", concurrency=2)
+async def ledger_limited(payload: dict[str, Any], ctx: JobContext) -> None:
+    """At most 2 run at once across the fleet."""
+    record("start", ctx)
+    await asyncio.sleep(float(payload.get("seconds", 0)))
+    record("end", ctx)
+
+
+@jq.job("ledger.per_customer", concurrency=Limit(1, by="customer"))
+async def ledger_per_customer(payload: dict[str, Any], ctx: JobContext) -> None:
+    """At most one per customer at once, any number of customers."""
+    record("start", ctx, customer=payload.get("customer"))
+    await asyncio.sleep(float(payload.get("seconds", 0)))
+    record("end", ctx, customer=payload.get("customer"))
+
+
+@jq.job("ledger.rated", rate=Rate(10, per=1))
+async def ledger_rated(payload: dict[str, Any], ctx: JobContext) -> None:
+    """At most 10 start per second (per fixed window) across the fleet."""
+    record("start", ctx)
 
 
 # -- poison jobs (tests/faults/test_poison.py) ---------------------------------------------

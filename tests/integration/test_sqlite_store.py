@@ -65,6 +65,8 @@ async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
             "attempts",
             "job_counts",
             "jobs",
+            "limit_starts",
+            "limits",
             "processes",
             "queue_pauses",
             "schedule_ticks",

@@ -38,13 +38,14 @@ from jobq.domain.ids import PoolId, WorkerId, new_pool_id, slot_id
 from jobq.domain.job import Job, ProcessInfo
 from jobq.metrics import Metrics
 from jobq.registry import Registry
-from jobq.store.claim import ClaimRequest
+from jobq.store.claim import Claimed, ClaimRequest
 from jobq.store.ports import RUN_CANCELLED, PoolStore
 from jobq.worker.acks import Acknowledger
 from jobq.worker.config import PoolConfig, StopReport
 from jobq.worker.handback import hand_back
 from jobq.worker.heartbeat import Heartbeat
 from jobq.worker.leases import HeldJobs
+from jobq.worker.limits import LimitPublisher
 from jobq.worker.prefetch import Prefetch
 from jobq.worker.presence import PRESENCE_INTERVAL, PresenceReporter
 from jobq.worker.reaper import Reaper
@@ -114,6 +115,8 @@ class WorkerPool:
         self._timers: set[asyncio.TimerHandle] = set()
         self._started_at = self._clock.now()
         self._services = tuple(services)
+        #: the last claim was held back by a limit
+        self._held_back = False
 
     # -- what others may read ---------------------------------------------------------------
 
@@ -163,6 +166,8 @@ class WorkerPool:
         if self._metrics is not None:
             self._metrics.watch_pool(config.worker_count, lambda: self._busy, lambda: self.buffered)
         supervisor = self._supervisor
+        limits = LimitPublisher(self._store.limit_control, self._registry, self._log)
+        await limits.publish()  # before the first claim: the code's limits hold from it
         self._dispatcher = supervisor.start(self._dispatch(), "dispatcher")
         self._acks_task = supervisor.start(self._acks.run(), "acknowledger")
         services: tuple[Service, ...] = (
@@ -187,6 +192,7 @@ class WorkerPool:
                 interval=min(PRESENCE_INTERVAL, config.heartbeat_interval),
                 log=self._log,
             ),
+            limits,
             *self._services,
         )
         self._side_tasks = [supervisor.start_service(service) for service in services]
@@ -358,6 +364,8 @@ class WorkerPool:
                 backoff = min(backoff * 2, MAX_STORE_BACKOFF)
                 continue
             self._prefetch.claim_took(time.perf_counter() - began)
+            # held back by a limit: claim again as soon as one of ours ends, not at the poll
+            self._held_back = isinstance(jobs, Claimed) and jobs.held_back
             backoff = config.poll_interval
             for job in jobs:
                 self._held.hold(job)
@@ -426,7 +434,7 @@ class WorkerPool:
 
     def _settled(self, job: Job) -> None:
         self._forget(job)
-        if self._watch_idle and not self._held:
+        if self._held_back or (self._watch_idle and not self._held):
             self._wake.set()
 
     def _forget(self, job: Job) -> None:
