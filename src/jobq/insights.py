@@ -6,13 +6,16 @@ read from the store, so it shows every process."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from jobq.domain.job import MinuteCount, Outcome, ProcessInfo, WaitingCount, counts_by_queue
+from jobq.domain.limits import LimitScope, ScopeLimits
 from jobq.domain.pauses import QueuePause
 from jobq.domain.states import JobState
-from jobq.store.ports import QueueControl, Reads
+from jobq.store.ports import LimitControl, QueueControl, Reads
 from jobq.worker.presence import STALE_AFTER
 
 #: outcomes counted as bad in the charts (an interrupted attempt is handed back, not failed)
@@ -112,6 +115,12 @@ class Overview:
     waiting: list[TypeWaiting] = field(default_factory=list)
     #: the queues paused now, by name
     paused: list[QueuePause] = field(default_factory=list)
+    #: the types and queues with limits, by scope and name
+    limits: list[ScopeLimits] = field(default_factory=list)
+
+    def queue_limits(self) -> dict[str, ScopeLimits]:
+        """The queues' limits, by queue."""
+        return {held.name: held for held in self.limits if held.scope is LimitScope.QUEUE}
 
     @property
     def warnings(self) -> list[str]:
@@ -158,6 +167,23 @@ class QueueInfo:
     counts: dict[str, int]
     #: the pause that holds now, if any
     pause: QueuePause | None
+    #: its limits (in code and set at run time); None: nothing limits it
+    limits: ScopeLimits | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TypeInfo:
+    """A job type as ``/types``, ``jobq types list`` and the dashboard show it."""
+
+    name: str
+    #: due jobs of the type, waiting for a worker (every queue)
+    waiting: int
+    #: jobs of the type claimed and not yet ended (every queue)
+    running: int
+    #: this process has a handler for it
+    handled: bool
+    #: its limits (in code and set at run time); None: nothing limits it
+    limits: ScopeLimits | None = None
 
 
 def no_jobs() -> dict[str, int]:
@@ -165,33 +191,77 @@ def no_jobs() -> dict[str, int]:
     return dict.fromkeys((state.value for state in JobState), 0)
 
 
-def queue_infos(counts: dict[str, dict[str, int]], paused: list[QueuePause]) -> list[QueueInfo]:
-    """Every queue that has jobs (``counts``: queue -> status -> jobs) or a pause, by name."""
+def queue_infos(
+    counts: dict[str, dict[str, int]],
+    paused: list[QueuePause],
+    limits: Sequence[ScopeLimits] = (),
+) -> list[QueueInfo]:
+    """Every queue that has jobs (``counts``: queue -> status -> jobs), a pause or a limit, by
+    name."""
     pauses = {pause.queue: pause for pause in paused}
+    limited = {held.name: held for held in limits if held.scope is LimitScope.QUEUE}
     return [
-        QueueInfo(name, counts.get(name) or no_jobs(), pauses.get(name))
-        for name in sorted({*counts, *pauses})
+        QueueInfo(name, counts.get(name) or no_jobs(), pauses.get(name), limited.get(name))
+        for name in sorted({*counts, *pauses, *limited})
     ]
 
 
-async def queues(reads: Reads, control: QueueControl) -> list[QueueInfo]:
-    """Every queue that has jobs or a pause, by name, read at once."""
-    counts, paused = await asyncio.gather(reads.counts(), control.pauses())
-    return queue_infos(counts_by_queue(counts), paused)
+async def queues(reads: Reads, control: QueueControl, limits: LimitControl) -> list[QueueInfo]:
+    """Every queue that has jobs, a pause or a limit, by name, read at once."""
+    counts, paused, limited = await asyncio.gather(
+        reads.counts(), control.pauses(), limits.limits()
+    )
+    return queue_infos(counts_by_queue(counts), paused, limited)
 
 
-async def overview(reads: Reads, control: QueueControl, *, minutes: int, now: datetime) -> Overview:
+def type_infos(
+    waiting: list[WaitingCount],
+    running: list[tuple[str, str, int]],
+    limits: list[ScopeLimits],
+    handled: list[str],
+) -> list[TypeInfo]:
+    """Every type that has jobs waiting or running, a limit, or a handler here, by name."""
+    due: Counter[str] = Counter()
+    for row in waiting:
+        due[row.type] += row.count
+    busy: Counter[str] = Counter()
+    for job_type, _, count in running:
+        busy[job_type] += count
+    limited = {held.name: held for held in limits if held.scope is LimitScope.TYPE}
+    return [
+        TypeInfo(name, due[name], busy[name], name in handled, limited.get(name))
+        for name in sorted({*due, *busy, *limited, *handled})
+    ]
+
+
+async def types(reads: Reads, limits: LimitControl, handled: list[str]) -> list[TypeInfo]:
+    """Every type that has jobs waiting or running, a limit, or a handler in ``handled``."""
+    waiting, running, limited = await asyncio.gather(
+        reads.waiting(), limits.running(), limits.limits()
+    )
+    return type_infos(waiting, running, limited, handled)
+
+
+async def _controls(
+    control: QueueControl, limits: LimitControl
+) -> tuple[list[QueuePause], list[ScopeLimits]]:
+    return await asyncio.gather(control.pauses(), limits.limits())
+
+
+async def overview(
+    reads: Reads, control: QueueControl, limits: LimitControl, *, minutes: int, now: datetime
+) -> Overview:
     """Everything an overview shows, read at once."""
-    counts, processes, ended, oldest, waiting, paused = await asyncio.gather(
+    counts, processes, ended, oldest, waiting, (paused, limited) = await asyncio.gather(
         reads.counts(),
         reads.processes(max_age=STALE_AFTER),
         reads.throughput(minutes=minutes),
         reads.oldest_waiting_age(),
         reads.waiting(),
-        control.pauses(),
+        _controls(control, limits),
     )
     return Overview(
-        {info.name: info.counts for info in queue_infos(counts_by_queue(counts), paused)},
+        {info.name: info.counts for info in queue_infos(counts_by_queue(counts), paused, limited)},
         processes,
         ended,
         minutes,
@@ -199,6 +269,7 @@ async def overview(reads: Reads, control: QueueControl, *, minutes: int, now: da
         now,
         waiting_by_type(waiting, processes, now),
         paused,
+        limited,
     )
 
 

@@ -57,11 +57,13 @@ from jobq.domain.unique import Unique
 from jobq.insights import (
     Overview,
     QueueInfo,
+    TypeInfo,
     TypeWaiting,
     no_jobs,
     overview,
     queues,
     runner_missing,
+    types,
     types_waiting,
 )
 from jobq.intake import check_new_job
@@ -451,18 +453,34 @@ class JobQueue:
 
     async def overview(self, *, minutes: int = 60) -> Overview:
         """Queues, worker pools, attempts ended per minute over ``minutes``, the oldest wait."""
+        store = self.store
         return await overview(
-            self.store.reads, self.store.queue_control, minutes=minutes, now=self.clock.now()
+            store.reads,
+            store.queue_control,
+            store.limit_control,
+            minutes=minutes,
+            now=self.clock.now(),
         )
 
     async def queues(self) -> list[QueueInfo]:
-        """Every queue that has jobs or a pause, by name: its jobs by status, its pause."""
-        return await queues(self.store.reads, self.store.queue_control)
+        """Every queue that has jobs, a pause or a limit, by name: its jobs by status, its
+        pause, its limits."""
+        return await queues(self.store.reads, self.store.queue_control, self.store.limit_control)
 
     async def queue(self, name: str) -> QueueInfo:
-        """One queue, as ``queues`` shows it (no jobs and no pause: all counts 0)."""
+        """One queue, as ``queues`` shows it (no jobs, pause or limit: all counts 0)."""
         found = next((info for info in await self.queues() if info.name == name), None)
         return found or QueueInfo(name, no_jobs(), None)
+
+    async def types(self) -> list[TypeInfo]:
+        """Every job type that has jobs waiting or running, a limit, or a handler here, by
+        name: how many wait and run, and its limits."""
+        return await types(self.store.reads, self.store.limit_control, self.registry.names())
+
+    async def job_type(self, name: str) -> TypeInfo:
+        """One job type, as ``types`` shows it."""
+        found = next((info for info in await self.types() if info.name == name), None)
+        return found or TypeInfo(name, 0, 0, name in self.registry)
 
     async def waiting(self) -> list[TypeWaiting]:
         """Due jobs by type, and which of them no live worker process can run."""

@@ -154,6 +154,33 @@ async def test_the_dashboard_shows_jobs_move_and_retries_a_dead_one(
     assert '"passed"' in text_of(browser, "main")
     shot(browser, "retried-job")
 
+    # limit a type from the Types page, and a queue from the overview: each row says so
+    browser.get(f"{base}/ui/types")
+    field = eventually(
+        lambda: browser.find_element("css selector", "#type-echo input[name=concurrency]"),
+        "the echo row's limit form",
+    )
+    field.send_keys("3")
+    browser.find_element("css selector", "#type-echo input[name=rate]").send_keys("10/s")
+    click(browser, "#type-echo form button")
+    eventually(lambda: "Limit set." in text_of(browser, "#notice"), "the type's limit notice")
+    assert text_of(browser, "#type-echo .limit") == "3 at once, 10 per 1s set"
+    shot(browser, "type-limit")
+    browser.get(f"{base}/")
+    field = eventually(
+        lambda: browser.find_element("css selector", "#queue-default input[name=rate]"),
+        "the default queue's limit form",
+    )
+    field.send_keys("10")  # no period: refused, the page says what a limit may be
+    click(browser, "#queue-default .queue-limit-form button")
+    eventually(lambda: "was not set" in text_of(browser, "#error"), "the refusal")
+    assert text_of(browser, "#queue-default .queue-limit") == "none"
+    field = browser.find_element("css selector", "#queue-default input[name=concurrency]")
+    field.send_keys("4")
+    click(browser, "#queue-default .queue-limit-form button")
+    eventually(lambda: "Limit set." in text_of(browser, "#notice"), "the queue's limit notice")
+    assert text_of(browser, "#queue-default .queue-limit") == "4 at once"
+
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == [], errors
 

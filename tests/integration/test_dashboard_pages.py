@@ -130,3 +130,48 @@ async def test_retry_all_dead_from_the_page(jq: JobQueue, site: httpx.AsyncClien
     assert {(await jq.get(job.id)).status for job in jobs} == {JobState.PENDING}
     empty = await site.post("/ui/retry-dead", content=b"", headers=same_origin(site))
     assert empty.status_code == 400
+
+
+async def test_limits_from_the_types_page_and_the_queues_table(
+    jq: JobQueue, site: httpx.AsyncClient
+) -> None:
+    await jq.enqueue("echo", {}, queue="slow")
+    page = (await site.get("/ui/types")).text
+    assert 'id="type-echo"' in page and "/ui/limits/type/echo/set" in page
+
+    set_type = await site.post(
+        "/ui/limits/type/echo/set",
+        content="concurrency=3&rate=10%2Fs",
+        headers={**same_origin(site), "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert set_type.status_code == 303 and set_type.headers["location"] == "/ui/types?done=limited"
+    held = await jq.limits.of("type", "echo")
+    assert held.effective.describe() == "3 at once, 10 per 1s"
+    page = (await site.get(set_type.headers["location"])).text
+    assert 'id="notice">Limit set.' in page and "3 at once, 10 per 1s" in page
+
+    set_queue = await site.post(
+        "/ui/limits/queue/slow/set",
+        content="concurrency=2&rate=",
+        headers={**same_origin(site), "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert set_queue.headers["location"] == "/?done=limited"
+    overview = (await site.get("/", headers={"Accept": "text/html"})).text
+    assert "2 at once" in overview and "/ui/limits/queue/slow/clear" in overview
+
+    for bad in ("concurrency=0", "concurrency=x", "rate=10", "rate=5%2Fq", "concurrency=&rate="):
+        refused = await site.post(
+            "/ui/limits/queue/slow/set",
+            content=bad,
+            headers={**same_origin(site), "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert refused.headers["location"] == "/?error=limit", bad
+    assert (await jq.limits.of("queue", "slow")).effective.describe() == "2 at once"
+    shown = (await site.get("/?error=limit", headers={"Accept": "text/html"})).text
+    assert 'id="error" role="alert">The limit was not set' in shown
+
+    cleared = await site.post("/ui/limits/queue/slow/clear", headers=same_origin(site))
+    assert cleared.headers["location"] == "/?done=unlimited"
+    assert (await jq.limits.of("queue", "slow")).origin is None
+    missing = await site.post("/ui/limits/job/echo/set", headers=same_origin(site))
+    assert missing.status_code == 404

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from jobq import __version__
-from jobq.api import openapi, ops, queues, schedules
+from jobq.api import openapi, ops, queues, schedules, types
 from jobq.api.auth import AccessPolicy, Authenticator, RequireToken
 from jobq.api.errors import error_response, install_error_handlers
 from jobq.api.limits import Limits, RequestLimits
@@ -53,6 +53,7 @@ def create_app(
     app.include_router(router)
     app.include_router(schedules.router)
     app.include_router(queues.router)
+    app.include_router(types.router)
     app.include_router(ops.router)
     mount_dashboard(app)
     openapi.install(app, limits, access)

@@ -1,6 +1,7 @@
-"""``/queues``: the queues with their jobs by state and their pauses; pausing and resuming a
-queue (admin tokens). A pause holds for every process on the store: no claim takes the queue's
-jobs until it is resumed (or until its ``until``); jobs are still accepted into it."""
+"""``/queues``: the queues with their jobs by state, their pauses and limits; pausing and
+resuming a queue, limiting it (admin tokens). A pause holds for every process on the store: no
+claim takes the queue's jobs until it is resumed (or until its ``until``); jobs are still
+accepted into it. A limit holds for every process too (``api/types.py``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from jobq.api.ops import jobqueue_of
+from jobq.api.types import ERRORS as LIMIT_ERRORS
+from jobq.api.types import LimitIn, LimitsOut, limits_out
+from jobq.domain.limits import LimitScope
 from jobq.domain.pauses import check_until
 from jobq.insights import QueueInfo
 from jobq.wire import NAME, ErrorBody, QueueName, _Strict
@@ -59,6 +63,7 @@ class QueueOut(BaseModel):
     paused_until: datetime | None = Field(
         None, description="when the pause ends by itself; null: paused until resumed"
     )
+    limit: LimitsOut | None = Field(None, description="its limits; null: none")
 
 
 class QueueListOut(BaseModel):
@@ -77,6 +82,7 @@ def _queue_out(info: QueueInfo) -> QueueOut:
         paused=pause is not None,
         paused_at=None if pause is None else pause.paused_at,
         paused_until=None if pause is None else pause.until,
+        limit=limits_out(info.limits),
     )
 
 
@@ -109,3 +115,25 @@ async def resume_queue(name: PathQueue, request: Request) -> ResumeOut:
     jq = jobqueue_of(request)
     resumed = await jq.pauses.resume(name)
     return ResumeOut(**_queue_out(await jq.queue(name)).model_dump(), resumed=resumed)
+
+
+class UnlimitedQueueOut(QueueOut):
+    cleared: bool = Field(description="false: no limit was set at run time; nothing changed")
+
+
+@router.put("/queues/{name}/limit", response_model=QueueOut, responses=LIMIT_ERRORS)
+async def limit_queue(name: PathQueue, body: LimitIn, request: Request) -> QueueOut:
+    """Limit the queue's jobs (of every type) across the fleet: how many run at once, how many
+    start per period."""
+    jq = jobqueue_of(request)
+    limits = body.limits()
+    await jq.limits.set(LimitScope.QUEUE, name, concurrency=limits.concurrency, rate=limits.rate)
+    return _queue_out(await jq.queue(name))
+
+
+@router.delete("/queues/{name}/limit", response_model=UnlimitedQueueOut, responses=LIMIT_ERRORS)
+async def unlimit_queue(name: PathQueue, request: Request) -> UnlimitedQueueOut:
+    """Delete the queue's limit."""
+    jq = jobqueue_of(request)
+    cleared = await jq.limits.clear(LimitScope.QUEUE, name)
+    return UnlimitedQueueOut(**_queue_out(await jq.queue(name)).model_dump(), cleared=cleared)

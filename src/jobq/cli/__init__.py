@@ -29,6 +29,7 @@ COMMANDS = {
     "tokens": "jobq.cli.tokens:tokens",
     "schedules": "jobq.cli.schedules:schedules",
     "queues": "jobq.cli.queues:queues",
+    "types": "jobq.cli.types:types",
     "prune": "jobq.cli.prune:prune",
 }
 

@@ -1,8 +1,10 @@
-"""``jobq queues list|pause|resume``: the queues, and stopping and starting their claims.
+"""``jobq queues list|pause|resume|limit|unlimit``: the queues, stopping and starting their
+claims, and limiting them.
 
 A pause is kept in the store: every ``serve`` and ``worker`` process on it stops claiming the
 queue's jobs (SQLite: from the pause's commit on; PostgreSQL: within a second), and it outlives
-restarts. Jobs are still accepted into a paused queue, and its running jobs finish.
+restarts. Jobs are still accepted into a paused queue, and its running jobs finish. A limit is
+kept in the store too: no process claims a job of the queue past it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import click
 
 from jobq.cli.common import database_options, fail, guard, open_queue
 from jobq.cli.exits import EXIT_USAGE
+from jobq.cli.limit_options import limit_options, limits_from
 from jobq.cli.output import echo_json, table, when
+from jobq.domain.limits import LimitScope, ScopeLimits
 from jobq.domain.pauses import QueuePause
 from jobq.domain.retention import parse_duration
 from jobq.domain.states import JobState
@@ -60,7 +64,7 @@ def _until(ctx: click.Context, param: click.Parameter, value: str | None) -> dat
 
 @click.group()
 def queues() -> None:
-    """The queues: their jobs, pause and resume."""
+    """The queues: their jobs, pause and resume, limits."""
 
 
 @queues.command("list")
@@ -70,7 +74,7 @@ def list_queues(as_json: bool, **flags: Any) -> None:
     """Every queue that has jobs or a pause: waiting, running, paused."""
 
     async def go(jq: JobQueue) -> int:
-        rows = [(info.name, info.counts, info.pause) for info in await jq.queues()]
+        rows = [(info.name, info.counts, info.pause, info.limits) for info in await jq.queues()]
         if as_json:
             echo_json(
                 [
@@ -82,13 +86,14 @@ def list_queues(as_json: bool, **flags: Any) -> None:
                         "paused_until": None
                         if pause is None or pause.until is None
                         else pause.until.isoformat(),
+                        "limit": None if limits is None else limits.to_dict(),
                     }
-                    for name, row, pause in rows
+                    for name, row, pause, limits in rows
                 ]
             )
             return 0
         table(
-            ("QUEUE", "STATE", "WAITING", "RUNNING", "PAUSED SINCE", "UNTIL"),
+            ("QUEUE", "STATE", "WAITING", "RUNNING", "PAUSED SINCE", "UNTIL", "LIMIT"),
             [
                 (
                     name,
@@ -97,13 +102,14 @@ def list_queues(as_json: bool, **flags: Any) -> None:
                     row.get(JobState.RUNNING.value, 0),
                     "-" if pause is None else when(pause.paused_at),
                     _end(pause),
+                    limit_text(limits),
                 )
-                for name, row, pause in rows
+                for name, row, pause, limits in rows
             ],
         )
         return 0
 
-    sys.exit(_with_queue(flags, go))
+    sys.exit(with_queue(flags, go))
 
 
 @queues.command()
@@ -129,7 +135,7 @@ def pause(name: str, until: datetime | None, **flags: Any) -> None:
         click.echo(f"paused queue {name!r} {end}")
         return 0
 
-    sys.exit(_with_queue(flags, go))
+    sys.exit(with_queue(flags, go))
 
 
 @queues.command()
@@ -145,7 +151,62 @@ def resume(name: str, **flags: Any) -> None:
             click.echo(f"queue {name!r} was not paused")
         return 0
 
-    sys.exit(_with_queue(flags, go))
+    sys.exit(with_queue(flags, go))
+
+
+@queues.command()
+@click.argument("name", callback=_queue_name)
+@limit_options
+@database_options
+def limit(
+    name: str,
+    concurrency: int | None,
+    by: str | None,
+    rate: tuple[int, float] | None,
+    rate_by: str | None,
+    unlimited: bool,
+    **flags: Any,
+) -> None:
+    """Limit queue NAME across every process: at most N of its jobs (of every type) running at
+    once, and/or N starting per period. Replaces the queue's last limit."""
+    limits = limits_from(concurrency, by, rate, rate_by, unlimited)
+
+    async def go(jq: JobQueue) -> int:
+        held = await jq.limits.set(
+            LimitScope.QUEUE, name, concurrency=limits.concurrency, rate=limits.rate
+        )
+        if held.effective:
+            click.echo(f"limited queue {name!r}: {held.effective.describe()}")
+        else:
+            click.echo(f"queue {name!r}: no limit, whatever the code declares")
+        return 0
+
+    sys.exit(with_queue(flags, go))
+
+
+@queues.command()
+@click.argument("name", callback=_queue_name)
+@database_options
+def unlimit(name: str, **flags: Any) -> None:
+    """Drop queue NAME's limit."""
+
+    async def go(jq: JobQueue) -> int:
+        if await jq.limits.clear(LimitScope.QUEUE, name):
+            click.echo(f"queue {name!r} has no limit now")
+        else:
+            click.echo(f"queue {name!r} had no limit set")
+        return 0
+
+    sys.exit(with_queue(flags, go))
+
+
+def limit_text(limits: ScopeLimits | None) -> str:
+    """What limits a queue or type, for a table: "5 at once (code)", or "-"."""
+    if limits is not None and limits.set is not None and not limits.set:
+        return "none (set: the code's is lifted)"
+    if limits is None or limits.origin is None:
+        return "-"
+    return f"{limits.effective.describe()} ({limits.origin.value})"
 
 
 def _end(pause: QueuePause | None) -> str:
@@ -154,7 +215,7 @@ def _end(pause: QueuePause | None) -> str:
     return "resume" if pause.until is None else when(pause.until)
 
 
-def _with_queue(flags: dict[str, Any], action: Callable[[JobQueue], Awaitable[int]]) -> int:
+def with_queue(flags: dict[str, Any], action: Callable[[JobQueue], Awaitable[int]]) -> int:
     """Run ``action`` on the queue the settings name (an existing database); exit 1 on a
     store error."""
     jq = open_queue(flags, existing=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from jobq.dashboard import queues, schedules
+from jobq.dashboard import limits, queues, schedules
 from jobq.dashboard.pages import STATIC, router
 
 
@@ -16,6 +16,7 @@ def mount_dashboard(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(schedules.router)
     app.include_router(queues.router)
+    app.include_router(limits.router)
     app.mount("/ui/static", StaticFiles(directory=str(STATIC)), name="dashboard-static")
 
 

@@ -137,16 +137,33 @@ def _age(seconds: float | None) -> str:
     return "none waiting" if seconds is None else age(seconds)
 
 
+#: what a page says after a limit's form it refused (``dashboard/limits``): by a fixed key, so
+#: no text of the request is shown
+LIMIT_ERRORS = {
+    "limit": "The limit was not set: give a whole number of jobs at once (1 or more), a rate "
+    "as N/PERIOD (10/s, 100/60s, 5000/1h), or both."
+}
+#: what the overview says after a queue's form (``dashboard/queues``, ``dashboard/limits``)
+OVERVIEW_NOTICES = {
+    "paused": "Queue paused.",
+    "resumed": "Queue resumed.",
+    "limited": "Limit set.",
+    "unlimited": "Limit removed.",
+}
+
+
 async def overview_page(request: Request) -> HTMLResponse:
-    done = request.query_params.get("done")  # after a pause or a resume (``dashboard/queues``)
+    done = request.query_params.get("done")  # after a queue's form
     jq = jobqueue_of(request)
     view, policy = await asyncio.gather(jq.overview(minutes=CHART_MINUTES), jq.pruning.policy())
     return render(
         request,
         "overview.html",
         nav="overview",
-        notice={"paused": "Queue paused.", "resumed": "Queue resumed."}.get(done or ""),
+        notice=OVERVIEW_NOTICES.get(done or ""),
+        error=LIMIT_ERRORS.get(request.query_params.get("error") or ""),
         paused={pause.queue: pause for pause in view.paused},
+        limits=view.queue_limits(),
         totals=view.totals,
         counts=sorted(view.counts.items()),
         processes=view.processes,

@@ -100,6 +100,15 @@ class Rate:
         return {"count": self.count, "per": self.per, "by": self.by}
 
 
+def _per_value(by: str | None) -> str:
+    return "" if by is None else f" per {by}"
+
+
+def _period(seconds: float) -> str:
+    """60.0 -> "60s", 0.5 -> "0.5s"."""
+    return f"{seconds:g}s"
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """A scope's concurrency limit and rate (either may be None: not limited that way)."""
@@ -115,6 +124,17 @@ class Limits:
         """The payload fields these limits count by."""
         found = [limit.by for limit in (self.concurrency, self.rate) if limit is not None]
         return tuple(dict.fromkeys(by for by in found if by is not None))
+
+    def describe(self) -> str:
+        """ "5 at once per customer_id, 100 per 60s", or "no limit"."""
+        parts = []
+        if self.concurrency is not None:
+            parts.append(f"{self.concurrency.count:,} at once{_per_value(self.concurrency.by)}")
+        if self.rate is not None:
+            parts.append(
+                f"{self.rate.count:,} per {_period(self.rate.per)}{_per_value(self.rate.by)}"
+            )
+        return ", ".join(parts) or "no limit"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -182,3 +202,22 @@ def merge(rows: list[tuple[LimitScope, str, LimitOrigin, Limits]]) -> list[Scope
             held = ScopeLimits(scope, name, held.code, limits)
         found[(scope, name)] = held
     return [found[key] for key in sorted(found)]
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """``"100/60s"``, ``"10/s"``, ``"5000/1h"`` -> (count, seconds); ``ValueError`` saying
+    what is wrong."""
+    from jobq.domain.retention import parse_duration
+
+    count, slash, period = text.partition("/")
+    if not slash or not count.strip().isdigit():
+        raise ValueError(f"{text!r} is not N/PERIOD: 100/60s, 10/s, 5000/1h")
+    period = period.strip()
+    if period and period[0].isalpha():
+        period = "1" + period  # "s" is one second
+    try:
+        seconds = parse_duration(period, forever=False)
+    except ValueError:
+        raise ValueError(f"{text!r}: the period is not a duration (60s, 1m, 1h)") from None
+    assert seconds is not None  # forever is refused
+    return int(count), seconds

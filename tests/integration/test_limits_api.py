@@ -1,0 +1,164 @@
+"""``/types`` and the limit routes against a real server on loopback, on both stores: limits
+declared in the app's code and set at run time, listed with waiting and running counts; the
+setting wins until deleted; a queue's limit shows in ``/queues``; every refusal says what is
+wrong and changes nothing. And ``jq.limits`` from Python, and a pool in this process that keeps
+to a type's limit while it runs the other types' jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from jobq import JobQueue, Limit, PoolConfig, Rate
+from jobq.domain.limits import LimitOrigin, LimitScope
+from jobq.domain.states import JobState
+from jobq.store import PostgresOptions
+from tests.helpers import live_server
+
+
+@pytest.fixture
+async def jq(store_url: str) -> AsyncIterator[JobQueue]:
+    queue = JobQueue(store_url, postgres=PostgresOptions(pool_size=4))
+
+    @queue.job("mail", concurrency=Limit(2, by="to"), rate=Rate(100, per=60))
+    async def mail(payload: dict[str, Any]) -> None: ...
+
+    async with queue:
+        yield queue
+
+
+@pytest.fixture
+async def api(jq: JobQueue) -> AsyncIterator[httpx.AsyncClient]:
+    async with live_server(jq) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        yield client
+
+
+CODE = {
+    "concurrency": {"count": 2, "by": "to"},
+    "rate": {"count": 100, "per": 60.0, "by": None},
+}
+
+
+async def test_types_show_the_code_limits_then_the_setting_wins_until_deleted(
+    jq: JobQueue, api: httpx.AsyncClient
+) -> None:
+    await jq.limits.publish()  # as a pool does at its start
+    await jq.enqueue("mail", {"to": "a"})
+    await jq.enqueue("mail", {"to": "b"})
+    types = {t["name"]: t for t in (await api.get("/types")).json()["types"]}
+    assert types["mail"] == {
+        "name": "mail",
+        "waiting": 2,
+        "running": 0,
+        "handled": True,
+        "limit": {**CODE, "origin": "code", "code": CODE, "set": None},
+    }
+    assert types["echo"]["limit"] is None and types["echo"]["handled"] is True
+
+    put = await api.put("/types/mail/limit", json={"concurrency": {"count": 5}})
+    assert put.status_code == 200, put.text
+    limit = put.json()["limit"]
+    assert limit["origin"] == "set" and limit["concurrency"] == {"count": 5, "by": None}
+    assert limit["rate"] is None and limit["code"] == CODE
+
+    lifted = (await api.put("/types/mail/limit", json={})).json()["limit"]
+    assert lifted["origin"] is None and lifted["concurrency"] is None and lifted["code"] == CODE
+
+    deleted = await api.delete("/types/mail/limit")
+    assert deleted.status_code == 200 and deleted.json()["cleared"] is True
+    assert deleted.json()["limit"]["origin"] == "code"
+    again = (await api.delete("/types/mail/limit")).json()
+    assert again["cleared"] is False
+
+
+async def test_a_queue_limit_shows_in_queues(api: httpx.AsyncClient) -> None:
+    body = {"concurrency": {"count": 3}, "rate": {"count": 10, "per": 1, "by": "tenant"}}
+    put = await api.put("/queues/slow/limit", json=body)
+    assert put.status_code == 200, put.text
+    assert put.json()["name"] == "slow" and put.json()["counts"]["pending"] == 0
+    queues = {q["name"]: q for q in (await api.get("/queues")).json()["queues"]}
+    assert queues["slow"]["limit"]["rate"] == {"count": 10, "per": 1.0, "by": "tenant"}
+    assert queues["slow"]["limit"]["origin"] == "set"
+    cleared = await api.delete("/queues/slow/limit")
+    assert cleared.json()["cleared"] is True and cleared.json()["limit"] is None
+    assert "slow" not in {q["name"] for q in (await api.get("/queues")).json()["queues"]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/types/mail/limit", {"concurrency": {"count": 0}}, "count"),
+        ("/types/mail/limit", {"concurrency": {"count": 2_000_000}}, "count"),
+        ("/types/mail/limit", {"concurrency": {"count": 1, "by": "a.b"}}, "by"),
+        ("/types/mail/limit", {"rate": {"count": 1, "per": 0}}, "per"),
+        ("/types/mail/limit", {"rate": {"count": 1}}, "per"),
+        ("/types/mail/limit", {"concurrency": 5}, "concurrency"),
+        ("/types/mail/limit", {"concurency": {"count": 1}}, "concurency"),
+        ("/types/no spaces/limit", {"concurrency": {"count": 1}}, "name"),
+        ("/queues/a%2Fb/limit", {"concurrency": {"count": 1}}, "name"),
+    ],
+)
+async def test_bad_limits_are_refused_and_change_nothing(
+    jq: JobQueue, api: httpx.AsyncClient, path: str, body: dict[str, Any], field: str
+) -> None:
+    refused = await api.put(path, json=body)
+    assert refused.status_code in (404, 422), refused.text
+    if refused.status_code == 422:
+        assert field in refused.text
+    assert await jq.limits.list() == []
+
+
+async def test_jq_limits_refuses_bad_input(jq: JobQueue) -> None:
+    with pytest.raises(ValueError, match="scope"):
+        await jq.limits.set("job", "mail", concurrency=1)
+    with pytest.raises(ValueError, match="not allowed"):
+        await jq.limits.set(LimitScope.QUEUE, "a b", concurrency=1)
+    with pytest.raises(ValueError, match=r"1\.\.1,000,000"):
+        await jq.limits.set(LimitScope.TYPE, "mail", concurrency=0)
+    with pytest.raises(TypeError, match="Rate"):
+        await jq.limits.set(LimitScope.TYPE, "mail", rate=5)  # type: ignore[arg-type]
+    assert await jq.limits.list() == []
+
+
+async def test_a_pool_keeps_to_a_limit_and_runs_other_types_past_it(store_url: str) -> None:
+    """Three ``slow`` jobs first in claim order, limited to one at a time; ``echo`` jobs behind
+    them run meanwhile; a slow job starts only after the last one ended."""
+    queue = JobQueue(store_url, postgres=PostgresOptions(pool_size=4))
+    running: list[int] = []
+    most = 0
+    release = asyncio.Event()
+
+    @queue.job("slow", concurrency=1)
+    async def slow(payload: dict[str, Any]) -> None:
+        nonlocal most
+        running.append(1)
+        most = max(most, len(running))
+        await release.wait()
+        running.pop()
+
+    async with queue:
+        slow_ids = [(await queue.enqueue("slow", {}, priority=9)).id for _ in range(3)]
+        echo_ids = [(await queue.enqueue("echo", {"n": n})).id for n in range(5)]
+        pool = queue.worker_pool(PoolConfig(worker_count=4, poll_interval=30.0))
+        await pool.start()
+        try:
+            for job_id in echo_ids:  # past the held-back slow jobs
+                assert (await queue.wait(job_id, timeout=20, interval=0.02)).status is (
+                    JobState.SUCCEEDED
+                )
+            assert (
+                sorted([(await queue.get(i)).status for i in slow_ids]).count(JobState.RUNNING) == 1
+            )
+            release.set()  # each slow job ends at once now; the pool claims the next on its end
+            for job_id in slow_ids:
+                done = await queue.wait(job_id, timeout=20, interval=0.02)
+                assert done.status is JobState.SUCCEEDED
+            assert most == 1
+            [held] = await queue.limits.list()
+            assert held.origin is LimitOrigin.CODE  # published at the pool's start
+        finally:
+            await pool.stop()
