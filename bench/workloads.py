@@ -40,4 +40,7 @@ WORKLOADS = (
     Workload("W8", "reads at 5,000,000 finished jobs", "bench.history"),
     Workload("W9", "start-up", "bench.startup"),
     Workload("W10", "drain past a paused queue's backlog", "bench.paused"),
+    Workload(
+        "W11", "limits: their cost to the work they do not limit, and their own", "bench.limits"
+    ),
 )

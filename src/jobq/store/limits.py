@@ -94,6 +94,48 @@ def part_of(value: Any) -> str:
     return json.dumps(None if value is None else str(value))
 
 
+class ParsedLimits:
+    """The stored limits as last parsed: a claim reads the rows of ``limits`` each time (under
+    its lock), and they seldom change, so their records are made again only when they do."""
+
+    def __init__(self) -> None:
+        self._rows: tuple[tuple[Any, ...], ...] = ()
+        self._limits: list[ScopeLimits] = []
+
+    def of(self, rows: Sequence[Sequence[Any]]) -> list[ScopeLimits]:
+        key = tuple(tuple(row) for row in rows)
+        if key != self._rows:
+            self._limits = merge([stored_limits(row) for row in key])
+            self._rows = key
+        return self._limits
+
+
+def covers(request: ClaimRequest, scope: LimitScope, name: str) -> bool:
+    """Might ``request`` take a job of the type or queue ``name``?"""
+    names = request.types if scope is LimitScope.TYPE else request.queues
+    return names is None or name in names
+
+
+def applies(
+    request: ClaimRequest,
+    limits: Iterable[ScopeLimits],
+    waiting: Callable[[], Collection[str]] | None = None,
+) -> bool:
+    """Does any of ``limits`` apply to ``request`` (is it a limited claim)? ``waiting``: the
+    queues with jobs waiting, where the caller holds a lock that keeps it true until the claim
+    ends (SQLite): a queue limit applies only if its queue has some."""
+    found: Collection[str] | None = None
+    for held in limits:
+        if not held.effective or not covers(request, held.scope, held.name):
+            continue
+        if held.scope is LimitScope.QUEUE and waiting is not None:
+            found = waiting() if found is None else found
+            if held.name not in found:
+                continue
+        return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A job a limited claim may take: what the limits look at. ``keys``: the value of each
@@ -122,7 +164,7 @@ class LimitPlan:
         self.applied: dict[tuple[LimitScope, str], Limits] = {}
         for held in limits:
             effective = held.effective
-            if effective and self._covers(held.scope, held.name):
+            if effective and covers(request, held.scope, held.name):
                 self.applied[(held.scope, held.name)] = effective
         #: the payload fields the applied limits count by, in the order the candidates'
         #: ``keys`` and the running rows hold them
@@ -143,10 +185,6 @@ class LimitPlan:
     ) -> LimitPlan:
         """The plan of ``request`` under the stored ``rows`` of ``limits``."""
         return cls(request, merge([stored_limits(row) for row in rows]), now)
-
-    def _covers(self, scope: LimitScope, name: str) -> bool:
-        names = self.request.types if scope is LimitScope.TYPE else self.request.queues
-        return names is None or name in names
 
     @property
     def applies(self) -> bool:

@@ -25,7 +25,7 @@ from jobq.store.claim import (
     claim_params,
     in_claim_order,
 )
-from jobq.store.limits import LimitPlan
+from jobq.store.limits import LimitPlan, applies
 from jobq.store.postgres.context import Context
 from jobq.store.postgres.limit_control import LimitView
 from jobq.store.postgres.limited_claims import LimitedClaims
@@ -198,10 +198,9 @@ class PostgresClaims:
             return []
         paused = await self._pauses.paused()
         limits = await self._limits.limits()
-        if limits:
-            plan = LimitPlan(request, limits, datetime.now(UTC))
-            if plan.applies:
-                return await self._limited.claim(request, plan, paused)
+        if limits and applies(request, limits):
+            seen = LimitPlan(request, limits, datetime.now(UTC))
+            return await self._limited.claim(request, seen, paused)
         if paused:
             waiting: list[str] = []
             if request.queues is None:

@@ -21,7 +21,7 @@ from jobq.store.claim import (
     type_arms,
 )
 from jobq.store.common import JOB_COLUMNS
-from jobq.store.limits import LimitPlan
+from jobq.store.limits import LimitPlan, ParsedLimits, applies
 from jobq.store.sqlite.claim_sql import DIALECT, PAUSED, claim_sql, waiting_queues
 from jobq.store.sqlite.database import Database
 from jobq.store.sqlite.fence import LEASES_IN, RELEASE_SET, RUNNING, leases_json
@@ -52,6 +52,7 @@ SELECT id FROM jobs WHERE status = '{JobState.CANCELLED.value}' AND {LEASES_IN}
 class SQLiteClaims:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._limits = ParsedLimits()  # used on the writer thread only
 
     async def claim(self, request: ClaimRequest) -> list[Job]:
         if request.takes_nothing:
@@ -67,11 +68,10 @@ class SQLiteClaims:
 
         def run(conn: sqlite3.Connection) -> tuple[list[Any], bool]:
             paused = [queue for (queue,) in conn.execute(PAUSED, params)]
-            limits = conn.execute(LIMITS).fetchall()
-            if limits:
-                plan = LimitPlan.of_rows(request, limits, moment)
-                if plan.applies:
-                    return claim_limited(conn, plan, params, paused), plan.held_back
+            limits = self._limits.of(conn.execute(LIMITS).fetchall())
+            if limits and applies(request, limits, lambda: waiting_queues(conn)):
+                plan = LimitPlan(request, limits, moment)
+                return claim_limited(conn, plan, params, paused), plan.held_back
             claim = around_pauses(request, paused, lambda: waiting_queues(conn))
             if claim.takes_nothing:
                 return [], False
