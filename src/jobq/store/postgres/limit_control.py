@@ -61,6 +61,11 @@ class PostgresLimitControl:
         self._clear = f"""
             DELETE FROM {limits} WHERE scope = %(scope)s AND name = %(name)s AND origin = 'set'
             RETURNING 1"""
+        # the rows a publish changes, locked first in the order the claims lock them (scope,
+        # name, origin): a publish and a limited claim cannot deadlock
+        self._lock_types = f"""
+            SELECT 1 FROM {limits} WHERE scope = 'type' AND name = ANY(%(names)s::text[])
+            ORDER BY scope, name, origin FOR UPDATE"""
         self._undeclared = f"""
             DELETE FROM {limits}
             WHERE scope = 'type' AND origin = 'code' AND name = ANY(%(names)s::text[])"""
@@ -125,6 +130,7 @@ class PostgresLimitControl:
         undeclared = sorted(set(handled) - set(own))
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute(self._lock_types, {"names": sorted({*handled, *own})})
             await conn.execute(self._undeclared, {"names": undeclared})
             async with conn.cursor() as cursor:
                 await cursor.executemany(self._set, declared)
