@@ -40,7 +40,7 @@ def test_a_queue_limit_is_set_listed_and_removed(cli: Cli) -> None:
     [slow] = cli.json("queues", "list")
     assert slow["name"] == "slow" and slow["limit"]["concurrency"] == {"count": 3, "by": None}
     assert "3 at once, 100 per 60s (set)" in cli.ok("queues", "list").stdout
-    assert cli.ok("queues", "unlimit", "slow").stdout.strip() == "queue 'slow' has no limit now"
+    assert cli.ok("queues", "unlimit", "slow").stdout.strip() == "queue 'slow': no limit now"
     assert cli.json("queues", "list") == []
 
 

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -367,3 +367,15 @@ def guard(coro: Coroutine[Any, Any, int]) -> int:
     except JobqError as exc:  # an unknown id, a refused state change, a store error
         fail(str(exc))
     return status
+
+
+def with_queue(flags: dict[str, Any], action: Callable[[JobQueue], Awaitable[int]]) -> int:
+    """Run ``action`` on the queue the settings name (an existing database); exit 1 on a
+    store error."""
+    jq = open_queue(flags, existing=True)
+
+    async def go() -> int:
+        async with jq:
+            return await action(jq)
+
+    return guard(go())

@@ -8,7 +8,9 @@ from typing import Any, TypeVar
 
 import click
 
-from jobq.domain.limits import Limit, Limits, Rate, check_field, parse_rate
+from jobq.cli.common import with_queue
+from jobq.domain.limits import Limit, Limits, LimitScope, Rate, check_field, parse_rate
+from jobq.jobqueue import JobQueue
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,14 +70,14 @@ def limit_options(command: F) -> F:
     return command
 
 
-def limits_from(
-    concurrency: int | None,
-    by: str | None,
-    rate: tuple[int, float] | None,
-    rate_by: str | None,
-    unlimited: bool,
-) -> Limits:
-    """The limits the options say; ``click.UsageError`` when they say nothing or contradict."""
+def limits_from(flags: dict[str, Any]) -> Limits:
+    """The limits the options say (taken out of ``flags``); ``click.UsageError`` when they say
+    nothing or contradict each other."""
+    concurrency: int | None = flags.pop("concurrency")
+    by: str | None = flags.pop("by")
+    rate: tuple[int, float] | None = flags.pop("rate")
+    rate_by: str | None = flags.pop("rate_by")
+    unlimited: bool = flags.pop("unlimited")
     if unlimited and (concurrency is not None or rate is not None):
         raise click.UsageError("--none goes alone, without --concurrency or --rate")
     if by is not None and concurrency is None:
@@ -91,3 +93,32 @@ def limits_from(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def set_limit(scope: LimitScope, name: str, flags: dict[str, Any]) -> int:
+    """``jobq types|queues limit NAME``: set the limit the options in ``flags`` say."""
+    limits = limits_from(flags)
+
+    async def go(jq: JobQueue) -> int:
+        held = await jq.limits.set(scope, name, concurrency=limits.concurrency, rate=limits.rate)
+        if held.effective:
+            click.echo(f"limited {scope.value} {name!r}: {held.effective.describe()}")
+        else:
+            click.echo(f"{scope.value} {name!r}: no limit, whatever the code declares")
+        return 0
+
+    return with_queue(flags, go)
+
+
+def clear_limit(scope: LimitScope, name: str, flags: dict[str, Any]) -> int:
+    """``jobq types|queues unlimit NAME``: drop the limit set at run time."""
+
+    async def go(jq: JobQueue) -> int:
+        if await jq.limits.clear(scope, name):
+            held = await jq.limits.of(scope, name)
+            click.echo(f"{scope.value} {name!r}: {held.effective.describe()} now")
+        else:
+            click.echo(f"{scope.value} {name!r} had no limit set at run time")
+        return 0
+
+    return with_queue(flags, go)

@@ -10,15 +10,14 @@ kept in the store too: no process claims a job of the queue past it.
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
 
-from jobq.cli.common import database_options, fail, guard, open_queue
+from jobq.cli.common import database_options, fail, with_queue
 from jobq.cli.exits import EXIT_USAGE
-from jobq.cli.limit_options import limit_options, limits_from
+from jobq.cli.limit_options import clear_limit, limit_options, set_limit
 from jobq.cli.output import echo_json, table, when
 from jobq.domain.limits import LimitScope, ScopeLimits
 from jobq.domain.pauses import QueuePause
@@ -158,30 +157,10 @@ def resume(name: str, **flags: Any) -> None:
 @click.argument("name", callback=_queue_name)
 @limit_options
 @database_options
-def limit(
-    name: str,
-    concurrency: int | None,
-    by: str | None,
-    rate: tuple[int, float] | None,
-    rate_by: str | None,
-    unlimited: bool,
-    **flags: Any,
-) -> None:
+def limit(name: str, **flags: Any) -> None:
     """Limit queue NAME across every process: at most N of its jobs (of every type) running at
     once, and/or N starting per period. Replaces the queue's last limit."""
-    limits = limits_from(concurrency, by, rate, rate_by, unlimited)
-
-    async def go(jq: JobQueue) -> int:
-        held = await jq.limits.set(
-            LimitScope.QUEUE, name, concurrency=limits.concurrency, rate=limits.rate
-        )
-        if held.effective:
-            click.echo(f"limited queue {name!r}: {held.effective.describe()}")
-        else:
-            click.echo(f"queue {name!r}: no limit, whatever the code declares")
-        return 0
-
-    sys.exit(with_queue(flags, go))
+    sys.exit(set_limit(LimitScope.QUEUE, name, flags))
 
 
 @queues.command()
@@ -189,15 +168,7 @@ def limit(
 @database_options
 def unlimit(name: str, **flags: Any) -> None:
     """Drop queue NAME's limit."""
-
-    async def go(jq: JobQueue) -> int:
-        if await jq.limits.clear(LimitScope.QUEUE, name):
-            click.echo(f"queue {name!r} has no limit now")
-        else:
-            click.echo(f"queue {name!r} had no limit set")
-        return 0
-
-    sys.exit(with_queue(flags, go))
+    sys.exit(clear_limit(LimitScope.QUEUE, name, flags))
 
 
 def limit_text(limits: ScopeLimits | None) -> str:
@@ -213,15 +184,3 @@ def _end(pause: QueuePause | None) -> str:
     if pause is None:
         return "-"
     return "resume" if pause.until is None else when(pause.until)
-
-
-def with_queue(flags: dict[str, Any], action: Callable[[JobQueue], Awaitable[int]]) -> int:
-    """Run ``action`` on the queue the settings name (an existing database); exit 1 on a
-    store error."""
-    jq = open_queue(flags, existing=True)
-
-    async def go() -> int:
-        async with jq:
-            return await action(jq)
-
-    return guard(go())

@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 
-from jobq.cli.common import database_options
-from jobq.cli.limit_options import limit_options, limits_from
+from jobq.cli.common import database_options, with_queue
+from jobq.cli.limit_options import clear_limit, limit_options, set_limit
 from jobq.cli.output import echo_json, table
-from jobq.cli.queues import limit_text, with_queue
+from jobq.cli.queues import limit_text
 from jobq.domain.limits import LimitScope
 from jobq.jobqueue import JobQueue
 from jobq.names import check_name
@@ -69,30 +69,10 @@ def list_types(as_json: bool, **flags: Any) -> None:
 @click.argument("name", callback=_type_name)
 @limit_options
 @database_options
-def limit(
-    name: str,
-    concurrency: int | None,
-    by: str | None,
-    rate: tuple[int, float] | None,
-    rate_by: str | None,
-    unlimited: bool,
-    **flags: Any,
-) -> None:
+def limit(name: str, **flags: Any) -> None:
     """Limit job type NAME across every process: at most N of its jobs running at once,
     and/or N starting per period. Wins over the app's code until `jobq types unlimit`."""
-    limits = limits_from(concurrency, by, rate, rate_by, unlimited)
-
-    async def go(jq: JobQueue) -> int:
-        held = await jq.limits.set(
-            LimitScope.TYPE, name, concurrency=limits.concurrency, rate=limits.rate
-        )
-        if held.effective:
-            click.echo(f"limited type {name!r}: {held.effective.describe()}")
-        else:
-            click.echo(f"type {name!r}: no limit, whatever the code declares")
-        return 0
-
-    sys.exit(with_queue(flags, go))
+    sys.exit(set_limit(LimitScope.TYPE, name, flags))
 
 
 @types.command()
@@ -100,13 +80,4 @@ def limit(
 @database_options
 def unlimit(name: str, **flags: Any) -> None:
     """Drop the limit set at run time on job type NAME: the app's code's holds again."""
-
-    async def go(jq: JobQueue) -> int:
-        if await jq.limits.clear(LimitScope.TYPE, name):
-            held = await jq.limits.of(LimitScope.TYPE, name)
-            click.echo(f"type {name!r}: {held.effective.describe()} now")
-        else:
-            click.echo(f"type {name!r} had no limit set at run time")
-        return 0
-
-    sys.exit(with_queue(flags, go))
+    sys.exit(clear_limit(LimitScope.TYPE, name, flags))
