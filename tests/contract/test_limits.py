@@ -156,3 +156,30 @@ async def test_another_store_on_the_database_keeps_to_the_limits(
         assert await claim(store, limit=10) == []
     finally:
         await other.close()
+
+
+async def test_a_claim_of_any_type_passes_a_full_type_by_name(store: Store) -> None:
+    await add(store, *(new("a", priority=9) for _ in range(5)), *(new("b") for _ in range(3)))
+    await store.limit_control.set(TYPE, "a", Limits(Limit(1)))
+    assert sorted(job.type for job in await claim(store, limit=2)) == ["a", "b"]
+    assert [job.type for job in await claim(store, limit=5)] == ["b", "b"]
+
+
+async def test_a_queue_limit_of_a_queue_with_nothing_waiting_holds_when_jobs_come(
+    store: Store,
+) -> None:
+    await store.limit_control.set(QUEUE, "slow", Limits(Limit(1)))
+    await add(store, new("a"))
+    assert [job.queue for job in await claim(store, types=["a"])] == ["default"]
+    await add(store, *(new("a", queue="slow") for _ in range(3)))
+    assert [job.queue for job in await claim(store, limit=10, types=["a"])] == ["slow"]
+    assert await claim(store, limit=10, types=["a"]) == []
+
+
+async def test_rounds_take_what_the_first_read_left_behind_a_full_type(store: Store) -> None:
+    # a claim of 4: the first read holds 4 jobs of a (limit 1) ahead of b's; the next read
+    # leaves a out and takes b's
+    await add(store, *(new("a", priority=9) for _ in range(4)), *(new("b") for _ in range(4)))
+    await store.limit_control.set(TYPE, "a", Limits(Limit(1)))
+    taken = await claim(store, limit=4, types=["a", "b"])
+    assert sorted(job.type for job in taken) == ["a", "b", "b", "b"]

@@ -110,19 +110,27 @@ def test_a_limited_claim_takes_in_claim_order_what_the_limits_allow() -> None:
     plan.count_running([("a", "default"), ("b", "q")])  # a: 1 of 3; q: 1 of 1
     first = plan.next_request([], lambda: ["default", "q"])
     assert first is not None and first.queues == ("default",)  # q is full: passed over
-    taken = plan.offer(
-        [job(5, "b"), job(1, "a", priority=1), job(2, "a"), job(3, "a"), job(4, "b")], first.limit
-    )
-    assert taken == ["id001", "id002", "id004", "id005"] and plan.held_back
-    # a full read, and a type filled up: the next read leaves it out, for what is left
+    first_read = [job(5, "b"), job(1, "a", priority=1), job(2, "a"), job(3, "a"), job(4, "b")]
+    plan.offer(first_read, first.limit)
+    assert plan.chosen == ["id001", "id002", "id004", "id005"] and plan.held_back
+    # a full read, and a type filled up: the next read leaves it out, for what is left (the
+    # jobs chosen so far are read again: they are taken at the end)
     second = plan.next_request([], lambda: ["default", "q"])
-    assert second is not None and second.types == ("b",) and second.limit == 1
-    assert plan.offer([job(6, "b")], second.limit) == ["id006"]
+    assert second is not None and second.types == ("b",) and second.limit == 1 + 4
+    plan.offer([job(4, "b"), job(5, "b"), job(6, "b")], second.limit)
+    assert plan.chosen == ["id001", "id002", "id004", "id005", "id006"]
     assert plan.next_request([], list) is None  # it has taken all it asked for
     short = LimitPlan(request(types=("a", "b"), limit=5), limits, NOW)
     read = short.next_request([], list)
-    assert read is not None and short.offer([job(1, "a")], read.limit) == ["id001"]
+    assert read is not None
+    short.offer([job(1, "a")], read.limit)
+    assert short.chosen == ["id001"]
     assert short.next_request([], list) is None  # the read came short: nothing more is due
+    # where it takes any type, a full type is left out by name
+    anything = LimitPlan(request(limit=5), limits[:1], NOW)
+    anything.count_running([("a", "default")] * 3)
+    read = anything.next_request([], list)
+    assert read is not None and read.types is None and read.skip_types == ("a",)
 
 
 def test_a_limit_by_a_field_counts_each_value_and_reads_deeper() -> None:
@@ -134,7 +142,8 @@ def test_a_limit_by_a_field_counts_each_value_and_reads_deeper() -> None:
     assert read is not None and read.limit == 3 + 1000
     cands = [job(1, "a", "default", "x"), job(2, "a", "default", "y"), job(3, "a", "default", "y"),
              job(4, "a", "default", None), job(5, "a", "default", "z")]  # fmt: skip
-    assert plan.offer(cands, read.limit) == ["id002", "id004", "id005"]
+    plan.offer(cands, read.limit)
+    assert plan.chosen == ["id002", "id004", "id005"]
     assert part_of(7) == part_of("7") and part_of(None) == "null"
 
 
@@ -147,8 +156,10 @@ def test_a_rate_counts_the_window_it_starts_in() -> None:
     plan.count_starts([("type", "a", "", end, 1), ("type", "other", "", end, 9)])
     read = plan.next_request([], list)
     assert read is not None
-    assert plan.offer([job(1), job(2), job(3)], read.limit) == ["id001"]
-    assert plan.starts() == [("type", "a", "", end, 1)]
+    plan.offer([job(1), job(2), job(3)], read.limit)
+    assert plan.chosen == ["id001"]
+    assert plan.starts(["id001"]) == [("type", "a", "", end, 1)]
+    assert plan.starts([]) == []  # chosen, but another claimer held it: no start
     # a row of a later window than this claim's: a claim that began later took its turn
     late = LimitPlan(request(types=("a",)), limits, NOW)
     late.count_starts([("type", "a", "", end + 60_000_000, 1)])

@@ -75,6 +75,9 @@ class ClaimRequest:
     #: queues to leave out, by name (``around_pauses``: paused ones, where pairs would be too
     #: many); None: none
     skip: tuple[str, ...] | None = None
+    #: types to leave out, by name, where the claim takes any type (a limited claim: the types
+    #: at their limit); None: none
+    skip_types: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # any sequence: a tuple, as the shape counts it
@@ -99,6 +102,7 @@ class ClaimRequest:
             type_count=None if self.types is None else len(self.types),
             pair_count=None if self.pairs is None else len(self.pairs),
             skip_count=None if self.skip is None else len(self.skip),
+            skip_type_count=None if self.skip_types is None else len(self.skip_types),
         )
 
 
@@ -109,6 +113,7 @@ class ClaimShape(NamedTuple):
     type_count: int | None = None
     pair_count: int | None = None
     skip_count: int | None = None
+    skip_type_count: int | None = None
 
 
 class Dialect(Protocol):
@@ -147,6 +152,8 @@ def claim_condition(shape: ClaimShape, dialect: Dialect) -> str:
         conditions.append(dialect.member("queue", "queue", shape.queue_count))
     if shape.skip_count:
         conditions.append(f"NOT ({dialect.member('queue', 'skip', shape.skip_count)})")
+    if shape.skip_type_count:
+        conditions.append(f"NOT ({dialect.member('type', 'skip_type', shape.skip_type_count)})")
     if dialect.paused is not None:
         if shape.queue_count == 1 and shape.pair_count is None:
             # on the parameter, not the row: checked once, before the walk
@@ -202,6 +209,8 @@ def claim_params(request: ClaimRequest, dialect: Dialect) -> dict[str, Any]:
         params.update(dialect.member_params("queue", request.queues))
     if request.skip:
         params.update(dialect.member_params("skip", request.skip))
+    if request.skip_types:
+        params.update(dialect.member_params("skip_type", request.skip_types))
     return params
 
 

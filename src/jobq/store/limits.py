@@ -136,6 +136,20 @@ def applies(
     return False
 
 
+def idle_limited_queues(
+    request: ClaimRequest, limits: Iterable[ScopeLimits], waiting: Collection[str]
+) -> list[str]:
+    """The limited queues ``request`` covers that have nothing ``waiting``."""
+    return [
+        held.name
+        for held in limits
+        if held.scope is LimitScope.QUEUE
+        and held.effective
+        and covers(request, held.scope, held.name)
+        and held.name not in waiting
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A job a limited claim may take: what the limits look at. ``keys``: the value of each
@@ -172,9 +186,9 @@ class LimitPlan:
             dict.fromkeys(field for limits in self.applied.values() for field in limits.fields)
         )
         self._in_use: Counter[Key] = Counter()
-        self._new_starts: Counter[Key] = Counter()
+        #: the candidates chosen so far, in claim order, each with the counts it added to
+        self._chosen: dict[Any, list[Key]] = {}
         self._left_out: set[tuple[LimitScope, str]] = set()
-        self.taken = 0
         #: a limit kept the claim from taking a job it could have taken
         self.held_back = False
         self._done = False
@@ -281,51 +295,64 @@ class LimitPlan:
         self._left_out = self._full()
         if self._left_out:
             self.held_back = True
-        types = self.request.types
-        if types is not None:
-            types = tuple(t for t in types if (LimitScope.TYPE, t) not in self._left_out)
+        full_types = sorted(name for scope, name in self._left_out if scope is LimitScope.TYPE)
         full_queues = {name for scope, name in self._left_out if scope is LimitScope.QUEUE}
-        depth = wanted + (PARTITION_DEPTH if self.fields else 0)
-        request = replace(self.request, limit=depth, types=types)
+        types, skip_types = self.request.types, None
+        if types is not None:
+            types = tuple(t for t in types if t not in full_types)
+        elif full_types:
+            skip_types = tuple(full_types)
+        # the jobs chosen so far are read again (they are taken at the end, all at once)
+        depth = wanted + self.taken + (PARTITION_DEPTH if self.fields else 0)
+        request = replace(self.request, limit=depth, types=types, skip_types=skip_types)
         request = around_pauses(request, {*paused, *full_queues}, waiting)
         if request.takes_nothing:
             return None
         return request
 
-    def offer(self, candidates: list[Candidate], depth: int) -> list[Any]:
-        """The ids of ``candidates`` (read with a limit of ``depth``) the limits let the claim
-        take, in claim order; counted as taken."""
+    @property
+    def taken(self) -> int:
+        """How many jobs the claim has chosen so far."""
+        return len(self._chosen)
+
+    @property
+    def chosen(self) -> list[Any]:
+        """The ids of the jobs the claim takes, in claim order."""
+        return list(self._chosen)
+
+    def offer(self, candidates: list[Candidate], depth: int) -> None:
+        """Choose of ``candidates`` (read with a limit of ``depth``) those the limits let the
+        claim take, in claim order, and count them."""
         candidates.sort(key=lambda c: (-c.priority, c.run_at, c.id))
-        taken = []
         for job in candidates:
             if self.taken == self.request.limit:
                 break
+            if job.id in self._chosen:
+                continue
             counts: list[Key] = []
             for scope, name, limits in self._scopes_of(job.type, job.queue):
                 room = self._room(scope, name, limits, job.keys)
                 if not room:
-                    counts = []
                     self.held_back = True
                     break
                 counts.extend(room)
             else:
                 for key in counts:
                     self._in_use[key] += 1
-                    if key[2] == "starts":
-                        self._new_starts[key] += 1
-                taken.append(job.id)
-                self.taken += 1
+                self._chosen[job.id] = counts
         # another round only if one may find more: the read was cut short, and a scope filled
         # up that the next read leaves out
         if len(candidates) < depth or not self._full() - self._left_out:
             self._done = True
-        return taken
 
-    def starts(self) -> list[tuple[str, str, str, int, int]]:
-        """The starts this claim made: ``scope, name, part, window_end (µs), n`` for each
-        rate's window."""
+    def starts(self, taken: Collection[Any]) -> list[tuple[str, str, str, int, int]]:
+        """The starts of the chosen jobs that were ``taken`` (by id): ``scope, name, part,
+        window_end (µs), n`` for each rate's window."""
+        made: Counter[Key] = Counter()
+        for job_id in taken:
+            made.update(key for key in self._chosen.get(job_id, ()) if key[2] == "starts")
         found = []
-        for (scope, name, _, part), n in sorted(self._new_starts.items()):
+        for (scope, name, _, part), n in sorted(made.items()):
             rate = self.applied[(scope, name)].rate
             assert rate is not None
             found.append((scope.value, name, part, self.window_end(rate), n))

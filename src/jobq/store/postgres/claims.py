@@ -25,7 +25,7 @@ from jobq.store.claim import (
     claim_params,
     in_claim_order,
 )
-from jobq.store.limits import LimitPlan, applies
+from jobq.store.limits import LimitPlan, applies, idle_limited_queues
 from jobq.store.postgres.context import Context
 from jobq.store.postgres.limit_control import LimitView
 from jobq.store.postgres.limited_claims import LimitedClaims
@@ -122,19 +122,22 @@ class PostgresClaims:
         return sql
 
     def candidates_sql(self, shape: ClaimShape, field_count: int) -> str:
-        """What a limited claim of ``shape`` reads and locks: the jobs the claim would take, at
-        most ``%(limit)s``, with their id, type, queue, priority and run_at, and the value of
-        each payload field ``%(field0)s``... as text."""
+        """What a limited claim of ``shape`` reads (without locking: it locks only the jobs it
+        chooses, as it takes them): the jobs the claim would take, at most ``%(limit)s``, with
+        their id, type, queue, priority and run_at, and the value of each payload field
+        ``%(field0)s``... as text."""
         key = (shape, field_count)
         sql = self._candidates.get(key)
         if sql is None:
             fields = "".join(f", payload->>%(field{i})s AS k{i}" for i in range(field_count))
             sql = self._candidates[key] = self._picked(
-                shape, "id, type, queue, priority, run_at" + fields
+                shape, "id, type, queue, priority, run_at" + fields, lock=""
             )
         return sql
 
-    def _picked(self, shape: ClaimShape, wanted_columns: str = "id") -> str:
+    def _picked(
+        self, shape: ClaimShape, wanted_columns: str = "id", lock: str = "FOR UPDATE SKIP LOCKED"
+    ) -> str:
         """The ids (or ``wanted_columns``) of the jobs a claim of ``shape`` takes and locks, in
         claim order, at most ``%(limit)s``. By type: an arm per type of ``%(types)s``, each
         on the type's index; around a pause, an arm per (type, queue) pair, each on the
@@ -146,6 +149,7 @@ class PostgresClaims:
                 "unnest(%(pair_types)s::text[], %(pair_queues)s::text[]) AS wanted(type, queue)",
                 f"{jobs}.type = wanted.type AND {jobs}.queue = wanted.queue AND {condition}",
                 wanted_columns,
+                lock,
             )
         if shape.type_count is None:
             return f"""
@@ -153,14 +157,15 @@ class PostgresClaims:
                     WHERE {condition}
                     ORDER BY {CLAIM_ORDER}
                     LIMIT %(limit)s
-                    FOR UPDATE SKIP LOCKED"""
+                    {lock}"""
         return self._arms(
             "unnest(%(types)s::text[]) AS wanted(type)",
             f"{jobs}.type = wanted.type AND {condition}",
             wanted_columns,
+            lock,
         )
 
-    def _arms(self, wanted: str, arm_condition: str, wanted_columns: str) -> str:
+    def _arms(self, wanted: str, arm_condition: str, wanted_columns: str, lock: str) -> str:
         """An arm per row of ``wanted``, each the jobs that meet ``arm_condition`` in claim
         order, locked, at most ``%(limit)s``; the first ``%(limit)s`` of them all."""
         inner = "id, priority, run_at" if wanted_columns == "id" else wanted_columns
@@ -172,7 +177,7 @@ class PostgresClaims:
                         WHERE {arm_condition}
                         ORDER BY {CLAIM_ORDER}
                         LIMIT %(limit)s
-                        FOR UPDATE SKIP LOCKED
+                        {lock}
                     ) AS arm
                     ORDER BY {claim_order("arm")}
                     LIMIT %(limit)s"""
@@ -198,14 +203,21 @@ class PostgresClaims:
             return []
         paused = await self._pauses.paused()
         limits = await self._limits.limits()
+        waiting: list[str] | None = None
         if limits and applies(request, limits):
-            seen = LimitPlan(request, limits, datetime.now(UTC))
-            return await self._limited.claim(request, seen, paused)
+            waiting = await self.waiting_queues()
+            if applies(request, limits, lambda: waiting or ()):
+                seen = LimitPlan(request, limits, datetime.now(UTC))
+                return await self._limited.claim(request, seen, paused)
+            # only queue limits, of queues with nothing waiting: an ordinary claim that leaves
+            # them out (as paused ones), so a job enqueued there meanwhile waits for a limited
+            # claim
+            paused = [*paused, *idle_limited_queues(request, limits, waiting)]
         if paused:
-            waiting: list[str] = []
-            if request.queues is None:
-                waiting = await self.waiting_queues()
-            request = around_pauses(request, paused, lambda: waiting)
+            if waiting is None:
+                waiting = await self.waiting_queues() if request.queues is None else []
+            known = waiting
+            request = around_pauses(request, paused, lambda: known)
             if request.takes_nothing:
                 return []
         rows = await self._ctx.db.fetch(self.claim_sql(request.shape), self.params(request))

@@ -55,10 +55,18 @@ class LimitedClaims:
         self._lock = f"""
             SELECT {LIMIT_COLUMNS} FROM {tables.limits} WHERE {SCOPES_IN}
             ORDER BY scope, name, origin FOR UPDATE"""
-        self._now = f"SELECT {NOW}"
+        # read after the lock: the limited claims of a scope take turns in the order of this
+        # clock (a rate's windows never go back), and stamp their jobs with it
+        self._now = "SELECT COALESCE(%(now)s::timestamptz, clock_timestamp())"
+        # the chosen jobs, in one statement (the kept counts' triggers run once per claim, as
+        # for any claim); one another claimer holds meanwhile is passed over
         self._take = f"""
+            WITH locked AS (
+                SELECT id FROM {jobs} WHERE id = ANY(%(ids)s::uuid[]) AND status IN {CLAIMABLE}
+                ORDER BY id FOR UPDATE SKIP LOCKED
+            )
             UPDATE {jobs} {statements.claim_set}
-            WHERE id = ANY(%(ids)s::uuid[]) AND status IN {CLAIMABLE}
+            FROM locked WHERE {jobs}.id = locked.id
             RETURNING {columns(jobs)}"""
         self._ended_starts = f"DELETE FROM {starts} WHERE window_end <= {NOW} AND {SCOPES_IN}"
         self._starts = f"SELECT scope, name, part, window_end, n FROM {starts} WHERE {SCOPES_IN}"
@@ -126,16 +134,14 @@ class LimitedClaims:
             plan.count_starts(
                 (scope, name, part, to_us(end), n) for scope, name, part, end, n in found
             )
-        taken: list[Any] = []
         while (request := plan.next_request(paused, lambda: waiting)) is not None:
             sql = statements.candidates_sql(request.shape, len(fields))
-            read = await conn.execute(sql, {**statements.params(request), **fields})
-            ids = plan.offer([candidate(row) for row in await read.fetchall()], request.limit)
-            if ids:
-                took = await conn.execute(
-                    self._take, {**statements.params(plan.request), "ids": ids}
-                )
-                taken.extend(await took.fetchall())
+            read = await conn.execute(sql, {**statements.params(request), **fields, "now": now})
+            plan.offer([candidate(row) for row in await read.fetchall()], request.limit)
+        if not plan.chosen:
+            return []
+        params = {**statements.params(plan.request), "ids": plan.chosen, "now": now}
+        taken = await (await conn.execute(self._take, params)).fetchall()
         starts = [
             {
                 "scope": scope,
@@ -144,7 +150,7 @@ class LimitedClaims:
                 "window_end": EPOCH + timedelta(microseconds=end),
                 "n": n,
             }
-            for scope, name, part, end, n in plan.starts()
+            for scope, name, part, end, n in plan.starts([row[0] for row in taken])
         ]
         if starts:
             async with conn.cursor() as cursor:

@@ -57,16 +57,19 @@ class SQLiteClaims:
     async def claim(self, request: ClaimRequest) -> list[Job]:
         if request.takes_nothing:
             return []
-        moment = self._db.clock.now()
-        params = {
-            "owner": request.owner,
-            "now": to_us(moment),
-            "lease_until": to_us(moment + timedelta(seconds=request.lease_seconds)),
-            "limit": request.limit,
-            **type_arms(request),
-        }
+        clock = self._db.clock
 
         def run(conn: sqlite3.Connection) -> tuple[list[Any], bool]:
+            # the time is read under the write lock: claims of every process take turns in
+            # its order (a rate's windows never go back)
+            moment = clock.now()
+            params = {
+                "owner": request.owner,
+                "now": to_us(moment),
+                "lease_until": to_us(moment + timedelta(seconds=request.lease_seconds)),
+                "limit": request.limit,
+                **type_arms(request),
+            }
             paused = [queue for (queue,) in conn.execute(PAUSED, params)]
             limits = self._limits.of(conn.execute(LIMITS).fetchall())
             if limits and applies(request, limits, lambda: waiting_queues(conn)):

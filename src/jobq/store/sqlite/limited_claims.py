@@ -53,7 +53,6 @@ def claim_limited(
         conn.execute(ENDED_STARTS, {"now": params["now"]})
         for scope, name, _ in plan.rates:
             plan.count_starts(conn.execute(STARTS, (scope.value, name)))
-    rows: list[Any] = []
     while (request := plan.next_request(paused, lambda: waiting_queues(conn))) is not None:
         sql = candidates_sql(request.shape, len(fields))
         read = {
@@ -64,9 +63,10 @@ def claim_limited(
             **pair_arms(request),
             "limit": request.limit,
         }
-        found = [candidate(row) for row in conn.execute(sql, read)]
-        ids = plan.offer(found, request.limit)
-        if ids:
-            rows.extend(conn.execute(TAKE, {**params, "ids": json.dumps(ids)}).fetchall())
-    conn.executemany(RECORD_STARTS, plan.starts())
+        plan.offer([candidate(row) for row in conn.execute(sql, read)], request.limit)
+    if not plan.chosen:
+        return []
+    # one statement: the kept counts' triggers run once per claim, as for any claim
+    rows = conn.execute(TAKE, {**params, "ids": json.dumps(plan.chosen)}).fetchall()
+    conn.executemany(RECORD_STARTS, plan.starts([row[0] for row in rows]))
     return rows
