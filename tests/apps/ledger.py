@@ -155,8 +155,10 @@ async def ledger_per_customer(payload: dict[str, Any], ctx: JobContext) -> None:
 
 @jq.job("ledger.rated", rate=Rate(10, per=1))
 async def ledger_rated(payload: dict[str, Any], ctx: JobContext) -> None:
-    """At most 10 start per second (per fixed window) across the fleet."""
-    record("start", ctx)
+    """At most 10 start per second (per fixed window) across the fleet; records when its claim
+    stamped it started (``claimed``: the time the store counts it in)."""
+    assert ctx.job.started_at is not None
+    record("start", ctx, claimed=ctx.job.started_at.timestamp())
 
 
 # -- poison jobs (tests/faults/test_poison.py) ---------------------------------------------
