@@ -183,3 +183,23 @@ async def test_rounds_take_what_the_first_read_left_behind_a_full_type(store: St
     await store.limit_control.set(TYPE, "a", Limits(Limit(1)))
     taken = await claim(store, limit=4, types=["a", "b"])
     assert sorted(job.type for job in taken) == ["a", "b", "b", "b"]
+
+
+async def test_a_type_limit_of_a_type_with_nothing_waiting_holds_when_jobs_come(
+    store: Store,
+) -> None:
+    await store.limit_control.set(TYPE, "a", Limits(Limit(1)))
+    await add(store, new("b"))
+    assert [job.type for job in await claim(store, types=["a", "b"])] == ["b"]
+    await add(store, *(new("a") for _ in range(3)))
+    assert [job.type for job in await claim(store, limit=10, types=["a", "b"])] == ["a"]
+    assert await claim(store, limit=10, types=["a", "b"]) == []
+
+
+async def test_a_claim_reads_past_a_long_run_of_one_full_value(store: Store) -> None:
+    # 50 jobs of customer x come first; a claim of 2 finds y's job behind them
+    await add(store, *(new("a", payload={"c": "x"}, priority=9) for _ in range(50)))
+    await add(store, new("a", payload={"c": "y"}))
+    await store.limit_control.set(TYPE, "a", Limits(Limit(1, by="c")))
+    taken = await claim(store, limit=2, types=["a"])
+    assert sorted(job.payload["c"] for job in taken) == ["x", "y"]

@@ -23,7 +23,15 @@ from jobq.domain.limits import (
 )
 from jobq.registry import Registry
 from jobq.store.claim import ClaimRequest
-from jobq.store.limits import Candidate, LimitPlan, applies, part_of, to_us, window_end
+from jobq.store.limits import (
+    Applicable,
+    Candidate,
+    LimitPlan,
+    applicable,
+    part_of,
+    to_us,
+    window_end,
+)
 
 TYPE, QUEUE = LimitScope.TYPE, LimitScope.QUEUE
 NOW = datetime(2030, 1, 1, 12, 0, 30, tzinfo=UTC)
@@ -139,10 +147,14 @@ def test_a_limit_by_a_field_counts_each_value_and_reads_deeper() -> None:
     assert plan.fields == ("c",)
     plan.count_running([("a", "default", "x")])
     read = plan.next_request([], list)
-    assert read is not None and read.limit == 3 + 1000
+    assert read is not None and read.limit == 3
     cands = [job(1, "a", "default", "x"), job(2, "a", "default", "y"), job(3, "a", "default", "y"),
              job(4, "a", "default", None), job(5, "a", "default", "z")]  # fmt: skip
-    plan.offer(cands, read.limit)
+    plan.offer(cands[:3], read.limit)  # a full read, and full values in it: read deeper, once
+    assert plan.chosen == ["id002"]
+    deeper = plan.next_request([], list)
+    assert deeper is not None and deeper.limit == 2 + 1 + 1000
+    plan.offer(cands, deeper.limit)
     assert plan.chosen == ["id002", "id004", "id005"]
     assert part_of(7) == part_of("7") and part_of(None) == "null"
 
@@ -171,9 +183,17 @@ def test_which_claims_are_limited() -> None:
         ScopeLimits(TYPE, "a", set=Limits(Limit(1))),
         ScopeLimits(QUEUE, "q", set=Limits(Limit(1))),
     ]
-    assert applies(request(), limits)
-    assert not applies(request(types=("b",), queues=("default",)), limits)
-    assert applies(request(types=("b",)), limits)  # it may take from q
-    # where the caller knows which queues have jobs waiting: q has none
-    assert not applies(request(types=("b",)), limits, lambda: ["default"])
-    assert not applies(request(types=("a",)), [ScopeLimits(TYPE, "a", Limits(Limit(1)), Limits())])
+
+    def found(claim: ClaimRequest, types: set[str], queues: set[str]) -> Applicable:
+        return applicable(claim, limits, lambda names: types & set(names), lambda: queues)
+
+    assert found(request(), {"a"}, set()).limited
+    assert not found(request(types=("b",), queues=("default",)), {"a"}, {"q"}).limited
+    assert found(request(types=("b",)), set(), {"q"}).limited  # it may take from q
+    # limits of types and queues with nothing waiting: an ordinary claim that leaves them out
+    idle = found(request(types=("a", "b")), set(), {"default"})
+    assert not idle.limited and idle.idle_types == ("a",) and idle.idle_queues == ("q",)
+    assert idle.ordinary(request(types=("a", "b"))).types == ("b",)
+    assert found(request(), set(), set()).ordinary(request()).skip_types == ("a",)
+    lifted = [ScopeLimits(TYPE, "a", Limits(Limit(1)), Limits())]
+    assert not applicable(request(types=("a",)), lifted, lambda names: {"a"}, set).limited

@@ -17,9 +17,10 @@ while everything else goes on. Then, in that transaction:
    without that scope (at most one round per limited scope);
 5. it adds the starts it made to the rates' windows (``starts``).
 
-A limit counted ``by`` a payload field counts each value apart; the claim reads
-``PARTITION_DEPTH`` candidates past its demand to find values with room: jobs of values with
-room that wait behind more than that many jobs of full values wait for those to start.
+A limit counted ``by`` a payload field counts each value apart; when a read finds values that
+are full, the claim reads once more, ``PARTITION_DEPTH`` candidates past its demand, to find
+values with room: jobs of values with room that wait behind more than that many jobs of full
+values wait for those to start.
 """
 
 from __future__ import annotations
@@ -116,38 +117,49 @@ def covers(request: ClaimRequest, scope: LimitScope, name: str) -> bool:
     return names is None or name in names
 
 
-def applies(
+def covered_by(request: ClaimRequest, limits: Iterable[ScopeLimits]) -> list[ScopeLimits]:
+    """The limits of the types and queues ``request`` might take jobs of."""
+    return [held for held in limits if held.effective and covers(request, held.scope, held.name)]
+
+
+@dataclass(frozen=True, slots=True)
+class Applicable:
+    """What limits mean for one claim: whether it is a limited claim, and the limited types and
+    queues it covers that have no job waiting (an ordinary claim leaves those out instead: a
+    job that comes meanwhile waits for a limited claim)."""
+
+    limited: bool
+    idle_types: tuple[str, ...] = ()
+    idle_queues: tuple[str, ...] = ()
+
+    def ordinary(self, request: ClaimRequest) -> ClaimRequest:
+        """``request`` without the idle limited types (the idle queues go with the pauses)."""
+        if not self.idle_types:
+            return request
+        if request.types is None:
+            return replace(request, skip_types=self.idle_types)
+        return replace(request, types=tuple(t for t in request.types if t not in self.idle_types))
+
+
+def applicable(
     request: ClaimRequest,
     limits: Iterable[ScopeLimits],
-    waiting: Callable[[], Collection[str]] | None = None,
-) -> bool:
-    """Does any of ``limits`` apply to ``request`` (is it a limited claim)? ``waiting``: the
-    queues with jobs waiting, where the caller holds a lock that keeps it true until the claim
-    ends (SQLite): a queue limit applies only if its queue has some."""
-    found: Collection[str] | None = None
-    for held in limits:
-        if not held.effective or not covers(request, held.scope, held.name):
-            continue
-        if held.scope is LimitScope.QUEUE and waiting is not None:
-            found = waiting() if found is None else found
-            if held.name not in found:
-                continue
-        return True
-    return False
-
-
-def idle_limited_queues(
-    request: ClaimRequest, limits: Iterable[ScopeLimits], waiting: Collection[str]
-) -> list[str]:
-    """The limited queues ``request`` covers that have nothing ``waiting``."""
-    return [
-        held.name
-        for held in limits
-        if held.scope is LimitScope.QUEUE
-        and held.effective
-        and covers(request, held.scope, held.name)
-        and held.name not in waiting
-    ]
+    waiting_types: Callable[[list[str]], Collection[str]],
+    waiting_queues: Callable[[], Collection[str]],
+) -> Applicable:
+    """Which of ``limits`` apply to ``request``. ``waiting_types(names)``: those of the types
+    ``names`` that have jobs waiting; ``waiting_queues()``: the queues that have."""
+    covered = covered_by(request, limits)
+    if not covered:
+        return Applicable(False)
+    types = [held.name for held in covered if held.scope is LimitScope.TYPE]
+    queues = [held.name for held in covered if held.scope is LimitScope.QUEUE]
+    busy_types = waiting_types(types) if types else ()
+    busy_queues = waiting_queues() if queues else ()
+    idle_types = tuple(name for name in types if name not in busy_types)
+    idle_queues = tuple(name for name in queues if name not in busy_queues)
+    limited = len(idle_types) < len(types) or len(idle_queues) < len(queues)
+    return Applicable(limited, idle_types, idle_queues)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +203,8 @@ class LimitPlan:
         self._left_out: set[tuple[LimitScope, str]] = set()
         #: a limit kept the claim from taking a job it could have taken
         self.held_back = False
+        self._refused_by_value = False  # a job was refused for its value's count
+        self._deeper = False  # the reads go PARTITION_DEPTH past the demand
         self._done = False
 
     @classmethod
@@ -263,14 +277,20 @@ class LimitPlan:
         if limits.concurrency is not None:
             key = self._key(scope, name, "running", limits.concurrency.by, keys)
             if self._in_use[key] >= limits.concurrency.count:
-                return []
+                return self._refused(key)
             found.append(key)
         if limits.rate is not None:
             key = self._key(scope, name, "starts", limits.rate.by, keys)
             if self._in_use[key] >= limits.rate.count:
-                return []
+                return self._refused(key)
             found.append(key)
         return found
+
+    def _refused(self, key: Key) -> list[Key]:
+        self.held_back = True
+        if key[3]:  # a value counted apart is full: others may wait deeper down
+            self._refused_by_value = True
+        return []
 
     def _full(self) -> set[tuple[LimitScope, str]]:
         """Scopes with no room whatever the payload: a limit not counted by a field is used up."""
@@ -303,7 +323,7 @@ class LimitPlan:
         elif full_types:
             skip_types = tuple(full_types)
         # the jobs chosen so far are read again (they are taken at the end, all at once)
-        depth = wanted + self.taken + (PARTITION_DEPTH if self.fields else 0)
+        depth = wanted + self.taken + (PARTITION_DEPTH if self._deeper else 0)
         request = replace(self.request, limit=depth, types=types, skip_types=skip_types)
         request = around_pauses(request, {*paused, *full_queues}, waiting)
         if request.takes_nothing:
@@ -333,16 +353,22 @@ class LimitPlan:
             for scope, name, limits in self._scopes_of(job.type, job.queue):
                 room = self._room(scope, name, limits, job.keys)
                 if not room:
-                    self.held_back = True
                     break
                 counts.extend(room)
             else:
                 for key in counts:
                     self._in_use[key] += 1
                 self._chosen[job.id] = counts
-        # another round only if one may find more: the read was cut short, and a scope filled
-        # up that the next read leaves out
-        if len(candidates) < depth or not self._full() - self._left_out:
+        # another round only if one may find more: the read was not cut short, and a scope
+        # filled up that the next read leaves out, or a value counted apart was full (the next
+        # read goes PARTITION_DEPTH deeper, once)
+        if len(candidates) < depth:
+            self._done = True
+        elif self._full() - self._left_out:
+            pass
+        elif self._refused_by_value and not self._deeper:
+            self._deeper = True
+        else:
             self._done = True
 
     def starts(self, taken: Collection[Any]) -> list[tuple[str, str, str, int, int]]:

@@ -13,6 +13,7 @@ import psycopg
 
 from jobq.domain.ids import JobId, PoolId
 from jobq.domain.job import Job, Lease
+from jobq.domain.limits import LimitScope, ScopeLimits
 from jobq.domain.states import JobState
 from jobq.store.claim import (
     CLAIM_ORDER,
@@ -25,7 +26,7 @@ from jobq.store.claim import (
     claim_params,
     in_claim_order,
 )
-from jobq.store.limits import LimitPlan, applies, idle_limited_queues
+from jobq.store.limits import LimitPlan, applicable, covered_by
 from jobq.store.postgres.context import Context
 from jobq.store.postgres.limit_control import LimitView
 from jobq.store.postgres.limited_claims import LimitedClaims
@@ -66,6 +67,14 @@ class PostgresClaims:
         jobs = ctx.tables.jobs
         self._waiting_queues = f"""
             SELECT queue FROM {ctx.tables.counts} WHERE status IN {CLAIMABLE}
+            GROUP BY queue HAVING sum(n) > 0"""
+        self._waiting_types_sql = f"""
+            SELECT 'type', wanted FROM unnest(%(types)s::text[]) AS wanted
+            WHERE EXISTS (SELECT 1 FROM {jobs} WHERE type = wanted AND status IN {CLAIMABLE})"""
+        self._waiting_scopes_sql = f"""
+            {self._waiting_types_sql}
+            UNION ALL
+            SELECT 'queue', queue FROM {ctx.tables.counts} WHERE status IN {CLAIMABLE}
             GROUP BY queue HAVING sum(n) > 0"""
         self._claims: dict[ClaimShape, str] = {}
         self._candidates: dict[tuple[ClaimShape, int], str] = {}
@@ -204,15 +213,20 @@ class PostgresClaims:
         paused = await self._pauses.paused()
         limits = await self._limits.limits()
         waiting: list[str] | None = None
-        if limits and applies(request, limits):
-            waiting = await self.waiting_queues()
-            if applies(request, limits, lambda: waiting or ()):
+        if limits:
+            types, queues = await self._waiting_scopes(request, limits)
+            if queues is not None:
+                waiting = queues
+            found = applicable(request, limits, lambda _: types, lambda: queues or ())
+            if found.limited:
                 seen = LimitPlan(request, limits, datetime.now(UTC))
                 return await self._limited.claim(request, seen, paused)
-            # only queue limits, of queues with nothing waiting: an ordinary claim that leaves
-            # them out (as paused ones), so a job enqueued there meanwhile waits for a limited
-            # claim
-            paused = [*paused, *idle_limited_queues(request, limits, waiting)]
+            # only limits of types and queues with nothing waiting: an ordinary claim that
+            # leaves them out, so a job that comes meanwhile waits for a limited claim
+            request = found.ordinary(request)
+            paused = [*paused, *found.idle_queues]
+            if request.takes_nothing:
+                return []
         if paused:
             if waiting is None:
                 waiting = await self.waiting_queues() if request.queues is None else []
@@ -222,6 +236,24 @@ class PostgresClaims:
                 return []
         rows = await self._ctx.db.fetch(self.claim_sql(request.shape), self.params(request))
         return in_claim_order([READ.job(row) for row in rows])
+
+    async def _waiting_scopes(
+        self, request: ClaimRequest, limits: list[ScopeLimits]
+    ) -> tuple[set[str], list[str] | None]:
+        """Of the limited types ``request`` covers, those with jobs waiting; and the queues with
+        jobs waiting if a queue limit covers it (else None), in one round trip."""
+        covered = covered_by(request, limits)
+        types = [held.name for held in covered if held.scope is LimitScope.TYPE]
+        queued = any(held.scope is LimitScope.QUEUE for held in covered)
+        if not types and not queued:
+            return set(), None
+        rows = await self._ctx.db.fetch(
+            self._waiting_scopes_sql if queued else self._waiting_types_sql, {"types": types}
+        )
+        return (
+            {name for kind, name in rows if kind == "type"},
+            [name for kind, name in rows if kind == "queue"] if queued else None,
+        )
 
     async def waiting_queues(self, conn: psycopg.AsyncConnection[Any] | None = None) -> list[str]:
         """The queues that have jobs waiting (the kept counts: a few rows, not the jobs)."""

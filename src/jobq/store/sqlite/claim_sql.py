@@ -4,6 +4,7 @@ candidates a limited claim reads (``store/limits.py``), and the update that take
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -137,3 +138,15 @@ WAITING_QUEUES = f"SELECT DISTINCT queue FROM job_counts WHERE status IN {CLAIMA
 def waiting_queues(conn: sqlite3.Connection) -> list[str]:
     """The queues that have jobs waiting (the kept counts: a few rows, not the jobs)."""
     return [queue for (queue,) in conn.execute(WAITING_QUEUES)]
+
+
+WAITING_TYPES = f"""
+SELECT value FROM json_each(:types) AS wanted
+WHERE EXISTS (SELECT 1 FROM jobs WHERE type = wanted.value AND status IN {CLAIMABLE})
+"""
+
+
+def waiting_types(conn: sqlite3.Connection, names: list[str]) -> set[str]:
+    """Those of the types ``names`` that have jobs waiting (the first row of each one's index
+    of waiting jobs)."""
+    return {name for (name,) in conn.execute(WAITING_TYPES, {"types": json.dumps(names)})}

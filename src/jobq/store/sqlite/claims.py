@@ -21,8 +21,14 @@ from jobq.store.claim import (
     type_arms,
 )
 from jobq.store.common import JOB_COLUMNS
-from jobq.store.limits import LimitPlan, ParsedLimits, applies
-from jobq.store.sqlite.claim_sql import DIALECT, PAUSED, claim_sql, waiting_queues
+from jobq.store.limits import LimitPlan, ParsedLimits, applicable
+from jobq.store.sqlite.claim_sql import (
+    DIALECT,
+    PAUSED,
+    claim_sql,
+    waiting_queues,
+    waiting_types,
+)
 from jobq.store.sqlite.database import Database
 from jobq.store.sqlite.fence import LEASES_IN, RELEASE_SET, RUNNING, leases_json
 from jobq.store.sqlite.limit_control import LIMITS
@@ -68,18 +74,31 @@ class SQLiteClaims:
                 "now": to_us(moment),
                 "lease_until": to_us(moment + timedelta(seconds=request.lease_seconds)),
                 "limit": request.limit,
-                **type_arms(request),
             }
             paused = [queue for (queue,) in conn.execute(PAUSED, params)]
+            claim = request
             limits = self._limits.of(conn.execute(LIMITS).fetchall())
-            if limits and applies(request, limits, lambda: waiting_queues(conn)):
-                plan = LimitPlan(request, limits, moment)
-                return claim_limited(conn, plan, params, paused), plan.held_back
-            claim = around_pauses(request, paused, lambda: waiting_queues(conn))
+            if limits:
+                # exact: no job comes or goes while the claim holds the write lock
+                found = applicable(
+                    request, limits, lambda names: waiting_types(conn, names),
+                    lambda: waiting_queues(conn),
+                )  # fmt: skip
+                if found.limited:
+                    plan = LimitPlan(request, limits, moment)
+                    return claim_limited(conn, plan, params, paused), plan.held_back
+                claim = found.ordinary(request)
+                paused += found.idle_queues
+            claim = around_pauses(claim, paused, lambda: waiting_queues(conn))
             if claim.takes_nothing:
                 return [], False
             sql = claim_sql(claim.shape)
-            params_of_claim = {**params, **claim_params(claim, DIALECT), **pair_arms(claim)}
+            params_of_claim = {
+                **params,
+                **type_arms(claim),
+                **claim_params(claim, DIALECT),
+                **pair_arms(claim),
+            }
             return conn.execute(sql, params_of_claim).fetchall(), False
 
         # the rows are read into jobs after the write lock is let go
