@@ -68,9 +68,13 @@ class PostgresClaims:
         self._waiting_queues = f"""
             SELECT queue FROM {ctx.tables.counts} WHERE status IN {CLAIMABLE}
             GROUP BY queue HAVING sum(n) > 0"""
+        # a probe of each type's index of waiting jobs, in its order (LIMIT 1: never a scan)
         self._waiting_types_sql = f"""
             SELECT 'type', wanted FROM unnest(%(types)s::text[]) AS wanted
-            WHERE EXISTS (SELECT 1 FROM {jobs} WHERE type = wanted AND status IN {CLAIMABLE})"""
+            CROSS JOIN LATERAL (
+                SELECT 1 FROM {jobs} WHERE type = wanted AND status IN {CLAIMABLE}
+                ORDER BY {CLAIM_ORDER} LIMIT 1
+            ) AS found"""
         self._waiting_scopes_sql = f"""
             {self._waiting_types_sql}
             UNION ALL
