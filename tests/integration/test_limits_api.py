@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from jobq import JobQueue, Limit, PoolConfig, Rate
+from jobq.domain.ids import PoolId, WorkerId
 from jobq.domain.limits import LimitOrigin, LimitScope
 from jobq.domain.states import JobState
-from jobq.store import PostgresOptions
-from tests.helpers import live_server
+from jobq.store import ClaimRequest, Completion, PostgresOptions
+from jobq.worker.pool import WorkerPool
+from tests.helpers import live_server, wait_for
+from tests.storewrap import Watched
 
 
 @pytest.fixture
@@ -160,5 +164,36 @@ async def test_a_pool_keeps_to_a_limit_and_runs_other_types_past_it(store_url: s
             assert most == 1
             [held] = await queue.limits.list()
             assert held.origin is LimitOrigin.CODE  # published at the pool's start
+        finally:
+            await pool.stop()
+
+
+async def test_until_idle_waits_for_a_limit_another_process_holds(store_url: str) -> None:
+    """Held back by a limit is not idle: while another process runs the one job a limit lets
+    run, a pool's ``wait_until_idle`` waits, and returns once the rest have run after it."""
+    queue = JobQueue(store_url, postgres=PostgresOptions(pool_size=4))
+
+    @queue.job("one.at.a.time", concurrency=1)
+    async def one(payload: dict[str, Any]) -> None: ...
+
+    async with queue:
+        await queue.limits.publish()
+        ids = [(await queue.enqueue("one.at.a.time", {"n": n})).id for n in range(3)]
+        [elsewhere] = await queue.store.claims.claim(
+            ClaimRequest(owner=PoolId("elsewhere"), limit=1, lease_seconds=60)
+        )
+        watched = Watched(queue.store, ["claim"])
+        pool = WorkerPool(watched, queue.registry, PoolConfig(worker_count=4, poll_interval=0.05))
+        await pool.start()
+        try:
+            idle = asyncio.create_task(pool.wait_until_idle())
+            claims = watched.ended["claim"]
+            # a claim since the pool began to watch: held back by the limit, not idle
+            await wait_for(lambda: watched.ended["claim"] >= claims + 2, timeout=20, what="claims")
+            assert not idle.done()
+            done = Completion(elsewhere.lease, "null", WorkerId("elsewhere/w1"), datetime.now(UTC))
+            assert await queue.store.outcomes.complete_many([done]) == {elsewhere.id}
+            await asyncio.wait_for(idle, 30)
+            assert {(await queue.get(i)).status for i in ids} == {JobState.SUCCEEDED}
         finally:
             await pool.stop()

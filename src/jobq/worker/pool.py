@@ -378,7 +378,8 @@ class WorkerPool:
                     attempt=job.attempt,
                 )
             if len(jobs) < demand:  # nothing more is due now
-                if self._watch_idle and not self._held:
+                # (held back by a limit is not idle: jobs wait that the pool may run later)
+                if self._watch_idle and not self._held and not self._held_back:
                     self._idle_now.set()
                 await self._sleep(config.poll_interval)
 
