@@ -9,7 +9,7 @@ from jobq.clock import FakeClock
 from jobq.domain.limits import Limit, LimitOrigin, Limits, LimitScope, Rate
 from jobq.store import Store, open_store
 from jobq.store.claim import Claimed
-from tests.contract.support import WORKER, add, claim, complete, new
+from tests.contract.support import WORKER, add, claim, complete, later, new
 
 TYPE, QUEUE = LimitScope.TYPE, LimitScope.QUEUE
 
@@ -203,3 +203,17 @@ async def test_a_claim_reads_past_a_long_run_of_one_full_value(store: Store) -> 
     await store.limit_control.set(TYPE, "a", Limits(Limit(1, by="c")))
     taken = await claim(store, limit=2, types=["a"])
     assert sorted(job.payload["c"] for job in taken) == ["x", "y"]
+
+
+async def test_a_claim_held_back_by_a_rate_says_when_its_window_ends(
+    store: Store, clock: FakeClock
+) -> None:
+    await add(store, *(new("a") for _ in range(3)))
+    await store.limit_control.set(TYPE, "a", Limits(Limit(10), Rate(2, per=60)))
+    align(clock, 60)
+    clock.advance(15)
+    taken = await claim(store, limit=10)
+    assert len(taken) == 2 and isinstance(taken, Claimed) and taken.held_back
+    assert taken.room_at == later(clock, 45)
+    held = await claim(store, limit=10)
+    assert held == [] and isinstance(held, Claimed) and held.room_at == later(clock, 45)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jobq import JobQueue, Limit, PoolConfig, Rate
+from jobq import FakeClock, JobQueue, Limit, PoolConfig, Rate
 from jobq.domain.ids import PoolId, WorkerId
 from jobq.domain.limits import LimitOrigin, LimitScope
 from jobq.domain.states import JobState
@@ -195,5 +195,37 @@ async def test_until_idle_waits_for_a_limit_another_process_holds(store_url: str
             assert await queue.store.outcomes.complete_many([done]) == {elsewhere.id}
             await asyncio.wait_for(idle, 30)
             assert {(await queue.get(i)).status for i in ids} == {JobState.SUCCEEDED}
+        finally:
+            await pool.stop()
+
+
+async def test_a_pool_held_back_by_a_rate_claims_again_when_its_window_ends(
+    store_url: str,
+) -> None:
+    """On a fake clock a second before a window's end, a pool that polls every 30 s takes the
+    2 jobs a rate allows, then is held back; once the window has ended (the clock moved on) it
+    claims again at once, told by the held-back claim when the window ends, not at its poll
+    (nor at the wake-up of its next presence report, up to 5 s on)."""
+    clock = FakeClock(datetime(2030, 1, 1, 12, 0, 59, tzinfo=UTC))
+    queue = JobQueue(store_url, clock=clock, postgres=PostgresOptions(pool_size=4))
+
+    @queue.job("paced", rate=Rate(2, per=60))
+    async def paced(payload: dict[str, Any]) -> None: ...
+
+    async with queue:
+        ids = [(await queue.enqueue("paced", {"n": n})).id for n in range(4)]
+
+        async def succeeded() -> int:
+            return sum([(await queue.get(i)).status is JobState.SUCCEEDED for i in ids])
+
+        async def succeeded_are(count: int) -> bool:
+            return await succeeded() == count
+
+        pool = queue.worker_pool(PoolConfig(worker_count=4, poll_interval=30.0))
+        await pool.start()
+        try:
+            await wait_for(lambda: succeeded_are(2), timeout=20, what="the window's 2 jobs")
+            clock.advance(1)  # the next window: the pool's timer finds room in it
+            await wait_for(lambda: succeeded_are(4), timeout=3, what="the next window's 2")
         finally:
             await pool.stop()

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from jobq.domain.ids import PoolId
@@ -222,14 +223,17 @@ def type_arms(request: ClaimRequest) -> dict[str, str]:
 
 class Claimed(list[Job]):
     """The jobs a claim took, in claim order; ``held_back``: a limit kept it from taking all it
-    could (its pool claims again when one of its own jobs ends, not only at the next poll)."""
+    could (its pool claims again when one of its own jobs ends, not only at the next poll);
+    ``room_at``: when a rate that held it back has room again (its window's end), if one did."""
 
     held_back: bool = False
+    room_at: datetime | None = None
 
     @classmethod
-    def of(cls, jobs: list[Job], *, held_back: bool) -> Claimed:
+    def of(cls, jobs: list[Job], *, held_back: bool, room_at: datetime | None = None) -> Claimed:
         claimed = cls(in_claim_order(jobs))
         claimed.held_back = held_back
+        claimed.room_at = room_at
         return claimed
 
 

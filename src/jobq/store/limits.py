@@ -204,6 +204,7 @@ class LimitPlan:
         #: a limit kept the claim from taking a job it could have taken
         self.held_back = False
         self._refused_by_value = False  # a job was refused for its value's count
+        self._room_at: int | None = None  # µs: when a full rate has room again
         self._deeper = False  # the reads go PARTITION_DEPTH past the demand
         self._done = False
 
@@ -290,7 +291,20 @@ class LimitPlan:
         self.held_back = True
         if key[3]:  # a value counted apart is full: others may wait deeper down
             self._refused_by_value = True
+        self._note_full(key[0], key[1], key[2])
         return []
+
+    def _note_full(self, scope: LimitScope, name: str, kind: str) -> None:
+        """A scope's count is full: if it is a rate's, its room comes at its window's end."""
+        rate = self.applied[(scope, name)].rate
+        if kind == "starts" and rate is not None:
+            end = self.window_end(rate)
+            self._room_at = end if self._room_at is None else min(self._room_at, end)
+
+    @property
+    def room_at(self) -> datetime | None:
+        """When a rate that held the claim back has room again (the end of its window)."""
+        return None if self._room_at is None else EPOCH + timedelta(microseconds=self._room_at)
 
     def _full(self) -> set[tuple[LimitScope, str]]:
         """Scopes with no room whatever the payload: a limit not counted by a field is used up."""
@@ -300,6 +314,7 @@ class LimitPlan:
                 used = self._in_use[(scope, name, kind, "")]
                 if limit is not None and limit.by is None and used >= limit.count:
                     full.add((scope, name))
+                    self._note_full(scope, name, kind)
         return full
 
     # -- the rounds ------------------------------------------------------------------------

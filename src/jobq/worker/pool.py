@@ -27,7 +27,7 @@ import os
 import socket
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from structlog.typing import FilteringBoundLogger
@@ -56,6 +56,10 @@ from jobq.worker.threads import HandlerThreads
 logger: FilteringBoundLogger = structlog.get_logger("jobq.worker")
 
 MAX_STORE_BACKOFF = 10.0
+
+
+#: seconds a pool held back by a rate waits at least before it claims again
+ROOM_AT_LEAST = 0.02
 
 
 class WorkerPool:
@@ -364,8 +368,13 @@ class WorkerPool:
                 backoff = min(backoff * 2, MAX_STORE_BACKOFF)
                 continue
             self._prefetch.claim_took(time.perf_counter() - began)
-            # held back by a limit: claim again as soon as one of ours ends, not at the poll
+            # held back by a limit: claim again as soon as one of ours ends, or a rate's window
+            # ends, not only at the poll
             self._held_back = isinstance(jobs, Claimed) and jobs.held_back
+            if isinstance(jobs, Claimed) and jobs.room_at is not None:
+                # (at least a moment ahead: the store's clock may run behind this one's)
+                soon = self._clock.now() + timedelta(seconds=ROOM_AT_LEAST)
+                self._wake_at(max(jobs.room_at, soon))
             backoff = config.poll_interval
             for job in jobs:
                 self._held.hold(job)

@@ -92,7 +92,7 @@ class LimitedClaims:
         statements = self._statements
         ctx = statements.ctx
 
-        async def run(conn: psycopg.AsyncConnection[Any]) -> tuple[list[Any], bool]:
+        async def run(conn: psycopg.AsyncConnection[Any]) -> tuple[list[Any], LimitPlan | None]:
             rows = await (await conn.execute(self._lock, scope_params(scopes))).fetchall()
             [(now,)] = await (await conn.execute(self._now, {"now": ctx.now()})).fetchall()
             plan = LimitPlan.of_rows(request, rows, now)
@@ -102,13 +102,16 @@ class LimitedClaims:
             if not plan.applies:  # lifted since this process read them
                 claim = around_pauses(request, paused, lambda: waiting)
                 if claim.takes_nothing:
-                    return [], False
+                    return [], None
                 sql = statements.claim_sql(claim.shape)
-                return await (await conn.execute(sql, statements.params(claim))).fetchall(), False
-            return await self._take_allowed(conn, plan, paused, waiting, now), plan.held_back
+                return await (await conn.execute(sql, statements.params(claim))).fetchall(), None
+            return await self._take_allowed(conn, plan, paused, waiting, now), plan
 
-        rows, held_back = await ctx.db.run(run)
-        return Claimed.of([READ.job(row) for row in rows], held_back=held_back)
+        rows, plan = await ctx.db.run(run)
+        jobs = [READ.job(row) for row in rows]
+        if plan is None:
+            return Claimed.of(jobs, held_back=False)
+        return Claimed.of(jobs, held_back=plan.held_back, room_at=plan.room_at)
 
     async def _take_allowed(
         self,

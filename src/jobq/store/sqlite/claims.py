@@ -65,7 +65,7 @@ class SQLiteClaims:
             return []
         clock = self._db.clock
 
-        def run(conn: sqlite3.Connection) -> tuple[list[Any], bool]:
+        def run(conn: sqlite3.Connection) -> tuple[list[Any], LimitPlan | None]:
             # the time is read under the write lock: claims of every process take turns in
             # its order (a rate's windows never go back)
             moment = clock.now()
@@ -86,12 +86,12 @@ class SQLiteClaims:
                 )  # fmt: skip
                 if found.limited:
                     plan = LimitPlan(request, limits, moment)
-                    return claim_limited(conn, plan, params, paused), plan.held_back
+                    return claim_limited(conn, plan, params, paused), plan
                 claim = found.ordinary(request)
                 paused += found.idle_queues
             claim = around_pauses(claim, paused, lambda: waiting_queues(conn))
             if claim.takes_nothing:
-                return [], False
+                return [], None
             sql = claim_sql(claim.shape)
             params_of_claim = {
                 **params,
@@ -99,11 +99,14 @@ class SQLiteClaims:
                 **claim_params(claim, DIALECT),
                 **pair_arms(claim),
             }
-            return conn.execute(sql, params_of_claim).fetchall(), False
+            return conn.execute(sql, params_of_claim).fetchall(), None
 
         # the rows are read into jobs after the write lock is let go
-        rows, held_back = await self._db.writer.write(run)
-        return Claimed.of([READ.job(row) for row in rows], held_back=held_back)
+        rows, plan = await self._db.writer.write(run)
+        jobs = [READ.job(row) for row in rows]
+        if plan is None:
+            return Claimed.of(jobs, held_back=False)
+        return Claimed.of(jobs, held_back=plan.held_back, room_at=plan.room_at)
 
     async def heartbeat(self, leases: Sequence[Lease], *, lease_seconds: float) -> set[JobId]:
         if not leases:
