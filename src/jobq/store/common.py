@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobq.domain.errors import (
@@ -43,6 +43,20 @@ JOB_COLUMNS = ", ".join(JOB_COLUMN_NAMES)
 ATTEMPT_COLUMNS = "job_id, attempt, worker_id, started_at, finished_at, outcome, error"
 PROCESS_COLUMNS = "id, host, pid, workers, busy, buffered, queues, started_at, seen_at, types"
 TOKEN_COLUMNS = "id, name, scope, secret_hash, created_at, revoked_at"
+
+#: times kept as integer microseconds (SQLite's columns, a rate's windows) count from here
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch."""
+    return (moment - EPOCH) // _MICRO
+
+
+def from_us(value: int) -> datetime:
+    """The moment ``value`` microseconds after the Unix epoch, in UTC."""
+    return EPOCH + timedelta(microseconds=value)
 
 
 @dataclass(frozen=True, slots=True)

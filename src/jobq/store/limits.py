@@ -29,7 +29,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from jobq.domain.limits import (
@@ -42,12 +42,12 @@ from jobq.domain.limits import (
     merge,
 )
 from jobq.store.claim import ClaimRequest, around_pauses
+from jobq.store.common import from_us, to_us
 
 #: candidates a claim reads past its demand when a limit counted by a payload field applies
 PARTITION_DEPTH = 1000
 #: the columns of ``limits`` a store reads, in the order ``limit_rows`` takes them
 LIMIT_COLUMNS = "scope, name, origin, concurrency, concurrency_by, rate, rate_per, rate_by"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: a count's key: (scope, name, "running" or "starts", partition: "" or the field's value)
 Key = tuple[LimitScope, str, str, str]
 
@@ -76,11 +76,6 @@ def limit_values(limits: Limits) -> dict[str, Any]:
         "rate_per": None if rate is None else rate.per,
         "rate_by": None if rate is None else rate.by,
     }
-
-
-def to_us(moment: datetime) -> int:
-    """Microseconds since the Unix epoch."""
-    return (moment - EPOCH) // timedelta(microseconds=1)
 
 
 def window_end(rate: Rate, now_us: int) -> int:
@@ -187,11 +182,9 @@ class LimitPlan:
     def __init__(self, request: ClaimRequest, limits: Iterable[ScopeLimits], now: datetime):
         self.request = request
         self.now_us = to_us(now)
-        self.applied: dict[tuple[LimitScope, str], Limits] = {}
-        for held in limits:
-            effective = held.effective
-            if effective and covers(request, held.scope, held.name):
-                self.applied[(held.scope, held.name)] = effective
+        self.applied = {
+            (held.scope, held.name): held.effective for held in covered_by(request, limits)
+        }
         #: the payload fields the applied limits count by, in the order the candidates'
         #: ``keys`` and the running rows hold them
         self.fields = tuple(
@@ -273,7 +266,7 @@ class LimitPlan:
                 self._in_use[(LimitScope(scope), name, "starts", part)] = count
 
     def _room(self, scope: LimitScope, name: str, limits: Limits, keys: Sequence[Any]) -> list[Key]:
-        """The counts taking a job of the scope adds to, or [] past a limit (None: full)."""
+        """The counts taking a job of the scope adds to, or [] past a limit."""
         found = []
         if limits.concurrency is not None:
             key = self._key(scope, name, "running", limits.concurrency.by, keys)
@@ -304,7 +297,7 @@ class LimitPlan:
     @property
     def room_at(self) -> datetime | None:
         """When a rate that held the claim back has room again (the end of its window)."""
-        return None if self._room_at is None else EPOCH + timedelta(microseconds=self._room_at)
+        return None if self._room_at is None else from_us(self._room_at)
 
     def _full(self) -> set[tuple[LimitScope, str]]:
         """Scopes with no room whatever the payload: a limit not counted by a field is used up."""

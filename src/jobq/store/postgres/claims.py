@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -26,7 +25,7 @@ from jobq.store.claim import (
     claim_params,
     in_claim_order,
 )
-from jobq.store.limits import LimitPlan, applicable, covered_by
+from jobq.store.limits import applicable, covered_by
 from jobq.store.postgres.context import Context
 from jobq.store.postgres.limit_control import LimitView
 from jobq.store.postgres.limited_claims import LimitedClaims
@@ -217,20 +216,24 @@ class PostgresClaims:
         paused = await self._pauses.paused()
         limits = await self._limits.limits()
         waiting: list[str] | None = None
-        if limits:
-            types, queues = await self._waiting_scopes(request, limits)
+        covered = covered_by(request, limits)
+        if covered:
+            types, queues = await self._waiting_scopes(covered)
             if queues is not None:
                 waiting = queues
-            found = applicable(request, limits, lambda _: types, lambda: queues or ())
+            found = applicable(request, covered, lambda _: types, lambda: queues or ())
             if found.limited:
-                seen = LimitPlan(request, limits, datetime.now(UTC))
-                return await self._limited.claim(request, seen, paused)
-            # only limits of types and queues with nothing waiting: an ordinary claim that
-            # leaves them out, so a job that comes meanwhile waits for a limited claim
-            request = found.ordinary(request)
-            paused = [*paused, *found.idle_queues]
-            if request.takes_nothing:
-                return []
+                scopes = [(held.scope, held.name) for held in covered]
+                claimed = await self._limited.claim(request, scopes, paused)
+                if claimed is not None:
+                    return claimed
+            else:
+                # only limits of types and queues with nothing waiting: an ordinary claim that
+                # leaves them out, so a job that comes meanwhile waits for a limited claim
+                request = found.ordinary(request)
+                paused = [*paused, *found.idle_queues]
+                if request.takes_nothing:
+                    return []
         if paused:
             if waiting is None:
                 waiting = await self.waiting_queues() if request.queues is None else []
@@ -242,11 +245,10 @@ class PostgresClaims:
         return in_claim_order([READ.job(row) for row in rows])
 
     async def _waiting_scopes(
-        self, request: ClaimRequest, limits: list[ScopeLimits]
+        self, covered: list[ScopeLimits]
     ) -> tuple[set[str], list[str] | None]:
-        """Of the limited types ``request`` covers, those with jobs waiting; and the queues with
-        jobs waiting if a queue limit covers it (else None), in one round trip."""
-        covered = covered_by(request, limits)
+        """Of the limited types a claim covers (``covered``), those with jobs waiting; and the
+        queues with jobs waiting if a queue limit covers it (else None), in one round trip."""
         types = [held.name for held in covered if held.scope is LimitScope.TYPE]
         queued = any(held.scope is LimitScope.QUEUE for held in covered)
         if not types and not queued:

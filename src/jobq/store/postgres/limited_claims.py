@@ -6,15 +6,16 @@ limited claims of one scope take turns across the fleet; other claims do not wai
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
 
 from jobq.domain.job import Job
 from jobq.domain.limits import LimitScope
-from jobq.store.claim import CLAIMABLE, Claimed, ClaimRequest, ClaimShape, around_pauses
-from jobq.store.limits import EPOCH, LIMIT_COLUMNS, LimitPlan, candidate, to_us
+from jobq.store.claim import CLAIMABLE, Claimed, ClaimRequest, ClaimShape
+from jobq.store.common import from_us, to_us
+from jobq.store.limits import LIMIT_COLUMNS, LimitPlan, candidate
 from jobq.store.postgres.context import Context
 from jobq.store.postgres.rows import READ, columns
 from jobq.store.postgres.sql import NOW, RUNNING
@@ -86,31 +87,31 @@ class LimitedClaims:
             WHERE status = '{RUNNING}'
               AND (type = ANY(%(types)s::text[]) OR queue = ANY(%(queues)s::text[]))"""
 
-    async def claim(self, request: ClaimRequest, seen: LimitPlan, paused: list[str]) -> list[Job]:
-        """Claim for ``request``, which the limits as last read (``seen``) apply to."""
-        scopes = sorted(seen.applied)
+    async def claim(
+        self, request: ClaimRequest, scopes: list[tuple[LimitScope, str]], paused: list[str]
+    ) -> list[Job] | None:
+        """Claim for ``request``, which the limits of ``scopes`` apply to as this process last
+        read them; None if they no longer do (lifted meanwhile): claim as usual."""
         statements = self._statements
         ctx = statements.ctx
 
-        async def run(conn: psycopg.AsyncConnection[Any]) -> tuple[list[Any], LimitPlan | None]:
-            rows = await (await conn.execute(self._lock, scope_params(scopes))).fetchall()
+        async def run(conn: psycopg.AsyncConnection[Any]) -> tuple[list[Any], LimitPlan] | None:
+            params = scope_params(sorted(scopes))
+            rows = await (await conn.execute(self._lock, params)).fetchall()
             [(now,)] = await (await conn.execute(self._now, {"now": ctx.now()})).fetchall()
             plan = LimitPlan.of_rows(request, rows, now)
+            if not plan.applies:
+                return None
             waiting: list[str] = []
             if request.queues is None and (paused or plan.names(LimitScope.QUEUE)):
                 waiting = await statements.waiting_queues(conn)
-            if not plan.applies:  # lifted since this process read them
-                claim = around_pauses(request, paused, lambda: waiting)
-                if claim.takes_nothing:
-                    return [], None
-                sql = statements.claim_sql(claim.shape)
-                return await (await conn.execute(sql, statements.params(claim))).fetchall(), None
             return await self._take_allowed(conn, plan, paused, waiting, now), plan
 
-        rows, plan = await ctx.db.run(run)
+        taken = await ctx.db.run(run)
+        if taken is None:
+            return None
+        rows, plan = taken
         jobs = [READ.job(row) for row in rows]
-        if plan is None:
-            return Claimed.of(jobs, held_back=False)
         return Claimed.of(jobs, held_back=plan.held_back, room_at=plan.room_at)
 
     async def _take_allowed(
@@ -150,7 +151,7 @@ class LimitedClaims:
                 "scope": scope,
                 "name": name,
                 "part": part,
-                "window_end": EPOCH + timedelta(microseconds=end),
+                "window_end": from_us(end),
                 "n": n,
             }
             for scope, name, part, end, n in plan.starts([row[0] for row in taken])

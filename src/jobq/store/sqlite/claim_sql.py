@@ -12,8 +12,12 @@ from typing import Any
 from jobq.store.claim import (
     CLAIM_ORDER,
     CLAIMABLE,
+    ClaimRequest,
     ClaimShape,
     claim_condition,
+    claim_params,
+    pair_arms,
+    type_arms,
 )
 from jobq.store.common import JOB_COLUMNS
 from jobq.store.sqlite.fence import RUNNING
@@ -150,3 +154,9 @@ def waiting_types(conn: sqlite3.Connection, names: list[str]) -> set[str]:
     """Those of the types ``names`` that have jobs waiting (the first row of each one's index
     of waiting jobs)."""
     return {name for (name,) in conn.execute(WAITING_TYPES, {"types": json.dumps(names)})}
+
+
+def bound(request: ClaimRequest) -> dict[str, Any]:
+    """What a claim statement of ``request``'s shape binds of it: its arms (by type or by
+    pair) and its condition's names."""
+    return {**type_arms(request), **claim_params(request, DIALECT), **pair_arms(request)}

@@ -3,6 +3,7 @@ jobs."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Sequence
 from datetime import timedelta
@@ -15,20 +16,11 @@ from jobq.store.claim import (
     Claimed,
     ClaimRequest,
     around_pauses,
-    claim_params,
     in_claim_order,
-    pair_arms,
-    type_arms,
 )
 from jobq.store.common import JOB_COLUMNS
 from jobq.store.limits import LimitPlan, ParsedLimits, applicable
-from jobq.store.sqlite.claim_sql import (
-    DIALECT,
-    PAUSED,
-    claim_sql,
-    waiting_queues,
-    waiting_types,
-)
+from jobq.store.sqlite.claim_sql import PAUSED, bound, claim_sql, waiting_queues, waiting_types
 from jobq.store.sqlite.database import Database
 from jobq.store.sqlite.fence import LEASES_IN, RELEASE_SET, RUNNING, leases_json
 from jobq.store.sqlite.limit_control import LIMITS
@@ -76,30 +68,25 @@ class SQLiteClaims:
                 "limit": request.limit,
             }
             paused = [queue for (queue,) in conn.execute(PAUSED, params)]
+            # read once per claim, if at all: a few rows of the kept counts
+            waiting = functools.cache(lambda: waiting_queues(conn))
             claim = request
             limits = self._limits.of(conn.execute(LIMITS).fetchall())
             if limits:
                 # exact: no job comes or goes while the claim holds the write lock
                 found = applicable(
-                    request, limits, lambda names: waiting_types(conn, names),
-                    lambda: waiting_queues(conn),
-                )  # fmt: skip
+                    request, limits, lambda names: waiting_types(conn, names), waiting
+                )
                 if found.limited:
                     plan = LimitPlan(request, limits, moment)
-                    return claim_limited(conn, plan, params, paused), plan
+                    return claim_limited(conn, plan, params, paused, waiting), plan
                 claim = found.ordinary(request)
                 paused += found.idle_queues
-            claim = around_pauses(claim, paused, lambda: waiting_queues(conn))
+            claim = around_pauses(claim, paused, waiting)
             if claim.takes_nothing:
                 return [], None
             sql = claim_sql(claim.shape)
-            params_of_claim = {
-                **params,
-                **type_arms(claim),
-                **claim_params(claim, DIALECT),
-                **pair_arms(claim),
-            }
-            return conn.execute(sql, params_of_claim).fetchall(), None
+            return conn.execute(sql, {**params, **bound(claim)}).fetchall(), None
 
         # the rows are read into jobs after the write lock is let go
         rows, plan = await self._db.writer.write(run)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from jobq.domain.limits import LimitScope
-from jobq.store.claim import claim_params, pair_arms, type_arms
 from jobq.store.limits import LimitPlan, candidate
-from jobq.store.sqlite.claim_sql import DIALECT, TAKE, candidates_sql, waiting_queues
+from jobq.store.sqlite.claim_sql import TAKE, bound, candidates_sql
 from jobq.store.sqlite.fence import RUNNING
 
 ENDED_STARTS = "DELETE FROM limit_starts WHERE window_end <= :now"
@@ -39,10 +38,15 @@ WHERE status = '{RUNNING}' AND (type IN (SELECT value FROM json_each(:types))
 
 
 def claim_limited(
-    conn: sqlite3.Connection, plan: LimitPlan, params: dict[str, Any], paused: Collection[str]
+    conn: sqlite3.Connection,
+    plan: LimitPlan,
+    params: dict[str, Any],
+    paused: Collection[str],
+    waiting: Callable[[], Sequence[str]],
 ) -> list[Any]:
-    """The rows of the jobs ``plan``'s claim takes (``params``: the claim's owner, times), in
-    the caller's write transaction."""
+    """The rows of the jobs ``plan``'s claim takes (``params``: the claim's owner, times;
+    ``paused``, ``waiting``: as ``around_pauses`` takes them), in the caller's write
+    transaction."""
     fields = {f"field{i}": f"$.{field}" for i, field in enumerate(plan.fields)}
     scopes = {
         "types": json.dumps(plan.names(LimitScope.TYPE)),
@@ -53,16 +57,9 @@ def claim_limited(
         conn.execute(ENDED_STARTS, {"now": params["now"]})
         for scope, name, _ in plan.rates:
             plan.count_starts(conn.execute(STARTS, (scope.value, name)))
-    while (request := plan.next_request(paused, lambda: waiting_queues(conn))) is not None:
+    while (request := plan.next_request(paused, waiting)) is not None:
         sql = candidates_sql(request.shape, len(fields))
-        read = {
-            **params,
-            **fields,
-            **type_arms(request),
-            **claim_params(request, DIALECT),
-            **pair_arms(request),
-            "limit": request.limit,
-        }
+        read = {**params, **fields, **bound(request), "limit": request.limit}
         plan.offer([candidate(row) for row in conn.execute(sql, read)], request.limit)
     if not plan.chosen:
         return []

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from jobq.domain.ids import JobId
 from jobq.domain.jsonvalues import loads
-from jobq.store.common import RowReader
+from jobq.store.common import RowReader, from_us, to_us
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
-
-
-def to_us(moment: datetime) -> int:
-    return (moment - EPOCH) // _MICRO
-
-
-def from_us(value: int) -> datetime:
-    return EPOCH + timedelta(microseconds=value)
+__all__ = ["READ", "from_us", "to_us"]
 
 
 #: records from SQLite rows
