@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar, Unpack, overload
 
 import httpx
 from pydantic import BaseModel
@@ -25,9 +25,11 @@ from jobq.domain.errors import InvalidJob, JobqError
 from jobq.domain.job import Backoff
 from jobq.domain.jsonvalues import not_unicode, unicode_problem
 from jobq.domain.states import TERMINAL, JobState
+from jobq.typed import EnqueueOptions, TypedJob
 from jobq.wire import BatchOut, JobDetailOut, JobOut, JobPageOut, StatsOut
 
 M = TypeVar("M", bound=BaseModel)
+P = TypeVar("P")
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 _TERMINAL = {state.value for state in TERMINAL}
@@ -86,6 +88,13 @@ def _unicode(body: dict[str, Any]) -> dict[str, Any]:
     if where is not None:
         raise InvalidJob(not_unicode("the body", where))
     return body
+
+
+def _typed(job_type: str | TypedJob[Any, Any], payload: Any) -> tuple[str, dict[str, Any] | None]:
+    """A typed call's type name and payload as JSON (a model dumped); others as they are."""
+    if isinstance(job_type, TypedJob):
+        return job_type.name, job_type.payload_json(payload)
+    return job_type, payload
 
 
 def _enqueue(
@@ -152,10 +161,20 @@ class Client:
         )
         return call.read(response)
 
+    @overload
+    def enqueue(
+        self, job_type: TypedJob[P, Any], payload: P, **options: Unpack[EnqueueOptions]
+    ) -> JobOut: ...
+
+    @overload
     def enqueue(
         self, job_type: str, payload: dict[str, Any] | None = None, **options: Any
-    ) -> JobOut:
-        return self._send(_enqueue(job_type, payload, options))
+    ) -> JobOut: ...
+
+    def enqueue(self, job_type: Any, payload: Any = None, **options: Any) -> JobOut:
+        """Enqueue a job; ``job_type`` may be a ``TypedJob`` (``@jq.job``'s) and ``payload``
+        its model, type-checked."""
+        return self._send(_enqueue(*_typed(job_type, payload), options))
 
     def enqueue_many(self, jobs: list[dict[str, Any]]) -> BatchOut:
         return self._send(_enqueue_many(jobs))
@@ -233,10 +252,19 @@ class AsyncClient:
         )
         return call.read(response)
 
+    @overload
+    async def enqueue(
+        self, job_type: TypedJob[P, Any], payload: P, **options: Unpack[EnqueueOptions]
+    ) -> JobOut: ...
+
+    @overload
     async def enqueue(
         self, job_type: str, payload: dict[str, Any] | None = None, **options: Any
-    ) -> JobOut:
-        return await self._send(_enqueue(job_type, payload, options))
+    ) -> JobOut: ...
+
+    async def enqueue(self, job_type: Any, payload: Any = None, **options: Any) -> JobOut:
+        """As ``Client.enqueue``."""
+        return await self._send(_enqueue(*_typed(job_type, payload), options))
 
     async def enqueue_many(self, jobs: list[dict[str, Any]]) -> BatchOut:
         return await self._send(_enqueue_many(jobs))

@@ -14,6 +14,7 @@ from datetime import datetime
 from jobq.domain.job import MinuteCount, Outcome, ProcessInfo, WaitingCount, counts_by_queue
 from jobq.domain.limits import LimitScope, ScopeLimits
 from jobq.domain.pauses import QueuePause
+from jobq.domain.published import PublishedType, TypeSpec
 from jobq.domain.states import JobState
 from jobq.store.ports import LimitControl, QueueControl, Reads
 from jobq.worker.presence import STALE_AFTER
@@ -184,6 +185,12 @@ class TypeInfo:
     handled: bool
     #: its limits (in code and set at run time); None: nothing limits it
     limits: ScopeLimits | None = None
+    #: its schemas and options: this process's own, else as a live process published them
+    spec: TypeSpec | None = None
+    #: the live worker processes that published it (pool ids)
+    processes: tuple[str, ...] = ()
+    #: what is off with it (live processes publish different payload schemas)
+    warnings: tuple[str, ...] = ()
 
 
 def no_jobs() -> dict[str, int]:
@@ -214,13 +221,45 @@ async def queues(reads: Reads, control: QueueControl, limits: LimitControl) -> l
     return queue_infos(counts_by_queue(counts), paused, limited)
 
 
+@dataclass(frozen=True, slots=True)
+class KnownTypes:
+    """What a process knows of the types beside their jobs: its own specs, what live
+    processes published, and the types whose published payload schemas differ."""
+
+    own: list[TypeSpec] = field(default_factory=list)
+    published: list[PublishedType] = field(default_factory=list)
+    conflicts: dict[str, list[str]] = field(default_factory=dict)
+
+    def spec(self, name: str) -> TypeSpec | None:
+        own = next((s for s in self.own if s.name == name), None)
+        if own is not None:
+            return own
+        latest = [p for p in self.published if p.type.name == name]
+        return max(latest, key=lambda p: p.published_at).type if latest else None
+
+    def processes(self, name: str) -> tuple[str, ...]:
+        return tuple(sorted({p.process for p in self.published if p.type.name == name}))
+
+    def warnings(self, name: str) -> tuple[str, ...]:
+        if name not in self.conflicts:
+            return ()
+        digests = ", ".join(self.conflicts[name])
+        return (
+            f"live processes publish different payload schemas for {name!r} ({digests}): a "
+            "payload that either accepts is accepted until one of them is gone",
+        )
+
+
 def type_infos(
     waiting: list[WaitingCount],
     running: list[tuple[str, str, int]],
     limits: list[ScopeLimits],
     handled: list[str],
+    known: KnownTypes | None = None,
 ) -> list[TypeInfo]:
-    """Every type that has jobs waiting or running, a limit, or a handler here, by name."""
+    """Every type that has jobs waiting or running, a limit, or a handler here or in a live
+    process, by name."""
+    known = known or KnownTypes()
     due: Counter[str] = Counter()
     for row in waiting:
         due[row.type] += row.count
@@ -228,18 +267,31 @@ def type_infos(
     for job_type, _, count in running:
         busy[job_type] += count
     limited = {held.name: held for held in limits if held.scope is LimitScope.TYPE}
+    published = {p.type.name for p in known.published}
     return [
-        TypeInfo(name, due[name], busy[name], name in handled, limited.get(name))
-        for name in sorted({*due, *busy, *limited, *handled})
+        TypeInfo(
+            name,
+            due[name],
+            busy[name],
+            name in handled,
+            limited.get(name),
+            known.spec(name),
+            known.processes(name),
+            known.warnings(name),
+        )
+        for name in sorted({*due, *busy, *limited, *handled, *published})
     ]
 
 
-async def types(reads: Reads, limits: LimitControl, handled: list[str]) -> list[TypeInfo]:
-    """Every type that has jobs waiting or running, a limit, or a handler in ``handled``."""
+async def types(
+    reads: Reads, limits: LimitControl, handled: list[str], known: KnownTypes | None = None
+) -> list[TypeInfo]:
+    """Every type that has jobs waiting or running, a limit, or a handler in ``handled`` or
+    in a live process (``known``)."""
     waiting, running, limited = await asyncio.gather(
         reads.waiting(), limits.running(), limits.limits()
     )
-    return type_infos(waiting, running, limited, handled)
+    return type_infos(waiting, running, limited, handled, known)
 
 
 async def _controls(

@@ -7,7 +7,7 @@ valid Unicode), which costs no second pass over it."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from jobq.clock import Clock
@@ -28,6 +28,23 @@ from jobq.domain.jsonvalues import is_unicode, not_unicode
 from jobq.domain.unique import Unique, unique_fields
 from jobq.names import check_name, did_you_mean
 from jobq.registry import Registry
+from jobq.schemas import Shape, ShapeMismatch
+
+#: ``(type, payload)`` -> the payload as it is to be stored, or ``InvalidJob`` naming its faults
+PayloadCheck = Callable[[str, Mapping[str, JSONValue]], Mapping[str, JSONValue]]
+
+
+def checked_payload(shape: Shape, payload: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
+    """``payload`` held to ``shape``: as stored (defaults filled in), or ``InvalidJob``."""
+    try:
+        checked = shape.check(payload)
+    except ShapeMismatch as exc:
+        raise InvalidJob(
+            f"payload does not fit its type's schema: {exc}", problems=exc.problems
+        ) from None
+    if not isinstance(checked, dict):  # a schema that allows more than objects
+        raise InvalidJob(f"payload must be a JSON object, not {checked.__class__.__name__}")
+    return checked
 
 
 def check_new_job(
@@ -46,9 +63,12 @@ def check_new_job(
     backoff: Backoff | None = None,
     idempotency_key: str | None = None,
     unique: Unique | None = None,
+    check_payload: PayloadCheck | None = None,
 ) -> NewJob:
     """``type`` and ``payload`` with the options, checked, defaults filled in from the type
-    (``registry``) or jobq's; ``InvalidJob`` or ``UnknownJobType`` says what is wrong."""
+    (``registry``) or jobq's; ``InvalidJob`` or ``UnknownJobType`` says what is wrong.
+    ``check_payload``: holds the payload to its type's schema (default: the schema of the type
+    in ``registry``, if it has one), returning it with the schema's defaults filled in."""
     try:
         check_name(type, what="job type")
         check_name(queue, what="queue")
@@ -65,6 +85,10 @@ def check_new_job(
         payload = {}
     if not isinstance(payload, Mapping):
         raise InvalidJob(f"payload must be a JSON object, not {payload.__class__.__name__}")
+    if check_payload is not None:
+        payload = check_payload(type, payload)
+    elif job_type is not None and job_type.payload is not None:
+        payload = checked_payload(job_type.payload, payload)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise InvalidJob(f"priority must be an integer, not {priority!r}")
     if not PRIORITY_MIN <= priority <= PRIORITY_MAX:

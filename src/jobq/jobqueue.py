@@ -19,12 +19,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, cast
 
 import structlog
 from structlog.typing import FilteringBoundLogger
 
 from jobq.builtin_jobs import builtin_registry
+from jobq.catalog import Catalog
 from jobq.clock import Clock, SystemClock
 from jobq.domain.errors import (
     IllegalTransition,
@@ -44,6 +45,7 @@ from jobq.domain.job import (
     NewJob,
     QueueCount,
 )
+from jobq.domain.published import TypeSpec
 from jobq.domain.retention import DEFAULT_RETAIN, Retain
 from jobq.domain.schedule import (
     DEFAULT_CATCH_UP,
@@ -55,6 +57,7 @@ from jobq.domain.schedule import (
 from jobq.domain.states import TERMINAL, Event, JobState, sources
 from jobq.domain.unique import Unique
 from jobq.insights import (
+    KnownTypes,
     Overview,
     QueueInfo,
     TypeInfo,
@@ -72,16 +75,15 @@ from jobq.metrics import Metrics
 from jobq.pauses import Pauses
 from jobq.pruning import Pruning
 from jobq.redaction import redact_payload
-from jobq.registry import Registry
+from jobq.registry import Handler, Registry
 from jobq.schedules import Schedules
 from jobq.store import JobFilter, Page, PostgresOptions, Store, open_store
 from jobq.store.ports import Tokens
+from jobq.typed import JobDecorator, TypedJob, payload_json
 from jobq.worker.config import PoolConfig
 from jobq.worker.pool import WorkerPool
 from jobq.worker.pruner import Pruner
 from jobq.worker.scheduler import Scheduler
-
-H = TypeVar("H", bound=Callable[..., Any])
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.queue")
 
@@ -166,6 +168,9 @@ class JobQueue:
         self.pauses = Pauses(lambda: self.store.queue_control, self.clock, self._wake_pools)
         #: limits: how many jobs of a type or queue run at once, or start per period, fleet-wide
         self.limits = LimitSettings(lambda: self.store.limit_control, self.registry)
+        #: job types: this process's own, and those live worker processes published (their
+        #: payload schemas are checked at every enqueue, here too)
+        self.catalog = Catalog(lambda: self.store.type_catalog, self.registry)
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -177,7 +182,7 @@ class JobQueue:
         timezone: str = "UTC",
         payload: Mapping[str, JSONValue] | None = None,
         **options: Any,
-    ) -> Callable[[H], H]:
+    ) -> JobDecorator:
         """Decorator registering a handler: ``async def`` runs on the loop, ``def`` in a thread.
 
         Options: ``max_attempts`` (default 3), ``timeout`` (seconds, default 300; None for
@@ -187,23 +192,30 @@ class JobQueue:
         process's settings), ``concurrency`` (a number, or a ``Limit`` counted per value of a
         payload field: how many of its jobs may run at once across the fleet), ``rate`` (a
         ``Rate``: how many may start per period). A limit set at run time
-        (``jq.limits.set``) wins over the code's until cleared.
+        (``jq.limits.set``) wins over the code's until cleared. ``payload_schema`` /
+        ``result_schema``: JSON Schemas for a handler that takes and returns plain JSON (a
+        handler annotated with a pydantic model, a dataclass or a TypedDict has its schema
+        from the annotation).
+
+        The payload is checked against the type's schema at every enqueue (``InvalidJob``
+        names each bad field) and stored with the schema's defaults filled in; the handler
+        receives the validated model. The decorated function becomes a ``TypedJob``: still
+        callable, and ``await fn.enqueue(Model(...))`` enqueues it, type-checked.
 
         ``schedule``: also enqueue this type at each tick of a cron expression (five fields,
         or six with seconds first) in ``timezone``, with ``payload``; a schedule named after
         the type (``schedule()`` adds more, and says what ``missed`` ticks become).
         """
-        register = self.registry.job(name, **options)
+        register = self.registry.job(name, queue=self, **options)
         if schedule is None:
             return register
 
-        def register_and_schedule(handler: H) -> H:
-            register(handler)
-            type_name = name or handler.__name__
-            self.schedule(type_name, schedule, timezone=timezone, payload=payload)
-            return handler
+        def register_and_schedule(handler: Handler) -> TypedJob[Any, Any]:
+            typed = register(handler)
+            self.schedule(typed.name, schedule, timezone=timezone, payload=payload)
+            return typed
 
-        return register_and_schedule
+        return cast(JobDecorator, register_and_schedule)
 
     def schedule(
         self,
@@ -249,7 +261,8 @@ class JobQueue:
             schedule.payload,
             registry=self.registry,
             clock=self.clock,
-            accept_unknown_types=self.accept_unknown_types,
+            accept_unknown_types=self.accept_unknown_types or self.catalog.knows(schedule.job_type),
+            check_payload=self.catalog.check,
             queue=schedule.queue,
             priority=schedule.priority,
             run_at=self.clock.now(),
@@ -266,6 +279,7 @@ class JobQueue:
             registry=self.registry,
             clock=self.clock,
             accept_unknown_types=self.accept_unknown_types or schedule.stored,
+            check_payload=self.catalog.check,
             queue=schedule.queue,
             priority=schedule.priority,
             run_at=tick,
@@ -356,7 +370,8 @@ class JobQueue:
             payload,
             registry=self.registry,
             clock=self.clock,
-            accept_unknown_types=self.accept_unknown_types,
+            accept_unknown_types=self.accept_unknown_types or self.catalog.knows(type),
+            check_payload=self.catalog.check,
             queue=queue,
             priority=priority,
             delay=delay,
@@ -370,13 +385,14 @@ class JobQueue:
 
     async def enqueue(
         self,
-        type: str,
-        payload: Mapping[str, JSONValue] | None = None,
+        type: str | TypedJob[Any, Any],
+        payload: Mapping[str, JSONValue] | Any | None = None,
         *,
         connection: object | None = None,
         **options: Any,
     ) -> Job:
-        """Store one job durably and return it. Options as for ``new_job``.
+        """Store one job durably and return it. Options as for ``new_job``. ``type`` may be a
+        ``TypedJob`` (what ``@jq.job`` returns) and ``payload`` its model.
 
         With an ``idempotency_key`` that names a job already, that job is returned unchanged
         (``IdempotencyConflict`` if it differs in type, queue or payload).
@@ -385,6 +401,14 @@ class JobQueue:
         open transaction, so it exists only if that transaction commits, and workers hear of
         it only then.
         """
+        if isinstance(type, TypedJob):
+            typed = type
+            payload = typed.payload_json(payload)
+            type = typed.name
+        elif payload is not None and not isinstance(payload, Mapping):
+            job_type = self.registry.get(type)
+            payload = payload_json(job_type.payload if job_type else None, payload)
+        await self.catalog.refresh()
         new = self.new_job(type, payload, **options)
         return (await self.enqueue_many([new], connection=connection))[0].job
 
@@ -475,7 +499,9 @@ class JobQueue:
     async def types(self) -> list[TypeInfo]:
         """Every job type that has jobs waiting or running, a limit, or a handler here, by
         name: how many wait and run, and its limits."""
-        return await types(self.store.reads, self.store.limit_control, self.registry.names())
+        await self.catalog.refresh(fresh_for=0)
+        known = KnownTypes(self._type_specs(), self.catalog.published, self.catalog.conflicts())
+        return await types(self.store.reads, self.store.limit_control, self.registry.names(), known)
 
     async def job_type(self, name: str) -> TypeInfo:
         """One job type, as ``types`` shows it."""
@@ -631,6 +657,7 @@ class JobQueue:
             config,
             clock=self.clock,
             metrics=self.metrics,
+            specs=self._type_specs,
             services=[
                 scheduler,
                 Pruner(
@@ -643,6 +670,21 @@ class JobQueue:
         )
         self._pools.append(pool)
         return pool
+
+    def _type_specs(self) -> list[TypeSpec]:
+        """What this process's pools publish about its types: the registry's, with the
+        schedules declared in code for each."""
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for schedule in self.schedules:
+            if not schedule.stored:
+                by_type.setdefault(schedule.job_type, []).append(
+                    {
+                        "name": schedule.name,
+                        "cron": schedule.expression,
+                        "timezone": schedule.timezone,
+                    }
+                )
+        return self.registry.specs(by_type)
 
     def _scheduled(self, job: Job) -> None:
         """A schedule enqueued ``job``: count it, wake the pools."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from jobq.domain.job import DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT, Backoff
 from jobq.domain.limits import Limit, Limits, Rate, limits_of
+from jobq.domain.published import TypeSpec
 from jobq.domain.retention import Retain
 from jobq.names import check_name
+from jobq.schemas import Shape, shapes_of
+from jobq.typed import Enqueuing, JobDecorator, TypedJob
 
 DEFAULT_TIMEOUT = 300.0  # seconds
 
@@ -37,6 +40,10 @@ class JobType:
     retain: Retain | None = None
     #: how many of its jobs may run at once, and start per period, across the fleet
     limits: Limits = field(default_factory=Limits)
+    #: what its payload must look like (checked at submit); None: any JSON object
+    payload: Shape | None = None
+    #: what its handler's result must look like; None: any JSON value
+    result: Shape | None = None
 
 
 def _positional_count(handler: Handler) -> int:
@@ -66,6 +73,8 @@ def make_job_type(
     retain: Retain | None = None,
     concurrency: Limit | int | None = None,
     rate: Rate | None = None,
+    payload_schema: Mapping[str, Any] | None = None,
+    result_schema: Mapping[str, Any] | None = None,
 ) -> JobType:
     """Check the options and the handler's shape; raise ``ValueError`` or ``TypeError``."""
     check_name(name, what="job type")
@@ -84,6 +93,9 @@ def make_job_type(
             f"the handler for {name!r} must take (payload) or (payload, ctx); it takes {count} "
             "positional arguments"
         )
+    payload, result = shapes_of(
+        handler, name, payload_schema=payload_schema, result_schema=result_schema
+    )
     return JobType(
         name=name,
         handler=handler,
@@ -96,6 +108,35 @@ def make_job_type(
         secret=frozenset(secret),
         retain=retain,
         limits=limits,
+        payload=payload,
+        result=result,
+    )
+
+
+def type_spec(job_type: JobType, schedules: list[dict[str, Any]] | None = None) -> TypeSpec:
+    """What a process publishes about ``job_type``: its schemas and options."""
+    spec: dict[str, Any] = {
+        "payload_schema": job_type.payload.schema if job_type.payload else None,
+        "result_schema": job_type.result.schema if job_type.result else None,
+        "max_attempts": job_type.max_attempts,
+        "timeout": job_type.timeout,
+        "backoff": {
+            "base_seconds": job_type.backoff.base_seconds,
+            "max_seconds": job_type.backoff.max_seconds,
+        },
+        "limits": job_type.limits.to_dict() if job_type.limits else None,
+        "retain": (
+            {state.value: keep for state, keep in job_type.retain.times.items()}
+            if job_type.retain is not None
+            else None
+        ),
+        "secret": sorted(job_type.secret),
+        "schedules": schedules or [],
+    }
+    return TypeSpec(
+        name=job_type.name,
+        spec=spec,
+        payload_digest=job_type.payload.digest if job_type.payload else None,
     )
 
 
@@ -110,17 +151,21 @@ class Registry:
             raise ValueError(f"a handler for job type {job_type.name!r} is registered already")
         self._types[job_type.name] = job_type
 
-    def job(self, name: str | None = None, **options: Any) -> Callable[[H], H]:
-        """Decorator: register the function as the handler of ``name`` (default: its name)."""
+    def job(
+        self, name: str | None = None, *, queue: Enqueuing | None = None, **options: Any
+    ) -> JobDecorator:
+        """Decorator: register the function as the handler of ``name`` (default: its name);
+        it becomes a ``TypedJob`` (still callable) that enqueues through ``queue``."""
 
-        def register(handler: H) -> H:
+        def register(handler: Handler) -> TypedJob[Any, Any]:
             type_name = name or getattr(handler, "__name__", None)
             if not type_name:
                 raise TypeError(f"give the job type a name: {handler!r} has no __name__")
-            self.add(make_job_type(type_name, handler, **options))
-            return handler
+            job_type = make_job_type(type_name, handler, **options)
+            self.add(job_type)
+            return TypedJob(job_type, queue)
 
-        return register
+        return cast(JobDecorator, register)
 
     def get(self, name: str) -> JobType | None:
         return self._types.get(name)
@@ -140,6 +185,10 @@ class Registry:
     def limits(self) -> dict[str, Limits]:
         """The limits the types declare in code, by type (those that declare one)."""
         return {t.name: t.limits for t in self if t.limits}
+
+    def specs(self, schedules: Mapping[str, list[dict[str, Any]]] | None = None) -> list[TypeSpec]:
+        """What a worker process publishes about its types (``schedules``: by type)."""
+        return [type_spec(t, (schedules or {}).get(t.name)) for t in self]
 
     def include(self, other: Registry) -> None:
         """Add every type of ``other``; a name registered in both is an error."""

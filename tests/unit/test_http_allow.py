@@ -302,7 +302,7 @@ def test_an_apps_own_http_request_handler_is_kept(app_module: str) -> None:
     job_type = registry.get("http.request")
     assert job_type is not None
     assert not is_builtin_http_request(job_type.handler)
-    assert job_type.handler is sys.modules[app_module].own_http
+    assert job_type.handler is sys.modules[app_module].own_http.__wrapped__
 
 
 def test_the_builtin_handler_under_another_name_is_bound_too_keeping_its_options(

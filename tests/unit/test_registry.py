@@ -9,6 +9,7 @@ import pytest
 from jobq.builtin_jobs import builtin_registry, echo, http_request, sleep
 from jobq.domain.job import DEFAULT_MAX_ATTEMPTS, Backoff
 from jobq.registry import DEFAULT_TIMEOUT, JobType, Registry, make_job_type
+from jobq.typed import TypedJob
 
 
 def test_decorator_registers_under_given_name() -> None:
@@ -23,18 +24,22 @@ def test_decorator_registers_under_given_name() -> None:
     job_type = reg.get("mail.send")
     assert job_type is not None
     assert job_type.name == "mail.send"
-    assert job_type.handler is send
+    assert job_type.handler is send.__wrapped__
     assert len(reg) == 1
 
 
-def test_decorator_returns_the_function_unchanged() -> None:
+def test_decorator_returns_a_typed_job_that_still_calls_the_function() -> None:
     reg = Registry()
 
     def handler(payload: dict[str, Any]) -> int:
+        """Forty-one."""
         return 41
 
-    assert reg.job()(handler) is handler
-    assert handler({}) == 41
+    typed = reg.job()(handler)
+    assert isinstance(typed, TypedJob)
+    assert typed({}) == 41
+    assert typed.__wrapped__ is handler and typed.__doc__ == "Forty-one."
+    assert typed.__name__ == "handler" and typed.name == "handler"
 
 
 def test_decorator_defaults_to_function_name() -> None:

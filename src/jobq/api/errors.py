@@ -4,7 +4,6 @@ one place that maps exceptions to status codes."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -22,6 +21,7 @@ from jobq.domain.errors import (
     InvalidSchedule,
     JobNotFound,
     JobqError,
+    JobTypeNotFound,
     ScheduleConflict,
     ScheduleNotFound,
     StoreError,
@@ -29,6 +29,7 @@ from jobq.domain.errors import (
     StoreUnavailable,
     UnknownJobType,
 )
+from jobq.json_words import in_json_words
 from jobq.wire import field_path
 
 logger = structlog.get_logger("jobq.api")
@@ -39,6 +40,7 @@ RETRY_AFTER_SECONDS = 1
 ERROR_STATUS: tuple[tuple[type[JobqError], int, str], ...] = (
     (JobNotFound, 404, "not_found"),
     (ScheduleNotFound, 404, "not_found"),
+    (JobTypeNotFound, 404, "not_found"),
     (ScheduleConflict, 409, "schedule_conflict"),
     (InvalidSchedule, 422, "invalid_schedule"),
     (IllegalTransition, 409, "illegal_transition"),
@@ -83,50 +85,6 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", summary, details)
 
 
-#: pydantic's error types whose message speaks Python ("a valid dictionary"), in JSON's words
-_EXPECTED = {
-    "dict_type": "a JSON object",
-    "model_type": "a JSON object",
-    "model_attributes_type": "a JSON object",
-    "list_type": "a JSON array",
-    "string_type": "a string",
-    "int_type": "an integer",
-    "int_parsing": "an integer",
-    "int_from_float": "an integer",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-}
-
-
-def json_kind(value: Any) -> str:
-    """What ``value`` was in the request's JSON: an object, an array, a string, ..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    return "a number" if isinstance(value, int | float) else type(value).__name__
-
-
-def in_json_words(error: Mapping[str, Any]) -> str:
-    """A validation error's message as a client writing JSON would say it."""
-    kind = error.get("type", "")
-    if kind in _EXPECTED:
-        return f"must be {_EXPECTED[kind]}, not {json_kind(error.get('input'))}"
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        return "is not a field of this request"
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
 def store_error_status(exc: JobqError) -> tuple[int, str]:
     """The status and code the API answers ``exc`` with."""
     return next(
@@ -144,6 +102,8 @@ async def _jobq_error(request: Request, exc: Exception) -> JSONResponse:
         details = {"state": exc.state}
     if isinstance(exc, InvalidSchedule):  # as a validation error names its field
         details = [{"field": exc.field, "message": str(exc)}]
+    if isinstance(exc, InvalidJob) and exc.problems:  # a payload that does not fit its schema
+        details = [{"field": p.field, "message": p.message} for p in exc.problems]
     if isinstance(exc, StoreUnavailable):  # 503, or 507 (full): it may pass; come back later
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if status == 503:  # the store is away for a while: the client is told to come back

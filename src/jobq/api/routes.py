@@ -20,6 +20,7 @@ from jobq.domain.errors import InvalidJob, JobqError
 from jobq.domain.ids import JobId, parse_job_id
 from jobq.domain.paging import DEFAULT_PAGE, MAX_PAGE
 from jobq.domain.states import JobState
+from jobq.schemas import summary
 from jobq.store.records import JobFilter
 from jobq.wire import (
     AttemptOut,
@@ -107,6 +108,7 @@ async def enqueue(
     if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
         raise InvalidJob("the Idempotency-Key header and the idempotency_key field differ")
     options = body.new_job_options(idempotency_key=idempotency_key)
+    await jq.catalog.refresh()
     [result] = await jq.enqueue_many([jq.new_job(**options)])
     answer = _answer(job_document(jq.visible(result.job)), 201 if result.created else 200)
     if result.unique_hit:
@@ -122,12 +124,21 @@ async def enqueue(
 )
 async def enqueue_batch(body: BatchIn, jq: JQ) -> Response:
     """Store up to 1,000 jobs in one transaction; one invalid job rejects them all."""
+    await jq.catalog.refresh()
     jobs = []
+    misfits: list[InvalidJob] = []  # payloads that do not fit: every one is named
     for index, item in enumerate(body.jobs):
         try:
             jobs.append(jq.new_job(**item.new_job_options()))
+        except InvalidJob as exc:
+            if not exc.problems:
+                raise exc.within(f"jobs[{index}]") from exc
+            misfits.append(exc.within(f"jobs[{index}]"))
         except JobqError as exc:
             raise type(exc)(f"jobs[{index}]: {exc}") from exc
+    if misfits:
+        problems = [p for exc in misfits for p in exc.problems]
+        raise InvalidJob(f"{summary(problems)} (no job was stored)", problems=problems)
     results = await jq.enqueue_many(jobs)
     jobs_out = [job_document(jq.visible(r.job)) for r in results]
     return _answer({"jobs": jobs_out, "created": sum(r.created for r in results)}, 201)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
 from jobq.api.ops import jobqueue_of
+from jobq.domain.errors import JobTypeNotFound
 from jobq.domain.limits import (
     FIELD_RULE,
     MAX_COUNT,
@@ -35,6 +36,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (422, "the name or the limit is not allowed; `details` names what"),
         (503, "the store is unavailable; try again after Retry-After seconds"),
     )
+}
+
+NOT_FOUND: dict[str, Any] = {
+    "model": ErrorBody,
+    "description": "no process knows the type, and it has no jobs or limit",
 }
 
 PathType = Annotated[JobTypeName, Path(description="the job type", json_schema_extra=NAME)]
@@ -107,6 +113,26 @@ class TypeOut(BaseModel):
     running: int = Field(description="jobs claimed and not yet ended, every queue")
     handled: bool = Field(description="the serving process has a handler for the type")
     limit: LimitsOut | None = Field(description="its limits; null: none")
+    payload_schema: dict[str, Any] | None = Field(
+        None,
+        description="the JSON Schema its payload must fit (checked at submit); null: any "
+        "JSON object, or no process that knows the type is live",
+    )
+    result_schema: dict[str, Any] | None = Field(
+        None, description="the JSON Schema of its handler's result; null: any JSON value"
+    )
+    options: dict[str, Any] | None = Field(
+        None,
+        description="how it runs: max_attempts, timeout (s), backoff, limits, retain, secret "
+        "(payload fields never shown) and schedules declared in code",
+    )
+    processes: list[str] = Field(
+        default_factory=list, description="the live worker processes (pool ids) that run it"
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what is off: live processes that publish different payload schemas",
+    )
 
 
 class TypeListOut(BaseModel):
@@ -118,12 +144,20 @@ class UnlimitedTypeOut(TypeOut):
 
 
 def type_out(info: TypeInfo) -> TypeOut:
+    spec = dict(info.spec.spec) if info.spec is not None else None
+    payload_schema = spec.pop("payload_schema", None) if spec is not None else None
+    result_schema = spec.pop("result_schema", None) if spec is not None else None
     return TypeOut(
         name=info.name,
         waiting=info.waiting,
         running=info.running,
         handled=info.handled,
         limit=limits_out(info.limits),
+        payload_schema=payload_schema,
+        result_schema=result_schema,
+        options=spec,
+        processes=list(info.processes),
+        warnings=list(info.warnings),
     )
 
 
@@ -132,6 +166,18 @@ async def list_types(request: Request) -> TypeListOut:
     """Every job type that has jobs waiting or running, a limit, or a handler in the serving
     process, by name."""
     return TypeListOut(types=[type_out(info) for info in await jobqueue_of(request).types()])
+
+
+@router.get("/types/{name}", response_model=TypeOut, responses={**ERRORS, 404: NOT_FOUND})
+async def get_type(name: PathType, request: Request) -> TypeOut:
+    """One job type: its payload and result schemas, its options, the live worker processes
+    that run it, its waiting and running jobs, its limits and warnings. 404 if no process
+    knows it and it has no jobs or limit."""
+    jq = jobqueue_of(request)
+    found = next((info for info in await jq.types() if info.name == name), None)
+    if found is None:
+        raise JobTypeNotFound(f"no job type {name!r}: no live process runs it, and it has no jobs")
+    return type_out(found)
 
 
 @router.put("/types/{name}/limit", response_model=TypeOut, responses=ERRORS)

@@ -62,6 +62,7 @@ async def enqueue_lines(
             on_line(text)
         if not text.strip():
             continue
+        await jq.catalog.refresh()  # the types live workers published: their schemas
         parsed = parse_line(jq, number, text)
         if isinstance(parsed, Rejected):
             report.rejected.append(parsed)

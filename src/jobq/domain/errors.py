@@ -11,8 +11,10 @@
     ├── UnknownJobType           no handler is registered for that type
     ├── IdempotencyConflict      an idempotency key was reused for a different job
     ├── InvalidJob               a new job's fields are not allowed
+    ├── JobFailed                a job waited for (a typed call's result) ended dead or cancelled
     ├── InvalidSchedule          a schedule's field is not allowed (also a ValueError)
     ├── ScheduleNotFound         no schedule has that name
+    ├── JobTypeNotFound          no process knows that job type, and it has no jobs
     └── ScheduleConflict         that name is taken, or a schedule declared in code cannot change so
 
 Handlers raise ``NonRetryableError`` (not a ``JobqError``: it is the handler's own failure) to
@@ -20,6 +22,10 @@ say that a failure must not be retried.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 
 class JobqError(Exception):
@@ -70,8 +76,36 @@ class IdempotencyConflict(JobqError):
     """That idempotency key already belongs to a different job."""
 
 
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One field of a request that is wrong: its JSON path (``payload.items[2].sku``) and why."""
+
+    field: str
+    message: str
+
+
 class InvalidJob(JobqError):
-    """The new job is not valid."""
+    """The new job is not valid. ``problems``: the fields at fault, when it is known which
+    (a payload that does not fit its type's schema names each one)."""
+
+    def __init__(self, message: str | None = None, *, problems: Sequence[FieldProblem] = ()):
+        super().__init__(message)
+        self.problems = list(problems)
+
+    def within(self, prefix: str) -> InvalidJob:
+        """The same error about the job at ``prefix`` of a larger request (``jobs[3]``)."""
+        return InvalidJob(
+            f"{prefix}: {self}",
+            problems=[FieldProblem(f"{prefix}.{p.field}", p.message) for p in self.problems],
+        )
+
+
+class JobFailed(JobqError):
+    """The job ended without succeeding (dead or cancelled): ``job`` is how it ended."""
+
+    def __init__(self, message: str | None = None, *, job: Any = None) -> None:
+        super().__init__(message)
+        self.job = job
 
 
 class InvalidSchedule(JobqError, ValueError):
@@ -81,6 +115,10 @@ class InvalidSchedule(JobqError, ValueError):
         super().__init__(message)
         #: the field at fault, as the API names it (``cron``, ``timezone``, ``payload``...)
         self.field = field
+
+
+class JobTypeNotFound(JobqError):
+    """No process knows that job type, and it has no jobs."""
 
 
 class ScheduleNotFound(JobqError):

@@ -19,6 +19,7 @@ the API's token check: ``Tokens``).
     Retention             retention       the pool's pruner, jq.retention (jobq prune)
     QueueControl          queue_control   jq.pause/resume/pauses (jobq queues, /queues)
     LimitControl          limit_control   jq.limits (jobq types/queues limit), the pools' start
+    TypeCatalog           type_catalog    the pools' start (publish), jq.catalog (payload checks)
 
 A new capability: its Protocol here, a class in each backend package, an attribute of
 ``Store`` (optional ones may be None where a backend cannot offer them).
@@ -44,6 +45,7 @@ from jobq.domain.job import (
 )
 from jobq.domain.limits import Limits, LimitScope, ScopeLimits
 from jobq.domain.pauses import QueuePause
+from jobq.domain.published import PublishedType, TypeSpec
 from jobq.domain.retention import Keep
 from jobq.domain.schedule import Schedule, StoredSchedule, TickRecord
 from jobq.domain.states import JobState
@@ -349,6 +351,24 @@ class LimitControl(Protocol):
         ...
 
 
+class TypeCatalog(Protocol):
+    """The job types each worker process runs, as it published them (``domain/published.py``):
+    their schemas and options, for processes that do not have their code."""
+
+    async def publish(self, pool: PoolId, types: Sequence[TypeSpec]) -> None:
+        """Record the types ``pool`` runs, replacing what it published before; forget what
+        pools no longer in ``processes`` published."""
+        ...
+
+    async def withdraw(self, pool: PoolId) -> None:
+        """``pool`` stopped: remove what it published."""
+        ...
+
+    async def published(self, *, max_age: float) -> list[PublishedType]:
+        """What the pools heard from within ``max_age`` seconds published, by type and pool."""
+        ...
+
+
 class PoolStore(Protocol):
     """What a worker pool uses."""
 
@@ -378,6 +398,9 @@ class PoolStore(Protocol):
 
     @property
     def limit_control(self) -> LimitControl: ...
+
+    @property
+    def type_catalog(self) -> TypeCatalog: ...
 
 
 class Store(PoolStore, Protocol):

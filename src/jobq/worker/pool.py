@@ -26,7 +26,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -36,6 +36,7 @@ from jobq.clock import Clock, SystemClock
 from jobq.domain.errors import StoreError
 from jobq.domain.ids import PoolId, WorkerId, new_pool_id, slot_id
 from jobq.domain.job import Job, ProcessInfo
+from jobq.domain.published import TypeSpec
 from jobq.metrics import Metrics
 from jobq.registry import Registry
 from jobq.store.claim import Claimed, ClaimRequest
@@ -45,9 +46,9 @@ from jobq.worker.config import PoolConfig, StopReport
 from jobq.worker.handback import hand_back
 from jobq.worker.heartbeat import Heartbeat
 from jobq.worker.leases import HeldJobs
-from jobq.worker.limits import LimitPublisher
 from jobq.worker.prefetch import Prefetch
 from jobq.worker.presence import PRESENCE_INTERVAL, PresenceReporter
+from jobq.worker.publisher import TypePublisher
 from jobq.worker.reaper import Reaper
 from jobq.worker.runner import JobRunner
 from jobq.worker.supervisor import Service, Supervisor
@@ -73,9 +74,11 @@ class WorkerPool:
         metrics: Metrics | None = None,
         pool_id: PoolId | None = None,
         services: Sequence[Service] = (),
+        specs: Callable[[], Sequence[TypeSpec]] | None = None,
     ) -> None:
         """``services``: side tasks of the process to run beside the pool's own (periodic
-        jobs), started and stopped with it."""
+        jobs), started and stopped with it. ``specs``: what it publishes about its job types
+        (default: the registry's, without schedules)."""
         self.config = config or PoolConfig()
         self.pool_id = pool_id or new_pool_id()
         self._store = store
@@ -88,6 +91,9 @@ class WorkerPool:
         self._supervisor = Supervisor(self._log, on_failure=self._failed)
         self._acks = Acknowledger(store.outcomes, self._log)
         self._acks_task: asyncio.Task[None] | None = None
+        self._publisher = TypePublisher(
+            store.limit_control, store.type_catalog, registry, self.pool_id, self._log, specs
+        )
         self._runner = JobRunner(
             store.outcomes,
             registry,
@@ -170,8 +176,8 @@ class WorkerPool:
         if self._metrics is not None:
             self._metrics.watch_pool(config.worker_count, lambda: self._busy, lambda: self.buffered)
         supervisor = self._supervisor
-        limits = LimitPublisher(self._store.limit_control, self._registry, self._log)
-        await limits.publish()  # before the first claim: the code's limits hold from it
+        publisher = self._publisher
+        await publisher.publish()  # before the first claim: the code's limits hold from it
         self._dispatcher = supervisor.start(self._dispatch(), "dispatcher")
         self._acks_task = supervisor.start(self._acks.run(), "acknowledger")
         services: tuple[Service, ...] = (
@@ -196,7 +202,7 @@ class WorkerPool:
                 interval=min(PRESENCE_INTERVAL, config.heartbeat_interval),
                 log=self._log,
             ),
-            limits,
+            publisher,
             *self._services,
         )
         self._side_tasks = [supervisor.start_service(service) for service in services]
@@ -299,6 +305,7 @@ class WorkerPool:
         self._threads.close()
         with contextlib.suppress(StoreError, TimeoutError):  # else the record goes stale
             await asyncio.wait_for(self._store.presence.forget(self.pool_id), 5)
+        await self._publisher.withdraw()
         report = StopReport(
             released_unstarted=self._released,
             finished_in_grace=sum(1 for t in finished if not t.cancelled()),

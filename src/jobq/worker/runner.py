@@ -38,6 +38,7 @@ from jobq.domain.retry import backoff_delay
 from jobq.metrics import Metrics
 from jobq.redaction import scrub, scrub_value, secret_values
 from jobq.registry import JobType, Registry
+from jobq.schemas import ShapeMismatch
 from jobq.store.ports import Outcomes
 from jobq.store.records import Completion, Failure
 from jobq.worker.acks import Acknowledger
@@ -73,6 +74,25 @@ def _scrubbed(failure: _Failure, job: Job, job_type: JobType) -> _Failure:
         traceback=scrub(error.traceback, values),
     )
     return _Failure(scrubbed, failure.retryable)
+
+
+def _stored_result(result: Any, job: Job, job_type: JobType) -> str | _Failure:
+    """A handler's ``result`` as the store keeps it (JSON, held to the type's result schema,
+    secrets cut out), or the failure of the attempt: ``InvalidResult``, retried if the result
+    did not fit its schema (the handler may do better), not if it cannot be stored at all."""
+    if job_type.result is not None:
+        try:
+            result = job_type.result.dump(result)
+        except ShapeMismatch as exc:
+            message = f"the result does not fit its type's schema: {exc}"
+            error = ErrorInfo(type="InvalidResult", message=message)
+            return _scrubbed(_Failure(error, True), job, job_type)
+    if job_type.secret:
+        result = scrub_value(result, secret_values(job.payload, job_type.secret))
+    try:
+        return dumps(result, what="the handler's result", path="result")
+    except InvalidJob as exc:  # the result cannot be stored: the same next time
+        return _Failure(ErrorInfo(type="InvalidResult", message=str(exc)), False)
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -164,7 +184,10 @@ class JobRunner:
             self._metrics.job_started(job.queue, job.type, waited)
         began = time.monotonic()
         try:
-            result = await self._call(job_type, job, worker_id, log, stop, limit=timeout)
+            payload = (
+                job.payload if job_type.payload is None else job_type.payload.load(job.payload)
+            )
+            result = await self._call(job_type, job, payload, worker_id, log, stop, limit=timeout)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is None or task.cancelling() == 0:
@@ -182,6 +205,10 @@ class JobRunner:
         except LeaseLost:
             self._stopped(job, began, log)
             return True
+        except ShapeMismatch as exc:  # stored before its type's schema said otherwise
+            message = f"payload does not fit its type's schema: {exc}"
+            error = ErrorInfo(type="InvalidPayload", message=message)
+            failure = _scrubbed(_Failure(error, False), job, job_type)
         except Exception as exc:
             failure = _scrubbed(self._classify(exc, job_type), job, job_type)
         else:
@@ -189,16 +216,13 @@ class JobRunner:
                 self._stopped(job, began, log)
                 return True
             duration = time.monotonic() - began
-            if job_type.secret:
-                result = scrub_value(result, secret_values(job.payload, job_type.secret))
-            try:
-                encoded = dumps(result, what="the handler's result", path="result")
-            except InvalidJob as exc:  # the result cannot be stored: the same next time
-                failure = _Failure(ErrorInfo(type="InvalidResult", message=str(exc)), False)
+            stored = _stored_result(result, job, job_type)
+            if isinstance(stored, _Failure):
+                failure = stored
             else:
                 self._outcome_coming(job)
                 self._acks.submit(
-                    Completion(job.lease, encoded, worker_id, started_at),
+                    Completion(job.lease, stored, worker_id, started_at),
                     lambda ack: self._acknowledged(job, duration, ack, log),
                 )
                 return False
@@ -236,13 +260,14 @@ class JobRunner:
         self,
         job_type: JobType,
         job: Job,
+        payload: Any,
         worker_id: WorkerId,
         log: FilteringBoundLogger,
         stop: RunStop,
         *,
         limit: float | None,
     ) -> Any:
-        args: tuple[Any, ...] = (job.payload,)
+        args: tuple[Any, ...] = (payload,)
         reporter = None
         cancel = None
         if job_type.takes_context:

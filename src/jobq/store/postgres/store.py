@@ -38,6 +38,7 @@ from jobq.store.postgres.schedules import PostgresSchedules
 from jobq.store.postgres.tables import Tables
 from jobq.store.postgres.ticks import PostgresTicks
 from jobq.store.postgres.tokens import PostgresTokens
+from jobq.store.postgres.type_catalog import PostgresTypeCatalog
 
 
 class PostgresStore:
@@ -80,6 +81,7 @@ class PostgresStore:
         self.retention = PostgresRetention(self.ctx)
         self.queue_control = PostgresQueueControl(self.ctx, pauses)
         self.limit_control = PostgresLimitControl(self.ctx, limits)
+        self.type_catalog = PostgresTypeCatalog(self.ctx)
 
     @classmethod
     async def open(

@@ -25,6 +25,7 @@ class Tables:
     pauses: str
     limits: str
     limit_starts: str
+    job_types: str
     #: the NOTIFY channel: ``jobq:<schema>`` (fleets in other schemas are not woken); the
     #: payload is the queue whose jobs may be due
     channel: str
@@ -45,6 +46,7 @@ class Tables:
             pauses=f"{quoted}.queue_pauses",
             limits=f"{quoted}.limits",
             limit_starts=f"{quoted}.limit_starts",
+            job_types=f"{quoted}.job_types",
             channel=channel_of(schema),
         )
 

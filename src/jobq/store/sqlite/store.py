@@ -32,6 +32,7 @@ from jobq.store.sqlite.retention import SQLiteRetention
 from jobq.store.sqlite.schedules import SQLiteSchedules
 from jobq.store.sqlite.ticks import SQLiteTicks
 from jobq.store.sqlite.tokens import SQLiteTokens
+from jobq.store.sqlite.type_catalog import SQLiteTypeCatalog
 from jobq.store.sqlite.watch import SQLiteListener
 
 
@@ -71,6 +72,7 @@ class SQLiteStore:
         self.retention = SQLiteRetention(self.db)
         self.queue_control = SQLiteQueueControl(self.db, self.enqueuer.ringer)
         self.limit_control = SQLiteLimitControl(self.db, self.enqueuer.ringer)
+        self.type_catalog = SQLiteTypeCatalog(self.db)
 
     @classmethod
     async def open(
