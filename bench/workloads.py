@@ -43,4 +43,5 @@ WORKLOADS = (
     Workload(
         "W11", "limits: their cost to the work they do not limit, and their own", "bench.limits"
     ),
+    Workload("W12", "typed jobs: checking payloads at submit", "bench.typed"),
 )

@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import NoReturn
 
+import httpx
 import pytest
 
 from jobq.clock import FakeClock
 from jobq.jobqueue import JobQueue
 from jobq.store import PostgresOptions, Store, open_store
-from tests.helpers import JobqProcess
+from tests.helpers import JobqProcess, live_server
 
 #: fixtures kept beside their helpers: the ledger fleet (producer, ledger, launch) and the
 #: local PostgreSQL cluster (local_cluster)
@@ -108,6 +109,14 @@ async def jq(store_url: str) -> AsyncIterator[JobQueue]:
     queue = JobQueue(store_url, postgres=PostgresOptions(pool_size=4))
     async with queue:
         yield queue
+
+
+@pytest.fixture
+async def api(jq: JobQueue) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for a live server on loopback on ``jq`` (no worker pool): the module's own
+    ``jq`` where it has one."""
+    async with live_server(jq) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        yield client
 
 
 @pytest.fixture

@@ -232,6 +232,18 @@ class JobqProcess:
         return self.log_path.read_text(errors="replace")
 
 
+def start_jobq(
+    processes: list[JobqProcess], tmp_path: Path, url: str, name: str, *args: str
+) -> JobqProcess:
+    """``python -m jobq *args`` on database ``url``, logging to ``<tmp_path>/<name>.log``;
+    added to ``processes`` (the fixture that ends them)."""
+    proc = JobqProcess(
+        list(args), env={"JOBQ_DATABASE_URL": url}, log_path=tmp_path / f"{name}.log"
+    )
+    processes.append(proc)
+    return proc
+
+
 def documented_events() -> set[str]:
     """Every event name in the first column of the log table in docs/configuration.md."""
     text = (REPO / "docs" / "configuration.md").read_text()

@@ -20,6 +20,7 @@ from jobq.domain.errors import (
     IdempotencyConflict,
     IllegalTransition,
     InvalidJob,
+    JobFailed,
     JobNotFound,
     JobqError,
     NonRetryableError,
@@ -36,6 +37,7 @@ from jobq.domain.states import JobState
 from jobq.domain.unique import Unique
 from jobq.jobqueue import JobQueue
 from jobq.registry import Registry
+from jobq.typed import Enqueued, TypedJob
 from jobq.worker.config import PoolConfig
 from jobq.worker.pool import WorkerPool
 
@@ -76,6 +78,7 @@ __all__ = [
     "Clock",
     "ConfigError",
     "DeadReason",
+    "Enqueued",
     "ErrorInfo",
     "FakeClock",
     "IdempotencyConflict",
@@ -83,6 +86,7 @@ __all__ = [
     "InvalidJob",
     "Job",
     "JobContext",
+    "JobFailed",
     "JobId",
     "JobNotFound",
     "JobQueue",
@@ -101,6 +105,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "SystemClock",
+    "TypedJob",
     "Unique",
     "UnknownJobType",
     "UnsupportedStore",

@@ -22,7 +22,7 @@ from jobq.domain.job import JSONValue
 from jobq.domain.published import PublishedType
 from jobq.intake import checked_payload
 from jobq.registry import Registry
-from jobq.schemas import SchemaShape, Shape
+from jobq.schemas import JSONSchema, SchemaShape, Shape
 from jobq.store.ports import TypeCatalog
 
 logger = structlog.get_logger("jobq.catalog")
@@ -149,6 +149,24 @@ class Catalog:
     def published(self) -> list[PublishedType]:
         """What live processes published, as last read."""
         return list(self._published)
+
+    def schemas(self) -> dict[str, tuple[JSONSchema | None, JSONSchema | None]]:
+        """Each known type's payload and result schemas (None: untyped): this process's own,
+        else the latest a live process published."""
+        found: dict[str, tuple[JSONSchema | None, JSONSchema | None]] = {}
+        for item in sorted(self._published, key=lambda p: p.published_at):
+            spec = item.type.spec
+            result = spec.get("result_schema")
+            found[item.type.name] = (
+                item.type.payload_schema,
+                result if isinstance(result, dict) else None,
+            )
+        for job_type in self._registry:
+            found[job_type.name] = (
+                job_type.payload.schema if job_type.payload else None,
+                job_type.result.schema if job_type.result else None,
+            )
+        return found
 
     def conflicts(self) -> dict[str, list[str]]:
         """Types whose live processes publish different payload schemas: their digests."""

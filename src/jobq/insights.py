@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from jobq.domain.job import MinuteCount, Outcome, ProcessInfo, WaitingCount, counts_by_queue
 from jobq.domain.limits import LimitScope, ScopeLimits
@@ -193,6 +194,23 @@ class TypeInfo:
     warnings: tuple[str, ...] = ()
 
 
+def type_document(info: TypeInfo) -> dict[str, Any]:
+    """A type as ``GET /types/{name}`` and ``jobq types show`` answer it."""
+    spec = dict(info.spec.spec) if info.spec is not None else {}
+    return {
+        "name": info.name,
+        "waiting": info.waiting,
+        "running": info.running,
+        "handled": info.handled,
+        "limit": None if info.limits is None else info.limits.to_dict(),
+        "payload_schema": spec.pop("payload_schema", None),
+        "result_schema": spec.pop("result_schema", None),
+        "options": spec or None,
+        "processes": list(info.processes),
+        "warnings": list(info.warnings),
+    }
+
+
 def no_jobs() -> dict[str, int]:
     """status -> 0, every status: a queue without jobs."""
     return dict.fromkeys((state.value for state in JobState), 0)
@@ -243,11 +261,15 @@ class KnownTypes:
     def warnings(self, name: str) -> tuple[str, ...]:
         if name not in self.conflicts:
             return ()
-        digests = ", ".join(self.conflicts[name])
-        return (
-            f"live processes publish different payload schemas for {name!r} ({digests}): a "
-            "payload that either accepts is accepted until one of them is gone",
-        )
+        return (schemas_differ(name, self.conflicts[name]),)
+
+
+def schemas_differ(name: str, digests: Sequence[str]) -> str:
+    """The warning about a type whose live processes publish different payload schemas."""
+    return (
+        f"live processes publish different payload schemas for {name!r} ({', '.join(digests)}): "
+        "a payload that either accepts is accepted until one of them is gone"
+    )
 
 
 def type_infos(

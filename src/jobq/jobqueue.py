@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, Unpack, cast, overload
 
 import structlog
 from structlog.typing import FilteringBoundLogger
@@ -66,6 +66,7 @@ from jobq.insights import (
     overview,
     queues,
     runner_missing,
+    schemas_differ,
     types,
     types_waiting,
 )
@@ -79,7 +80,7 @@ from jobq.registry import Handler, Registry
 from jobq.schedules import Schedules
 from jobq.store import JobFilter, Page, PostgresOptions, Store, open_store
 from jobq.store.ports import Tokens
-from jobq.typed import JobDecorator, TypedJob, payload_json
+from jobq.typed import EnqueueOptions, JobDecorator, TypedJob, payload_json
 from jobq.worker.config import PoolConfig
 from jobq.worker.pool import WorkerPool
 from jobq.worker.pruner import Pruner
@@ -94,6 +95,9 @@ CANCEL_MANY_DEFAULT = 1_000
 CANCEL_MANY_MAX = 10_000
 #: the states ``cancel_many`` goes through when given none: the waiting ones first
 CANCEL_MANY_ORDER = (JobState.PENDING, JobState.FAILED, JobState.RUNNING)
+
+
+P = TypeVar("P")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -383,6 +387,26 @@ class JobQueue:
             unique=unique,
         )
 
+    @overload
+    async def enqueue(
+        self,
+        type: TypedJob[P, Any],
+        payload: P,
+        *,
+        connection: object | None = None,
+        **options: Unpack[EnqueueOptions],
+    ) -> Job: ...
+
+    @overload
+    async def enqueue(
+        self,
+        type: str,
+        payload: Mapping[str, JSONValue] | None = None,
+        *,
+        connection: object | None = None,
+        **options: Any,
+    ) -> Job: ...
+
     async def enqueue(
         self,
         type: str | TypedJob[Any, Any],
@@ -502,6 +526,12 @@ class JobQueue:
         await self.catalog.refresh(fresh_for=0)
         known = KnownTypes(self._type_specs(), self.catalog.published, self.catalog.conflicts())
         return await types(self.store.reads, self.store.limit_control, self.registry.names(), known)
+
+    async def warnings(self) -> list[str]:
+        """What is off across the fleet: job types whose live processes publish different
+        payload schemas."""
+        await self.catalog.refresh()
+        return [schemas_differ(name, d) for name, d in sorted(self.catalog.conflicts().items())]
 
     async def job_type(self, name: str) -> TypeInfo:
         """One job type, as ``types`` shows it."""

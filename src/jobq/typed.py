@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 P = TypeVar("P")
 R = TypeVar("R")
-P_in = TypeVar("P_in", contravariant=True)
 
 
 class EnqueueOptions(TypedDict, total=False):

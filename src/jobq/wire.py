@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self, TypedDict
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +31,7 @@ from jobq.domain.job import (
 from jobq.domain.states import JobState
 from jobq.domain.unique import Unique
 from jobq.names import MAX_NAME, NAME_PATTERN, check_name
+from jobq.typed import EnqueueOptions
 
 MAX_BATCH = 1000
 #: what a job type or queue may be called, in the schema (``check_name`` enforces it)
@@ -41,20 +42,11 @@ QueueName = Annotated[str, AfterValidator(lambda value: check_name(value, what="
 MAX_TIMEOUT = 7 * 86400.0
 
 
-class NewJobOptions(TypedDict):
-    """``JobQueue.new_job``'s arguments, by name, as a ``JobIn`` gives them."""
+class NewJobOptions(EnqueueOptions):
+    """``JobQueue.new_job``'s arguments, by name, as a ``JobIn`` gives them (every one)."""
 
     type: str
     payload: dict[str, Any]
-    queue: str
-    priority: int
-    delay: float | None
-    run_at: datetime | None
-    max_attempts: int | None
-    timeout: float | None
-    backoff: Backoff | None
-    idempotency_key: str | None
-    unique: Unique | None
 
 
 def field_path(loc: Sequence[str | int]) -> str:
@@ -396,4 +388,9 @@ class StatsOut(BaseModel):
     types: list[TypeWaitingOut] = Field(
         default_factory=list,
         description="due jobs by type, those no live worker process can run first",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what is off across the fleet: job types whose live worker processes "
+        "publish different payload schemas",
     )

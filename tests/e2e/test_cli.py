@@ -38,7 +38,7 @@ from jobq.domain.job import Job
 from jobq.jobqueue import JobQueue
 from tests.cli import PLAIN_ENV_NAMES, Cli, clean_env, describe, inherited_setting
 from tests.fleet import APP
-from tests.helpers import REPO, JobqProcess
+from tests.helpers import REPO, JobqProcess, start_jobq
 
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 #: how long a command that must refuse to start may take, at most (Python starts in ~0.5 s)
@@ -686,14 +686,7 @@ async def test_stats_table_and_json(cli: Cli, sqlite_jq: JobQueue) -> None:
 # -- with a worker running ---------------------------------------------------------------------
 
 
-def start(
-    processes: list[JobqProcess], tmp_path: Path, db_url: str, name: str, *args: str
-) -> JobqProcess:
-    proc = JobqProcess(
-        list(args), env={"JOBQ_DATABASE_URL": db_url}, log_path=tmp_path / f"{name}.log"
-    )
-    processes.append(proc)
-    return proc
+start = start_jobq
 
 
 @pytest.mark.slow

@@ -239,3 +239,62 @@ async def test_signing_in_with_a_read_token_then_an_admin_one(
     eventually(lambda: text_of(browser, "#job-status") == "cancelled", "status cancelled")
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == [], errors
+
+
+async def test_a_job_is_built_from_its_types_schema_on_the_type_page(
+    browser: Any, processes: list[JobqProcess], tmp_path: Path, db_url: str
+) -> None:
+    """The Types page lists each type's payload fields; a type's page shows a form built from
+    its schema (a field per property, the defaults filled in): a payload that does not fit
+    comes back with each bad field named, and one that fits is enqueued and runs."""
+    serve = JobqProcess(
+        ["serve", "--port", "0", "--workers", "2", "--poll-interval", "0.05",
+         "--app", "tests.apps.typed:jq"],
+        env={"JOBQ_DATABASE_URL": db_url},
+        log_path=tmp_path / "serve.log",
+    )  # fmt: skip
+    processes.append(serve)
+    base = f"http://127.0.0.1:{await serve.port()}"
+
+    browser.get(f"{base}/ui/types")
+    eventually(
+        lambda: (
+            text_of(browser, "#type-order\\.place .payload") == "customer*, items*, express, note"
+        ),
+        "the order type's payload fields",
+    )
+    click(browser, "#type-order\\.place a.type-link")
+    eventually(lambda: text_of(browser, "#type-name") == "order.place", "the type's page")
+    assert browser.find_element("css selector", "#input-note").get_attribute("value") == "none"
+    assert "customer" in text_of(browser, "#payload-schema")
+
+    items = browser.find_element("css selector", "#input-items")
+    items.send_keys('[{"quantity": 0}]')
+    click(browser, "#enqueue-button")
+    eventually(lambda: "is required" in text_of(browser, "#field-customer .problem"), "refusal")
+    assert text_of(browser, "#field-items .problem") == (
+        "[0].sku: is required; [0].quantity: must be greater than or equal to 1"
+    )
+    shot(browser, "type-form-refused")
+
+    browser.find_element("css selector", "#input-customer").send_keys("ada")
+    items = browser.find_element("css selector", "#input-items")
+    items.clear()
+    items.send_keys('[{"sku": "tea", "quantity": 2}]')
+    click(browser, "#input-express")
+    click(browser, "#enqueue-button")
+    eventually(lambda: "Job enqueued." in text_of(browser, "#notice"), "the enqueued notice")
+    eventually(lambda: text_of(browser, "#job-status") == "succeeded", "the job to run")
+    job_id = browser.current_url.rsplit("/", 1)[-1].split("?")[0]
+    async with httpx.AsyncClient(base_url=base) as http:
+        job = (await http.get(f"/jobs/{job_id}")).json()
+    assert job["payload"] == {
+        "customer": "ada",
+        "items": [{"sku": "tea", "quantity": 2}],
+        "express": True,
+        "note": "none",
+    }
+    assert job["result"] == {"customer": "ada", "units": 2}
+    refusal = "/enqueue - Failed to load resource: the server responded with a status of 422"
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert [e for e in errors if refusal not in e["message"]] == [], errors  # 422: as meant

@@ -24,7 +24,8 @@ def test_a_type_limit_is_set_listed_and_removed(cli: Cli) -> None:
     assert mail["limit"]["concurrency"] == {"count": 2, "by": "to"}
     assert mail["limit"]["rate"] == {"count": 10, "per": 1.0, "by": None}
     table = cli.ok("types", "list").stdout
-    assert table.splitlines()[0].split() == ["TYPE", "WAITING", "RUNNING", "LIMIT"]
+    header = ["TYPE", "WAITING", "RUNNING", "LIMIT", "PROCESSES", "PAYLOAD"]
+    assert table.splitlines()[0].split() == header
     assert "2 at once per to, 10 per 1s (set)" in table
 
     lifted = cli.ok("types", "limit", "echo", "--none")

@@ -12,19 +12,12 @@ import httpx
 import pytest
 
 from tests.cli import Cli, describe
-from tests.helpers import JobqProcess, wait_for
+from tests.helpers import JobqProcess, start_jobq, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def start(
-    processes: list[JobqProcess], tmp_path: Path, url: str, name: str, *args: str
-) -> JobqProcess:
-    proc = JobqProcess(
-        list(args), env={"JOBQ_DATABASE_URL": url}, log_path=tmp_path / f"{name}.log"
-    )
-    processes.append(proc)
-    return proc
+start = start_jobq
 
 
 async def api_without_code(
@@ -102,6 +95,17 @@ async def test_an_api_process_without_the_code_checks_what_a_worker_published(
         assert said.returncode == 2, describe(said)
         assert "payload.customer: must be a string, not a number" in said.stderr
         assert cli.ok("enqueue", "greet", '{"name": "bo"}').returncode == 0
+        shown = cli.json("types", "show", "order.place")
+        assert shown["processes"] and shown["handled"] is False
+        assert shown["payload_schema"]["required"] == ["customer", "items"]
+        assert shown["result_schema"]["title"] == "OrderOut"
+        text = cli.ok("types", "show", "order.place").stdout
+        assert "payload_schema: {" in text and "max_attempts: 3" in text
+        listed = cli.ok("types", "list").stdout
+        [row] = [line.split(None, 5) for line in listed.splitlines() if line.startswith("order")]
+        assert row[4:] == ["1", "customer*, items*, express, note"], listed
+        missing = cli("types", "show", "no.such.type")
+        assert missing.returncode == 1 and "no job type 'no.such.type'" in missing.stderr
 
         await wait_for(lambda: done(job["id"]), timeout=20, what="order ran")
         assert (await done(job["id"]) or {})["result"] == {"customer": "c", "units": 1}
@@ -131,6 +135,8 @@ async def test_two_live_versions_of_a_schema_accept_what_either_accepts(
         for payload in (v1, v2):
             made = await http.post("/jobs", json={"type": "order.place", "payload": payload})
             assert made.status_code == 201, made.text
+        stats = (await http.get("/stats")).json()
+        assert stats["warnings"] == detail["warnings"]
         neither = await http.post("/jobs", json={"type": "order.place", "payload": {"items": []}})
         assert neither.status_code == 422
     [warned] = api.find("type_schemas_differ")

@@ -53,13 +53,6 @@ STATES = ["pending", "running", "succeeded", "failed", "dead", "cancelled"]
 # -- helpers --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def api(jq: JobQueue) -> AsyncIterator[httpx.AsyncClient]:
-    """A client for a live server on ``jq`` (no worker pool)."""
-    async with live_server(jq) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
-        yield client
-
-
 @contextlib.asynccontextmanager
 async def running_pool(jq: JobQueue, workers: int = 2) -> AsyncIterator[WorkerPool]:
     pool = jq.worker_pool(PoolConfig(worker_count=workers, poll_interval=0.05, shutdown_timeout=5))
@@ -1086,6 +1079,7 @@ async def test_stats_without_a_pool(api: httpx.AsyncClient) -> None:
         "throughput": [],
         "oldest_waiting_seconds": None,
         "types": [],
+        "warnings": [],
     }
     await post_job(api, {"type": "echo"})
     gone = await post_job(api, {"type": "echo"})
@@ -1102,8 +1096,9 @@ async def test_stats_without_a_pool(api: httpx.AsyncClient) -> None:
         "throughput",
         "oldest_waiting_seconds",
         "types",
+        "warnings",
     }
-    assert stats["workers"] is None
+    assert stats["workers"] is None and stats["warnings"] == []
     assert stats["oldest_waiting_seconds"] >= 0
     assert stats["counts"] == {
         "default": {**dict.fromkeys(STATES, 0), "pending": 1, "cancelled": 1},

@@ -80,6 +80,9 @@ ROUTES: list[tuple[str, str, object, Scope]] = [
     ("PATCH", "/schedules/s", {"paused": True}, ADMIN),
     ("DELETE", "/schedules/none", None, ADMIN),
     ("POST", "/ui/schedules/s/pause", None, ADMIN),
+    ("GET", "/types/echo", None, READ),
+    ("GET", "/ui/types/echo", None, READ),
+    ("POST", "/ui/types/echo/enqueue", None, ENQUEUE),
 ]
 CALLERS = ["no token", "a bad token", "a revoked token", *(s.value for s in Scope)]
 

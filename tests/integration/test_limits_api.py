@@ -20,7 +20,7 @@ from jobq.domain.limits import LimitOrigin, LimitScope
 from jobq.domain.states import JobState
 from jobq.store import ClaimRequest, Completion, PostgresOptions
 from jobq.worker.pool import WorkerPool
-from tests.helpers import live_server, wait_for
+from tests.helpers import wait_for
 from tests.storewrap import Watched
 
 
@@ -33,12 +33,6 @@ async def jq(store_url: str) -> AsyncIterator[JobQueue]:
 
     async with queue:
         yield queue
-
-
-@pytest.fixture
-async def api(jq: JobQueue) -> AsyncIterator[httpx.AsyncClient]:
-    async with live_server(jq) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
-        yield client
 
 
 CODE = {
@@ -54,13 +48,15 @@ async def test_types_show_the_code_limits_then_the_setting_wins_until_deleted(
     await jq.enqueue("mail", {"to": "a"})
     await jq.enqueue("mail", {"to": "b"})
     types = {t["name"]: t for t in (await api.get("/types")).json()["types"]}
-    assert types["mail"] == {
+    mail = types["mail"]
+    assert {k: mail[k] for k in ("name", "waiting", "running", "handled", "limit")} == {
         "name": "mail",
         "waiting": 2,
         "running": 0,
         "handled": True,
         "limit": {**CODE, "origin": "code", "code": CODE, "set": None},
     }
+    assert mail["options"]["limits"] == {"concurrency": CODE["concurrency"], "rate": CODE["rate"]}
     assert types["echo"]["limit"] is None and types["echo"]["handled"] is True
 
     put = await api.put("/types/mail/limit", json={"concurrency": {"count": 5}})

@@ -14,7 +14,6 @@ import pytest
 from jobq.clock import FakeClock
 from jobq.jobqueue import JobQueue
 from jobq.store import PostgresOptions
-from tests.helpers import live_server
 
 NOW = datetime(2030, 6, 1, 6, 30, tzinfo=UTC)
 
@@ -28,12 +27,6 @@ async def jq(store_url: str) -> AsyncIterator[JobQueue]:
 
     async with queue:
         yield queue
-
-
-@pytest.fixture
-async def api(jq: JobQueue) -> AsyncIterator[httpx.AsyncClient]:
-    async with live_server(jq) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
-        yield client
 
 
 NIGHTLY = {"name": "nightly", "type": "echo", "cron": "30 2 * * *", "timezone": "Europe/Paris"}

@@ -64,6 +64,7 @@ async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
             "api_tokens",
             "attempts",
             "job_counts",
+            "job_types",
             "jobs",
             "limit_starts",
             "limits",

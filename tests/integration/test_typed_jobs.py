@@ -16,10 +16,11 @@ from pydantic import BaseModel
 
 from jobq import Backoff, JobQueue, JobState, NonRetryableError
 from jobq.domain.errors import InvalidJob, JobFailed
-from jobq.domain.job import NewJob
+from jobq.domain.ids import PoolId
+from jobq.domain.job import NewJob, ProcessInfo
+from jobq.domain.published import TypeSpec
 from jobq.store import PostgresOptions
 from tests.apps import typed
-from tests.helpers import live_server
 
 
 class Out(BaseModel):
@@ -31,12 +32,6 @@ async def jq(store_url: str) -> AsyncIterator[JobQueue]:
     queue = JobQueue(store_url, registry=typed.jq.registry, postgres=PostgresOptions(pool_size=4))
     async with queue:
         yield queue
-
-
-@pytest.fixture
-async def api(jq: JobQueue) -> AsyncIterator[httpx.AsyncClient]:
-    async with live_server(jq) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
-        yield client
 
 
 async def stored(jq: JobQueue) -> int:
@@ -188,3 +183,62 @@ def test_registration_refuses_what_cannot_be_a_schema() -> None:
         async def c(payload: Missing) -> None: ...  # type: ignore[name-defined]  # noqa: F821
 
     assert "a" not in jq.registry and "b" not in jq.registry and "c" not in jq.registry
+
+
+def refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [ref for value in node.values() for ref in refs(value)]
+    if isinstance(node, list):
+        return [ref for item in node for ref in refs(item)]
+    return []
+
+
+async def test_the_openapi_document_holds_each_types_schemas_and_the_published_ones(
+    jq: JobQueue, api: httpx.AsyncClient
+) -> None:
+    document = (await api.get("/openapi.json")).json()
+    listed = document["x-jobq-job-types"]
+    assert listed["order.place"] == {
+        "payload": "#/components/schemas/OrderPlacePayload",
+        "result": "#/components/schemas/OrderPlaceResult",
+    }
+    assert listed["greet"] == {"payload": "#/components/schemas/GreetPayload"}
+    components = document["components"]["schemas"]
+    order = components["OrderPlacePayload"]
+    assert order["x-jobq-job-type"] == "order.place" and "$defs" not in order
+    assert order["properties"]["items"]["items"] == {
+        "$ref": "#/components/schemas/OrderPlacePayload.Item"
+    }
+    assert set(components["OrderPlacePayload.Item"]["required"]) == {"sku"}
+    for ref in refs(document):  # every reference resolves: a generator can follow them all
+        assert ref.removeprefix("#/components/schemas/") in components, ref
+
+    # a type only another live process knows, published with its schema: listed too
+    pool = PoolId("elsewhere")
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    await jq.store.type_catalog.publish(
+        pool, [TypeSpec("remote.count", {"payload_schema": schema}, "d")]
+    )
+    await jq.store.presence.report(
+        ProcessInfo(
+            id=pool, host="h", pid=1, workers=1, busy=0, buffered=0, queues=None,
+            started_at=jq.clock.now(), seen_at=jq.clock.now(), types=("remote.count",),
+        )
+    )  # fmt: skip
+    await jq.catalog.refresh(fresh_for=0)
+    document = (await api.get("/openapi.json")).json()
+    assert document["components"]["schemas"]["RemoteCountPayload"]["properties"] == {
+        "n": {"type": "integer"}
+    }
+    detail = (await api.get("/types/remote.count")).json()
+    assert detail["payload_schema"] == schema and detail["processes"] == ["elsewhere"]
+    assert detail["handled"] is False and detail["warnings"] == []
+    refused = await api.post("/jobs", json={"type": "remote.count", "payload": {"n": "x"}})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["details"][0]["field"] == "payload.n"
+    own = (await api.get("/types/order.place")).json()
+    assert own["handled"] is True and own["payload_schema"]["required"] == ["customer", "items"]
+    assert own["options"]["max_attempts"] == 3 and own["options"]["secret"] == []
+    missing = await api.get("/types/nobody.knows")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"

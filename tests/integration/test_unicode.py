@@ -20,18 +20,11 @@ from jobq.jobqueue import JobQueue
 from jobq.store.records import JobFilter
 from jobq.worker import PoolConfig, WorkerPool
 from tests.cli import Cli, describe
-from tests.helpers import live_server
 from tests.jobs import stored
 
 JSON = {"content-type": "application/json"}
 LONE = "\ud800"  # what json.loads makes of the escape \ud800
 NOT_UNICODE = "is not valid Unicode"
-
-
-@pytest.fixture
-async def api(jq: JobQueue) -> AsyncIterator[httpx.AsyncClient]:
-    async with live_server(jq) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
-        yield client
 
 
 @pytest.fixture

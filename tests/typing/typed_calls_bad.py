@@ -35,5 +35,6 @@ async def producer() -> None:
     sent = await send_email.enqueue(EmailIn(to="a"))
     count: int = await sent.result()  # error
     print(count)
+    await jq.enqueue(send_email, SmsIn(number="1"))  # error
     with jobq.Client("http://127.0.0.1:8000") as client:
         client.enqueue(send_email, SmsIn(number="1"))  # error

@@ -34,6 +34,6 @@ def test_mypy_accepts_typed_calls_and_refuses_wrong_ones() -> None:
     errors = mypy_errors(good, bad)
     assert {line for name, line in errors if name == good.name} == set(), errors
     wanted = marked_lines(bad)
-    assert len(wanted) == 5
+    assert len(wanted) == 6
     assert {line for name, line in errors if name == bad.name} == wanted, errors
     assert 'expected "EmailIn"' in errors[(bad.name, min(wanted))]

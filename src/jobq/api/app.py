@@ -40,6 +40,7 @@ def create_app(
         description="Submit background jobs and see them through.",
         docs_url=None,  # the interactive pages load scripts from a CDN; jobq runs offline
         redoc_url=None,
+        openapi_url=None,  # served by openapi.install: it reads the published types first
     )
     app.state.jobqueue = jq
     app.state.pool = pool
@@ -56,7 +57,7 @@ def create_app(
     app.include_router(types.router)
     app.include_router(ops.router)
     mount_dashboard(app)
-    openapi.install(app, limits, access)
+    openapi.install(app, limits, access, jq.catalog.schemas, jq.catalog.refresh)
     app.add_middleware(RequestLimits, limits=limits)
     # before the body is read: who is asking, and may they
     app.add_middleware(RequireToken, authenticator=app.state.authenticator, policy=access)

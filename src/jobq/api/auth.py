@@ -76,6 +76,10 @@ class Principal:
         return self.token.scope
 
 
+#: the dashboard's form that enqueues a job of a type (``dashboard/types.py``)
+_DASHBOARD_ENQUEUE = re.compile(r"/ui/types/[^/]+/enqueue")
+
+
 def required_scope(method: str, path: str, *, metrics_public: bool) -> TokenScope | None:
     """The least scope a request needs; None: anyone may."""
     if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
@@ -84,7 +88,7 @@ def required_scope(method: str, path: str, *, metrics_public: bool) -> TokenScop
         return None
     if method not in UNSAFE:
         return TokenScope.READ
-    if method == "POST" and path in ENQUEUE_PATHS:
+    if method == "POST" and (path in ENQUEUE_PATHS or _DASHBOARD_ENQUEUE.fullmatch(path)):
         return TokenScope.ENQUEUE
     return TokenScope.ADMIN
 

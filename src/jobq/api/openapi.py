@@ -11,14 +11,23 @@ the layers around them do, so that a client generated from it knows every answer
   than the limit), 431 (the headers are).
 - ``GET /``: 303 to the sign-in page, for a browser without a session once tokens exist.
 - The largest ``limit`` of ``GET /jobs`` this server allows (``JOBQ_MAX_PAGE_SIZE``).
+- Each job type's payload and result schemas, as components (``OrderPlacePayload``,
+  ``OrderPlaceResult`` for ``order.place``; their ``$defs`` beside them), listed by type name
+  under ``x-jobq-job-types``: the types of this process's code and those live worker processes
+  published. The document is made again when they change.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from jobq.api.auth import UNSAFE, AccessPolicy, required_scope
 from jobq.api.limits import Limits
@@ -54,16 +63,80 @@ _WRITE = {
 }
 
 
-def install(app: FastAPI, limits: Limits, access: AccessPolicy) -> None:
-    """Serve the completed document at ``/openapi.json`` (made once, on the first request)."""
+#: a job type's (payload schema, result schema); None: untyped
+TypeSchemas = dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]
+
+
+def install(
+    app: FastAPI,
+    limits: Limits,
+    access: AccessPolicy,
+    job_types: Callable[[], TypeSchemas],
+    refresh: Callable[[], Awaitable[None]],
+) -> None:
+    """Serve the completed document at ``/openapi.json``: made on the first request, and again
+    when the job types' schemas change (``refresh`` reads the published ones first)."""
     made: dict[str, Any] = {}
+    made_for: list[str] = []
 
     def document() -> dict[str, Any]:
-        if not made:
+        types = job_types()
+        key = json.dumps(types, sort_keys=True, default=str)
+        if made_for != [key]:
+            made.clear()
             made.update(describe(app, limits, access))
+            add_job_types(made, types)
+            made_for[:] = [key]
         return made
 
     app.openapi = document  # type: ignore[method-assign]
+
+    async def openapi_json(request: Request) -> JSONResponse:
+        await refresh()
+        return JSONResponse(app.openapi())
+
+    app.add_route("/openapi.json", openapi_json, include_in_schema=False)
+
+
+def component_name(job_type: str, part: str) -> str:
+    """``order.place`` -> ``OrderPlacePayload``: a name code generators make a class of."""
+    words = re.split(r"[^A-Za-z0-9]+", job_type)
+    return "".join(w[:1].upper() + w[1:] for w in words if w) + part
+
+
+def add_job_types(document: dict[str, Any], types: TypeSchemas) -> None:
+    """Each type's schemas as components, their ``$defs`` hoisted beside them, and the map
+    from type name to component under ``x-jobq-job-types``."""
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    listed: dict[str, dict[str, str]] = {}
+    for name in sorted(types):
+        for part, schema in zip(("Payload", "Result"), types[name], strict=True):
+            if schema is None:
+                continue
+            component = component_name(name, part)
+            if component in components:  # taken by the API's own models, or another type
+                component = f"{component}_{len(components)}"
+            schema = dict(schema)
+            defs = schema.pop("$defs", {})
+            renamed = {key: f"{component}.{key}" for key in defs}
+
+            def relink(node: Any, renamed: dict[str, str] = renamed) -> Any:
+                if isinstance(node, dict):
+                    ref = node.get("$ref")
+                    out = {k: relink(v) for k, v in node.items()}
+                    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                        target = renamed.get(ref.removeprefix("#/$defs/"), ref)
+                        out["$ref"] = f"#/components/schemas/{target}"
+                    return out
+                if isinstance(node, list):
+                    return [relink(item) for item in node]
+                return node
+
+            for key, sub in defs.items():
+                components[renamed[key]] = relink(sub)
+            components[component] = {**relink(schema), "x-jobq-job-type": name}
+            listed.setdefault(name, {})[part.lower()] = f"#/components/schemas/{component}"
+    document["x-jobq-job-types"] = listed
 
 
 def describe(app: FastAPI, limits: Limits, access: AccessPolicy) -> dict[str, Any]:

@@ -263,6 +263,7 @@ async def stats(request: Request, jq: JQ) -> StatsOut:
             for minute, row in view.by_minute()
         ],
         oldest_waiting_seconds=view.oldest_waiting,
+        warnings=await jq.warnings(),
         types=[
             TypeWaitingOut(
                 type=t.type,

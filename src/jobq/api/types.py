@@ -23,7 +23,7 @@ from jobq.domain.limits import (
     Rate,
     ScopeLimits,
 )
-from jobq.insights import TypeInfo
+from jobq.insights import TypeInfo, type_document
 from jobq.wire import NAME, ErrorBody, JobTypeName, _Strict
 
 router = APIRouter()
@@ -144,21 +144,7 @@ class UnlimitedTypeOut(TypeOut):
 
 
 def type_out(info: TypeInfo) -> TypeOut:
-    spec = dict(info.spec.spec) if info.spec is not None else None
-    payload_schema = spec.pop("payload_schema", None) if spec is not None else None
-    result_schema = spec.pop("result_schema", None) if spec is not None else None
-    return TypeOut(
-        name=info.name,
-        waiting=info.waiting,
-        running=info.running,
-        handled=info.handled,
-        limit=limits_out(info.limits),
-        payload_schema=payload_schema,
-        result_schema=result_schema,
-        options=spec,
-        processes=list(info.processes),
-        warnings=list(info.warnings),
-    )
+    return TypeOut.model_validate(type_document(info))
 
 
 @router.get("/types", response_model=TypeListOut, responses=ERRORS)

@@ -1,5 +1,7 @@
-"""``jobq types list|limit|unlimit``: the job types, their waiting and running jobs, and their
-limits across the fleet.
+"""``jobq types list|show|limit|unlimit``: the job types, their payload schemas, the live
+worker processes that run them, their waiting and running jobs, and their limits across the
+fleet. A type's schema comes from the app's code, or from a live worker process that published
+it (``jobq types show`` works without the code).
 
 A limit set here is kept in the store and wins over the one the app's code declares
 (``@jq.job(..., concurrency=5)``) until ``jobq types unlimit`` drops it; every ``serve`` and
@@ -8,16 +10,19 @@ A limit set here is kept in the store and wins over the one the app's code decla
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
 import click
 
 from jobq.cli.common import database_options, with_queue
+from jobq.cli.exits import EXIT_FAILURE
 from jobq.cli.limit_options import clear_limit, limit_options, set_limit
 from jobq.cli.output import echo_json, table
 from jobq.cli.queues import limit_text
 from jobq.domain.limits import LimitScope
+from jobq.insights import TypeInfo, type_document
 from jobq.jobqueue import JobQueue
 from jobq.names import check_name
 
@@ -31,7 +36,7 @@ def _type_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 @click.group()
 def types() -> None:
-    """The job types: waiting and running jobs, limits."""
+    """The job types: schemas, processes, waiting and running jobs, limits."""
 
 
 @types.command("list")
@@ -43,26 +48,74 @@ def list_types(as_json: bool, **flags: Any) -> None:
     async def go(jq: JobQueue) -> int:
         infos = await jq.types()
         if as_json:
-            echo_json(
-                [
-                    {
-                        "name": info.name,
-                        "waiting": info.waiting,
-                        "running": info.running,
-                        "handled": info.handled,
-                        "limit": None if info.limits is None else info.limits.to_dict(),
-                    }
-                    for info in infos
-                ]
-            )
+            echo_json([type_document(info) for info in infos])
             return 0
         table(
-            ("TYPE", "WAITING", "RUNNING", "LIMIT"),
-            [(info.name, info.waiting, info.running, limit_text(info.limits)) for info in infos],
+            ("TYPE", "WAITING", "RUNNING", "LIMIT", "PROCESSES", "PAYLOAD"),
+            [
+                (
+                    info.name,
+                    info.waiting,
+                    info.running,
+                    limit_text(info.limits),
+                    len(info.processes),
+                    payload_text(info),
+                )
+                for info in infos
+            ],
         )
+        for info in infos:
+            for warning in info.warnings:
+                click.echo(f"warning: {warning}", err=True)
         return 0
 
     sys.exit(with_queue(flags, go))
+
+
+@types.command()
+@click.argument("name", callback=_type_name)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (as GET /types/NAME).")
+@database_options
+def show(name: str, as_json: bool, **flags: Any) -> None:
+    """Job type NAME: its payload and result schemas, options, the live worker processes
+    that run it, its jobs waiting and running, its limits and warnings."""
+
+    async def go(jq: JobQueue) -> int:
+        found = next((info for info in await jq.types() if info.name == name), None)
+        if found is None:
+            click.echo(
+                f"jobq: error: no job type {name!r}: no live process runs it, and it has no jobs",
+                err=True,
+            )
+            return EXIT_FAILURE
+        document = type_document(found)
+        if as_json:
+            echo_json(document)
+            return 0
+        processes = ", ".join(document["processes"]) or "none live"
+        click.echo(f"{found.name}: {found.waiting} waiting, {found.running} running")
+        click.echo(f"processes: {processes}")
+        click.echo(f"limit: {limit_text(found.limits)}")
+        for key, value in (document["options"] or {}).items():
+            click.echo(f"{key}: {json.dumps(value)}")
+        for part in ("payload_schema", "result_schema"):
+            schema = document[part]
+            click.echo(f"{part}: " + ("any" if schema is None else json.dumps(schema, indent=2)))
+        for warning in found.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        return 0
+
+    sys.exit(with_queue(flags, go))
+
+
+def payload_text(info: TypeInfo) -> str:
+    """The payload's top-level fields, required ones marked ``*``: ``customer*, note``."""
+    schema = info.spec.payload_schema if info.spec is not None else None
+    if schema is None:
+        return "any" if info.spec is not None else "-"
+    required = set(schema.get("required", ()))
+    fields = [f"{name}*" if name in required else name for name in schema.get("properties", {})]
+    return ", ".join(fields) or "{}"
 
 
 @types.command()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from jobq.dashboard import limits, queues, schedules
+from jobq.dashboard import limits, queues, schedules, types
 from jobq.dashboard.pages import STATIC, router
 
 
@@ -17,6 +17,7 @@ def mount_dashboard(app: FastAPI) -> None:
     app.include_router(schedules.router)
     app.include_router(queues.router)
     app.include_router(limits.router)
+    app.include_router(types.router)
     app.mount("/ui/static", StaticFiles(directory=str(STATIC)), name="dashboard-static")
 
 

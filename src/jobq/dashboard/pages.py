@@ -79,6 +79,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
         states=STATES,
         principal=principal,
         can_admin=principal is None or principal.scope.allows(Scope.ADMIN),
+        can_enqueue=principal is None or principal.scope.allows(Scope.ENQUEUE),
         csrf=principal.csrf if principal is not None and principal.csrf else "",
         **context,
     )
@@ -155,7 +156,9 @@ OVERVIEW_NOTICES = {
 async def overview_page(request: Request) -> HTMLResponse:
     done = request.query_params.get("done")  # after a queue's form
     jq = jobqueue_of(request)
-    view, policy = await asyncio.gather(jq.overview(minutes=CHART_MINUTES), jq.pruning.policy())
+    view, policy, differ = await asyncio.gather(
+        jq.overview(minutes=CHART_MINUTES), jq.pruning.policy(), jq.warnings()
+    )
     return render(
         request,
         "overview.html",
@@ -170,7 +173,7 @@ async def overview_page(request: Request) -> HTMLResponse:
         chart=chart(view),
         oldest=_age(view.oldest_waiting),
         waiting=view.waiting,
-        warnings=view.warnings,
+        warnings=[*view.warnings, *differ],
         retention=describe_times(policy.times),
         own_retention=sorted(
             (job_type, describe_times(times)) for job_type, times in policy.by_type.items()
@@ -218,7 +221,11 @@ async def job_page(request: Request, job_id: str, done: str | None = None) -> Re
         return render(
             request, "missing.html", 404, nav="jobs", message=f"no job has the id {job_id}"
         )
-    notice = {"cancelled": "Job cancelled.", "retried": "Job retried."}.get(done or "")
+    notice = {
+        "cancelled": "Job cancelled.",
+        "retried": "Job retried.",
+        "enqueued": "Job enqueued.",
+    }.get(done or "")
     return render(
         request,
         "job.html",

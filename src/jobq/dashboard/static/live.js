@@ -7,6 +7,7 @@
 const REFRESH_MS = 2000;
 
 async function refresh() {
+  if (document.querySelector("[data-no-refresh]")) return; // a form to fill: leave it be
   const active = document.activeElement;
   const typing = active && active.form && active.tagName !== "BUTTON";
   if (!typing && document.visibilityState === "visible") {

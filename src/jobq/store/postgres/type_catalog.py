@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json
 
 from jobq.domain.ids import PoolId
 from jobq.domain.published import PublishedType, TypeSpec
@@ -26,7 +26,7 @@ class PostgresTypeCatalog:
         self._publish = f"""
             INSERT INTO {types} (name, process, payload_digest, spec, published_at)
             SELECT name, %(pool)s, digest, spec, {NOW}
-            FROM unnest(%(names)s::text[], %(digests)s::text[], %(specs)s::jsonb[])
+            FROM unnest(%(names)s::text[], %(digests)s::text[], %(specs)s::json[])
                 AS t(name, digest, spec)"""
         self._published = f"""
             SELECT t.name, t.process, t.payload_digest, t.spec, t.published_at
@@ -40,7 +40,7 @@ class PostgresTypeCatalog:
             "now": self._ctx.now(),
             "names": [t.name for t in types],
             "digests": [t.payload_digest for t in types],
-            "specs": [Jsonb(t.spec) for t in types],
+            "specs": [Json(t.spec) for t in types],
         }
 
         async def run(conn: psycopg.AsyncConnection[Any]) -> None:

@@ -7,7 +7,7 @@ CREATE TABLE job_types (
     name           text NOT NULL,
     process        text NOT NULL,    -- processes.id
     payload_digest text,             -- NULL: the type takes any JSON object
-    spec           jsonb NOT NULL,   -- payload_schema, result_schema, options
+    spec           json NOT NULL,    -- payload_schema, result_schema, options (json: in order)
     published_at   timestamptz NOT NULL,
     PRIMARY KEY (name, process)
 );
