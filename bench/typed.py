@@ -10,6 +10,10 @@ costs, as 20,000 jobs go in, 1,000 per batch (W1's shape):
   that has the code; ``http_published``: on one started without it (no ``--app``), which
   checks against the schema a worker process published (that worker works another queue);
 - ``*_share``: each checked figure over its unchecked one. The goal: 80 % or more.
+
+This VM's speed moves by 10-20 % from one second to the next, more than the checks cost: each
+figure is the best of ``TRIES`` runs, the kinds taking turns (plain, typed, schema, plain...),
+each run on a fresh database.
 """
 
 from __future__ import annotations
@@ -98,16 +102,24 @@ def share(figures: dict[str, float], checked: str, plain: str) -> None:
     figures[f"{checked}_share"] = 100 * figures[checked] / figures[plain]
 
 
+TRIES = 3
+
+
 async def run(store: str) -> dict[str, float]:
     figures: dict[str, float] = {}
-    for name, job_type in (("plain", "plain10"), ("typed", "typed10"), ("schema", "schema10")):
-        async with harness.database(store) as url:
-            figures[f"python_{name}"] = await python_enqueue(url, job_type)
-    for name, job_type in (("plain", "plain10"), ("typed", "typed10")):
-        async with harness.database(store) as url:
-            figures[f"http_{name}"] = await with_code(url, job_type)
-    async with harness.database(store) as url:
-        figures["http_published"] = await without_code(url)
+    python = (("plain", "plain10"), ("typed", "typed10"), ("schema", "schema10"))
+    for _ in range(TRIES):
+        for name, job_type in python:
+            async with harness.database(store) as url:
+                rate = await python_enqueue(url, job_type)
+            figures[f"python_{name}"] = max(rate, figures.get(f"python_{name}", 0.0))
+    for _ in range(TRIES):
+        for name in ("plain", "typed", "published"):
+            async with harness.database(store) as url:
+                rate = await (
+                    without_code(url) if name == "published" else with_code(url, f"{name}10")
+                )
+            figures[f"http_{name}"] = max(rate, figures.get(f"http_{name}", 0.0))
     share(figures, "python_typed", "python_plain")
     share(figures, "python_schema", "python_plain")
     share(figures, "http_typed", "http_plain")

@@ -24,6 +24,7 @@ import itertools
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from typing_extensions import is_typeddict  # knows typing's TypedDict and its own
@@ -134,13 +135,14 @@ class SchemaShape(Shape):
             first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ValueError(f"not a valid JSON Schema: {first_line}") from None
         self.digest = digest(self.schema)
+        self._defaults = Defaults.compile(self.schema)
 
     def check(self, value: Any, root: str = "payload") -> Any:
         if not self._validator.is_valid(value):
             errors = itertools.islice(self._validator.iter_errors(value), MAX_PROBLEMS)
             problems = [_schema_problem(error, root) for error in errors]
             raise ShapeMismatch(problems)
-        return with_defaults(self.schema, value, self.schema)
+        return value if self._defaults is None else self._defaults.fill(value)
 
     load = check
 
@@ -203,38 +205,141 @@ _TYPE_WORDS = {
 }
 
 
-def with_defaults(schema: Any, value: Any, root: Mapping[str, Any], depth: int = 0) -> Any:
-    """``value`` with the ``default`` of each missing property that ``schema`` gives one (in
-    nested objects and arrays too, through local ``$ref``s); ``value`` itself is not changed."""
-    if not isinstance(schema, Mapping) or depth > 64:
-        return value
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        value = with_defaults(_resolve(ref, root), value, root, depth + 1)
-    for part in schema.get("allOf", ()):
-        value = with_defaults(part, value, root, depth + 1)
-    if isinstance(value, dict):
+@dataclass(slots=True)
+class Defaults:
+    """Where a JSON Schema gives defaults, found once (``of``) so that filling them in walks
+    only the parts of a value that have any: the ``default`` of each property an object
+    lacks, in nested objects and in arrays' items too, through local ``$ref`` and ``allOf``."""
+
+    #: (property, its default) for the properties of an object
+    given: list[tuple[str, Any]] = field(default_factory=list)
+    #: (property, what its value holds) for properties whose value has defaults inside
+    inside: list[tuple[str, Defaults]] = field(default_factory=list)
+    #: what each item of an array holds
+    items: Defaults | None = None
+
+    @classmethod
+    def of(
+        cls, schema: Any, root: Mapping[str, Any], refs: dict[str, Defaults] | None = None
+    ) -> Defaults | None:
+        """None where nothing under ``schema`` has a default (so nothing is walked). A
+        ``$ref`` is compiled once (``refs``), so a recursive schema makes a cycle, not an
+        endless tree; filling walks the value, which ends."""
+        if not isinstance(schema, Mapping):
+            return None
+        refs = {} if refs is None else refs
+        found = cls()
+        ref = schema.get("$ref")
+        parts = [p for p in schema.get("allOf", ()) if isinstance(p, Mapping)]
+        nested = [cls.of(part, root, refs) for part in parts]
+        if isinstance(ref, str):
+            nested.append(cls._of_ref(ref, root, refs))
+        for inner in nested:
+            if inner is not None:
+                found.given += inner.given
+                found.inside += inner.inside
+                found.items = found.items or inner.items
         properties = schema.get("properties")
         if isinstance(properties, Mapping):
-            filled = None
             for name, sub in properties.items():
-                if name in value:
-                    inner = with_defaults(sub, value[name], root, depth + 1)
-                    if inner is not value[name]:
-                        filled = filled if filled is not None else dict(value)
-                        filled[name] = inner
-                    continue
                 default = _default_of(sub, root)
                 if default is not _NONE:
+                    found.given.append((name, default))
+                inner = cls._of_part(sub, root, refs)
+                if inner is not None:
+                    found.inside.append((name, inner))
+        items = cls._of_part(schema.get("items"), root, refs)
+        found.items = items or found.items
+        return found if (found.given or found.inside or found.items) else None
+
+    @classmethod
+    def _of_part(
+        cls, schema: Any, root: Mapping[str, Any], refs: dict[str, Defaults]
+    ) -> Defaults | None:
+        """A property's or an array's items' defaults; a bare ``$ref`` is the compiled
+        target itself, which may be one still being compiled (a recursive schema)."""
+        bare = isinstance(schema, Mapping) and isinstance(schema.get("$ref"), str)
+        if bare and not any(key in schema for key in ("properties", "items", "allOf")):
+            return cls._of_ref(schema["$ref"], root, refs)
+        return cls.of(schema, root, refs)
+
+    @classmethod
+    def compile(cls, schema: Mapping[str, Any]) -> Defaults | None:
+        """``of`` the whole schema, then without the links to parts that hold no default
+        anywhere below (a recursive model without defaults costs no walk)."""
+        refs: dict[str, Defaults] = {}
+        top = cls.of(schema, schema, refs)
+        if top is None:
+            return None
+        nodes: list[Defaults] = []
+        seen: set[int] = set()
+        stack = [top]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            nodes.append(node)
+            stack.extend(inner for _, inner in node.inside)
+            if node.items is not None:
+                stack.append(node.items)
+        useful = {id(node) for node in nodes if node.given}
+        changed = True
+        while changed:
+            changed = False
+            for node in nodes:
+                children = [inner for _, inner in node.inside] + (
+                    [node.items] if node.items is not None else []
+                )
+                if id(node) not in useful and any(id(c) in useful for c in children):
+                    useful.add(id(node))
+                    changed = True
+        for node in nodes:
+            node.inside = [(name, inner) for name, inner in node.inside if id(inner) in useful]
+            if node.items is not None and id(node.items) not in useful:
+                node.items = None
+        return top if id(top) in useful else None
+
+    @classmethod
+    def _of_ref(cls, ref: str, root: Mapping[str, Any], refs: dict[str, Defaults]) -> Defaults:
+        known = refs.get(ref)
+        if known is None:
+            known = refs[ref] = cls()  # filled in below; a cycle back to it finds it
+            compiled = cls.of(_resolve(ref, root), root, refs)
+            if compiled is not None:
+                known.given = compiled.given
+                known.inside = compiled.inside
+                known.items = compiled.items
+        return known
+
+    def fill(self, value: Any) -> Any:
+        """``value`` with the defaults filled in; ``value`` itself is not changed."""
+        if isinstance(value, dict):
+            filled: dict[str, Any] | None = None
+            for name, default in self.given:
+                if name not in value:
                     filled = filled if filled is not None else dict(value)
-                    filled[name] = copy.deepcopy(default)
+                    filled[name] = (
+                        copy.deepcopy(default) if isinstance(default, dict | list) else default
+                    )
+            for name, inner in self.inside:
+                if name in value:
+                    now = inner.fill(value[name])
+                    if now is not value[name]:
+                        filled = filled if filled is not None else dict(value)
+                        filled[name] = now
             return value if filled is None else filled
-    elif isinstance(value, list):
-        items = schema.get("items")
-        if isinstance(items, Mapping):
-            out = [with_defaults(items, item, root, depth + 1) for item in value]
+        if isinstance(value, list) and self.items is not None:
+            items = self.items
+            out = [items.fill(item) for item in value]
             return value if all(a is b for a, b in zip(out, value, strict=True)) else out
-    return value
+        return value
+
+
+def with_defaults(schema: Mapping[str, Any], value: Any) -> Any:
+    """``value`` with the ``default`` of each missing property that ``schema`` gives one."""
+    defaults = Defaults.compile(schema)
+    return value if defaults is None else defaults.fill(value)
 
 
 _NONE = object()
