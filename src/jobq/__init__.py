@@ -14,12 +14,13 @@ if not structlog.is_configured():  # an application that set up structlog keeps 
     route_to_logging()
 
 from jobq.clock import Clock, FakeClock, SystemClock
-from jobq.context import JobContext
+from jobq.context import Dependency, JobContext
 from jobq.domain.errors import (
     ConfigError,
     IdempotencyConflict,
     IllegalTransition,
     InvalidJob,
+    InvalidWorkflow,
     JobFailed,
     JobNotFound,
     JobqError,
@@ -28,6 +29,7 @@ from jobq.domain.errors import (
     StoreUnavailable,
     UnknownJobType,
     UnsupportedStore,
+    WorkflowNotFound,
 )
 from jobq.domain.ids import JobId, PoolId, WorkerId
 from jobq.domain.job import Attempt, Backoff, DeadReason, ErrorInfo, Job, Lease, NewJob, Outcome
@@ -35,6 +37,8 @@ from jobq.domain.limits import Limit, Rate
 from jobq.domain.retention import Retain
 from jobq.domain.states import JobState
 from jobq.domain.unique import Unique
+from jobq.domain.workflows import Workflow
+from jobq.flows import Flow, chain, group, step
 from jobq.jobqueue import JobQueue
 from jobq.registry import Registry
 from jobq.typed import Enqueued, TypedJob
@@ -78,12 +82,15 @@ __all__ = [
     "Clock",
     "ConfigError",
     "DeadReason",
+    "Dependency",
     "Enqueued",
     "ErrorInfo",
     "FakeClock",
+    "Flow",
     "IdempotencyConflict",
     "IllegalTransition",
     "InvalidJob",
+    "InvalidWorkflow",
     "Job",
     "JobContext",
     "JobFailed",
@@ -111,5 +118,10 @@ __all__ = [
     "UnsupportedStore",
     "WorkerId",
     "WorkerPool",
+    "Workflow",
+    "WorkflowNotFound",
     "__version__",
+    "chain",
+    "group",
+    "step",
 ]

@@ -5,11 +5,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from structlog.typing import FilteringBoundLogger
 
 from jobq.domain.ids import JobId, WorkerId
 from jobq.domain.job import Job
+from jobq.domain.states import JobState
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """A job this one waited for (``depends_on``, workflows), as it ended."""
+
+    job_id: JobId
+    type: str
+    status: JobState
+    #: its result: the handler's return type where this process knows the type's result
+    #: schema, else the JSON it returned (None if it did not succeed)
+    result: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +37,14 @@ class JobContext:
     reporter: Callable[[float, str | None], None] | None = None
     #: set by the worker when this run is cancelled (read it through ``cancelled``)
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    #: the jobs it waited for, by id order, read in one query before the handler runs
+    dependencies: list[Dependency] = field(default_factory=list)
+
+    def results(self, job_type: object) -> list[Any]:
+        """The results of the jobs it waited for of ``job_type`` (a name or a ``TypedJob``),
+        by id order: typed where the type's handler is."""
+        name = job_type if isinstance(job_type, str) else getattr(job_type, "name", job_type)
+        return [d.result for d in self.dependencies if d.type == name]
 
     @property
     def job_id(self) -> JobId:

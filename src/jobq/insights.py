@@ -133,7 +133,8 @@ class Overview:
     def totals(self) -> dict[str, int]:
         """status -> jobs, every queue."""
         return {
-            state.value: sum(row[state.value] for row in self.counts.values()) for state in JobState
+            state.value: sum(row.get(state.value, 0) for row in self.counts.values())
+            for state in JobState
         }
 
     def by_minute(self) -> list[tuple[datetime, dict[Outcome, int]]]:

@@ -7,11 +7,12 @@ valid Unicode), which costs no second pass over it."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from jobq.clock import Clock
 from jobq.domain.errors import InvalidJob, UnknownJobType
+from jobq.domain.ids import JobId, parse_job_id
 from jobq.domain.job import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_QUEUE,
@@ -26,6 +27,7 @@ from jobq.domain.job import (
 )
 from jobq.domain.jsonvalues import is_unicode, not_unicode
 from jobq.domain.unique import Unique, unique_fields
+from jobq.domain.workflows import MAX_DEPENDENCIES, DependencyFailure
 from jobq.names import check_name, did_you_mean
 from jobq.registry import Registry
 from jobq.schemas import Shape, ShapeMismatch
@@ -64,6 +66,8 @@ def check_new_job(
     idempotency_key: str | None = None,
     unique: Unique | None = None,
     check_payload: PayloadCheck | None = None,
+    depends_on: Sequence[str] = (),
+    on_dependency_failure: str = DependencyFailure.CANCEL.value,
 ) -> NewJob:
     """``type`` and ``payload`` with the options, checked, defaults filled in from the type
     (``registry``) or jobq's; ``InvalidJob`` or ``UnknownJobType`` says what is wrong.
@@ -118,6 +122,11 @@ def check_new_job(
         raise InvalidJob("idempotency_key must not contain NUL characters")
     if idempotency_key is not None and not is_unicode(idempotency_key):
         raise InvalidJob(not_unicode("idempotency_key"))
+    parents = _dependencies(depends_on, on_dependency_failure)
+    if parents and (idempotency_key is not None or unique is not None):
+        raise InvalidJob(
+            "a job with depends_on can have no idempotency_key and cannot be unique (yet)"
+        )
     unique_key = unique_states = None
     if unique is not None:
         unique_key, unique_states = unique_fields(unique, type, payload, clock.now())
@@ -134,4 +143,24 @@ def check_new_job(
         unique_key=unique_key,
         unique_states=unique_states,
         unique_replace=unique is not None and unique.on_conflict == "replace",
+        depends_on=parents,
+        on_dependency_failure=on_dependency_failure,
     )
+
+
+def _dependencies(depends_on: Sequence[str], policy: str) -> tuple[JobId, ...]:
+    """``depends_on`` checked: job ids (UUIDs), each once, at most ``MAX_DEPENDENCIES``."""
+    if isinstance(depends_on, str):
+        raise InvalidJob("depends_on must be a list of job ids, not a string")
+    if policy not in DependencyFailure.__members__.values():
+        choices = ", ".join(repr(p.value) for p in DependencyFailure)
+        raise InvalidJob(f"on_dependency_failure must be {choices}, not {policy!r}")
+    if len(depends_on) > MAX_DEPENDENCIES:
+        raise InvalidJob(f"depends_on holds at most {MAX_DEPENDENCIES:,} job ids")
+    parents: dict[JobId, None] = {}
+    for given in depends_on:
+        try:
+            parents[parse_job_id(given)] = None
+        except (ValueError, TypeError, AttributeError):
+            raise InvalidJob(f"depends_on: {given!r} is not a job id") from None
+    return tuple(parents)

@@ -34,7 +34,7 @@ from jobq.domain.errors import (
     JobqError,
     StoreUnavailable,
 )
-from jobq.domain.ids import JobId
+from jobq.domain.ids import JobId, new_job_id
 from jobq.domain.job import (
     DEFAULT_QUEUE,
     Attempt,
@@ -56,6 +56,8 @@ from jobq.domain.schedule import (
 )
 from jobq.domain.states import TERMINAL, Event, JobState, sources
 from jobq.domain.unique import Unique
+from jobq.domain.workflows import Workflow
+from jobq.flows import Flow, Step
 from jobq.insights import (
     KnownTypes,
     Overview,
@@ -85,6 +87,7 @@ from jobq.worker.config import PoolConfig
 from jobq.worker.pool import WorkerPool
 from jobq.worker.pruner import Pruner
 from jobq.worker.scheduler import Scheduler
+from jobq.workflows import Workflows
 
 logger: FilteringBoundLogger = structlog.get_logger("jobq.queue")
 
@@ -175,6 +178,17 @@ class JobQueue:
         #: job types: this process's own, and those live worker processes published (their
         #: payload schemas are checked at every enqueue, here too)
         self.catalog = Catalog(lambda: self.store.type_catalog, self.registry)
+        #: workflows: jobs that wait for other jobs, submitted together
+        self.workflows = Workflows(
+            lambda: self.store.dependencies,
+            lambda: self.store.admin,
+            lambda type, payload, **options: self.new_job(
+                type, self.payload_json(type, payload), **options
+            ),
+            self.catalog,
+            self.clock,
+            self._wake_pools,
+        )
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -359,8 +373,12 @@ class JobQueue:
         backoff: Backoff | None = None,
         idempotency_key: str | None = None,
         unique: Unique | None = None,
+        depends_on: Sequence[str] = (),
+        on_dependency_failure: str = "cancel",
     ) -> NewJob:
         """Check the fields, fill in defaults; raise ``InvalidJob`` or ``UnknownJobType``.
+        ``depends_on``: ids of jobs it waits for (``waiting`` until each has succeeded; one
+        that ends dead or cancelled cancels it, unless ``on_dependency_failure="run"``).
         ``unique``: at most one such job at a time (``Unique``); an enqueue that meets one
         returns it (``EnqueueResult.unique_hit``) instead of making another.
         Idempotency keys that start with ``schedule:`` are the periodic jobs' own."""
@@ -385,6 +403,8 @@ class JobQueue:
             backoff=backoff,
             idempotency_key=idempotency_key,
             unique=unique,
+            depends_on=depends_on,
+            on_dependency_failure=on_dependency_failure,
         )
 
     @overload
@@ -429,19 +449,30 @@ class JobQueue:
             typed = type
             payload = typed.payload_json(payload)
             type = typed.name
-        elif payload is not None and not isinstance(payload, Mapping):
-            job_type = self.registry.get(type)
-            payload = payload_json(job_type.payload if job_type else None, payload)
+        else:
+            payload = self.payload_json(type, payload)
         await self.catalog.refresh()
         new = self.new_job(type, payload, **options)
         return (await self.enqueue_many([new], connection=connection))[0].job
+
+    def payload_json(self, type: str, payload: Mapping[str, JSONValue] | Any | None) -> Any:
+        """``payload`` as JSON: a model of ``type``'s handler dumped; a mapping as it is."""
+        if payload is None or isinstance(payload, Mapping):
+            return payload
+        job_type = self.registry.get(type)
+        return payload_json(job_type.payload if job_type else None, payload)
 
     async def enqueue_many(
         self, jobs: Sequence[NewJob], *, connection: object | None = None
     ) -> list[EnqueueResult]:
         """Store ``jobs`` in one transaction: all of them or, on any error, none.
-        ``connection`` as for ``enqueue``."""
-        if connection is None:
+        ``connection`` as for ``enqueue``. Jobs with ``depends_on`` are stored waiting."""
+        if any(job.depends_on for job in jobs):
+            if connection is not None:
+                raise InvalidJob("jobs with depends_on cannot join your own transaction (yet)")
+            stored = await self.store.dependencies.add(jobs, [new_job_id() for _ in jobs])
+            results = [EnqueueResult(job, created=True) for job in stored]
+        elif connection is None:
             results = await self.store.enqueuer.enqueue(jobs)
         elif self.store.transactional is None:
             raise InvalidJob(
@@ -554,6 +585,12 @@ class JobQueue:
         job = await self.store.admin.cancel(JobId(job_id))
         logger.info("job_cancelled", job_id=job.id, job_type=job.type, queue=job.queue)
         return job
+
+    # -- workflows ----------------------------------------------------------------------------
+
+    async def submit(self, flow: Step | Flow, *, name: str | None = None) -> Workflow:
+        """Store every job of ``flow`` in one transaction (``jq.workflows.submit``)."""
+        return await self.workflows.submit(flow, name=name)
 
     async def cancel_many(
         self,

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from jobq.context import JobContext
     from jobq.domain.job import Job
+    from jobq.flows import Step
     from jobq.registry import JobType
 
 P = TypeVar("P")
@@ -78,6 +79,19 @@ class TypedJob(Generic[P, R]):
     def payload_json(self, payload: P) -> dict[str, JSONValue]:
         """``payload`` as the JSON object that is sent and stored (a model dumped)."""
         return payload_json(self.job_type.payload, payload)
+
+    def step(
+        self,
+        payload: P,
+        *,
+        ref: str | None = None,
+        on_dependency_failure: str = "cancel",
+        **options: Unpack[EnqueueOptions],
+    ) -> Step:
+        """A job of this type in a workflow (``jobq.flows``), its payload type-checked."""
+        from jobq.flows import step
+
+        return step(self, payload, ref=ref, on_dependency_failure=on_dependency_failure, **options)
 
     async def enqueue(self, payload: P, **options: Unpack[EnqueueOptions]) -> Enqueued[R]:
         """Store a job of this type with ``payload`` (checked against its schema) and return

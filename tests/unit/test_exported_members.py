@@ -13,12 +13,15 @@ EXPECTED = [
     "Clock",
     "ConfigError",
     "DeadReason",
+    "Dependency",
     "Enqueued",
     "ErrorInfo",
     "FakeClock",
+    "Flow",
     "IdempotencyConflict",
     "IllegalTransition",
     "InvalidJob",
+    "InvalidWorkflow",
     "Job",
     "JobContext",
     "JobFailed",
@@ -46,7 +49,12 @@ EXPECTED = [
     "UnsupportedStore",
     "WorkerId",
     "WorkerPool",
+    "Workflow",
+    "WorkflowNotFound",
     "__version__",
+    "chain",
+    "group",
+    "step",
 ]
 
 

@@ -27,7 +27,8 @@ def ago(minutes: int) -> datetime:
 
 def test_totals_add_every_queue() -> None:
     assert view([]).totals == {
-        "pending": 5, "running": 1, "succeeded": 4, "failed": 1, "dead": 1, "cancelled": 0,
+        "waiting": 0, "pending": 5, "running": 1, "succeeded": 4, "failed": 1, "dead": 1,
+        "cancelled": 0,
     }  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from jobq.domain.states import (
     transition,
 )
 
+W = JobState.WAITING
 P = JobState.PENDING
 R = JobState.RUNNING
 S = JobState.SUCCEEDED
@@ -35,6 +36,7 @@ ALLOWED: dict[tuple[JobState, Event], JobState] = {
     (R, Event.RELEASE): P,
     (R, Event.EXPIRE): P,
     (R, Event.EXPIRE_DEAD): D,
+    (W, Event.CANCEL): C,  # what waits for it is cancelled too, in the store
     (P, Event.CANCEL): C,
     (F, Event.CANCEL): C,
     (R, Event.CANCEL): C,  # its run is stopped
@@ -48,6 +50,7 @@ ILLEGAL = [pair for pair in ALL_PAIRS if pair not in ALLOWED]
 
 def test_states_and_events_are_pinned() -> None:
     assert [s.value for s in JobState] == [
+        "waiting",
         "pending",
         "running",
         "succeeded",
@@ -66,8 +69,8 @@ def test_states_and_events_are_pinned() -> None:
         "cancel",
         "retry",
     ]
-    assert len(ALL_PAIRS) == 54
-    assert len(ILLEGAL) == 54 - 13
+    assert len(ALL_PAIRS) == 63
+    assert len(ILLEGAL) == 63 - 14
 
 
 def test_every_event_has_a_transition() -> None:
@@ -134,7 +137,7 @@ def test_sql_in_sorted_and_quoted() -> None:
     assert sql_in(TERMINAL) == "('cancelled', 'dead', 'succeeded')"
     assert sql_in(frozenset({R})) == "('running')"
     assert sql_in(frozenset(JobState)) == (
-        "('cancelled', 'dead', 'failed', 'pending', 'running', 'succeeded')"
+        "('cancelled', 'dead', 'failed', 'pending', 'running', 'succeeded', 'waiting')"
     )
 
 

@@ -11,6 +11,8 @@
     ├── UnknownJobType           no handler is registered for that type
     ├── IdempotencyConflict      an idempotency key was reused for a different job
     ├── InvalidJob               a new job's fields are not allowed
+    │   └── InvalidWorkflow      a workflow's graph or one of its jobs is not allowed
+    ├── WorkflowNotFound         no workflow has that id
     ├── JobFailed                a job waited for (a typed call's result) ended dead or cancelled
     ├── InvalidSchedule          a schedule's field is not allowed (also a ValueError)
     ├── ScheduleNotFound         no schedule has that name
@@ -98,6 +100,15 @@ class InvalidJob(JobqError):
             f"{prefix}: {self}",
             problems=[FieldProblem(f"{prefix}.{p.field}", p.message) for p in self.problems],
         )
+
+
+class InvalidWorkflow(InvalidJob):
+    """The workflow is not valid (a reference given twice or to no job, a cycle, a bad job):
+    ``problems`` names each fault; nothing is stored."""
+
+
+class WorkflowNotFound(JobqError):
+    """No workflow has that id."""
 
 
 class JobFailed(JobqError):

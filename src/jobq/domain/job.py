@@ -31,6 +31,8 @@ class DeadReason(StrEnum):
     WORKER_LOST = "worker_lost"
     #: no worker that claimed it has a handler for its type
     UNKNOWN_TYPE = "unknown_type"
+    #: (cancelled) a job it depended on ended dead or cancelled
+    DEPENDENCY_FAILED = "dependency_failed"
 
 
 class Outcome(StrEnum):
@@ -100,6 +102,11 @@ class NewJob:
     unique_states: str | None = None
     #: meeting a pending holder of the key gives it this job's payload and run time
     unique_replace: bool = False
+    #: the jobs it waits for (``waiting`` until every one has succeeded): ids of stored jobs
+    depends_on: tuple[JobId, ...] = ()
+    #: what a dependency that ends dead or cancelled does to it: ``cancel`` it (the default),
+    #: or ``run`` it all the same once every dependency has ended
+    on_dependency_failure: str = "cancel"
 
     def differences(self, existing: Job) -> list[str]:
         """The fields in which ``existing`` (found by this job's idempotency key) is another
@@ -174,6 +181,10 @@ class Job:
     #: what the handler last reported of its attempt (``ctx.progress``): 0..1 and a message
     progress: float | None = None
     progress_message: str | None = None
+    #: the workflow it belongs to (``jq.submit``); None: none
+    workflow_id: str | None = None
+    #: how many jobs it depends on (their results: ``ctx.dependencies``)
+    parents: int = 0
 
     @property
     def lease(self) -> Lease:

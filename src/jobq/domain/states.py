@@ -12,6 +12,9 @@ from jobq.domain.errors import IllegalTransition
 
 
 class JobState(StrEnum):
+    #: waiting for the jobs it depends on to succeed (``depends_on``, workflows); released to
+    #: pending by the store in the transaction that records the last one's success
+    WAITING = "waiting"
     #: waiting to be claimed (from ``run_at`` on)
     PENDING = "pending"
     #: claimed by a worker that holds its lease
@@ -38,7 +41,8 @@ class Event(StrEnum):
     RETRY = "retry"  # an operator asks to run a finished-unsuccessfully job again
 
 
-P, R, S, F, D, C = (
+W, P, R, S, F, D, C = (
+    JobState.WAITING,
     JobState.PENDING,
     JobState.RUNNING,
     JobState.SUCCEEDED,
@@ -55,7 +59,7 @@ TRANSITIONS: dict[Event, tuple[frozenset[JobState], JobState]] = {
     Event.RELEASE: (frozenset({R}), P),
     Event.EXPIRE: (frozenset({R}), P),
     Event.EXPIRE_DEAD: (frozenset({R}), D),
-    Event.CANCEL: (frozenset({P, F, R}), C),  # a running job's run is stopped
+    Event.CANCEL: (frozenset({W, P, F, R}), C),  # a running job's run is stopped
     Event.RETRY: (frozenset({D, C}), P),
 }
 

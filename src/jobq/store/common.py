@@ -38,6 +38,7 @@ JOB_COLUMN_NAMES = (
     "id", "queue", "type", "payload", "status", "priority", "run_at", "attempt", "max_attempts",
     "timeout", "backoff", "result", "last_error", "dead_reason", "worker_id", "lease_expires_at",
     "idempotency_key", "created_at", "started_at", "finished_at", "progress", "progress_message",
+    "workflow_id", "parents",
 )  # fmt: skip
 JOB_COLUMNS = ", ".join(JOB_COLUMN_NAMES)
 ATTEMPT_COLUMNS = "job_id, attempt, worker_id, started_at, finished_at, outcome, error"
@@ -85,6 +86,7 @@ class RowReader:
             id_, queue, type_, payload, status, priority, run_at, attempt, max_attempts, timeout,
             backoff, result, last_error, dead_reason, worker_id, lease_expires_at,
             idempotency_key, created_at, started_at, finished_at, progress, progress_message,
+            workflow_id, parents,
         ) = row  # fmt: skip
         backoff_data = self.json(backoff)
         return Job(
@@ -110,6 +112,8 @@ class RowReader:
             finished_at=self._maybe_time(finished_at),
             progress=progress,
             progress_message=progress_message,
+            workflow_id=workflow_id,
+            parents=parents,
         )
 
     def attempt(self, row: Sequence[Any]) -> Attempt:

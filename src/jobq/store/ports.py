@@ -20,6 +20,7 @@ the API's token check: ``Tokens``).
     QueueControl          queue_control   jq.pause/resume/pauses (jobq queues, /queues)
     LimitControl          limit_control   jq.limits (jobq types/queues limit), the pools' start
     TypeCatalog           type_catalog    the pools' start (publish), jq.catalog (payload checks)
+    Dependencies          dependencies    jq.enqueue(depends_on=), jq.submit (workflows), ctx
 
 A new capability: its Protocol here, a class in each backend package, an attribute of
 ``Store`` (optional ones may be None where a backend cannot offer them).
@@ -50,6 +51,7 @@ from jobq.domain.retention import Keep
 from jobq.domain.schedule import Schedule, StoredSchedule, TickRecord
 from jobq.domain.states import JobState
 from jobq.domain.tokens import ApiToken
+from jobq.domain.workflows import WorkflowRecord, WorkflowView
 from jobq.store.claim import ClaimRequest
 from jobq.store.records import Completion, Expired, Failure, JobFilter, Page
 
@@ -369,6 +371,28 @@ class TypeCatalog(Protocol):
         ...
 
 
+class Dependencies(Protocol):
+    """Jobs that wait for other jobs (``domain/workflows.py``): stored with their edges, and
+    released or cancelled by the store as the jobs they wait for end (schema 12)."""
+
+    async def add(
+        self,
+        jobs: Sequence[NewJob],
+        ids: Sequence[JobId],
+        workflow: WorkflowRecord | None = None,
+    ) -> list[Job]:
+        """Store ``jobs`` under ``ids`` in one transaction, each ``waiting`` for its
+        ``depends_on`` (jobs stored before, or earlier in ``jobs``) that have not ended; in
+        ``workflow`` if given. ``InvalidJob`` if a dependency names no job (nothing stored)."""
+        ...
+
+    async def workflow(self, workflow_id: str) -> WorkflowView | None: ...
+
+    async def parents(self, job_id: JobId) -> list[Job]:
+        """The jobs ``job_id`` depends on, by id."""
+        ...
+
+
 class PoolStore(Protocol):
     """What a worker pool uses."""
 
@@ -401,6 +425,9 @@ class PoolStore(Protocol):
 
     @property
     def type_catalog(self) -> TypeCatalog: ...
+
+    @property
+    def dependencies(self) -> Dependencies: ...
 
 
 class Store(PoolStore, Protocol):

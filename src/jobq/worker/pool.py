@@ -104,6 +104,7 @@ class WorkerPool:
             on_retry_scheduled=self._wake_at,
             on_outcome=self._outcome_coming,
             on_acknowledged=self._acknowledged,
+            dependencies=store.dependencies,
         )
         self._buffer: asyncio.Queue[Job] = asyncio.Queue(maxsize=self.config.capacity)
         self._held = HeldJobs()
@@ -116,6 +117,7 @@ class WorkerPool:
         self._room = asyncio.Event()  # the buffer has room again
         self._idle_now = asyncio.Event()  # a claim found nothing due and nothing is held
         self._watch_idle = False
+        self._settled_count = 0  # outcomes written so far (what a claim may not have seen)
         self._stopping = False
         self._busy = 0
         self._dispatcher: asyncio.Task[None] | None = None
@@ -358,6 +360,7 @@ class WorkerPool:
                 unanswered = False
                 continue  # the demand has changed
             began = time.perf_counter()
+            settled_before = self._settled_count
             try:
                 jobs = await self._store.claims.claim(
                     ClaimRequest(
@@ -395,7 +398,10 @@ class WorkerPool:
                 )
             if len(jobs) < demand:  # nothing more is due now
                 # (held back by a limit is not idle: jobs wait that the pool may run later)
-                if self._watch_idle and not self._held and not self._held_back:
+                # (an outcome written while the claim ran may have released jobs that wait
+                # for it, after the claim looked: not idle until a claim has seen it)
+                quiet = self._settled_count == settled_before
+                if self._watch_idle and not self._held and not self._held_back and quiet:
                     self._idle_now.set()
                 await self._sleep(config.poll_interval)
 
@@ -450,6 +456,7 @@ class WorkerPool:
         self._room.set()
 
     def _settled(self, job: Job) -> None:
+        self._settled_count += 1
         self._forget(job)
         if self._held_back or (self._watch_idle and not self._held):
             self._wake.set()

@@ -17,6 +17,7 @@ is its own doing, not a loss (``leases.HeldJobs``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 import traceback
@@ -29,7 +30,7 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 
 from jobq.clock import Clock
-from jobq.context import JobContext
+from jobq.context import Dependency, JobContext
 from jobq.domain.errors import InvalidJob, NonRetryableError
 from jobq.domain.ids import WorkerId
 from jobq.domain.job import DeadReason, ErrorInfo, Job, Lease
@@ -39,7 +40,7 @@ from jobq.metrics import Metrics
 from jobq.redaction import scrub, scrub_value, secret_values
 from jobq.registry import JobType, Registry
 from jobq.schemas import ShapeMismatch
-from jobq.store.ports import Outcomes
+from jobq.store.ports import Dependencies, Outcomes
 from jobq.store.records import Completion, Failure
 from jobq.worker.acks import Acknowledger
 from jobq.worker.outcomes import Ack, ack_of, uninterrupted, with_retries
@@ -119,8 +120,11 @@ class JobRunner:
         on_retry_scheduled: Callable[[datetime], None] | None = None,
         on_outcome: Callable[[Job], None] | None = None,
         on_acknowledged: Callable[[Job], None] | None = None,
+        dependencies: Dependencies | None = None,
     ) -> None:
         self._outcomes = outcomes
+        #: reads the jobs a job waited for (``ctx.dependencies``)
+        self._dependencies = dependencies
         self._acks = acks
         # told when a success handed to the acknowledger has been written (or given up on)
         self._on_acknowledged = on_acknowledged
@@ -281,7 +285,13 @@ class JobRunner:
                     assert reporter is not None
                     reporter.report(fraction, scrub(message, secrets))
 
-            ctx = JobContext(job=job, worker_id=worker_id, log=log, reporter=report)
+            ctx = JobContext(
+                job=job,
+                worker_id=worker_id,
+                log=log,
+                reporter=report,
+                dependencies=await self._dependencies_of(job) if job.parents else [],
+            )
             cancel = ctx.cancel_event
             stop.on_stop(cancel.set)  # `ctx.cancelled`
             args += (ctx,)
@@ -309,6 +319,21 @@ class JobRunner:
                     reporter.close()  # shutdown: the job is handed back, progress and all
                 else:
                     await reporter.drain()  # the last report lands before the outcome
+
+    async def _dependencies_of(self, job: Job) -> list[Dependency]:
+        """The jobs ``job`` waited for, in one query, each result typed where its type's
+        result schema is known here."""
+        if self._dependencies is None:
+            return []
+        found = []
+        for parent in await self._dependencies.parents(job.id):
+            result = parent.result
+            parent_type = self._registry.get(parent.type)
+            if parent_type is not None and parent_type.result is not None:
+                with contextlib.suppress(ShapeMismatch):  # stored by another version: as is
+                    result = parent_type.result.load(result, root="result")
+            found.append(Dependency(parent.id, parent.type, parent.status, result))
+        return found
 
     @staticmethod
     def _classify(exc: Exception, job_type: JobType) -> _Failure:

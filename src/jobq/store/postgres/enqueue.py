@@ -87,12 +87,17 @@ class PostgresEnqueuer:
         return await self._ctx.db.run(run)
 
     async def insert(
-        self, conn: psycopg.AsyncConnection[Any], jobs: Sequence[NewJob], *, commit: bool
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        jobs: Sequence[NewJob],
+        *,
+        commit: bool,
+        ids: Sequence[str] | None = None,
     ) -> list[EnqueueResult]:
         """Insert ``jobs`` on ``conn``, in its transaction; ``commit``: the transaction is
         ours, and may be committed with the statement when no idempotency key could make this
-        batch roll back."""
-        ids = [new_job_id() for _ in jobs]
+        batch roll back. ``ids``: theirs, if already chosen."""
+        ids = [new_job_id() for _ in jobs] if ids is None else list(ids)
         payloads = encode_payloads(jobs)
         run_ats = [None if job.run_at is None else job.run_at.isoformat() for job in jobs]
         params = {

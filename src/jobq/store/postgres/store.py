@@ -24,6 +24,7 @@ from jobq.store.postgres.admin import PostgresAdmin
 from jobq.store.postgres.claims import PostgresClaims
 from jobq.store.postgres.connection import Database, resident_connector
 from jobq.store.postgres.context import Context
+from jobq.store.postgres.dependencies import PostgresDependencies
 from jobq.store.postgres.enqueue import PostgresEnqueuer, PostgresTransactionalEnqueuer
 from jobq.store.postgres.expiry import PostgresExpiry
 from jobq.store.postgres.limit_control import LimitView, PostgresLimitControl
@@ -82,6 +83,7 @@ class PostgresStore:
         self.queue_control = PostgresQueueControl(self.ctx, pauses)
         self.limit_control = PostgresLimitControl(self.ctx, limits)
         self.type_catalog = PostgresTypeCatalog(self.ctx)
+        self.dependencies = PostgresDependencies(self.ctx, self.enqueuer)
 
     @classmethod
     async def open(

@@ -26,6 +26,8 @@ class Tables:
     limits: str
     limit_starts: str
     job_types: str
+    job_edges: str
+    workflows: str
     #: the NOTIFY channel: ``jobq:<schema>`` (fleets in other schemas are not woken); the
     #: payload is the queue whose jobs may be due
     channel: str
@@ -47,6 +49,8 @@ class Tables:
             limits=f"{quoted}.limits",
             limit_starts=f"{quoted}.limit_starts",
             job_types=f"{quoted}.job_types",
+            job_edges=f"{quoted}.job_edges",
+            workflows=f"{quoted}.workflows",
             channel=channel_of(schema),
         )
 

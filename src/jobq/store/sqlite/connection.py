@@ -136,6 +136,9 @@ class ThreadConnection:
         self._lock = threading.Lock()
         self._queued: list[_Write] = []  # writes waiting for the next transaction
         self._flushing = False  # a drain of the queue is submitted or running
+        #: run on the writer's connection at the end of each transaction, before it commits
+        #: (what the transaction's changes set going: store/sqlite/dependencies.py)
+        self.before_commit: Callable[[sqlite3.Connection], None] | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -258,6 +261,8 @@ class ThreadConnection:
                     else:
                         conn.execute("RELEASE jobq_write")
                         outcomes.append((True, value))
+            if self.before_commit is not None:
+                self.before_commit(conn)
             conn.execute("COMMIT")
             return outcomes
         except BaseException as exc:  # nothing of the group is written

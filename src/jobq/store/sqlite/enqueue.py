@@ -69,12 +69,12 @@ class SQLiteEnqueuer:
         return results
 
     def inserter(
-        self, jobs: Sequence[NewJob]
+        self, jobs: Sequence[NewJob], ids: Sequence[str] | None = None
     ) -> Callable[[sqlite3.Connection], list[EnqueueResult]]:
         """What inserts ``jobs`` on the writer's connection, in its transaction (encoded
-        here, before the writer thread's turn)."""
+        here, before the writer thread's turn); ``ids``: theirs, if already chosen."""
         now = self._db.now()
-        ids = [new_job_id() for _ in jobs]
+        ids = [new_job_id() for _ in jobs] if ids is None else list(ids)
         payloads = encode_payloads(jobs)
         run_ats = [now if job.run_at is None else to_us(job.run_at) for job in jobs]
         rows = new_job_rows(ids, jobs, payloads, run_ats)

@@ -19,6 +19,7 @@ from jobq.store.sqlite.admin import SQLiteAdmin
 from jobq.store.sqlite.claims import SQLiteClaims
 from jobq.store.sqlite.connection import check_sqlite_version
 from jobq.store.sqlite.database import Database
+from jobq.store.sqlite.dependencies import SQLiteDependencies, settle
 from jobq.store.sqlite.enqueue import SQLiteEnqueuer
 from jobq.store.sqlite.expiry import SQLiteExpiry
 from jobq.store.sqlite.limit_control import SQLiteLimitControl
@@ -73,6 +74,7 @@ class SQLiteStore:
         self.queue_control = SQLiteQueueControl(self.db, self.enqueuer.ringer)
         self.limit_control = SQLiteLimitControl(self.db, self.enqueuer.ringer)
         self.type_catalog = SQLiteTypeCatalog(self.db)
+        self.dependencies = SQLiteDependencies(self.db, self.enqueuer)
 
     @classmethod
     async def open(
@@ -95,6 +97,8 @@ class SQLiteStore:
                 store.schema_version = await store.db.writer.write(bring_up_to_date)
             else:
                 store.schema_version = latest_version()
+            # from now on every write settles what waits for the jobs it ended (schema 12)
+            store.db.writer.before_commit = settle(store.db.now)
         except BaseException:
             await store.close()
             raise
