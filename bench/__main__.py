@@ -36,7 +36,7 @@ ROUND_TIMEOUT = 1800.0  # seconds: no round of any workload may run longer
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("workloads", nargs="*", metavar="W", help="W1..W12 (default: all)")
+    parser.add_argument("workloads", nargs="*", metavar="W", help="W1..W13 (default: all)")
     parser.add_argument("--stores", default=",".join(harness.STORES), help="sqlite,postgres")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of each workload (3)")
     args = parser.parse_args(argv)

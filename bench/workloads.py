@@ -44,4 +44,5 @@ WORKLOADS = (
         "W11", "limits: their cost to the work they do not limit, and their own", "bench.limits"
     ),
     Workload("W12", "typed jobs: checking payloads at submit", "bench.typed"),
+    Workload("W13", "workflows: submitting 10,000 edges, releasing a fan-in", "bench.workflows"),
 )

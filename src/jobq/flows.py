@@ -55,7 +55,6 @@ def step(
     payload: Mapping[str, JSONValue] | Any = None,
     *,
     ref: str | None = None,
-    on_dependency_failure: str = DependencyFailure.CANCEL.value,
     **options: Any,
 ) -> Step:
     """One job: ``type`` (a name or a ``TypedJob``), its payload (a dict or the handler's
@@ -67,7 +66,8 @@ def step(
         raise TypeError(f"a step's type is a job type's name or a TypedJob, not {type!r}")
     if not isinstance(type, str):
         payload = type.payload_json(payload)
-    return Step(name, {} if payload is None else payload, options, ref, on_dependency_failure)
+    policy = options.pop("on_dependency_failure", DependencyFailure.CANCEL.value)
+    return Step(name, {} if payload is None else payload, options, ref, policy)
 
 
 def _flow(part: Step | Flow) -> Flow:

@@ -14,7 +14,7 @@ Over HTTP: ``jobq.Client(url).enqueue(send_email, EmailIn(...))``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypedDict, TypeVar, cast, overload
@@ -49,6 +49,8 @@ class EnqueueOptions(TypedDict, total=False):
     backoff: Backoff | None
     idempotency_key: str | None
     unique: Unique | None
+    depends_on: Sequence[str]
+    on_dependency_failure: str
 
 
 class Enqueuing(Protocol):
@@ -81,17 +83,12 @@ class TypedJob(Generic[P, R]):
         return payload_json(self.job_type.payload, payload)
 
     def step(
-        self,
-        payload: P,
-        *,
-        ref: str | None = None,
-        on_dependency_failure: str = "cancel",
-        **options: Unpack[EnqueueOptions],
+        self, payload: P, *, ref: str | None = None, **options: Unpack[EnqueueOptions]
     ) -> Step:
         """A job of this type in a workflow (``jobq.flows``), its payload type-checked."""
         from jobq.flows import step
 
-        return step(self, payload, ref=ref, on_dependency_failure=on_dependency_failure, **options)
+        return step(self, payload, ref=ref, **options)
 
     async def enqueue(self, payload: P, **options: Unpack[EnqueueOptions]) -> Enqueued[R]:
         """Store a job of this type with ``payload`` (checked against its schema) and return

@@ -30,6 +30,7 @@ from jobq.domain.job import (
 )
 from jobq.domain.states import JobState
 from jobq.domain.unique import Unique
+from jobq.domain.workflows import MAX_DEPENDENCIES, WorkflowView
 from jobq.names import MAX_NAME, NAME_PATTERN, check_name
 from jobq.typed import EnqueueOptions
 
@@ -145,6 +146,16 @@ class JobIn(_Strict):
     backoff: BackoffIn | None = None
     idempotency_key: str | None = Field(None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
     unique: UniqueIn | None = None
+    depends_on: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_DEPENDENCIES,
+        description="ids of jobs it waits for: it is `waiting` until every one has succeeded",
+    )
+    on_dependency_failure: Literal["cancel", "run"] = Field(
+        "cancel",
+        description="a dependency that ends dead or cancelled cancels it (cancel), or it runs "
+        "once every dependency has ended (run)",
+    )
 
     @model_validator(mode="after")
     def _one_time(self) -> Self:
@@ -168,6 +179,8 @@ class JobIn(_Strict):
             backoff=None if self.backoff is None else self.backoff.to_domain(),
             idempotency_key=self.idempotency_key or idempotency_key,
             unique=None if self.unique is None else self.unique.to_domain(),
+            depends_on=list(self.depends_on),
+            on_dependency_failure=self.on_dependency_failure,
         )
 
 
@@ -258,6 +271,8 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     progress: float | None = Field(None, description="0..1, as the handler last reported")
     progress_message: str | None = None
+    workflow_id: str | None = Field(None, description="the workflow it belongs to, if any")
+    parents: int = Field(0, description="how many jobs it depends on")
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -297,6 +312,8 @@ def job_document(job: Job) -> dict[str, Any]:
         "finished_at": job.finished_at,
         "progress": job.progress,
         "progress_message": job.progress_message,
+        "workflow_id": job.workflow_id,
+        "parents": job.parents,
     }
 
 
@@ -394,3 +411,26 @@ class StatsOut(BaseModel):
         description="what is off across the fleet: job types whose live worker processes "
         "publish different payload schemas",
     )
+
+
+def workflow_document(view: WorkflowView) -> dict[str, Any]:
+    """A workflow as ``GET /workflows/{id}`` and ``jobq workflows show`` give it: its jobs,
+    edges, counts by state, and a status (running until every job has ended; then succeeded
+    if every one did, else failed)."""
+    counts: dict[str, int] = {}
+    for job in view.jobs:
+        counts[job.status.value] = counts.get(job.status.value, 0) + 1
+    ended = {JobState.SUCCEEDED.value, JobState.DEAD.value, JobState.CANCELLED.value}
+    if any(state not in ended for state in counts):
+        status = "running"
+    else:
+        status = "succeeded" if set(counts) == {JobState.SUCCEEDED.value} else "failed"
+    return {
+        "id": view.record.id,
+        "name": view.record.name,
+        "created_at": view.record.created_at,
+        "status": status,
+        "counts": counts,
+        "jobs": [job_document(job) for job in view.jobs],
+        "edges": [list(edge) for edge in view.edges],
+    }

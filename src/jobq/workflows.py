@@ -7,7 +7,7 @@ job). The builders are in ``flows.py``."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -56,26 +56,35 @@ class Workflows:
         if isinstance(flow, Step):
             flow = chain(flow)
         refs = refs_of(flow)
-        parents: list[list[int]] = [[] for _ in flow.steps]
+        after: list[list[str]] = [[] for _ in flow.steps]
         for parent, child in flow.edges:
-            parents[child].append(parent)
-        graph = check_graph(
-            [
-                Node(ref, tuple(refs[p] for p in mine))
-                for ref, mine in zip(refs, parents, strict=True)
-            ]
-        )
+            after[child].append(refs[parent])
+        return await self.submit_steps(flow.steps, refs, after, name=name)
+
+    async def submit_steps(
+        self,
+        steps: Sequence[Step],
+        refs: Sequence[str],
+        after: Sequence[Sequence[str]],
+        *,
+        name: str | None = None,
+        where: str = "jobs",
+    ) -> Workflow:
+        """``steps`` named ``refs``, each after the steps ``after`` names (``POST /workflows``
+        gives them so); all stored in one transaction, or ``InvalidWorkflow`` and none."""
+        nodes = [Node(ref, tuple(mine)) for ref, mine in zip(refs, after, strict=True)]
+        graph = check_graph(nodes, where=where)
         await self._catalog.refresh()
-        ids = [new_job_id() for _ in flow.steps]
+        ids = [new_job_id() for _ in steps]
         jobs: list[NewJob] = []
         problems: list[FieldProblem] = []
-        for i, s in enumerate(flow.steps):
+        for i, s in enumerate(steps):
+            at = f"{where}[{refs[i]!r}]" if where == "jobs" else f"{where}[{i}]"
             try:
                 jobs.append(self._job(s, [ids[p] for p in graph.parents[i]]))
             except (InvalidJob, UnknownJobType) as exc:
-                where = f"jobs[{refs[i]!r}]"
-                found = [FieldProblem(f"{where}.{p.field}", p.message) for p in _problems(exc)]
-                problems += found or [FieldProblem(where, str(exc))]
+                found = [FieldProblem(f"{at}.{p.field}", p.message) for p in _problems(exc)]
+                problems += found or [FieldProblem(at, str(exc))]
         if problems:
             said = "; ".join(f"{p.field}: {p.message}" for p in problems[:5])
             raise InvalidWorkflow(f"{said} (nothing was stored)", problems=problems)
@@ -85,12 +94,17 @@ class Workflows:
         self._wake()
         return Workflow(record.id, name, dict(zip(refs, stored, strict=True)))
 
-    def _job(self, s: Step, depends_on: list[str]) -> NewJob:
+    def _job(self, s: Step, parents: list[str]) -> NewJob:
         options: dict[str, Any] = dict(s.options)
+        if options.get("idempotency_key") is not None or options.get("unique") is not None:
+            raise InvalidJob("a job of a workflow can have no idempotency_key and cannot be unique")
+        # besides those of the workflow, a step may wait for jobs stored before it
+        stored_before = list(options.pop("depends_on", None) or [])
+        options.pop("on_dependency_failure", None)
         return self._new_job(
             s.type,
             s.payload,
-            depends_on=depends_on,
+            depends_on=[*parents, *stored_before],
             on_dependency_failure=s.on_dependency_failure,
             **options,
         )

@@ -161,6 +161,28 @@ async def ledger_rated(payload: dict[str, Any], ctx: JobContext) -> None:
     record("start", ctx, claimed=ctx.job.started_at.timestamp())
 
 
+# -- workflows (tests/e2e/test_workflows_fleet.py) ----------------------------------------
+
+
+@jq.job("ledger.parent", max_attempts=3)
+async def ledger_parent(payload: dict[str, Any], ctx: JobContext) -> int:
+    """Returns its ``n``; with ``fail_first``, fails its first attempt (retried)."""
+    record("start", ctx)
+    if payload.get("fail_first") and ctx.attempt == 1:
+        record("failed", ctx)
+        raise RuntimeError("the first attempt fails on purpose")
+    record("end", ctx)
+    return int(payload["n"])
+
+
+@jq.job("ledger.fan_in", max_attempts=1)
+async def ledger_fan_in(payload: dict[str, Any], ctx: JobContext) -> int:
+    """Records what it waited for and how those ended; returns the sum of their results."""
+    states = sorted({d.status.value for d in ctx.dependencies})
+    record("start", ctx, dependencies=len(ctx.dependencies), states=states)
+    return sum(int(d.result) for d in ctx.dependencies)
+
+
 # -- poison jobs (tests/faults/test_poison.py) ---------------------------------------------
 
 

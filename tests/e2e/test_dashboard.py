@@ -298,3 +298,55 @@ async def test_a_job_is_built_from_its_types_schema_on_the_type_page(
     refusal = "/enqueue - Failed to load resource: the server responded with a status of 422"
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert [e for e in errors if refusal not in e["message"]] == [], errors  # 422: as meant
+
+
+async def test_a_workflow_page_draws_its_graph_and_follows_its_jobs_live(
+    browser: Any, processes: list[JobqProcess], tmp_path: Path, db_url: str
+) -> None:
+    """A workflow's page draws a box per job in its state's colour and a line per edge; as the
+    jobs run, the boxes change without a reload; a job's page links back to its workflow."""
+    from jobq import JobQueue, chain, group, step
+    from tests.apps.ledger import jq as ledger_app
+
+    gate = tmp_path / "gate"
+    async with JobQueue(db_url, registry=ledger_app.registry, builtins=False) as jq:
+        made = await jq.submit(
+            chain(
+                step("ledger.held", {"until": str(gate)}, ref="first"),
+                group([step("ledger.parent", {"n": n}, ref=f"p{n}") for n in range(2)]),
+                step("ledger.fan_in", ref="last"),
+            ),
+            name="demo",
+        )
+    serve = JobqProcess(
+        ["serve", "--port", "0", "--workers", "2", "--poll-interval", "0.05",
+         "--app", APP],
+        env={"JOBQ_DATABASE_URL": db_url, "JOBQ_TEST_LEDGER": str(tmp_path / "ledger")},
+        log_path=tmp_path / "serve.log",
+    )  # fmt: skip
+    processes.append(serve)
+    base = f"http://127.0.0.1:{await serve.port()}"
+
+    def status_of(ref: str) -> str:
+        node = browser.find_element("css selector", f'[data-job="{made.jobs[ref].id}"]')
+        return str(node.get_attribute("data-status"))
+
+    browser.get(f"{base}/ui/workflows/{made.id}")
+    eventually(lambda: status_of("first") == "running", "the first job to run")
+    assert [status_of(ref) for ref in ("p0", "p1", "last")] == ["waiting"] * 3
+    assert len(browser.find_elements("css selector", "#workflow-graph line.edge")) == 4
+    browser.execute_script("window.loadedOnce = true")  # gone if the page reloads
+    shot(browser, "workflow-running")
+
+    gate.touch()  # the first job ends: the rest follow, and the page with them
+    eventually(lambda: status_of("last") == "succeeded", "the last job to succeed")
+    assert browser.execute_script("return window.loadedOnce === true"), "the page reloaded"
+    assert text_of(browser, "#workflow-status") == "succeeded"
+    shot(browser, "workflow-succeeded")
+
+    browser.find_element("css selector", f'[data-job="{made.jobs["last"].id}"]').click()
+    eventually(lambda: made.jobs["last"].id in text_of(browser, "h1"), "the job's page")
+    click(browser, "#workflow-link")
+    eventually(lambda: made.id in text_of(browser, "h1"), "back on the workflow's page")
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == [], errors

@@ -83,6 +83,11 @@ ROUTES: list[tuple[str, str, object, Scope]] = [
     ("GET", "/types/echo", None, READ),
     ("GET", "/ui/types/echo", None, READ),
     ("POST", "/ui/types/echo/enqueue", None, ENQUEUE),
+    ("POST", "/workflows", {"jobs": [{"ref": "a", "type": "echo"}]}, ENQUEUE),
+    ("GET", "/workflows/none", None, READ),
+    ("POST", "/workflows/none/cancel", None, ADMIN),
+    ("GET", "/ui/workflows/none", None, READ),
+    ("POST", "/ui/workflows/none/cancel", None, ADMIN),
 ]
 CALLERS = ["no token", "a bad token", "a revoked token", *(s.value for s in Scope)]
 

@@ -63,7 +63,9 @@ async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
         assert sorted(tables) == [
             "api_tokens",
             "attempts",
+            "ended_parents",
             "job_counts",
+            "job_edges",
             "job_types",
             "jobs",
             "limit_starts",
@@ -73,6 +75,7 @@ async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
             "schedule_ticks",
             "schedules",
             "type_retention",
+            "workflows",
         ]
 
 

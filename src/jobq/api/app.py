@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from jobq import __version__
-from jobq.api import openapi, ops, queues, schedules, types
+from jobq.api import openapi, ops, queues, schedules, types, workflows
 from jobq.api.auth import AccessPolicy, Authenticator, RequireToken
 from jobq.api.errors import error_response, install_error_handlers
 from jobq.api.limits import Limits, RequestLimits
@@ -55,6 +55,7 @@ def create_app(
     app.include_router(schedules.router)
     app.include_router(queues.router)
     app.include_router(types.router)
+    app.include_router(workflows.router)
     app.include_router(ops.router)
     mount_dashboard(app)
     openapi.install(app, limits, access, jq.catalog.schemas, jq.catalog.refresh)

@@ -51,7 +51,7 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: what anyone may reach: the probes (liveness, readiness), and what signing in needs
 OPEN_PATHS = frozenset({"/health", "/ready", "/ui/login", "/ui/logout"})
 OPEN_PREFIXES = ("/ui/static/",)
-ENQUEUE_PATHS = frozenset({"/jobs", "/jobs/batch"})
+ENQUEUE_PATHS = frozenset({"/jobs", "/jobs/batch", "/workflows"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from jobq.domain.errors import (
     IllegalTransition,
     InvalidJob,
     InvalidSchedule,
+    InvalidWorkflow,
     JobNotFound,
     JobqError,
     JobTypeNotFound,
@@ -28,6 +29,7 @@ from jobq.domain.errors import (
     StoreFull,
     StoreUnavailable,
     UnknownJobType,
+    WorkflowNotFound,
 )
 from jobq.json_words import in_json_words
 from jobq.wire import field_path
@@ -41,11 +43,13 @@ ERROR_STATUS: tuple[tuple[type[JobqError], int, str], ...] = (
     (JobNotFound, 404, "not_found"),
     (ScheduleNotFound, 404, "not_found"),
     (JobTypeNotFound, 404, "not_found"),
+    (WorkflowNotFound, 404, "not_found"),
     (ScheduleConflict, 409, "schedule_conflict"),
     (InvalidSchedule, 422, "invalid_schedule"),
     (IllegalTransition, 409, "illegal_transition"),
     (IdempotencyConflict, 409, "idempotency_conflict"),
     (UnknownJobType, 422, "unknown_job_type"),
+    (InvalidWorkflow, 422, "invalid_workflow"),
     (InvalidJob, 422, "invalid_job"),
     (StoreFull, 507, "storage_full"),
     (StoreUnavailable, 503, "store_unavailable"),

@@ -30,6 +30,7 @@ COMMANDS = {
     "schedules": "jobq.cli.schedules:schedules",
     "queues": "jobq.cli.queues:queues",
     "types": "jobq.cli.types:types",
+    "workflows": "jobq.cli.workflows:workflows",
     "prune": "jobq.cli.prune:prune",
 }
 

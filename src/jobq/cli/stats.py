@@ -37,11 +37,16 @@ def stats(as_json: bool, **flags: Any) -> None:
         if as_json:
             echo_json(by_queue)
             return 0
-        states = [s.value for s in JobState]
+        # `waiting` (jobs that wait for others) only when some do
+        some_wait = any(row.get(JobState.WAITING.value) for row in by_queue.values())
+        states = [s.value for s in JobState if s is not JobState.WAITING or some_wait]
         table(
             ("QUEUE", *(s.upper() for s in states)),
             [
-                (f"{queue} (paused)" if queue in paused else queue, *(row[s] for s in states))
+                (
+                    f"{queue} (paused)" if queue in paused else queue,
+                    *(row.get(s, 0) for s in states),
+                )
                 for queue, row in sorted(by_queue.items())
             ],
         )

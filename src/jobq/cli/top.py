@@ -13,6 +13,7 @@ from jobq.insights import Overview, age
 MINUTES = 15
 BARS = " ▁▂▃▄▅▆▇█"
 STATE_STYLES = {
+    JobState.WAITING: "blue",
     JobState.PENDING: "yellow",
     JobState.RUNNING: "cyan",
     JobState.SUCCEEDED: "green",
@@ -25,14 +26,17 @@ STATE_STYLES = {
 def render(view: Overview) -> Group:
     queues = Table(title="Queues", title_justify="left", expand=True)
     queues.add_column("queue")
-    for state in JobState:
+    # `waiting` (jobs that wait for others) only when some do: the table fits 80 columns
+    waiting = any(row.get(JobState.WAITING.value) for row in view.counts.values())
+    states = [s for s in JobState if s is not JobState.WAITING or waiting]
+    for state in states:
         queues.add_column(state.value, justify="right", style=STATE_STYLES[state])
     paused = {pause.queue for pause in view.paused}
     for name, row in sorted(view.counts.items()):
         label = f"{name} [yellow](paused)[/]" if name in paused else name
-        queues.add_row(label, *(str(row[state.value]) for state in JobState))
+        queues.add_row(label, *(str(row.get(state.value, 0)) for state in states))
     if not view.counts:
-        queues.add_row("(no jobs yet)", *("" for _ in JobState))
+        queues.add_row("(no jobs yet)", *("" for _ in states))
 
     workers = Table(title="Worker processes", title_justify="left", expand=True)
     for column in ("process", "busy", "buffered", "queues", "seen"):

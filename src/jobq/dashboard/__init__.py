@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from jobq.dashboard import limits, queues, schedules, types
+from jobq.dashboard import limits, queues, schedules, types, workflows
 from jobq.dashboard.pages import STATIC, router
 
 
@@ -18,6 +18,7 @@ def mount_dashboard(app: FastAPI) -> None:
     app.include_router(queues.router)
     app.include_router(limits.router)
     app.include_router(types.router)
+    app.include_router(workflows.router)
     app.mount("/ui/static", StaticFiles(directory=str(STATIC)), name="dashboard-static")
 
 

@@ -138,7 +138,9 @@ class ThreadConnection:
         self._flushing = False  # a drain of the queue is submitted or running
         #: run on the writer's connection at the end of each transaction, before it commits
         #: (what the transaction's changes set going: store/sqlite/dependencies.py)
-        self.before_commit: Callable[[sqlite3.Connection], None] | None = None
+        self.before_commit: Callable[[sqlite3.Connection], bool] | None = None
+        #: run after a transaction for which ``before_commit`` said True has committed
+        self.after_commit: Callable[[], None] | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -261,9 +263,11 @@ class ThreadConnection:
                     else:
                         conn.execute("RELEASE jobq_write")
                         outcomes.append((True, value))
-            if self.before_commit is not None:
-                self.before_commit(conn)
+            news = self.before_commit is not None and self.before_commit(conn)
             conn.execute("COMMIT")
+            if news and self.after_commit is not None:
+                with contextlib.suppress(Exception):  # a wake-up missed: the watcher's look
+                    self.after_commit()
             return outcomes
         except BaseException as exc:  # nothing of the group is written
             if conn is not None and conn.in_transaction:

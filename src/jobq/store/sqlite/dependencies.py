@@ -91,14 +91,15 @@ ORDER BY id
 JOBS_BY_ID = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
 
 
-def settle(now: Callable[[], int]) -> Callable[[sqlite3.Connection], None]:
+def settle(now: Callable[[], int]) -> Callable[[sqlite3.Connection], bool]:
     """What ``before_commit`` runs: release or cancel what waits for the jobs that ended in
-    this transaction, round by round (a cancel ends more), until none is left."""
+    this transaction, round by round (a cancel ends more), until none is left; True if there
+    were any (jobs may be due now: ring, once committed)."""
 
-    def run(conn: sqlite3.Connection) -> None:
+    def run(conn: sqlite3.Connection) -> bool:
         ended = conn.execute(ENDED).fetchall()
         if not ended:
-            return
+            return False
         at = now()
         while ended:
             good = [job_id for job_id, status in ended if status == JobState.SUCCEEDED]
@@ -109,6 +110,7 @@ def settle(now: Callable[[], int]) -> Callable[[sqlite3.Connection], None]:
                 conn.execute(RELEASE_RUN, (compact(bad), at))
                 conn.execute(CANCEL_CHILDREN, (compact(bad), at))
             ended = conn.execute(ENDED).fetchall()
+        return True
 
     return run
 

@@ -99,6 +99,7 @@ class SQLiteStore:
                 store.schema_version = latest_version()
             # from now on every write settles what waits for the jobs it ended (schema 12)
             store.db.writer.before_commit = settle(store.db.now)
+            store.db.writer.after_commit = store.enqueuer.ringer.ring
         except BaseException:
             await store.close()
             raise
