@@ -107,6 +107,8 @@ class NewJob:
     #: what a dependency that ends dead or cancelled does to it: ``cancel`` it (the default),
     #: or ``run`` it all the same once every dependency has ended
     on_dependency_failure: str = "cancel"
+    #: the workflow it is stored in (``Dependencies.add`` sets it)
+    workflow_id: str | None = None
 
     def differences(self, existing: Job) -> list[str]:
         """The fields in which ``existing`` (found by this job's idempotency key) is another

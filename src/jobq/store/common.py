@@ -165,7 +165,8 @@ def new_job_rows(
 ) -> str:
     """A batch to enqueue as one JSON array of [id, queue, type, payload (encoded), priority,
     run_at (as the store writes times; None: now), max_attempts, timeout, backoff (encoded),
-    idempotency_key, unique_key, unique_states] rows, which the database unpacks in one
+    idempotency_key, unique_key, unique_states (, workflow_id, parents, on_dependency_failure)]
+    rows, which the database unpacks in one
     INSERT: encoded here in C rather than bound as one statement per job or typed arrays.
     ``InvalidJob`` if a name or key is not valid Unicode (a ``NewJob`` made without
     ``JobQueue.new_job``'s checks)."""
@@ -184,6 +185,13 @@ def new_job_rows(
                 job.idempotency_key,
                 job.unique_key,
                 job.unique_states,
+                # only for a job that waits or is in a workflow: [12] its workflow, [13] how
+                # many jobs it depends on (it is stored waiting for all), [14] its policy
+                *(
+                    (job.workflow_id, len(job.depends_on), job.on_dependency_failure)
+                    if job.depends_on or job.workflow_id
+                    else ()
+                ),
             ]
             for job_id, job, payload, run_at in zip(ids, jobs, payloads, run_ats, strict=True)
         ]

@@ -5,6 +5,7 @@ that ends meanwhile waits for this transaction and then finds its new dependents
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,15 +40,13 @@ class PostgresDependencies:
             INSERT INTO {edges} (parent, child)
             SELECT * FROM unnest(%(edge_parents)s::uuid[], %(edge_children)s::uuid[])
             ON CONFLICT DO NOTHING"""
-        self._wait = f"""
-            UPDATE {jobs} j SET status = '{WAITING}', parents = d.n, waiting_on = d.open,
-                on_dependency_failure = d.policy
-            FROM (SELECT c.child, c.policy, count(*) AS n,
-                         count(*) FILTER (WHERE p.status NOT IN {ENDS}) AS open
-                  FROM unnest(%(children)s::uuid[], %(policies)s::text[]) AS c (child, policy)
-                  JOIN {edges} e ON e.child = c.child
-                  JOIN {jobs} p ON p.id = e.parent
-                  GROUP BY c.child, c.policy) AS d
+        # the children were stored waiting for every parent: those that had ended already
+        # are counted off (none, in a workflow of new jobs only)
+        self._ended_before = f"""
+            UPDATE {jobs} j SET waiting_on = j.waiting_on - d.n
+            FROM (SELECT e.child, count(*) AS n FROM {edges} e JOIN {jobs} p ON p.id = e.parent
+                  WHERE e.child = ANY(%(children)s::uuid[]) AND p.status IN {ENDS}
+                  GROUP BY e.child) AS d
             WHERE j.id = d.child"""
         # a parent that had failed already cancels its new children (the trigger cascades)
         self._cancel_failed = f"""
@@ -65,8 +64,6 @@ class PostgresDependencies:
         self._add_workflow = f"""
             INSERT INTO {ctx.tables.workflows} (id, name, created_at)
             VALUES (%(workflow)s, %(name)s, %(created_at)s)"""
-        self._in_workflow = f"""
-            UPDATE {jobs} SET workflow_id = %(workflow)s WHERE id = ANY(%(ids)s::uuid[])"""
         self._jobs = f"SELECT {columns('j')} FROM {jobs} j WHERE j.id = ANY(%(ids)s::uuid[])"
         self._workflow = f"""
             SELECT id, name, created_at FROM {ctx.tables.workflows} WHERE id = %(workflow)s"""
@@ -85,17 +82,18 @@ class PostgresDependencies:
         ids: Sequence[JobId],
         workflow: WorkflowRecord | None = None,
     ) -> list[Job]:
+        if workflow is not None:
+            jobs = [dataclasses.replace(job, workflow_id=workflow.id) for job in jobs]
         pairs = list(zip(ids, jobs, strict=True))
         edges = [(parent, job_id) for job_id, job in pairs for parent in job.depends_on]
-        children = [(job_id, job.on_dependency_failure) for job_id, job in pairs if job.depends_on]
+        children = [job_id for job_id, job in pairs if job.depends_on]
         parents = sorted({parent for parent, _ in edges})
         params = {
             "ids": list(ids),
             "parents": parents,
             "edge_parents": [p for p, _ in edges],
             "edge_children": [c for _, c in edges],
-            "children": [c for c, _ in children],
-            "policies": [p for _, p in children],
+            "children": children,
             "now": self._ctx.now(),
             "workflow": None if workflow is None else workflow.id,
             "name": None if workflow is None else workflow.name,
@@ -113,9 +111,8 @@ class PostgresDependencies:
                     raise InvalidJob(f"depends_on names no job: {', '.join(missing[:5])}")
             if workflow is not None:
                 await cursor.execute(self._add_workflow, params)
-                await cursor.execute(self._in_workflow, params)
             if edges:
-                for statement in (self._mark, self._edges, self._wait):
+                for statement in (self._mark, self._edges, self._ended_before):
                     await cursor.execute(statement, params)
                 await cursor.execute(self._cancel_failed, params)
                 await cursor.execute(self._ready, params)

@@ -44,12 +44,17 @@ class PostgresEnqueuer:
             WITH new AS (
                 INSERT INTO {jobs} (id, queue, type, payload, status, priority, run_at, attempt,
                                     max_attempts, timeout, backoff, idempotency_key, created_at,
-                                    unique_key, unique_states)
+                                    unique_key, unique_states, workflow_id, parents,
+                                    waiting_on, on_dependency_failure)
                 SELECT (given.v->>0)::uuid, given.v->>1, given.v->>2, (given.v->>3)::json,
-                       '{JobState.PENDING.value}', (given.v->>4)::smallint,
+                       CASE WHEN (given.v->>13)::int > 0 THEN '{JobState.WAITING.value}'
+                            ELSE '{JobState.PENDING.value}' END,
+                       (given.v->>4)::smallint,
                        COALESCE((given.v->>5)::timestamptz, {NOW}), 0, (given.v->>6)::int,
                        (given.v->>7)::float8, (given.v->>8)::json, given.v->>9, {NOW},
-                       given.v->>10, string_to_array(given.v->>11, ',')
+                       given.v->>10, string_to_array(given.v->>11, ','),
+                       given.v->>12, COALESCE((given.v->>13)::int, 0),
+                       COALESCE((given.v->>13)::int, 0), given.v->>14
                 FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS given (v, position)
                 ORDER BY given.position
                 ON CONFLICT DO NOTHING

@@ -7,6 +7,7 @@ SQLite's triggers can neither recurse deep nor hold a WITH, hence the rounds her
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Sequence
 
@@ -55,16 +56,13 @@ SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?
 WHERE true ON CONFLICT DO NOTHING
 """
 MARK = "UPDATE jobs SET has_children = 1 WHERE id IN (SELECT value FROM json_each(?))"
-# each child (a JSON array of [id, on_dependency_failure]) waits for its parents not yet ended
-WAIT = f"""
-UPDATE jobs SET status = '{WAITING}', parents = d.n, waiting_on = d.open,
-    on_dependency_failure = d.policy
-FROM (SELECT json_extract(c.value, '$[0]') AS child, json_extract(c.value, '$[1]') AS policy,
-             count(*) AS n, sum(p.status NOT IN {ENDS}) AS open
-      FROM json_each(?1) AS c
-      JOIN job_edges e ON e.child = json_extract(c.value, '$[0]')
-      JOIN jobs p ON p.id = e.parent
-      GROUP BY 1, 2) AS d
+# the children were stored waiting for every parent: those that had ended already are
+# counted off (none, in a workflow of new jobs only)
+ENDED_BEFORE = f"""
+UPDATE jobs SET waiting_on = jobs.waiting_on - d.n
+FROM (SELECT e.child AS child, count(*) AS n FROM job_edges e JOIN jobs p ON p.id = e.parent
+      WHERE e.child IN (SELECT value FROM json_each(?1)) AND p.status IN {ENDS}
+      GROUP BY e.child) AS d
 WHERE jobs.id = d.child
 """
 # children of parents that had failed already, before they were added
@@ -77,7 +75,6 @@ UPDATE jobs SET status = '{PENDING}'
 WHERE id IN (SELECT value FROM json_each(?)) AND status = '{WAITING}' AND waiting_on <= 0
 """
 ADD_WORKFLOW = "INSERT INTO workflows (id, name, created_at) VALUES (?, ?, ?)"
-IN_WORKFLOW = "UPDATE jobs SET workflow_id = ?2 WHERE id IN (SELECT value FROM json_each(?1))"
 WORKFLOW = "SELECT id, name, created_at FROM workflows WHERE id = ?"
 WORKFLOW_JOBS = f"SELECT {JOB_COLUMNS} FROM jobs WHERE workflow_id = ? ORDER BY id"
 WORKFLOW_EDGES = """
@@ -126,11 +123,12 @@ class SQLiteDependencies:
         ids: Sequence[JobId],
         workflow: WorkflowRecord | None = None,
     ) -> list[Job]:
-        insert = self._enqueuer.inserter(jobs, ids)
+        if workflow is not None:
+            jobs = [dataclasses.replace(job, workflow_id=workflow.id) for job in jobs]
+        insert = self._enqueuer.inserter(jobs, ids)  # the children are stored waiting
         pairs = list(zip(ids, jobs, strict=True))
         edges = [[parent, job_id] for job_id, job in pairs for parent in job.depends_on]
-        children = [[job_id, job.on_dependency_failure] for job_id, job in pairs if job.depends_on]
-        child_ids = compact([c[0] for c in children])
+        child_ids = compact([job_id for job_id, job in pairs if job.depends_on])
         parents = sorted({parent for parent, _ in edges})
         now = self._db.now()
 
@@ -142,11 +140,10 @@ class SQLiteDependencies:
                 raise InvalidJob(f"depends_on names no job: {', '.join(missing[:5])}")
             if workflow is not None:
                 conn.execute(ADD_WORKFLOW, (workflow.id, workflow.name, to_us(workflow.created_at)))
-                conn.execute(IN_WORKFLOW, (compact(list(ids)), workflow.id))
             if edges:
                 conn.execute(EDGES, (compact(edges),))
                 conn.execute(MARK, (compact(parents),))
-                conn.execute(WAIT, (compact(children),))
+                conn.execute(ENDED_BEFORE, (child_ids,))
                 # a parent that had failed already cancels its new children (those that run
                 # anyway did not count it: it has ended)
                 failed = [row[0] for row in conn.execute(FAILED_BEFORE, (child_ids,))]

@@ -29,12 +29,18 @@ from jobq.store.sqlite.rows import READ, from_us, to_us
 # between INSERT ... SELECT and ON CONFLICT.)
 INSERT_JOBS = f"""
 INSERT INTO jobs (id, queue, type, payload, status, priority, run_at, attempt, max_attempts,
-                  timeout, backoff, idempotency_key, created_at, unique_key, unique_states)
+                  timeout, backoff, idempotency_key, created_at, unique_key, unique_states,
+                  workflow_id, parents, waiting_on, on_dependency_failure)
 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-       json_extract(value, '$[3]'), '{JobState.PENDING.value}', json_extract(value, '$[4]'),
+       json_extract(value, '$[3]'),
+       CASE WHEN json_extract(value, '$[13]') > 0 THEN '{JobState.WAITING.value}'
+            ELSE '{JobState.PENDING.value}' END,
+       json_extract(value, '$[4]'),
        json_extract(value, '$[5]'), 0, json_extract(value, '$[6]'), json_extract(value, '$[7]'),
        json_extract(value, '$[8]'), json_extract(value, '$[9]'), ?2,
-       json_extract(value, '$[10]'), json_extract(value, '$[11]')
+       json_extract(value, '$[10]'), json_extract(value, '$[11]'),
+       json_extract(value, '$[12]'), coalesce(json_extract(value, '$[13]'), 0),
+       coalesce(json_extract(value, '$[13]'), 0), json_extract(value, '$[14]')
 FROM json_each(?1) WHERE true ORDER BY key
 ON CONFLICT DO NOTHING
 RETURNING id
